@@ -1,0 +1,559 @@
+//! Pipeline files: what the user writes (`*File` types, serde) and the validated
+//! [`Pipeline`] a run uses. Validation happens once, here, and every rejection names the
+//! file, the key and the reason.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::TimeDelta;
+use serde::Deserialize;
+
+/// Indicators `ListRealTimeQuality` accepts (doc 6348/1167931, section listquality).
+pub const INDICATORS: [&str; 5] = [
+    "join_room_success_rate",
+    "stall_rate",
+    "first_frame_send_success_rate",
+    "first_frame_recv_success_rate",
+    "network_trans_delay",
+];
+
+/// Most users one request may name (API limit).
+pub const MAX_USERS_PER_REQUEST: usize = 20;
+
+/// Longest id we accept for apps, rooms and users. Real ids are far shorter; the cap keeps
+/// object keys under every store's limit.
+pub const MAX_ID_LEN: usize = 128;
+
+/// Default API endpoint.
+pub const DEFAULT_ENDPOINT: &str = "https://rtc.volcengineapi.com";
+/// Default signing region.
+pub const DEFAULT_REGION: &str = "cn-north-1";
+
+/// Which client platforms the data comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProductType {
+    Native,
+    Web,
+}
+
+impl ProductType {
+    /// The wire and column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProductType::Native => "native",
+            ProductType::Web => "web",
+        }
+    }
+
+    /// Parses the wire value; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "native" => Some(ProductType::Native),
+            "web" => Some(ProductType::Web),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ProductType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A config file that cannot be used. Always names the file; `key` is the dotted path
+/// of the offending entry when there is one.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {}{reason}", key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default())]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub key: Option<String>,
+    pub reason: String,
+}
+
+/// One series of requests: (app, product type, room or none, user or none).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Target {
+    pub app_id: String,
+    pub product_type: ProductType,
+    pub room_id: Option<String>,
+    pub user_id: Option<String>,
+    /// Requested indicators, sorted and unique.
+    pub indicators: Vec<String>,
+}
+
+impl Target {
+    /// A stable key for the state file. Ids are JSON-escaped so no id can collide with
+    /// another tuple.
+    pub fn key(&self) -> String {
+        serde_json::json!([
+            self.app_id,
+            self.product_type.as_str(),
+            self.room_id,
+            self.user_id
+        ])
+        .to_string()
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "app={} product={}", self.app_id, self.product_type)?;
+        if let Some(room) = &self.room_id {
+            write!(f, " room={room}")?;
+        }
+        if let Some(user) = &self.user_id {
+            write!(f, " user={user}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How to reach the API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiSettings {
+    pub endpoint: String,
+    pub region: String,
+    pub requests_per_second: f64,
+    /// Allow `http://` to a host that is not loopback.
+    pub allow_http: bool,
+}
+
+/// Where the dataset goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkSettings {
+    /// A local path, `file://` URL or `s3://bucket/prefix`.
+    pub url: String,
+    /// Slot length; divides 60 minutes and is a multiple of 30 s.
+    pub slot: TimeDelta,
+    /// S3 endpoint override (else `AWS_ENDPOINT` / `AWS_ENDPOINT_URL`).
+    pub endpoint: Option<String>,
+    /// S3 region override (else `AWS_REGION`).
+    pub region: Option<String>,
+}
+
+/// A validated pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pipeline {
+    pub name: String,
+    pub file: PathBuf,
+    pub api: ApiSettings,
+    pub sink: SinkSettings,
+    /// Expanded targets, sorted and unique.
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PipelineFile {
+    name: String,
+    #[serde(default)]
+    api: ApiFile,
+    sink: SinkFile,
+    #[serde(default)]
+    targets: Vec<TargetFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiFile {
+    endpoint: Option<String>,
+    region: Option<String>,
+    requests_per_second: Option<f64>,
+    allow_http: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SinkFile {
+    url: String,
+    slot: Option<String>,
+    endpoint: Option<String>,
+    region: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetFile {
+    app_id: String,
+    indicators: Vec<String>,
+    product_types: Option<Vec<String>>,
+    rooms: Option<Vec<String>>,
+    users: Option<Vec<String>>,
+}
+
+/// Reads and validates a pipeline file.
+pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        key: None,
+        reason: format!("cannot read the file: {e}"),
+    })?;
+    parse(path, &text)
+}
+
+/// Validates pipeline text as if read from `path`.
+pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
+    let err = |key: &str, reason: String| ConfigError {
+        file: path.to_path_buf(),
+        key: (!key.is_empty()).then(|| key.to_string()),
+        reason,
+    };
+    let raw: PipelineFile = toml::from_str(text).map_err(|e| {
+        let (key, reason) = describe_toml_error(text, &e);
+        err(&key, reason)
+    })?;
+
+    if raw.name.is_empty()
+        || raw.name.len() > 64
+        || !raw
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    {
+        return Err(err(
+            "name",
+            format!(
+                "{:?} is not a valid pipeline name: use 1 to 64 characters of a-z, 0-9, '_' and '-'",
+                raw.name
+            ),
+        ));
+    }
+
+    let endpoint = raw
+        .api
+        .endpoint
+        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+    validate_endpoint(&endpoint, raw.api.allow_http.unwrap_or(false))
+        .map_err(|r| err("api.endpoint", r))?;
+    let region = raw.api.region.unwrap_or_else(|| DEFAULT_REGION.to_string());
+    if region.is_empty() || !region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(err(
+            "api.region",
+            format!("{region:?} is not a region name such as \"cn-north-1\""),
+        ));
+    }
+    let rps = raw.api.requests_per_second.unwrap_or(2.0);
+    if !(rps.is_finite() && rps > 0.0 && rps <= 1000.0) {
+        return Err(err(
+            "api.requests_per_second",
+            format!("{rps} is not a rate: give a number above 0 (the API allows 2.0)"),
+        ));
+    }
+
+    let slot_text = raw.sink.slot.unwrap_or_else(|| "5m".to_string());
+    let slot = parse_slot(&slot_text).map_err(|r| err("sink.slot", r))?;
+    if raw.sink.url.trim().is_empty() {
+        return Err(err("sink.url", "is empty: give a local path or s3://bucket/prefix".into()));
+    }
+
+    if raw.targets.is_empty() {
+        return Err(err(
+            "targets",
+            "no [[targets]] entry: add at least one with app_id and indicators".into(),
+        ));
+    }
+    let mut targets = BTreeSet::new();
+    for (i, t) in raw.targets.iter().enumerate() {
+        let at = |k: &str| format!("targets[{i}].{k}");
+        check_id(&t.app_id).map_err(|r| err(&at("app_id"), r))?;
+        if t.indicators.is_empty() {
+            return Err(err(
+                &at("indicators"),
+                format!("is empty: name at least one of {}", INDICATORS.join(", ")),
+            ));
+        }
+        let mut indicators = BTreeSet::new();
+        for ind in &t.indicators {
+            if !INDICATORS.contains(&ind.as_str()) {
+                return Err(err(
+                    &at("indicators"),
+                    format!(
+                        "{ind:?} is not an indicator of ListRealTimeQuality: use one of {}",
+                        INDICATORS.join(", ")
+                    ),
+                ));
+            }
+            indicators.insert(ind.clone());
+        }
+        let indicators: Vec<String> = indicators.into_iter().collect();
+        let mut products = BTreeSet::new();
+        for p in t.product_types.clone().unwrap_or_else(|| vec!["native".into()]) {
+            let pt = ProductType::parse(&p).ok_or_else(|| {
+                err(
+                    &at("product_types"),
+                    format!("{p:?} is not a product type: use \"native\" or \"web\""),
+                )
+            })?;
+            products.insert(pt);
+        }
+        if products.is_empty() {
+            return Err(err(
+                &at("product_types"),
+                "is empty: leave it out for [\"native\"] or name \"native\" and/or \"web\"".into(),
+            ));
+        }
+        let rooms: Option<Vec<String>> = t.rooms.clone();
+        if let Some(rooms) = &rooms {
+            if rooms.is_empty() {
+                return Err(err(
+                    &at("rooms"),
+                    "is empty: leave it out for app-level data or name the rooms".into(),
+                ));
+            }
+            for r in rooms {
+                check_id(r).map_err(|reason| err(&at("rooms"), reason))?;
+            }
+        }
+        if let Some(users) = &t.users {
+            if rooms.is_none() {
+                return Err(err(
+                    &at("users"),
+                    "needs rooms: the API applies UserId only together with a RoomId".into(),
+                ));
+            }
+            if users.is_empty() {
+                return Err(err(
+                    &at("users"),
+                    "is empty: leave it out for room-level data or name the users".into(),
+                ));
+            }
+            for u in users {
+                check_id(u).map_err(|reason| err(&at("users"), reason))?;
+            }
+        }
+        for &pt in &products {
+            let room_list: Vec<Option<String>> = match &rooms {
+                Some(r) => r.iter().cloned().map(Some).collect(),
+                None => vec![None],
+            };
+            for room in room_list {
+                let user_list: Vec<Option<String>> = match &t.users {
+                    Some(u) => u.iter().cloned().map(Some).collect(),
+                    None => vec![None],
+                };
+                for user in user_list {
+                    let target = Target {
+                        app_id: t.app_id.clone(),
+                        product_type: pt,
+                        room_id: room.clone(),
+                        user_id: user,
+                        indicators: indicators.clone(),
+                    };
+                    if let Some(prev) = targets.iter().find(|p: &&Target| p.key() == target.key()) {
+                        return Err(err(
+                            &format!("targets[{i}]"),
+                            format!("repeats target {prev}: list each (app, product type, room, user) once"),
+                        ));
+                    }
+                    targets.insert(target);
+                }
+            }
+        }
+    }
+
+    Ok(Pipeline {
+        name: raw.name,
+        file: path.to_path_buf(),
+        api: ApiSettings {
+            endpoint,
+            region,
+            requests_per_second: rps,
+            allow_http: raw.api.allow_http.unwrap_or(false),
+        },
+        sink: SinkSettings {
+            url: raw.sink.url,
+            slot,
+            endpoint: raw.sink.endpoint,
+            region: raw.sink.region,
+        },
+        targets: targets.into_iter().collect(),
+    })
+}
+
+/// Checks an app, room or user id. Ids become partition values and object-key parts, so
+/// they must be printable: no control characters, not empty, not huge. Path characters
+/// such as `/` are allowed here and escaped by the sink.
+pub fn check_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("is empty: ids must have at least one character".into());
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err(format!(
+            "is {} bytes long: ids may have at most {MAX_ID_LEN} bytes",
+            id.len()
+        ));
+    }
+    if let Some(c) = id.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "{:?} contains the control character U+{:04X}: ids must be printable",
+            id, c as u32
+        ));
+    }
+    Ok(())
+}
+
+fn parse_slot(s: &str) -> Result<TimeDelta, String> {
+    let bad = || {
+        format!(
+            "{s:?} is not a slot length: write it like \"30s\", \"5m\" or \"1h\"; it must divide 60 minutes and be a multiple of 30 s"
+        )
+    };
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60).ok_or_else(bad)?,
+        "h" => n.checked_mul(3600).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    if secs <= 0 || secs % 30 != 0 || 3600 % secs != 0 {
+        return Err(bad());
+    }
+    Ok(TimeDelta::seconds(secs))
+}
+
+fn validate_endpoint(endpoint: &str, allow_http: bool) -> Result<(), String> {
+    let (scheme, rest) = endpoint
+        .split_once("://")
+        .ok_or_else(|| format!("{endpoint:?} is not a URL: write it like https://rtc.volcengineapi.com"))?;
+    let host_port = rest.split('/').next().unwrap_or("");
+    if host_port.is_empty() {
+        return Err(format!("{endpoint:?} has no host"));
+    }
+    match scheme {
+        "https" => Ok(()),
+        "http" => {
+            let host = host_of(host_port);
+            if allow_http || is_loopback(host) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{endpoint:?} is plain http to a host that is not loopback: use https, or set api.allow_http = true if you really mean it"
+                ))
+            }
+        }
+        _ => Err(format!("{endpoint:?} must start with https://")),
+    }
+}
+
+/// The host part of `host[:port]` or `[v6]:port`.
+pub fn host_of(host_port: &str) -> &str {
+    if let Some(rest) = host_port.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    host_port.rsplit_once(':').map_or(host_port, |(h, _)| h)
+}
+
+/// Whether a host name or address is on this machine.
+pub fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> (String, String) {
+    let msg = e.message().to_string();
+    // Find the key the parser stopped at from the span: the text of the line up to '='.
+    let key = e
+        .span()
+        .and_then(|span| {
+            let line_start = text[..span.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+            let line = text[line_start..].lines().next()?;
+            let key = line.split('=').next()?.trim();
+            let key = key.trim_matches(|c| c == '[' || c == ']').trim();
+            (!key.is_empty()).then(|| key.to_string())
+        })
+        .unwrap_or_default();
+    (key, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "demo"
+[api]
+endpoint = "http://127.0.0.1:8080"
+[sink]
+url = "./data"
+[[targets]]
+app_id = "demo-app"
+indicators = ["stall_rate", "join_room_success_rate"]
+product_types = ["native", "web"]
+rooms = ["room-1", "room-2"]
+users = ["u1", "u2"]
+[[targets]]
+app_id = "demo-app"
+indicators = ["stall_rate"]
+"#;
+
+    fn parse_str(text: &str) -> Result<Pipeline, ConfigError> {
+        parse(Path::new("pipelines/t.toml"), text)
+    }
+
+    #[test]
+    fn expands_targets_and_fills_defaults() {
+        let p = parse_str(GOOD).unwrap();
+        assert_eq!(p.targets.len(), 2 * 2 * 2 + 1);
+        assert_eq!(p.api.region, "cn-north-1");
+        assert_eq!(p.api.requests_per_second, 2.0);
+        assert_eq!(p.sink.slot, TimeDelta::minutes(5));
+        let app_level = p.targets.iter().find(|t| t.room_id.is_none()).unwrap();
+        assert_eq!(app_level.product_type, ProductType::Native);
+        assert_eq!(app_level.indicators, vec!["stall_rate"]);
+        let per_user = p.targets.iter().filter(|t| t.user_id.is_some()).count();
+        assert_eq!(per_user, 8);
+    }
+
+    fn rejection(text: &str) -> String {
+        parse_str(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn rejections_name_file_key_and_reason() {
+        let cases = [
+            (GOOD.replace("name = \"demo\"", "name = \"Demo!\""), "pipelines/t.toml: name: \"Demo!\" is not a valid pipeline name"),
+            (GOOD.replace("[sink]", "[sink]\nslot = \"7m\""), "pipelines/t.toml: sink.slot: \"7m\" is not a slot length"),
+            (GOOD.replace("[sink]", "[sink]\nslot = \"45s\""), "pipelines/t.toml: sink.slot: \"45s\""),
+            (GOOD.replace("\"stall_rate\", \"join", "\"stalls\", \"join"), "pipelines/t.toml: targets[0].indicators: \"stalls\" is not an indicator"),
+            (GOOD.replace("[\"native\", \"web\"]", "[\"ios\"]"), "pipelines/t.toml: targets[0].product_types: \"ios\" is not a product type"),
+            (GOOD.replace("rooms = [\"room-1\", \"room-2\"]\n", ""), "pipelines/t.toml: targets[0].users: needs rooms"),
+            (GOOD.replace("http://127.0.0.1:8080", "http://example.com"), "pipelines/t.toml: api.endpoint: \"http://example.com\" is plain http"),
+            (GOOD.replace("[api]", "[api]\nrequests_per_second = 0.0"), "pipelines/t.toml: api.requests_per_second: 0 is not a rate"),
+            (GOOD.replace("\"room-2\"", "\"\""), "pipelines/t.toml: targets[0].rooms: is empty"),
+            (GOOD.replace("\"room-2\"", "\"a\\u0000b\""), "pipelines/t.toml: targets[0].rooms: \"a\\0b\" contains the control character U+0000"),
+        ];
+        for (text, want) in cases {
+            let got = rejection(&text);
+            assert!(got.starts_with(want), "got {got:?}, want prefix {want:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let got = rejection(&GOOD.replace("[sink]", "[sink]\nurll = \"x\""));
+        assert!(got.starts_with("pipelines/t.toml: urll: unknown field `urll`"), "{got}");
+    }
+
+    #[test]
+    fn duplicate_target_is_rejected() {
+        let text = format!("{GOOD}\n[[targets]]\napp_id = \"demo-app\"\nindicators = [\"stall_rate\"]\n");
+        let got = rejection(&text);
+        assert!(got.starts_with("pipelines/t.toml: targets[2]: repeats target app=demo-app product=native"), "{got}");
+    }
+
+    #[test]
+    fn slot_lengths() {
+        assert_eq!(parse_slot("30s").unwrap(), TimeDelta::seconds(30));
+        assert_eq!(parse_slot("1h").unwrap(), TimeDelta::hours(1));
+        assert_eq!(parse_slot("15m").unwrap(), TimeDelta::minutes(15));
+        for bad in ["", "5", "0m", "7m", "90s", "2h", "m", "-5m", "99999999999999999999m"] {
+            assert!(parse_slot(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! rtcq copies Volcengine RTC `ListRealTimeQuality` metrics into a Hive-partitioned
+//! Parquet dataset on local disk or S3. See `DESIGN.md` for the run, step by step.
+//!
+//! Each module owns one thing: `config` parses pipeline files, `auth` signs requests,
+//! `api` talks HTTP, `limit` paces and retries, `plan` turns cursors into requests,
+//! `sink` writes Parquet slot files, `state` keeps cursors and the lease, `run` wires
+//! one run together, `cli` is the command line and `emulator` is the local stand-in
+//! for the real API.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod emulator;
+pub mod limit;
+pub mod plan;
+pub mod run;
+pub mod sink;
+pub mod state;
