@@ -228,7 +228,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
     validate_endpoint(&endpoint, raw.api.allow_http.unwrap_or(false))
         .map_err(|r| err("api.endpoint", r))?;
     let region = raw.api.region.unwrap_or_else(|| DEFAULT_REGION.to_string());
-    if region.is_empty() || !region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+    if region.is_empty()
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
         return Err(err(
             "api.region",
             format!("{region:?} is not a region name such as \"cn-north-1\""),
@@ -245,7 +249,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
     let slot_text = raw.sink.slot.unwrap_or_else(|| "5m".to_string());
     let slot = parse_slot(&slot_text).map_err(|r| err("sink.slot", r))?;
     if raw.sink.url.trim().is_empty() {
-        return Err(err("sink.url", "is empty: give a local path or s3://bucket/prefix".into()));
+        return Err(err(
+            "sink.url",
+            "is empty: give a local path or s3://bucket/prefix".into(),
+        ));
     }
 
     if raw.targets.is_empty() {
@@ -279,7 +286,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
         }
         let indicators: Vec<String> = indicators.into_iter().collect();
         let mut products = BTreeSet::new();
-        for p in t.product_types.clone().unwrap_or_else(|| vec!["native".into()]) {
+        for p in t
+            .product_types
+            .clone()
+            .unwrap_or_else(|| vec!["native".into()])
+        {
             let pt = ProductType::parse(&p).ok_or_else(|| {
                 err(
                     &at("product_types"),
@@ -344,7 +355,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
                     if let Some(prev) = targets.iter().find(|p: &&Target| p.key() == target.key()) {
                         return Err(err(
                             &format!("targets[{i}]"),
-                            format!("repeats target {prev}: list each (app, product type, room, user) once"),
+                            format!(
+                                "repeats target {prev}: list each (app, product type, room, user) once"
+                            ),
                         ));
                     }
                     targets.insert(target);
@@ -415,9 +428,9 @@ fn parse_slot(s: &str) -> Result<TimeDelta, String> {
 }
 
 fn validate_endpoint(endpoint: &str, allow_http: bool) -> Result<(), String> {
-    let (scheme, rest) = endpoint
-        .split_once("://")
-        .ok_or_else(|| format!("{endpoint:?} is not a URL: write it like https://rtc.volcengineapi.com"))?;
+    let (scheme, rest) = endpoint.split_once("://").ok_or_else(|| {
+        format!("{endpoint:?} is not a URL: write it like https://rtc.volcengineapi.com")
+    })?;
     let host_port = rest.split('/').next().unwrap_or("");
     if host_port.is_empty() {
         return Err(format!("{endpoint:?} has no host"));
@@ -461,7 +474,9 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> (String, String) {
     let key = e
         .span()
         .and_then(|span| {
-            let line_start = text[..span.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+            let line_start = text[..span.start.min(text.len())]
+                .rfind('\n')
+                .map_or(0, |i| i + 1);
             let line = text[line_start..].lines().next()?;
             let key = line.split('=').next()?.trim();
             let key = key.trim_matches(|c| c == '[' || c == ']').trim();
@@ -517,16 +532,46 @@ indicators = ["stall_rate"]
     #[test]
     fn rejections_name_file_key_and_reason() {
         let cases = [
-            (GOOD.replace("name = \"demo\"", "name = \"Demo!\""), "pipelines/t.toml: name: \"Demo!\" is not a valid pipeline name"),
-            (GOOD.replace("[sink]", "[sink]\nslot = \"7m\""), "pipelines/t.toml: sink.slot: \"7m\" is not a slot length"),
-            (GOOD.replace("[sink]", "[sink]\nslot = \"45s\""), "pipelines/t.toml: sink.slot: \"45s\""),
-            (GOOD.replace("\"stall_rate\", \"join", "\"stalls\", \"join"), "pipelines/t.toml: targets[0].indicators: \"stalls\" is not an indicator"),
-            (GOOD.replace("[\"native\", \"web\"]", "[\"ios\"]"), "pipelines/t.toml: targets[0].product_types: \"ios\" is not a product type"),
-            (GOOD.replace("rooms = [\"room-1\", \"room-2\"]\n", ""), "pipelines/t.toml: targets[0].users: needs rooms"),
-            (GOOD.replace("http://127.0.0.1:8080", "http://example.com"), "pipelines/t.toml: api.endpoint: \"http://example.com\" is plain http"),
-            (GOOD.replace("[api]", "[api]\nrequests_per_second = 0.0"), "pipelines/t.toml: api.requests_per_second: 0 is not a rate"),
-            (GOOD.replace("\"room-2\"", "\"\""), "pipelines/t.toml: targets[0].rooms: is empty"),
-            (GOOD.replace("\"room-2\"", "\"a\\u0000b\""), "pipelines/t.toml: targets[0].rooms: \"a\\0b\" contains the control character U+0000"),
+            (
+                GOOD.replace("name = \"demo\"", "name = \"Demo!\""),
+                "pipelines/t.toml: name: \"Demo!\" is not a valid pipeline name",
+            ),
+            (
+                GOOD.replace("[sink]", "[sink]\nslot = \"7m\""),
+                "pipelines/t.toml: sink.slot: \"7m\" is not a slot length",
+            ),
+            (
+                GOOD.replace("[sink]", "[sink]\nslot = \"45s\""),
+                "pipelines/t.toml: sink.slot: \"45s\"",
+            ),
+            (
+                GOOD.replace("\"stall_rate\", \"join", "\"stalls\", \"join"),
+                "pipelines/t.toml: targets[0].indicators: \"stalls\" is not an indicator",
+            ),
+            (
+                GOOD.replace("[\"native\", \"web\"]", "[\"ios\"]"),
+                "pipelines/t.toml: targets[0].product_types: \"ios\" is not a product type",
+            ),
+            (
+                GOOD.replace("rooms = [\"room-1\", \"room-2\"]\n", ""),
+                "pipelines/t.toml: targets[0].users: needs rooms",
+            ),
+            (
+                GOOD.replace("http://127.0.0.1:8080", "http://example.com"),
+                "pipelines/t.toml: api.endpoint: \"http://example.com\" is plain http",
+            ),
+            (
+                GOOD.replace("[api]", "[api]\nrequests_per_second = 0.0"),
+                "pipelines/t.toml: api.requests_per_second: 0 is not a rate",
+            ),
+            (
+                GOOD.replace("\"room-2\"", "\"\""),
+                "pipelines/t.toml: targets[0].rooms: is empty",
+            ),
+            (
+                GOOD.replace("\"room-2\"", "\"a\\u0000b\""),
+                "pipelines/t.toml: targets[0].rooms: \"a\\0b\" contains the control character U+0000",
+            ),
         ];
         for (text, want) in cases {
             let got = rejection(&text);
@@ -537,14 +582,23 @@ indicators = ["stall_rate"]
     #[test]
     fn unknown_key_is_named() {
         let got = rejection(&GOOD.replace("[sink]", "[sink]\nurll = \"x\""));
-        assert!(got.starts_with("pipelines/t.toml: urll: unknown field `urll`"), "{got}");
+        assert!(
+            got.starts_with("pipelines/t.toml: urll: unknown field `urll`"),
+            "{got}"
+        );
     }
 
     #[test]
     fn duplicate_target_is_rejected() {
-        let text = format!("{GOOD}\n[[targets]]\napp_id = \"demo-app\"\nindicators = [\"stall_rate\"]\n");
+        let text =
+            format!("{GOOD}\n[[targets]]\napp_id = \"demo-app\"\nindicators = [\"stall_rate\"]\n");
         let got = rejection(&text);
-        assert!(got.starts_with("pipelines/t.toml: targets[2]: repeats target app=demo-app product=native"), "{got}");
+        assert!(
+            got.starts_with(
+                "pipelines/t.toml: targets[2]: repeats target app=demo-app product=native"
+            ),
+            "{got}"
+        );
     }
 
     #[test]
@@ -552,7 +606,17 @@ indicators = ["stall_rate"]
         assert_eq!(parse_slot("30s").unwrap(), TimeDelta::seconds(30));
         assert_eq!(parse_slot("1h").unwrap(), TimeDelta::hours(1));
         assert_eq!(parse_slot("15m").unwrap(), TimeDelta::minutes(15));
-        for bad in ["", "5", "0m", "7m", "90s", "2h", "m", "-5m", "99999999999999999999m"] {
+        for bad in [
+            "",
+            "5",
+            "0m",
+            "7m",
+            "90s",
+            "2h",
+            "m",
+            "-5m",
+            "99999999999999999999m",
+        ] {
             assert!(parse_slot(bad).is_err(), "{bad}");
         }
     }

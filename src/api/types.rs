@@ -93,11 +93,7 @@ pub struct Series {
     #[serde(default)]
     pub data: Vec<DataPoint>,
     /// Extra summary some responses carry; kept opaque.
-    #[serde(
-        rename = "overview",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "overview", default, skip_serializing_if = "Option::is_none")]
     pub overview: Option<serde_json::Value>,
 }
 

@@ -21,7 +21,16 @@ pub struct Row {
 impl Row {
     /// The sort and identity key within a slot file: (room, user, product type,
     /// indicator, stream, timestamp).
-    pub fn sort_key(&self) -> (Option<&str>, Option<&str>, ProductType, &str, i64, Option<&str>) {
+    pub fn sort_key(
+        &self,
+    ) -> (
+        Option<&str>,
+        Option<&str>,
+        ProductType,
+        &str,
+        i64,
+        Option<&str>,
+    ) {
         (
             self.room_id.as_deref(),
             self.user_id.as_deref(),
