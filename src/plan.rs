@@ -61,3 +61,331 @@ pub fn ceil_to(t: DateTime<Utc>, step: TimeDelta) -> DateTime<Utc> {
     let f = floor_to(t, step);
     if f == t { t } else { f + step }
 }
+
+/// The time frame of one run: what is settled and what can still be asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub now: DateTime<Utc>,
+    pub slot_len: TimeDelta,
+    /// End of the newest slot with `end <= now - SETTLE`.
+    pub settled_end: DateTime<Utc>,
+    /// The oldest instant still asked for: `now - HORIZON + HORIZON_MARGIN`, on the
+    /// 30 s grid.
+    pub horizon: DateTime<Utc>,
+}
+
+impl Window {
+    pub fn at(now: DateTime<Utc>, slot_len: TimeDelta) -> Self {
+        Window {
+            now,
+            slot_len,
+            settled_end: floor_to(now - SETTLE, slot_len),
+            horizon: horizon_at(now),
+        }
+    }
+}
+
+/// The oldest start a request sent at `now` may have.
+pub fn horizon_at(now: DateTime<Utc>) -> DateTime<Utc> {
+    ceil_to(now - HORIZON + HORIZON_MARGIN, BUCKET)
+}
+
+/// What a target has already: everything before `cursor` except the `incomplete` slots.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub cursor: Option<DateTime<Utc>>,
+    /// Starts of slots before `cursor` that are still owed.
+    pub incomplete: std::collections::BTreeSet<DateTime<Utc>>,
+}
+
+/// A range the API no longer has, so it can never be fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Lost {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// One request to send: `[start, end)` for one target, covering `slots`. `start` is
+/// after the first slot's start when the horizon cut that slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub target: usize,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub slots: Vec<Slot>,
+}
+
+/// What one target needs this run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetPlan {
+    /// Slots to fetch, oldest first.
+    pub slots: Vec<Slot>,
+    /// Ranges lost before they could be fetched, oldest first, merged.
+    pub lost: Vec<Lost>,
+    /// The cursor once every planned slot is written.
+    pub cursor: Option<DateTime<Utc>>,
+}
+
+/// The whole run: per target plans and the requests, oldest first across targets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub window: Option<Window>,
+    pub targets: Vec<TargetPlan>,
+    pub requests: Vec<Request>,
+}
+
+impl Plan {
+    /// Builds the plan for targets whose progress is `progress` (same order as the
+    /// pipeline's targets).
+    pub fn build(progress: &[Progress], window: Window) -> Plan {
+        let mut targets = Vec::with_capacity(progress.len());
+        let mut requests = Vec::new();
+        for (i, p) in progress.iter().enumerate() {
+            let tp = plan_target(p, &window);
+            requests.extend(requests_for(i, &tp.slots, window.horizon));
+            targets.push(tp);
+        }
+        requests.sort_by(|a, b| (a.start, a.target).cmp(&(b.start, b.target)));
+        Plan {
+            window: Some(window),
+            targets,
+            requests,
+        }
+    }
+}
+
+fn plan_target(p: &Progress, w: &Window) -> TargetPlan {
+    let len = w.slot_len;
+    // A new target starts at the horizon: nothing was owed before it existed.
+    let owed_from = p.cursor;
+    let from = p.cursor.unwrap_or_else(|| floor_to(w.horizon, len));
+    let mut starts: std::collections::BTreeSet<DateTime<Utc>> = p
+        .incomplete
+        .iter()
+        .copied()
+        .filter(|s| *s < w.settled_end)
+        .map(|s| floor_to(s, len))
+        .collect();
+    let mut t = from;
+    while t < w.settled_end {
+        starts.insert(t);
+        t += len;
+    }
+    let mut slots = Vec::new();
+    let mut lost: Vec<Lost> = Vec::new();
+    for start in starts {
+        let slot = Slot {
+            start,
+            end: start + len,
+        };
+        // Part of the slot before the horizon is owed if the slot was incomplete or the
+        // target had a cursor at or before it.
+        let owed = p.incomplete.contains(&start) || owed_from.is_some_and(|c| c <= start);
+        if slot.end <= w.horizon {
+            if owed {
+                push_lost(&mut lost, slot.start, slot.end);
+            }
+            continue;
+        }
+        if slot.start < w.horizon && owed {
+            push_lost(&mut lost, slot.start, w.horizon);
+        }
+        slots.push(slot);
+    }
+    let cursor = match p.cursor {
+        Some(c) if c >= w.settled_end => Some(c),
+        _ if from < w.settled_end => Some(w.settled_end),
+        other => other,
+    };
+    TargetPlan {
+        slots,
+        lost,
+        cursor,
+    }
+}
+
+fn push_lost(lost: &mut Vec<Lost>, start: DateTime<Utc>, end: DateTime<Utc>) {
+    match lost.last_mut() {
+        Some(last) if last.end == start => last.end = end,
+        _ => lost.push(Lost { start, end }),
+    }
+}
+
+/// Consecutive slots merge into requests of at most [`MAX_SPAN`].
+fn requests_for(target: usize, slots: &[Slot], horizon: DateTime<Utc>) -> Vec<Request> {
+    let mut out: Vec<Request> = Vec::new();
+    for slot in slots {
+        let start = slot.start.max(horizon);
+        match out.last_mut() {
+            Some(r) if r.end == slot.start && slot.end - r.start <= MAX_SPAN => {
+                r.end = slot.end;
+                r.slots.push(*slot);
+            }
+            _ => out.push(Request {
+                target,
+                start,
+                end: slot.end,
+                slots: vec![*slot],
+            }),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, h, m, s).unwrap()
+    }
+
+    #[test]
+    fn first_run_starts_at_the_horizon_without_a_gap() {
+        let w = Window::at(t(12, 0, 10), TimeDelta::minutes(5));
+        assert_eq!(w.settled_end, t(11, 55, 0));
+        assert_eq!(w.horizon, t(11, 1, 0));
+        let plan = Plan::build(&[Progress::default()], w);
+        let tp = &plan.targets[0];
+        assert_eq!(tp.slots.first().unwrap().start, t(11, 0, 0));
+        assert_eq!(tp.slots.len(), 11);
+        assert!(tp.lost.is_empty());
+        assert_eq!(tp.cursor, Some(t(11, 55, 0)));
+        assert_eq!(
+            plan.requests,
+            vec![Request {
+                target: 0,
+                start: t(11, 1, 0),
+                end: t(11, 55, 0),
+                slots: tp.slots.clone()
+            }]
+        );
+    }
+
+    #[test]
+    fn second_run_right_after_fetches_nothing() {
+        let w = Window::at(t(12, 0, 10), TimeDelta::minutes(5));
+        let p = Progress {
+            cursor: Some(t(11, 55, 0)),
+            incomplete: BTreeSet::new(),
+        };
+        let plan = Plan::build(&[p], Window::at(t(12, 0, 50), TimeDelta::minutes(5)));
+        assert!(plan.requests.is_empty());
+        assert_eq!(plan.targets[0].cursor, Some(t(11, 55, 0)));
+        let _ = w;
+    }
+
+    #[test]
+    fn outage_records_the_lost_range_and_cuts_the_first_slot() {
+        // Cursor at 10:30, now 12:00:10: [10:30, 11:01) is gone.
+        let p = Progress {
+            cursor: Some(t(10, 30, 0)),
+            incomplete: BTreeSet::from([t(10, 0, 0)]),
+        };
+        let plan = Plan::build(&[p], Window::at(t(12, 0, 10), TimeDelta::minutes(5)));
+        let tp = &plan.targets[0];
+        assert_eq!(
+            tp.lost,
+            vec![
+                Lost {
+                    start: t(10, 0, 0),
+                    end: t(10, 5, 0)
+                },
+                Lost {
+                    start: t(10, 30, 0),
+                    end: t(11, 1, 0)
+                }
+            ]
+        );
+        assert_eq!(plan.requests[0].start, t(11, 1, 0));
+        assert_eq!(plan.requests[0].slots[0].start, t(11, 0, 0));
+    }
+
+    #[test]
+    fn requests_are_oldest_first_across_targets() {
+        let w = Window::at(t(12, 0, 10), TimeDelta::minutes(5));
+        let a = Progress {
+            cursor: Some(t(11, 50, 0)),
+            incomplete: BTreeSet::new(),
+        };
+        let b = Progress {
+            cursor: Some(t(11, 20, 0)),
+            incomplete: BTreeSet::from([t(11, 5, 0)]),
+        };
+        let plan = Plan::build(&[a, b], w);
+        let order: Vec<(usize, DateTime<Utc>)> =
+            plan.requests.iter().map(|r| (r.target, r.start)).collect();
+        assert_eq!(
+            order,
+            vec![(1, t(11, 5, 0)), (1, t(11, 20, 0)), (0, t(11, 50, 0))]
+        );
+    }
+
+    fn arb_case() -> impl Strategy<Value = (Progress, DateTime<Utc>, TimeDelta)> {
+        let lens = prop::sample::select(vec![30i64, 60, 120, 300, 600, 900, 1200, 1800, 3600]);
+        (
+            lens,
+            0i64..400_000,
+            prop::option::of(0i64..8_000),
+            prop::collection::vec(0i64..8_000, 0..6),
+        )
+            .prop_map(|(len, now_s, cursor_back, inc_back)| {
+                let len = TimeDelta::seconds(len);
+                let now =
+                    t(0, 0, 0) + TimeDelta::seconds(now_s) + TimeDelta::milliseconds(now_s % 997);
+                let grid = |back: i64| floor_to(now - TimeDelta::seconds(back), len);
+                let cursor = cursor_back.map(grid);
+                let incomplete = inc_back
+                    .into_iter()
+                    .map(grid)
+                    .filter(|s| cursor.is_some_and(|c| *s < c))
+                    .collect();
+                (Progress { cursor, incomplete }, now, len)
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn requests_respect_every_api_limit((p, now, len) in arb_case()) {
+            let w = Window::at(now, len);
+            let plan = Plan::build(std::slice::from_ref(&p), w);
+            let mut covered = BTreeSet::new();
+            for r in &plan.requests {
+                prop_assert!(r.end - r.start <= MAX_SPAN);
+                prop_assert!(r.start < r.end);
+                prop_assert!(r.start >= now - HORIZON, "start {} before horizon", r.start);
+                prop_assert!(r.end <= now - SETTLE, "end {} not settled", r.end);
+                prop_assert_eq!(r.start.timestamp() % 30, 0);
+                prop_assert_eq!(r.end.timestamp() % 30, 0);
+                prop_assert_eq!(r.start.timestamp_subsec_nanos(), 0);
+                prop_assert_eq!(r.start, r.slots[0].start.max(w.horizon));
+                prop_assert_eq!(r.end, r.slots.last().unwrap().end);
+                for s in &r.slots {
+                    prop_assert!(covered.insert(s.start), "slot {} twice", s.start);
+                }
+            }
+            // Every pending slot still inside the horizon is covered, exactly once.
+            let tp = &plan.targets[0];
+            let planned: BTreeSet<_> = tp.slots.iter().map(|s| s.start).collect();
+            prop_assert_eq!(&covered, &planned);
+            let mut expected = BTreeSet::new();
+            let from = p.cursor.unwrap_or_else(|| floor_to(w.horizon, len));
+            let mut s = from;
+            while s < w.settled_end {
+                if s + len > w.horizon { expected.insert(s); }
+                s += len;
+            }
+            for s in &p.incomplete {
+                if *s + len > w.horizon && *s < w.settled_end { expected.insert(*s); }
+            }
+            prop_assert_eq!(planned, expected);
+            // Lost ranges lie wholly before the horizon and never overlap a request.
+            for l in &tp.lost {
+                prop_assert!(l.end <= w.horizon && l.start < l.end);
+            }
+        }
+    }
+}
