@@ -1,1 +1,129 @@
-//! TODO
+//! Pacing and retry: one pacer for the whole process, so all requests in flight together
+//! stay under the API's requests/second, and the backoff policy for retryable errors.
+
+use std::time::Duration;
+
+use backon::ExponentialBuilder;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// Spaces request starts evenly at `rate` per second, with no bursts.
+///
+/// A token bucket of capacity one: each caller reserves the next free instant under a
+/// lock and sleeps until it, so callers queue in order and the achieved rate equals the
+/// configured one however many requests are in flight. Capacity one keeps us inside a
+/// server's one-second sliding window even when requests arrive with jitter.
+#[derive(Debug)]
+pub struct Pacer {
+    interval: Duration,
+    next: Mutex<Option<Instant>>,
+}
+
+impl Pacer {
+    pub fn new(requests_per_second: f64) -> Self {
+        let secs = if requests_per_second.is_finite() && requests_per_second > 0.0 {
+            1.0 / requests_per_second
+        } else {
+            0.0
+        };
+        Pacer {
+            interval: Duration::from_secs_f64(secs),
+            next: Mutex::new(None),
+        }
+    }
+
+    /// The spacing between two request starts.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Waits for this caller's turn.
+    pub async fn acquire(&self) {
+        let at = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            let at = match *next {
+                Some(t) if t > now => t,
+                _ => now,
+            };
+            *next = Some(at + self.interval);
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+
+    /// Pushes the next start back by `delay`: used after the server said we were too
+    /// fast, so every request in flight slows down, not only the throttled one.
+    pub async fn back_off(&self, delay: Duration) {
+        let mut next = self.next.lock().await;
+        let earliest = Instant::now() + delay;
+        if next.is_none_or(|t| t < earliest) {
+            *next = Some(earliest);
+        }
+    }
+}
+
+/// How often and how long to retry one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 4,
+            min_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential backoff (factor 2) with full jitter, as backon implements it.
+    pub fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::new()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(self.max_retries)
+            .with_jitter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn pacer_spaces_starts_evenly() {
+        let pacer = std::sync::Arc::new(Pacer::new(2.0));
+        let t0 = Instant::now();
+        let mut handles = Vec::new();
+        for _ in 0..5 {
+            let p = pacer.clone();
+            handles.push(tokio::spawn(async move {
+                p.acquire().await;
+                Instant::now() - t0
+            }));
+        }
+        let mut got = Vec::new();
+        for h in handles {
+            got.push(h.await.unwrap().as_millis());
+        }
+        got.sort();
+        assert_eq!(got, vec![0, 500, 1000, 1500, 2000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn back_off_delays_the_next_start() {
+        let pacer = Pacer::new(2.0);
+        let t0 = Instant::now();
+        pacer.acquire().await;
+        pacer.back_off(Duration::from_secs(3)).await;
+        pacer.acquire().await;
+        assert_eq!((Instant::now() - t0).as_millis(), 3000);
+    }
+}

@@ -1,0 +1,280 @@
+//! The signed HTTP client for `ListRealTimeQuality`: one call, one attempt. Pacing and
+//! retries live in [`crate::limit`] and the run.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use reqwest::Url;
+
+use super::error::ApiError;
+use super::types::{ACTION, Envelope, QualityRequest, QualityResult, SERVICE, VERSION};
+use crate::auth::{self, Credentials, RequestToSign};
+
+/// Largest response body accepted. A 60-minute answer for five indicators is about
+/// 150 KiB; anything near this cap is not a real answer.
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Connection and per-request timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The endpoint could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("endpoint {endpoint:?} is not a usable URL: {reason}")]
+    Endpoint { endpoint: String, reason: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Build(String),
+}
+
+/// A client bound to one endpoint, region and key pair.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    url: Url,
+    host: String,
+    path: String,
+    region: String,
+    creds: Credentials,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &self.url.as_str())
+            .field("region", &self.region)
+            .field("access_key", &self.creds.access_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Installs the process's TLS crypto provider (ring). Safe to call more than once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl Client {
+    pub fn new(
+        endpoint: &str,
+        region: &str,
+        creds: Credentials,
+        timeouts: Timeouts,
+    ) -> Result<Self, ClientError> {
+        install_crypto_provider();
+        let bad = |reason: &str| ClientError::Endpoint {
+            endpoint: endpoint.to_string(),
+            reason: reason.to_string(),
+        };
+        let url = Url::parse(endpoint).map_err(|e| bad(&e.to_string()))?;
+        let host_name = url.host_str().ok_or_else(|| bad("it has no host"))?;
+        let host = match url.port() {
+            Some(p) => format!("{host_name}:{p}"),
+            None => host_name.to_string(),
+        };
+        let path = if url.path().is_empty() {
+            "/".to_string()
+        } else {
+            url.path().to_string()
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.request)
+            .user_agent(concat!("rtcq/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| ClientError::Build(e.to_string()))?;
+        Ok(Client {
+            http,
+            url,
+            host,
+            path,
+            region: region.to_string(),
+            creds,
+        })
+    }
+
+    /// Sends one signed request and returns its `Result`. The body is serialised once
+    /// and those exact bytes are signed and sent.
+    pub async fn list_real_time_quality(
+        &self,
+        req: &QualityRequest,
+    ) -> Result<QualityResult, ApiError> {
+        let body =
+            serde_json::to_vec(req).map_err(|e| ApiError::Decode(format!("request body: {e}")))?;
+        let query = [("Action", ACTION), ("Version", VERSION)];
+        let signed = auth::sign(
+            &self.creds,
+            &RequestToSign {
+                method: "POST",
+                host: &self.host,
+                path: &self.path,
+                query: &query,
+                content_type: "application/json",
+                body: &body,
+                region: &self.region,
+                service: SERVICE,
+                time: Utc::now(),
+            },
+        );
+        let mut url = self.url.clone();
+        url.set_query(Some(&signed.query));
+        let mut builder = self
+            .http
+            .post(url)
+            .header("Content-Type", "application/json")
+            .header("X-Date", &signed.x_date)
+            .header("X-Content-Sha256", &signed.x_content_sha256)
+            .header("Authorization", &signed.authorization);
+        if let Some(token) = &signed.security_token {
+            builder = builder.header("X-Security-Token", token);
+        }
+        let mut resp = builder
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| ApiError::Transport(describe_reqwest(&e)))?;
+        let status = resp.status().as_u16();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| ApiError::Transport(describe_reqwest(&e)))?
+        {
+            if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(ApiError::TooLarge {
+                    limit: MAX_BODY_BYTES,
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        decode_response(status, &bytes)
+    }
+}
+
+/// Turns a status and body into the result or the error it carries. `Error` is checked
+/// whatever the status: a 200 may carry one.
+pub fn decode_response(status: u16, body: &[u8]) -> Result<QualityResult, ApiError> {
+    let parsed: Result<Envelope, _> = serde_json::from_slice(body);
+    match parsed {
+        Ok(env) => {
+            if let Some(err) = env.metadata.error {
+                return Err(ApiError::Api {
+                    status,
+                    code: if err.code.is_empty() {
+                        "Unknown".to_string()
+                    } else {
+                        err.code
+                    },
+                    message: err.message,
+                    request_id: env.metadata.request_id,
+                });
+            }
+            if !(200..300).contains(&status) {
+                return Err(ApiError::Http {
+                    status,
+                    snippet: snippet(body),
+                });
+            }
+            env.result
+                .ok_or_else(|| ApiError::Decode("the response has neither Result nor Error".into()))
+        }
+        Err(e) if (200..300).contains(&status) => Err(ApiError::Decode(format!(
+            "{e} (body starts {:?})",
+            snippet(body)
+        ))),
+        Err(_) => Err(ApiError::Http {
+            status,
+            snippet: snippet(body),
+        }),
+    }
+}
+
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+    text.chars().filter(|c| !c.is_control()).collect()
+}
+
+/// reqwest's message plus its source chain, without the URL (which carries no secret, but
+/// is noise in every line).
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    if e.is_timeout() {
+        parts.push("timed out".to_string());
+    } else if e.is_connect() {
+        parts.push("cannot connect".to_string());
+    }
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    if parts.is_empty() {
+        parts.push(e.without_url_ref().to_string());
+    }
+    parts.join(": ")
+}
+
+trait WithoutUrlRef {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrlRef for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        let s = self.to_string();
+        match s.find(" for url (") {
+            Some(i) => s[..i].to_string(),
+            None => s,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_inside_a_200_is_an_error() {
+        let body = br#"{"ResponseMetadata":{"RequestId":"r","Error":{"Code":"InternalError","Message":"boom"}}}"#;
+        let e = decode_response(200, body).unwrap_err();
+        assert_eq!(e.code(), Some("InternalError"));
+        assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn missing_and_unknown_fields_are_tolerated() {
+        let body = br#"{"ResponseMetadata":{},"Result":{"Extra":1,"Indicators":[{"Name":"x","Data":[{"TimeStamp":"2024-05-01T19:00:00+08:00","Value":1.5,"New":true},{}]}]}}"#;
+        let r = decode_response(200, body).unwrap();
+        assert_eq!(r.indicators[0].name, "x");
+        assert_eq!(r.indicators[0].unit, "");
+        assert_eq!(r.indicators[0].data.len(), 2);
+        assert_eq!(r.indicators[0].data[1].value, None);
+    }
+
+    #[test]
+    fn non_json_bodies() {
+        assert!(matches!(
+            decode_response(502, b"<html>bad gateway</html>"),
+            Err(ApiError::Http { status: 502, .. })
+        ));
+        assert!(matches!(
+            decode_response(200, br#"{"ResponseMetadata":{"#),
+            Err(ApiError::Decode(_))
+        ));
+        assert!(matches!(
+            decode_response(200, b"{}"),
+            Err(ApiError::Decode(_))
+        ));
+    }
+}

@@ -1,0 +1,165 @@
+//! What can go wrong with one call, and whether trying again can help
+//! (`reference/volcengine-api.md`, "Errors").
+
+/// One failed call.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    /// The API answered with `ResponseMetadata.Error`.
+    #[error("API error {code} (HTTP {status}): {message}{}", request_id.as_ref().map(|r| format!(" [request {r}]")).unwrap_or_default())]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        request_id: Option<String>,
+    },
+    /// A non-success status without a readable error document.
+    #[error("HTTP {status} without an API error document: {snippet}")]
+    Http { status: u16, snippet: String },
+    /// Connecting, sending or receiving failed, or timed out.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// A success status whose body is not a valid response.
+    #[error("malformed response: {0}")]
+    Decode(String),
+    /// The body was larger than we accept.
+    #[error("response larger than {limit} bytes: refused")]
+    TooLarge { limit: usize },
+}
+
+impl ApiError {
+    /// The API error code, if the API sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ApiError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Whether the same request may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ApiError::Api { status, code, .. } => {
+                is_retryable_code(code)
+                    || (!is_fatal_code(code) && (*status == 429 || *status >= 500))
+            }
+            ApiError::Http { status, .. } => *status == 429 || *status >= 500,
+            ApiError::Transport(_) | ApiError::Decode(_) => true,
+            ApiError::TooLarge { .. } => false,
+        }
+    }
+
+    /// Whether the server throttled us: the pacer should slow down.
+    pub fn is_throttle(&self) -> bool {
+        match self {
+            ApiError::Api { status, code, .. } => {
+                *status == 429
+                    || code.starts_with("FlowLimitExceeded")
+                    || code.starts_with("AccountFlowLimitExceeded")
+            }
+            ApiError::Http { status, .. } => *status == 429,
+            _ => false,
+        }
+    }
+
+    /// The signature's time was refused: re-sign once, then ask the user to check the clock.
+    pub fn is_clock(&self) -> bool {
+        self.code() == Some("InvalidTimestamp")
+    }
+}
+
+fn is_retryable_code(code: &str) -> bool {
+    code.starts_with("FlowLimitExceeded")
+        || code.starts_with("AccountFlowLimitExceeded")
+        || code.starts_with("InternalError")
+        || matches!(
+            code,
+            "ServiceUnavailableTemp" | "InternalServiceTimeout" | "FailToConnect"
+        )
+}
+
+fn is_fatal_code(code: &str) -> bool {
+    code.starts_with("InvalidParameter")
+        || code.starts_with("AccessDenied")
+        || matches!(
+            code,
+            "SignatureDoesNotMatch"
+                | "InvalidAccessKey"
+                | "MissingRequestInfo"
+                | "InvalidActionOrVersion"
+                | "InvalidTimestamp"
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, code: &str) -> ApiError {
+        ApiError::Api {
+            status,
+            code: code.into(),
+            message: "m".into(),
+            request_id: None,
+        }
+    }
+
+    #[test]
+    fn classes_follow_the_reference() {
+        for (status, code) in [
+            (429, "FlowLimitExceeded"),
+            (200, "FlowLimitExceeded.QPSOverLimit"),
+            (429, "AccountFlowLimitExceeded"),
+            (500, "InternalError"),
+            (200, "InternalError.Timeout"),
+            (503, "ServiceUnavailableTemp"),
+            (504, "InternalServiceTimeout"),
+            (502, "FailToConnect"),
+            (500, "SomethingNew"),
+        ] {
+            assert!(api(status, code).is_retryable(), "{code}");
+        }
+        for (status, code) in [
+            (401, "SignatureDoesNotMatch"),
+            (401, "InvalidAccessKey"),
+            (403, "AccessDenied"),
+            (200, "AccessDenied.NoPermissionForApp"),
+            (400, "InvalidParameter.OutofTimeRange"),
+            (400, "MissingRequestInfo"),
+            (403, "InvalidTimestamp"),
+            (500, "InvalidParameter"),
+        ] {
+            assert!(!api(status, code).is_retryable(), "{code}");
+        }
+        assert!(ApiError::Transport("reset".into()).is_retryable());
+        assert!(
+            ApiError::Http {
+                status: 502,
+                snippet: String::new()
+            }
+            .is_retryable()
+        );
+        assert!(
+            !ApiError::Http {
+                status: 404,
+                snippet: String::new()
+            }
+            .is_retryable()
+        );
+        assert!(api(200, "FlowLimitExceeded.QPSOverLimit").is_throttle());
+        assert!(api(403, "InvalidTimestamp").is_clock());
+    }
+
+    #[test]
+    fn message_names_code_and_message() {
+        let e = ApiError::Api {
+            status: 401,
+            code: "InvalidAccessKey".into(),
+            message: "The access key is invalid".into(),
+            request_id: Some("r1".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "API error InvalidAccessKey (HTTP 401): The access key is invalid [request r1]"
+        );
+    }
+}
