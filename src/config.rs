@@ -606,12 +606,15 @@ indicators = ["stall_rate"]
         assert_eq!(parse_slot("30s").unwrap(), TimeDelta::seconds(30));
         assert_eq!(parse_slot("1h").unwrap(), TimeDelta::hours(1));
         assert_eq!(parse_slot("15m").unwrap(), TimeDelta::minutes(15));
+        assert_eq!(parse_slot("90s").unwrap(), TimeDelta::seconds(90));
         for bad in [
             "",
             "5",
             "0m",
             "7m",
-            "90s",
+            "45s",
+            "7m30s",
+            "70s",
             "2h",
             "m",
             "-5m",
