@@ -1,0 +1,295 @@
+//! `_state/<pipeline>.json`: per-target cursors and incomplete slots. Saved only after
+//! the data it covers is durable, with a compare-and-swap on S3 so a run that lost its
+//! lease cannot overwrite a newer state.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::plan::Progress;
+
+/// The state format this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole state document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    pub schema_version: u32,
+    pub pipeline: String,
+    /// Slot length the files were cut with; changing it would rename every file.
+    pub slot_seconds: i64,
+    pub updated_at: DateTime<Utc>,
+    /// The run that saved this state.
+    pub run_id: String,
+    /// Keyed by `Target::key()`.
+    pub targets: BTreeMap<String, TargetState>,
+}
+
+/// One target's progress.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetState {
+    /// Everything before this is written, except `incomplete`.
+    pub cursor: Option<DateTime<Utc>>,
+    /// Starts of slots before the cursor that are still owed.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub incomplete: BTreeSet<DateTime<Utc>>,
+}
+
+impl TargetState {
+    pub fn progress(&self) -> Progress {
+        Progress {
+            cursor: self.cursor,
+            incomplete: self.incomplete.clone(),
+        }
+    }
+}
+
+impl State {
+    pub fn new(pipeline: &str, slot_seconds: i64, run_id: &str) -> Self {
+        State {
+            schema_version: SCHEMA_VERSION,
+            pipeline: pipeline.to_string(),
+            slot_seconds,
+            updated_at: Utc::now(),
+            run_id: run_id.to_string(),
+            targets: BTreeMap::new(),
+        }
+    }
+}
+
+/// The state cannot be read or saved. A state that cannot be understood stops the run:
+/// it never silently starts over.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(
+        "state file {path} is corrupt: {reason}. Nothing was written; fix or restore the file (or delete it to start again from the horizon, losing nothing the API still has)"
+    )]
+    Corrupt { path: String, reason: String },
+    #[error(
+        "state file {path} was written by a newer rtcq (schema version {found}, this build reads {SCHEMA_VERSION}): upgrade rtcq"
+    )]
+    NewerSchema { path: String, found: u64 },
+    #[error("state file {path} belongs to pipeline {found:?}, not {expected:?}")]
+    OtherPipeline {
+        path: String,
+        found: String,
+        expected: String,
+    },
+    #[error(
+        "state file {path} was written with slot length {found} s but the config says {expected} s: the slot length of a pipeline cannot change (use a new pipeline name)"
+    )]
+    SlotChanged {
+        path: String,
+        found: i64,
+        expected: i64,
+    },
+    #[error(
+        "state file {path} changed under this run (another run took over the lease?): not overwriting it"
+    )]
+    Conflict { path: String },
+    #[error("cannot access state file {path}: {source}")]
+    Store {
+        path: String,
+        #[source]
+        source: object_store::Error,
+    },
+}
+
+/// Loads and saves one pipeline's state, remembering the version it last saw so the
+/// next save is conditional on it.
+#[derive(Debug)]
+pub struct StateStore {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    /// Whether the store supports conditional updates (S3 does; local disk relies on
+    /// the lease lock instead).
+    conditional: bool,
+    version: Mutex<Option<UpdateVersion>>,
+}
+
+impl StateStore {
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        root: &Path,
+        pipeline: &str,
+        conditional: bool,
+    ) -> Self {
+        StateStore {
+            store,
+            path: root.child("_state").child(format!("{pipeline}.json")),
+            conditional,
+            version: Mutex::new(None),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the state; `None` if there is none yet.
+    pub async fn load(
+        &self,
+        pipeline: &str,
+        slot_seconds: i64,
+    ) -> Result<Option<State>, StateError> {
+        let path = self.path.to_string();
+        let got = match self.store.get(&self.path).await {
+            Ok(g) => g,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(source) => return Err(StateError::Store { path, source }),
+        };
+        let version = UpdateVersion {
+            e_tag: got.meta.e_tag.clone(),
+            version: got.meta.version.clone(),
+        };
+        let bytes = got.bytes().await.map_err(|source| StateError::Store {
+            path: path.clone(),
+            source,
+        })?;
+        let state = parse(&path, &bytes)?;
+        if state.pipeline != pipeline {
+            return Err(StateError::OtherPipeline {
+                path,
+                found: state.pipeline,
+                expected: pipeline.to_string(),
+            });
+        }
+        if state.slot_seconds != slot_seconds {
+            return Err(StateError::SlotChanged {
+                path,
+                found: state.slot_seconds,
+                expected: slot_seconds,
+            });
+        }
+        *self.version.lock().await = Some(version);
+        Ok(Some(state))
+    }
+
+    /// Saves the state: on S3 only if nobody saved since we last read or wrote it.
+    pub async fn save(&self, state: &State) -> Result<(), StateError> {
+        let path = self.path.to_string();
+        let mut body = serde_json::to_vec_pretty(state).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        body.push(b'\n');
+        let mut version = self.version.lock().await;
+        let mode = match (&*version, self.conditional) {
+            (Some(v), true) => PutMode::Update(v.clone()),
+            (None, true) => PutMode::Create,
+            _ => PutMode::Overwrite,
+        };
+        let opts = PutOptions {
+            mode,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(&self.path, PutPayload::from(body), opts)
+            .await
+        {
+            Ok(r) => {
+                *version = Some(UpdateVersion {
+                    e_tag: r.e_tag,
+                    version: r.version,
+                });
+                Ok(())
+            }
+            Err(object_store::Error::Precondition { .. })
+            | Err(object_store::Error::AlreadyExists { .. }) => Err(StateError::Conflict { path }),
+            Err(source) => Err(StateError::Store { path, source }),
+        }
+    }
+}
+
+fn parse(path: &str, bytes: &[u8]) -> Result<State, StateError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })?;
+    let found = value.get("schema_version").and_then(|v| v.as_u64());
+    match found {
+        Some(v) if v > u64::from(SCHEMA_VERSION) => {
+            return Err(StateError::NewerSchema {
+                path: path.to_string(),
+                found: v,
+            });
+        }
+        None => {
+            return Err(StateError::Corrupt {
+                path: path.to_string(),
+                reason: "no schema_version".into(),
+            });
+        }
+        _ => {}
+    }
+    serde_json::from_value(value).map_err(|e| StateError::Corrupt {
+        path: path.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    fn store() -> StateStore {
+        StateStore::new(Arc::new(InMemory::new()), &Path::from("root"), "demo", true)
+    }
+
+    #[tokio::test]
+    async fn roundtrip_and_conflict() {
+        let s = store();
+        assert_eq!(s.load("demo", 300).await.unwrap(), None);
+        let mut st = State::new("demo", 300, "run-1");
+        st.targets.insert("k".into(), TargetState::default());
+        s.save(&st).await.unwrap();
+        s.save(&st).await.unwrap();
+        assert_eq!(s.load("demo", 300).await.unwrap(), Some(st.clone()));
+        // Another writer saves in between: our next save must fail.
+        let other = StateStore::new(s.store.clone(), &Path::from("root"), "demo", true);
+        other.load("demo", 300).await.unwrap();
+        other.save(&st).await.unwrap();
+        assert!(matches!(
+            s.save(&st).await,
+            Err(StateError::Conflict { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn refuses_corrupt_newer_and_mismatched_state() {
+        let s = store();
+        let put = |b: &'static str| {
+            let st = s.store.clone();
+            let p = s.path.clone();
+            async move { st.put(&p, PutPayload::from(b.as_bytes())).await.unwrap() }
+        };
+        put("{not json").await;
+        let e = s.load("demo", 300).await.unwrap_err().to_string();
+        assert!(
+            e.starts_with("state file root/_state/demo.json is corrupt: key must be a string"),
+            "{e}"
+        );
+        put(r#"{"schema_version": 2, "future": true}"#).await;
+        let e = s.load("demo", 300).await.unwrap_err().to_string();
+        assert!(
+            e.contains("written by a newer rtcq (schema version 2, this build reads 1)"),
+            "{e}"
+        );
+        put(r#"{"schema_version":1,"pipeline":"demo","slot_seconds":600,"updated_at":"2026-01-01T00:00:00Z","run_id":"r","targets":{}}"#).await;
+        let e = s.load("demo", 300).await.unwrap_err().to_string();
+        assert!(
+            e.contains("slot length 600 s but the config says 300 s"),
+            "{e}"
+        );
+    }
+}
