@@ -8,6 +8,11 @@ PY := $(abspath $(VENV)/bin/python)
 build:
 	cargo build --release
 
+# Build, start the emulator on a free loopback port, run the demo pipeline into ./data,
+# print the summary and the files, stop the emulator.
+demo: build
+	scripts/demo.sh
+
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements-test.txt

@@ -183,6 +183,20 @@ struct TargetFile {
     users: Option<Vec<String>>,
 }
 
+impl Pipeline {
+    /// Points the pipeline at another endpoint (the `--endpoint` flag), with the same
+    /// checks as the file's `[api] endpoint`.
+    pub fn override_endpoint(&mut self, endpoint: &str) -> Result<(), ConfigError> {
+        validate_endpoint(endpoint, self.api.allow_http).map_err(|reason| ConfigError {
+            file: self.file.clone(),
+            key: Some("--endpoint".into()),
+            reason,
+        })?;
+        self.api.endpoint = endpoint.to_string();
+        Ok(())
+    }
+}
+
 /// Reads and validates a pipeline file.
 pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {

@@ -7,6 +7,8 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path as FsPath, PathBuf};
 
+use crate::sink::Sink;
+
 /// The lease could not be taken or kept.
 #[derive(Debug, thiserror::Error)]
 pub enum LeaseError {
@@ -28,6 +30,17 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// Takes the pipeline's lease in the sink's store.
+    pub async fn acquire(sink: &Sink, pipeline: &str, run_id: &str) -> Result<Lease, LeaseError> {
+        match sink.local_root() {
+            Some(root) => Self::acquire_local(root, pipeline, run_id),
+            None => Err(LeaseError::Io {
+                path: format!("_state/{pipeline}.lease"),
+                reason: "leases on object stores are not supported yet".into(),
+            }),
+        }
+    }
+
     /// Takes the local lease under `root/_state/`, or says who holds it.
     pub fn acquire_local(root: &FsPath, pipeline: &str, run_id: &str) -> Result<Lease, LeaseError> {
         let dir = root.join("_state");

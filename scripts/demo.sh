@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs the demo pipeline against the built-in emulator: start the emulator on a free
+# loopback port, run the job into ./data, print the summary and the files, stop the
+# emulator. DEMO_NOW fixes the clock of both (so a second demo fetches nothing and
+# leaves the dataset unchanged); DEMO_NOW=now uses the real clock.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-target/release/rtcq}
+DEMO_NOW=${DEMO_NOW:-2026-11-25T12:00:10Z}
+# The emulator's documented demo key pair (never a real credential).
+export VOLC_ACCESSKEY=${VOLC_ACCESSKEY:-AKLTdemo0000000000000000000000}
+export VOLC_SECRETKEY=${VOLC_SECRETKEY:-demo-secret-do-not-use}
+
+now_args=()
+[ "$DEMO_NOW" = now ] || now_args=(--now "$DEMO_NOW")
+
+tmp=$(mktemp -d)
+"$BIN" emulator --listen 127.0.0.1:0 "${now_args[@]}" >"$tmp/emulator.out" 2>"$tmp/emulator.log" &
+emu=$!
+trap 'kill $emu 2>/dev/null || true; wait $emu 2>/dev/null || true; rm -rf "$tmp"' EXIT
+for _ in $(seq 1 100); do
+  [ -s "$tmp/emulator.out" ] && break
+  sleep 0.05
+done
+url=$(head -n1 "$tmp/emulator.out" | sed -n 's/^listening on //p')
+[ -n "$url" ] || { echo "emulator did not start:"; cat "$tmp/emulator.log"; exit 1; }
+echo "emulator listening on $url"
+
+set +e
+"$BIN" run --config pipelines/demo.toml --endpoint "$url" "${now_args[@]}" \
+  --log-format text --summary "$tmp/summary.json"
+code=$?
+set -e
+echo
+echo "run summary ($tmp/summary.json):"
+cat "$tmp/summary.json" 2>/dev/null || true
+echo
+echo "exit code: $code"
+echo "files under ./data:"
+find data -name '*.parquet' | sort | sed 's/^/  /'
+echo "state: data/_state/demo.json"
+exit $code

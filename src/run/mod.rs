@@ -1,0 +1,555 @@
+//! One run of a pipeline, wiring the other modules (DESIGN.md, "One run"): lease, state,
+//! plan, fetch, write slot files, save state, summary.
+
+pub mod fetch;
+pub mod rows;
+pub mod summary;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use crate::api::{ApiError, Client, Timeouts};
+use crate::api::client::ClientError;
+use crate::auth::Credentials;
+use crate::clock::Clock;
+use crate::config::{Pipeline, ProductType, Target};
+use crate::limit::{Pacer, RetryPolicy};
+use crate::plan::{Lost, Plan, Slot, Window};
+use crate::sink::{Row, Sink, SinkError};
+use crate::state::{
+    Gap, GapError, GapLedger, Lease, LeaseError, State, StateError, StateStore, TargetState,
+};
+
+pub use fetch::{FetchStats, Fetched, Fetcher};
+pub use rows::Dropped;
+pub use summary::{Exit, LostRange, Summary, TargetLag};
+
+/// How a run behaves beyond its pipeline file.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Pretend the current time is this instant (planning only).
+    pub now: Option<DateTime<Utc>>,
+    /// Stop in time: save what is done and leave the rest pending.
+    pub max_duration: Option<Duration>,
+    /// Exit 6 when this run records a new gap.
+    pub fail_on_gap: bool,
+    pub retry: RetryPolicy,
+    pub timeouts: Timeouts,
+    /// Requests in flight at once; default from the rate.
+    pub in_flight: Option<usize>,
+}
+
+/// A run that could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Gaps(#[from] GapError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+impl RunError {
+    pub fn exit(&self) -> Exit {
+        match self {
+            RunError::Lease(LeaseError::Busy { .. }) => Exit::Busy,
+            RunError::Client(_) => Exit::Usage,
+            _ => Exit::Failed,
+        }
+    }
+}
+
+/// Why a loss happened, as written in the gap ledger.
+pub const GAP_REASON: &str = "beyond the API's 60-minute horizon before it could be fetched";
+
+/// How often progress is saved during a long run.
+const SAVE_EVERY: Duration = Duration::from_secs(5);
+
+/// A fresh id for a run: time and a random-ish suffix.
+pub fn new_run_id(now: DateTime<Utc>) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{:08x}",
+        now.format("%Y%m%dT%H%M%SZ"),
+        nanos ^ std::process::id().rotate_left(16)
+    )
+}
+
+/// Whether an API error means no other request can succeed either.
+fn stops_everything(e: &ApiError) -> bool {
+    matches!(
+        e.code(),
+        Some(
+            "SignatureDoesNotMatch"
+                | "InvalidAccessKey"
+                | "InvalidTimestamp"
+                | "MissingRequestInfo"
+                | "InvalidActionOrVersion"
+                | "AccessDenied"
+                | "AccessDenied.ServiceNotEnabled"
+        )
+    )
+}
+
+/// The work on one slot file: which targets were asked for it and what came back.
+#[derive(Debug, Default)]
+struct SlotWork {
+    remaining: usize,
+    /// Targets whose answer covers `[from, to)` of this slot: their old rows in that
+    /// range are replaced.
+    fetched: Vec<(usize, DateTime<Utc>, DateTime<Utc>)>,
+    rows: Vec<Row>,
+}
+
+/// Everything one run needs while it goes.
+struct Runner<'a> {
+    pipeline: &'a Pipeline,
+    sink: Sink,
+    state_store: StateStore,
+    ledger: GapLedger,
+    run_id: String,
+    window: Window,
+    plan: Plan,
+    prior: Vec<TargetState>,
+    /// Per target: slot starts written this run.
+    done: Vec<BTreeSet<DateTime<Utc>>>,
+    slots: HashMap<(String, DateTime<Utc>), SlotWork>,
+    gaps_pending: Vec<Gap>,
+    gaps_recorded: usize,
+    lost: Vec<LostRange>,
+    rows_written: u64,
+    files_written: u64,
+    dropped: Dropped,
+    errors: Vec<String>,
+    rejected: bool,
+    failed_requests: usize,
+}
+
+/// Runs `pipeline` once.
+pub async fn run(
+    pipeline: &Pipeline,
+    creds: Credentials,
+    opts: &RunOptions,
+) -> Result<Summary, RunError> {
+    let started_at = Utc::now();
+    let clock = opts.now.map_or_else(Clock::system, Clock::starting_at);
+    let run_id = new_run_id(started_at);
+    let span = tracing::info_span!("run", pipeline = %pipeline.name, run_id = %run_id);
+    let _guard = span.enter();
+
+    let sink = Sink::open(pipeline).await?;
+    let lease = Lease::acquire(&sink, &pipeline.name, &run_id).await?;
+    let swept = sink.sweep_temp_files().await?;
+    if swept > 0 {
+        tracing::info!(files = swept, "removed temporary files left by an interrupted run");
+    }
+
+    let slot_seconds = pipeline.sink.slot.num_seconds();
+    let state_store = StateStore::new(sink.store(), sink.root(), &pipeline.name, !sink.is_local());
+    let ledger = GapLedger::new(sink.store(), sink.root(), &pipeline.name);
+    let old = state_store.load(&pipeline.name, slot_seconds).await?;
+    let prior: Vec<TargetState> = pipeline
+        .targets
+        .iter()
+        .map(|t| {
+            old.as_ref()
+                .and_then(|s| s.targets.get(&t.key()).cloned())
+                .unwrap_or_default()
+        })
+        .collect();
+    let now = clock.now();
+    let window = Window::at(now, pipeline.sink.slot);
+    let progress: Vec<_> = prior.iter().map(TargetState::progress).collect();
+    let plan = Plan::build(&progress, window);
+
+    let client = Client::new(
+        &pipeline.api.endpoint,
+        &pipeline.api.region,
+        creds,
+        opts.timeouts,
+    )?;
+    let fetcher = Fetcher {
+        client,
+        pacer: Arc::new(Pacer::new(pipeline.api.requests_per_second)),
+        policy: opts.retry,
+        clock,
+        stats: Arc::new(FetchStats::default()),
+    };
+
+    let mut runner = Runner {
+        pipeline,
+        sink,
+        state_store,
+        ledger,
+        run_id: run_id.clone(),
+        window,
+        done: vec![BTreeSet::new(); pipeline.targets.len()],
+        slots: HashMap::new(),
+        prior,
+        plan,
+        gaps_pending: Vec::new(),
+        gaps_recorded: 0,
+        lost: Vec::new(),
+        rows_written: 0,
+        files_written: 0,
+        dropped: Dropped::default(),
+        errors: Vec::new(),
+        rejected: false,
+        failed_requests: 0,
+    };
+    for (t, tp) in runner.plan.targets.iter().enumerate() {
+        for l in &tp.lost {
+            let gap = make_gap(&pipeline.name, &pipeline.targets[t], l, now);
+            runner.gaps_pending.push(gap);
+        }
+    }
+    for req in &runner.plan.requests {
+        let app = &pipeline.targets[req.target].app_id;
+        for s in &req.slots {
+            runner
+                .slots
+                .entry((app.clone(), s.start))
+                .or_default()
+                .remaining += 1;
+        }
+    }
+    tracing::info!(
+        targets = pipeline.targets.len(),
+        requests = runner.plan.requests.len(),
+        settled_end = %window.settled_end,
+        horizon = %window.horizon,
+        "planned"
+    );
+    // Record losses found while planning before anything else moves.
+    runner.flush_gaps().await?;
+
+    let deadline = opts
+        .max_duration
+        .map(|d| tokio::time::Instant::now() + d);
+    let deadline_reached = runner.fetch_and_write(&fetcher, opts, deadline).await?;
+
+    runner.save_state().await?;
+    let finished_at = Utc::now();
+    let summary = runner.summary(&fetcher, opts, started_at, finished_at, now, deadline_reached);
+    lease.release();
+    Ok(summary)
+}
+
+fn make_gap(pipeline: &str, target: &Target, l: &Lost, now: DateTime<Utc>) -> Gap {
+    Gap {
+        pipeline: pipeline.to_string(),
+        target: target.key(),
+        app_id: target.app_id.clone(),
+        product_type: target.product_type.as_str().to_string(),
+        room_id: target.room_id.clone(),
+        user_id: target.user_id.clone(),
+        start: l.start,
+        end: l.end,
+        reason: GAP_REASON.to_string(),
+        detected_at: now,
+    }
+}
+
+impl Runner<'_> {
+    /// Sends every planned request and writes each slot file as soon as all its
+    /// requests are back. Returns whether the deadline cut the run short.
+    async fn fetch_and_write(
+        &mut self,
+        fetcher: &Fetcher,
+        opts: &RunOptions,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<bool, RunError> {
+        let in_flight = opts.in_flight.unwrap_or_else(|| {
+            ((self.pipeline.api.requests_per_second * 8.0).ceil() as usize).clamp(4, 64)
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, mut rx) = mpsc::channel::<Fetched>(in_flight * 2);
+        let requests = Arc::new(self.plan.requests.clone());
+        let targets = Arc::new(self.pipeline.targets.clone());
+        let dispatcher = {
+            let stop = stop.clone();
+            let fetcher = fetcher.clone();
+            tokio::spawn(async move {
+                let permits = Arc::new(Semaphore::new(in_flight));
+                let mut tasks = JoinSet::new();
+                for i in 0..requests.len() {
+                    let Ok(permit) = permits.clone().acquire_owned().await else {
+                        break;
+                    };
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let (fetcher, requests, targets, tx) =
+                        (fetcher.clone(), requests.clone(), targets.clone(), tx.clone());
+                    tasks.spawn(async move {
+                        let req = &requests[i];
+                        let f = fetcher.fetch(i, &targets[req.target], req).await;
+                        drop(permit);
+                        let _ = tx.send(f).await;
+                    });
+                    while tasks.try_join_next().is_some() {}
+                }
+                drop(tx);
+                while tasks.join_next().await.is_some() {}
+            })
+        };
+        let mut last_save = tokio::time::Instant::now();
+        let mut deadline_reached = false;
+        loop {
+            let next = match deadline {
+                Some(d) => tokio::select! {
+                    f = rx.recv() => f,
+                    _ = tokio::time::sleep_until(d) => {
+                        deadline_reached = true;
+                        None
+                    }
+                },
+                None => rx.recv().await,
+            };
+            let Some(f) = next else { break };
+            if let Err(e) = &f.outcome
+                && stops_everything(e)
+            {
+                stop.store(true, Ordering::Relaxed);
+            }
+            self.take(f).await?;
+            if last_save.elapsed() >= SAVE_EVERY {
+                self.save_state().await?;
+                last_save = tokio::time::Instant::now();
+            }
+        }
+        if deadline_reached {
+            stop.store(true, Ordering::Relaxed);
+            dispatcher.abort();
+            tracing::warn!("run deadline reached: saving progress, the rest stays pending");
+        } else {
+            let _ = dispatcher.await;
+        }
+        Ok(deadline_reached)
+    }
+
+    /// Takes one answer in, writing every slot it completes.
+    async fn take(&mut self, f: Fetched) -> Result<(), RunError> {
+        let req = self.plan.requests[f.request].clone();
+        let t = req.target;
+        let target = &self.pipeline.targets[t];
+        let app = target.app_id.clone();
+        if let Some(l) = &f.lost {
+            tracing::warn!(target_id = %target, start = %l.start, end = %l.end, "range fell out of the horizon while queued: recorded as lost");
+            let gap = make_gap(&self.pipeline.name, target, l, self.window.now);
+            self.gaps_pending.push(gap);
+        }
+        let mut by_slot = BTreeMap::new();
+        let ok = match &f.outcome {
+            Ok(Some(result)) => {
+                by_slot = rows::split_into_slots(
+                    target,
+                    result,
+                    f.start,
+                    req.end,
+                    self.pipeline.sink.slot,
+                    &mut self.dropped,
+                );
+                true
+            }
+            Ok(None) => true,
+            Err(e) => {
+                self.failed_requests += 1;
+                if !e.is_retryable() {
+                    self.rejected = true;
+                }
+                let msg = format!("{target}: {e}");
+                tracing::error!(target_id = %target, error = %e, "request failed: its slots stay pending");
+                if self.errors.len() < 20 {
+                    self.errors.push(msg);
+                }
+                false
+            }
+        };
+        for slot in &req.slots {
+            let key = (app.clone(), slot.start);
+            let Some(work) = self.slots.get_mut(&key) else {
+                continue;
+            };
+            if ok {
+                work.fetched.push((t, f.start.max(slot.start), slot.end));
+                if let Some(rows) = by_slot.remove(&slot.start) {
+                    work.rows.extend(rows);
+                }
+            }
+            work.remaining = work.remaining.saturating_sub(1);
+            if work.remaining == 0
+                && let Some(work) = self.slots.remove(&key)
+            {
+                self.finish_slot(&app, *slot, work).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes one slot file: the new rows plus the old rows of targets not replaced.
+    async fn finish_slot(&mut self, app: &str, slot: Slot, work: SlotWork) -> Result<(), RunError> {
+        if work.fetched.is_empty() {
+            return Ok(());
+        }
+        let mut replaced: HashMap<(ProductType, Option<&str>, Option<&str>), Vec<(i64, i64)>> =
+            HashMap::new();
+        for (t, from, to) in &work.fetched {
+            let tg = &self.pipeline.targets[*t];
+            replaced
+                .entry((tg.product_type, tg.room_id.as_deref(), tg.user_id.as_deref()))
+                .or_default()
+                .push((from.timestamp_micros(), to.timestamp_micros()));
+        }
+        let existing = self.sink.read_slot(app, &slot).await?;
+        let had_file = existing.is_some();
+        let mut rows = work.rows;
+        for r in existing.unwrap_or_default() {
+            let key = (r.product_type, r.room_id.as_deref(), r.user_id.as_deref());
+            let is_replaced = replaced
+                .get(&key)
+                .is_some_and(|ranges| ranges.iter().any(|(a, b)| r.timestamp_us >= *a && r.timestamp_us < *b));
+            if !is_replaced {
+                rows.push(r);
+            }
+        }
+        if !rows.is_empty() || had_file {
+            let written = self.sink.write_slot(app, &slot, rows).await?;
+            self.rows_written += written.rows as u64;
+            self.files_written += 1;
+            tracing::debug!(path = %written.path, rows = written.rows, bytes = written.bytes, "slot file written");
+        }
+        for (t, _, _) in &work.fetched {
+            self.done[*t].insert(slot.start);
+        }
+        Ok(())
+    }
+
+    async fn flush_gaps(&mut self) -> Result<(), RunError> {
+        if self.gaps_pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.gaps_pending);
+        let added = self.ledger.append(&pending).await?;
+        for g in &added {
+            tracing::warn!(target_id = %g.target, start = %g.start, end = %g.end, "lost: {}", g.reason);
+            self.lost.push(LostRange {
+                target: g.target.clone(),
+                start: g.start,
+                end: g.end,
+            });
+        }
+        self.gaps_recorded += added.len();
+        Ok(())
+    }
+
+    /// The state as of now: each cursor at the end of its plan, and every planned slot
+    /// not yet written listed as incomplete. Safe to save at any moment: nothing is
+    /// marked done before its file is durable.
+    fn current_state(&self) -> State {
+        let mut state = State::new(
+            &self.pipeline.name,
+            self.pipeline.sink.slot.num_seconds(),
+            &self.run_id,
+        );
+        for (t, target) in self.pipeline.targets.iter().enumerate() {
+            let tp = &self.plan.targets[t];
+            let incomplete = tp
+                .slots
+                .iter()
+                .filter(|s| !self.done[t].contains(&s.start))
+                .map(|s| s.start)
+                .collect();
+            state.targets.insert(
+                target.key(),
+                TargetState {
+                    cursor: tp.cursor,
+                    incomplete,
+                },
+            );
+        }
+        state
+    }
+
+    async fn save_state(&mut self) -> Result<(), RunError> {
+        self.flush_gaps().await?;
+        let state = self.current_state();
+        self.state_store.save(&state).await?;
+        Ok(())
+    }
+
+    fn summary(
+        &self,
+        fetcher: &Fetcher,
+        opts: &RunOptions,
+        started_at: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        deadline_reached: bool,
+    ) -> Summary {
+        let state = self.current_state();
+        let mut slots_pending = 0;
+        let lag: Vec<TargetLag> = self
+            .pipeline
+            .targets
+            .iter()
+            .map(|t| {
+                let ts = state.targets.get(&t.key()).cloned().unwrap_or_default();
+                slots_pending += ts.incomplete.len();
+                TargetLag {
+                    target: t.to_string(),
+                    cursor: ts.cursor,
+                    lag_seconds: ts.cursor.map(|c| (now - c).num_seconds()),
+                    pending_slots: ts.incomplete.len(),
+                }
+            })
+            .collect();
+        let exit_code = if self.rejected {
+            Exit::Rejected
+        } else if opts.fail_on_gap && self.gaps_recorded > 0 {
+            Exit::Gap
+        } else if slots_pending > 0 || deadline_reached {
+            Exit::Incomplete
+        } else {
+            Exit::Done
+        };
+        let s = &fetcher.stats;
+        Summary {
+            pipeline: self.pipeline.name.clone(),
+            run_id: self.run_id.clone(),
+            started_at,
+            finished_at,
+            now,
+            targets: self.pipeline.targets.len(),
+            requests_planned: self.plan.requests.len(),
+            requests_sent: s.sent.load(Ordering::Relaxed),
+            requests_retried: s.retried.load(Ordering::Relaxed),
+            requests_throttled: s.throttled.load(Ordering::Relaxed),
+            requests_failed: s.failed.load(Ordering::Relaxed),
+            rows_written: self.rows_written,
+            files_written: self.files_written,
+            slots_pending,
+            points_dropped: self.dropped,
+            gaps_recorded: self.gaps_recorded,
+            lost: self.lost.clone(),
+            lag,
+            deadline_reached,
+            errors: self.errors.clone(),
+            exit_code,
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! What a run did, for people, schedulers and metrics, and the exit code that tells a
+//! scheduler what happened.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::rows::Dropped;
+
+/// Exit codes (documented in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "u8")]
+pub enum Exit {
+    /// Done: everything planned is written.
+    Done = 0,
+    /// Something else failed (storage, I/O).
+    Failed = 1,
+    /// Usage or config error.
+    Usage = 2,
+    /// Some slots could not be fetched after retries; progress is saved.
+    Incomplete = 3,
+    /// Another run holds the pipeline's lease; nothing was written.
+    Busy = 4,
+    /// The API rejected a request as not retryable.
+    Rejected = 5,
+    /// `--fail-on-gap` and a new gap was recorded.
+    Gap = 6,
+}
+
+impl From<Exit> for u8 {
+    fn from(e: Exit) -> u8 {
+        e as u8
+    }
+}
+
+/// Lag of one target: how far its cursor is behind the run's `now`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetLag {
+    pub target: String,
+    pub cursor: Option<DateTime<Utc>>,
+    pub lag_seconds: Option<i64>,
+    pub pending_slots: usize,
+}
+
+/// A lost range reported by this run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LostRange {
+    pub target: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// The run summary (`--summary`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub pipeline: String,
+    pub run_id: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// The run's `now` (the real clock, or `--now`).
+    pub now: DateTime<Utc>,
+    pub targets: usize,
+    pub requests_planned: usize,
+    pub requests_sent: u64,
+    pub requests_retried: u64,
+    pub requests_throttled: u64,
+    pub requests_failed: u64,
+    pub rows_written: u64,
+    pub files_written: u64,
+    pub slots_pending: usize,
+    pub points_dropped: Dropped,
+    pub gaps_recorded: usize,
+    pub lost: Vec<LostRange>,
+    pub lag: Vec<TargetLag>,
+    pub deadline_reached: bool,
+    pub errors: Vec<String>,
+    pub exit_code: Exit,
+}
