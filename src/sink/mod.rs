@@ -1,5 +1,21 @@
 //! Rows to Parquet to object store: one file per (app, slot).
+//!
+//! - [`store`] turns the `[sink] url` into an object store and a root prefix;
+//! - [`partition`] escapes partition values and names each slot file;
+//! - [`encode`] turns rows into Parquet bytes and back;
+//! - [`writer`] reads and atomically writes slot files ([`Sink`]);
+//! - [`error`] is the one error type of all of them.
 
+pub mod encode;
+pub mod error;
+pub mod partition;
 pub mod row;
+pub mod store;
+pub mod writer;
 
+pub use encode::{FileMeta, decode, encode, schema};
+pub use error::SinkError;
+pub use partition::slot_path;
 pub use row::Row;
+pub use store::{SinkRoot, StoreOptions, open};
+pub use writer::{Sink, WrittenFile};

@@ -1,0 +1,637 @@
+//! Rows to Parquet bytes and back (DESIGN.md, "Rows").
+//!
+//! A slot file holds the rows sorted by [`Row::sort_key`] with duplicates of a key
+//! removed (the later row wins, so `old ++ new` rewrites old values). Parquet settings:
+//! ZSTD level 3, dictionary encoding, page statistics, `sorting_columns` on (room_id,
+//! user_id, product_type, indicator, timestamp) ascending with nulls first, timestamps as
+//! INT64 `TIMESTAMP(MICROS, UTC)` (never INT96 or nanoseconds), and key-value metadata
+//! naming the pipeline, the slot, the schema version and the writer.
+
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use bytes::Bytes;
+use chrono::SecondsFormat;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use super::error::SinkError;
+use super::row::Row;
+use crate::config::ProductType;
+use crate::plan::Slot;
+
+/// The schema version this code writes and reads.
+pub const SCHEMA_VERSION: &str = "1";
+/// Key-value metadata keys.
+pub const KEY_PIPELINE: &str = "rtcq.pipeline";
+pub const KEY_SLOT_START: &str = "rtcq.slot_start";
+pub const KEY_SLOT_END: &str = "rtcq.slot_end";
+pub const KEY_SCHEMA_VERSION: &str = "rtcq.schema_version";
+pub const KEY_WRITER: &str = "rtcq.writer";
+
+/// ZSTD level: level 3 costs about the same CPU as level 1 and is about 6 % smaller.
+const ZSTD_LEVEL: i32 = 3;
+
+/// Column names, in file order.
+pub const COLUMNS: [&str; 8] = [
+    "room_id",
+    "user_id",
+    "product_type",
+    "indicator",
+    "unit",
+    "timestamp",
+    "value",
+    "stream_id",
+];
+
+/// Indices of the columns the rows are sorted by.
+const SORTED_BY: [usize; 5] = [0, 1, 2, 3, 5];
+
+/// What a slot file says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMeta {
+    pub pipeline: String,
+    pub slot: Slot,
+}
+
+/// The Arrow schema of a slot file (`app_id` and `date` are in the path only).
+pub fn schema() -> SchemaRef {
+    let utf8 = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    Arc::new(Schema::new(vec![
+        utf8("room_id", true),
+        utf8("user_id", true),
+        utf8("product_type", false),
+        utf8("indicator", false),
+        utf8("unit", false),
+        Field::new(
+            "timestamp",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("value", DataType::Float64, false),
+        utf8("stream_id", true),
+    ]))
+}
+
+/// The writer name recorded in `rtcq.writer` and `created_by`.
+pub fn writer_name() -> String {
+    format!("rtcq {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Sorts `rows` by [`Row::sort_key`], removes all but the last row of each key, and writes
+/// them as one Parquet file. `rows` is left sorted and deduplicated.
+pub fn encode(rows: &mut Vec<Row>, meta: &FileMeta) -> Result<Bytes, SinkError> {
+    sort_dedup(rows);
+    let what = || {
+        format!(
+            "slot {} of pipeline {}",
+            meta.slot.start.to_rfc3339_opts(SecondsFormat::Secs, true),
+            meta.pipeline
+        )
+    };
+    let err = |reason: String| SinkError::Encode {
+        what: what(),
+        reason,
+    };
+    let batch = to_batch(rows).map_err(|e| err(format!("building Arrow arrays: {e}")))?;
+    let props = properties(meta).map_err(|e| err(format!("writer settings: {e}")))?;
+    let mut out = Vec::with_capacity(rows.len() * 4 + 4096);
+    let mut writer = ArrowWriter::try_new(&mut out, schema(), Some(props))
+        .map_err(|e| err(format!("starting the Parquet writer: {e}")))?;
+    writer
+        .write(&batch)
+        .map_err(|e| err(format!("writing rows: {e}")))?;
+    writer
+        .close()
+        .map_err(|e| err(format!("finishing the file: {e}")))?;
+    Ok(Bytes::from(out))
+}
+
+/// Stable sort by key, then keep the last row of each run of equal keys.
+fn sort_dedup(rows: &mut Vec<Row>) {
+    rows.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    // Walk backwards so the last of each run is the one kept.
+    rows.reverse();
+    rows.dedup_by(|later, kept| later.sort_key() == kept.sort_key());
+    rows.reverse();
+}
+
+fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.room_id.as_deref()),
+        )),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.user_id.as_deref()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.product_type.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.indicator.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.unit.as_str()),
+        )),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.timestamp_us))
+                .with_timezone("UTC"),
+        ),
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.value))),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.stream_id.as_deref()),
+        )),
+    ];
+    RecordBatch::try_new(schema(), columns)
+}
+
+fn properties(meta: &FileMeta) -> Result<WriterProperties, parquet::errors::ParquetError> {
+    let rfc3339 = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let kv = vec![
+        KeyValue::new(KEY_PIPELINE.into(), meta.pipeline.clone()),
+        KeyValue::new(KEY_SLOT_START.into(), rfc3339(meta.slot.start)),
+        KeyValue::new(KEY_SLOT_END.into(), rfc3339(meta.slot.end)),
+        KeyValue::new(KEY_SCHEMA_VERSION.into(), SCHEMA_VERSION.to_string()),
+        KeyValue::new(KEY_WRITER.into(), writer_name()),
+    ];
+    let sorting = SORTED_BY
+        .iter()
+        .map(|&i| SortingColumn {
+            column_idx: i as i32,
+            descending: false,
+            nulls_first: true,
+        })
+        .collect();
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_sorting_columns(Some(sorting))
+        .set_key_value_metadata(Some(kv))
+        .set_created_by(writer_name())
+        .build())
+}
+
+/// Reads a slot file written by [`encode`] back into rows, in file order.
+pub fn decode(bytes: Bytes) -> Result<Vec<Row>, SinkError> {
+    decode_at(bytes, "<in-memory Parquet>")
+}
+
+/// [`decode`], naming `path` in errors.
+pub(crate) fn decode_at(bytes: Bytes, path: &str) -> Result<Vec<Row>, SinkError> {
+    let err = |reason: String| SinkError::Decode {
+        path: path.to_string(),
+        reason,
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
+    let version = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == KEY_SCHEMA_VERSION))
+        .and_then(|k| k.value.clone());
+    match version.as_deref() {
+        Some(SCHEMA_VERSION) => {}
+        Some(other) => {
+            return Err(SinkError::SchemaVersion {
+                path: path.to_string(),
+                found: other.to_string(),
+                expected: SCHEMA_VERSION,
+            });
+        }
+        None => {
+            return Err(err(format!(
+                "has no {KEY_SCHEMA_VERSION} metadata: not an rtcq slot file; move it out of \
+                 the dataset"
+            )));
+        }
+    }
+    let want = schema();
+    let got = builder.schema().clone();
+    for field in want.fields() {
+        match got.field_with_name(field.name()) {
+            Ok(f) if f.data_type() == field.data_type() => {}
+            Ok(f) => {
+                return Err(err(format!(
+                    "column {} is {}, expected {}",
+                    field.name(),
+                    f.data_type(),
+                    field.data_type()
+                )));
+            }
+            Err(_) => return Err(err(format!("has no column {}", field.name()))),
+        }
+    }
+    let reader = builder
+        .build()
+        .map_err(|e| err(format!("cannot read rows: {e}")))?;
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| err(format!("cannot read rows: {e}")))?;
+        append_rows(&batch, &mut rows).map_err(err)?;
+    }
+    Ok(rows)
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, String> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| format!("column {name} is missing or has the wrong type"))
+}
+
+fn append_rows(batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<(), String> {
+    let room = column::<StringArray>(batch, "room_id")?;
+    let user = column::<StringArray>(batch, "user_id")?;
+    let product = column::<StringArray>(batch, "product_type")?;
+    let indicator = column::<StringArray>(batch, "indicator")?;
+    let unit = column::<StringArray>(batch, "unit")?;
+    let ts = column::<TimestampMicrosecondArray>(batch, "timestamp")?;
+    let value = column::<Float64Array>(batch, "value")?;
+    let stream = column::<StringArray>(batch, "stream_id")?;
+    let opt = |a: &StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
+    let required = |a: &dyn Array, name: &str, i: usize| {
+        if a.is_null(i) {
+            Err(format!("row {i}: {name} is null"))
+        } else {
+            Ok(())
+        }
+    };
+    rows.reserve(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        required(product, "product_type", i)?;
+        required(indicator, "indicator", i)?;
+        required(unit, "unit", i)?;
+        required(ts, "timestamp", i)?;
+        required(value, "value", i)?;
+        let pt = ProductType::parse(product.value(i)).ok_or_else(|| {
+            format!(
+                "row {i}: product_type {:?} is not \"native\" or \"web\"",
+                product.value(i)
+            )
+        })?;
+        rows.push(Row {
+            room_id: opt(room, i),
+            user_id: opt(user, i),
+            product_type: pt,
+            indicator: indicator.value(i).to_string(),
+            unit: unit.value(i).to_string(),
+            timestamp_us: ts.value(i),
+            value: value.value(i),
+            stream_id: opt(stream, i),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use parquet::basic::{LogicalType, Type as PhysicalType};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    const T0: i64 = 1_795_651_200_000_000; // 2026-11-25T00:00:00Z
+
+    fn meta() -> FileMeta {
+        let t = Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap();
+        FileMeta {
+            pipeline: "demo".into(),
+            slot: Slot::containing(t, TimeDelta::minutes(5)),
+        }
+    }
+
+    fn row(
+        room: Option<&str>,
+        user: Option<&str>,
+        pt: ProductType,
+        ind: &str,
+        t: i64,
+        v: f64,
+    ) -> Row {
+        Row {
+            room_id: room.map(str::to_string),
+            user_id: user.map(str::to_string),
+            product_type: pt,
+            indicator: ind.into(),
+            unit: "%".into(),
+            timestamp_us: T0 + t * 30_000_000,
+            value: v,
+            stream_id: None,
+        }
+    }
+
+    fn sample() -> Vec<Row> {
+        let mut with_stream = row(
+            Some("r1"),
+            Some("u1"),
+            ProductType::Web,
+            "stall_rate",
+            1,
+            0.25,
+        );
+        with_stream.stream_id = Some("s-1".into());
+        with_stream.unit = "ms".into();
+        vec![
+            row(Some("r2"), None, ProductType::Native, "stall_rate", 0, 1.5),
+            with_stream,
+            row(None, None, ProductType::Web, "stall_rate", 0, 3.0),
+            row(
+                Some("r1"),
+                Some("u1"),
+                ProductType::Native,
+                "stall_rate",
+                1,
+                0.5,
+            ),
+            row(None, None, ProductType::Native, "stall_rate", 1, 2.0),
+            row(
+                None,
+                None,
+                ProductType::Native,
+                "join_room_success_rate",
+                9,
+                99.5,
+            ),
+            row(None, None, ProductType::Native, "stall_rate", 0, -0.0),
+            row(
+                Some("r1"),
+                None,
+                ProductType::Native,
+                "stall_rate",
+                0,
+                f64::MAX,
+            ),
+        ]
+    }
+
+    #[test]
+    fn roundtrip_sorted_with_nulls_and_stream() {
+        let mut rows = sample();
+        let bytes = encode(&mut rows, &meta()).unwrap();
+        let back = decode(bytes).unwrap();
+        #[allow(clippy::type_complexity)]
+        let got: Vec<(
+            Option<&str>,
+            Option<&str>,
+            &str,
+            &str,
+            i64,
+            f64,
+            Option<&str>,
+            &str,
+        )> = back
+            .iter()
+            .map(|r| {
+                (
+                    r.room_id.as_deref(),
+                    r.user_id.as_deref(),
+                    r.product_type.as_str(),
+                    r.indicator.as_str(),
+                    (r.timestamp_us - T0) / 30_000_000,
+                    r.value,
+                    r.stream_id.as_deref(),
+                    r.unit.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    None,
+                    None,
+                    "native",
+                    "join_room_success_rate",
+                    9,
+                    99.5,
+                    None,
+                    "%"
+                ),
+                (None, None, "native", "stall_rate", 0, -0.0, None, "%"),
+                (None, None, "native", "stall_rate", 1, 2.0, None, "%"),
+                (None, None, "web", "stall_rate", 0, 3.0, None, "%"),
+                (
+                    Some("r1"),
+                    None,
+                    "native",
+                    "stall_rate",
+                    0,
+                    f64::MAX,
+                    None,
+                    "%"
+                ),
+                (
+                    Some("r1"),
+                    Some("u1"),
+                    "native",
+                    "stall_rate",
+                    1,
+                    0.5,
+                    None,
+                    "%"
+                ),
+                (
+                    Some("r1"),
+                    Some("u1"),
+                    "web",
+                    "stall_rate",
+                    1,
+                    0.25,
+                    Some("s-1"),
+                    "ms"
+                ),
+                (Some("r2"), None, "native", "stall_rate", 0, 1.5, None, "%"),
+            ]
+        );
+        assert_eq!(back, rows, "encode leaves `rows` as written");
+        assert!(back[1].value.is_sign_negative(), "-0.0 kept bit for bit");
+    }
+
+    #[test]
+    fn duplicates_keep_the_last() {
+        let mut rows = vec![
+            row(None, None, ProductType::Native, "stall_rate", 0, 1.0),
+            row(None, None, ProductType::Native, "stall_rate", 1, 5.0),
+            row(None, None, ProductType::Native, "stall_rate", 0, 2.0),
+            row(None, None, ProductType::Native, "stall_rate", 0, 3.0),
+        ];
+        let mut other_stream = row(None, None, ProductType::Native, "stall_rate", 0, 7.0);
+        other_stream.stream_id = Some("s".into());
+        rows.push(other_stream);
+        let back = decode(encode(&mut rows, &meta()).unwrap()).unwrap();
+        let got: Vec<(i64, f64, Option<&str>)> = back
+            .iter()
+            .map(|r| {
+                (
+                    (r.timestamp_us - T0) / 30_000_000,
+                    r.value,
+                    r.stream_id.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![(0, 3.0, None), (0, 7.0, Some("s")), (1, 5.0, None)]
+        );
+    }
+
+    #[test]
+    fn empty_file_roundtrips() {
+        let bytes = encode(&mut Vec::new(), &meta()).unwrap();
+        assert_eq!(decode(bytes).unwrap(), Vec::<Row>::new());
+    }
+
+    #[test]
+    fn parquet_metadata() {
+        let bytes = encode(&mut sample(), &meta()).unwrap();
+        let reader = SerializedFileReader::new(bytes).unwrap();
+        let md = reader.metadata();
+        let file = md.file_metadata();
+        assert_eq!(file.num_rows(), 8);
+        assert_eq!(
+            file.created_by(),
+            Some(format!("rtcq {}", env!("CARGO_PKG_VERSION")).as_str())
+        );
+        let kv: Vec<(String, Option<String>)> = file
+            .key_value_metadata()
+            .unwrap()
+            .iter()
+            .filter(|k| k.key.starts_with("rtcq."))
+            .map(|k| (k.key.clone(), k.value.clone()))
+            .collect();
+        let s = |k: &str, v: &str| (k.to_string(), Some(v.to_string()));
+        assert_eq!(
+            kv,
+            vec![
+                s("rtcq.pipeline", "demo"),
+                s("rtcq.slot_start", "2026-11-25T00:00:00Z"),
+                s("rtcq.slot_end", "2026-11-25T00:05:00Z"),
+                s("rtcq.schema_version", "1"),
+                s(
+                    "rtcq.writer",
+                    &format!("rtcq {}", env!("CARGO_PKG_VERSION"))
+                ),
+            ]
+        );
+
+        let schema = file.schema_descr();
+        let names: Vec<String> = (0..schema.num_columns())
+            .map(|i| schema.column(i).name().to_string())
+            .collect();
+        assert_eq!(names, COLUMNS);
+        let ts = schema.column(5);
+        assert_eq!(ts.physical_type(), PhysicalType::INT64);
+        assert_eq!(
+            ts.logical_type_ref(),
+            Some(&LogicalType::timestamp(
+                true,
+                parquet::basic::TimeUnit::MICROS
+            ))
+        );
+        assert_eq!(schema.column(6).physical_type(), PhysicalType::DOUBLE);
+        for (i, want_nullable) in [(0, true), (1, true), (2, false), (4, false), (7, true)] {
+            assert_eq!(
+                schema.column(i).self_type().is_optional(),
+                want_nullable,
+                "column {i}"
+            );
+        }
+
+        assert_eq!(md.num_row_groups(), 1);
+        let rg = md.row_group(0);
+        let sorting: Vec<(i32, bool, bool)> = rg
+            .sorting_columns()
+            .unwrap()
+            .iter()
+            .map(|c| (c.column_idx, c.descending, c.nulls_first))
+            .collect();
+        assert_eq!(
+            sorting,
+            vec![
+                (0, false, true),
+                (1, false, true),
+                (2, false, true),
+                (3, false, true),
+                (5, false, true)
+            ]
+        );
+        for c in rg.columns() {
+            assert!(
+                matches!(c.compression(), Compression::ZSTD(_)),
+                "{} is {:?}",
+                c.column_path(),
+                c.compression()
+            );
+            assert!(
+                c.statistics().is_some(),
+                "{} has statistics",
+                c.column_path()
+            );
+        }
+        for i in [0, 1, 2, 3, 4, 7] {
+            let c = rg.column(i);
+            assert!(
+                c.dictionary_page_offset().is_some(),
+                "{} is dictionary encoded",
+                c.column_path()
+            );
+        }
+        // Statistics of the timestamp column are the first and last bucket.
+        let ts_stats = rg.column(5).statistics().unwrap();
+        assert_eq!(ts_stats.min_bytes_opt(), Some(&T0.to_le_bytes()[..]));
+        assert_eq!(
+            ts_stats.max_bytes_opt(),
+            Some(&(T0 + 9 * 30_000_000).to_le_bytes()[..])
+        );
+    }
+
+    #[test]
+    fn arrow_schema_reads_back_as_utc_microseconds() {
+        let bytes = encode(&mut sample(), &meta()).unwrap();
+        let b = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+        assert_eq!(b.schema().fields(), schema().fields());
+    }
+
+    fn with_kv(version: Option<&str>) -> Bytes {
+        let mut out = Vec::new();
+        let kv = version.map(|v| vec![KeyValue::new(KEY_SCHEMA_VERSION.into(), v.to_string())]);
+        let props = WriterProperties::builder()
+            .set_key_value_metadata(kv)
+            .build();
+        let mut w = ArrowWriter::try_new(&mut out, schema(), Some(props)).unwrap();
+        w.write(&to_batch(&sample()).unwrap()).unwrap();
+        w.close().unwrap();
+        Bytes::from(out)
+    }
+
+    #[test]
+    fn rejects_other_schema_versions() {
+        let err = decode(with_kv(Some("2"))).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "<in-memory Parquet>: written with rtcq schema version 2, this rtcq reads version 1: \
+             upgrade rtcq, or move the file out of the dataset"
+        );
+        let err = decode(with_kv(None)).unwrap_err().to_string();
+        assert!(
+            err.starts_with("decoding <in-memory Parquet>: has no rtcq.schema_version"),
+            "{err}"
+        );
+        assert_eq!(decode(with_kv(Some("1"))).unwrap().len(), 8);
+        let err = decode(Bytes::from_static(b"not parquet"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("decoding <in-memory Parquet>: not a readable Parquet file"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! Where a slot file goes: `<root>/app_id=<escaped>/date=<YYYY-MM-DD>/<pipeline>-<HHMM>.parquet`
+//! (DESIGN.md, "Layout").
+//!
+//! Partition values are escaped the way Hive writes them (`FileUtils.escapePathName`, copied
+//! by Spark as `ExternalCatalogUtils.escapePathName`): each character of
+//! [`needs_escaping`] becomes `%XX` with upper-case hex, everything else (including
+//! non-ASCII letters and spaces) is kept. After escaping, a value holds no `/`, so it can
+//! neither add a path level nor leave the root, and `..` cannot be a whole segment since the
+//! segment always starts with `app_id=`.
+//!
+//! Two additions to Hive's set, both decoded back by Spark, DuckDB and pyarrow:
+//!
+//! - a leading `.` or `_` is written `%2E` / `%5F`, so no value starts a name that a
+//!   reader or tool treats as hidden or private (`.hidden` becomes `app_id=%2Ehidden`);
+//! - NUL is written `%00` (Hive leaves it raw; no file system or object store takes it).
+//!
+//! The encoding is deterministic, so the same app id always maps to the same directory.
+
+use object_store::path::{Path, PathPart};
+
+use crate::plan::Slot;
+
+/// Name of the app partition column.
+pub const APP_COLUMN: &str = "app_id";
+/// Name of the date partition column.
+pub const DATE_COLUMN: &str = "date";
+/// Extension of finished slot files; temporary files never end with it.
+pub const EXTENSION: &str = ".parquet";
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Whether Hive and Spark escape `c` in a partition value (their non-Windows set):
+/// 0x01-0x1F, `"`, `#`, `%`, `'`, `*`, `/`, `:`, `=`, `?`, `\`, 0x7F, `{`, `[`, `]`, `^`.
+pub fn needs_escaping(c: char) -> bool {
+    matches!(
+        c,
+        '\u{01}'
+            ..='\u{1F}'
+                | '"'
+                | '#'
+                | '%'
+                | '\''
+                | '*'
+                | '/'
+                | ':'
+                | '='
+                | '?'
+                | '\\'
+                | '\u{7F}'
+                | '{'
+                | '['
+                | ']'
+                | '^'
+    )
+}
+
+/// Escapes one partition value (see the module docs for the rules).
+pub fn escape_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 8);
+    for (i, c) in value.chars().enumerate() {
+        let leading_hidden = i == 0 && (c == '.' || c == '_');
+        if leading_hidden || c == '\0' || needs_escaping(c) {
+            let b = c as u8; // all escaped characters are ASCII
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0x0F)] as char);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Reverses [`escape_value`] the way Spark's `unescapePathName` does: every `%` followed by
+/// two hex digits becomes that byte's character; anything else is kept.
+pub fn unescape_value(escaped: &str) -> String {
+    let bytes = escaped.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex_val(bytes[i + 1]), hex_val(bytes[i + 2]))
+        {
+            let code = (h << 4) | l;
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(char::from(code).encode_utf8(&mut buf).as_bytes());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    // Only whole UTF-8 sequences and ASCII were copied or produced, so this never loses data.
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The directory segment `app_id=<escaped>`.
+pub fn app_segment(app_id: &str) -> String {
+    format!("{APP_COLUMN}={}", escape_value(app_id))
+}
+
+/// The directory segment `date=<YYYY-MM-DD>` of the slot's UTC date.
+pub fn date_segment(slot: &Slot) -> String {
+    format!("{DATE_COLUMN}={}", slot.date())
+}
+
+/// The file name `<pipeline>-<HHMM>.parquet`.
+pub fn file_name(pipeline: &str, slot: &Slot) -> String {
+    format!("{pipeline}-{}{EXTENSION}", slot.hhmm())
+}
+
+/// `<root>/app_id=<escaped>/date=<YYYY-MM-DD>`.
+pub fn slot_dir(root: &Path, app_id: &str, slot: &Slot) -> Path {
+    let dir = push(root.clone(), &app_segment(app_id));
+    push(dir, &date_segment(slot))
+}
+
+/// `<root>/app_id=<escaped>/date=<YYYY-MM-DD>/<pipeline>-<HHMM>.parquet`: the key of the one
+/// file of this app and slot. Depends only on its arguments, never on the run.
+pub fn slot_path(root: &Path, app_id: &str, slot: &Slot, pipeline: &str) -> Path {
+    push(slot_dir(root, app_id, slot), &file_name(pipeline, slot))
+}
+
+/// Appends one segment kept exactly as given. `object_store` would percent-encode `%`
+/// again if the segment were converted with `From`, so it is parsed instead. Parsing only
+/// refuses `.`, `..`, `/` and control characters, which escaping and the fixed `column=`
+/// prefix rule out; the fallback is unreachable, and would still stay inside the root.
+pub(crate) fn push(path: Path, segment: &str) -> Path {
+    match PathPart::parse(segment) {
+        Ok(p) => path.join(p),
+        Err(_) => {
+            debug_assert!(false, "unparseable segment {segment:?}");
+            path.join(PathPart::from(segment))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use proptest::prelude::*;
+
+    fn slot() -> Slot {
+        let t = Utc.with_ymd_and_hms(2026, 11, 25, 23, 57, 10).unwrap();
+        Slot::containing(t, TimeDelta::minutes(5))
+    }
+
+    #[test]
+    fn escaping_table() {
+        let cases = [
+            ("demo-app", "demo-app"),
+            ("a/b", "a%2Fb"),
+            ("x=y", "x%3Dy"),
+            ("../../etc", "%2E.%2F..%2Fetc"),
+            ("..", "%2E."),
+            (".hidden", "%2Ehidden"),
+            ("_under", "%5Funder"),
+            ("a_b.c", "a_b.c"),
+            ("sp ace", "sp ace"),
+            ("ünï", "ünï"),
+            ("%41", "%2541"),
+            ("0123", "0123"),
+            ("a\"#'*:?\\{[]^b", "a%22%23%27%2A%3A%3F%5C%7B%5B%5D%5Eb"),
+            ("tab\there", "tab%09here"),
+            ("del\u{7f}", "del%7F"),
+            ("nul\0", "nul%00"),
+            ("}|<>~`", "}|<>~`"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(escape_value(raw), want, "escaping {raw:?}");
+            assert_eq!(unescape_value(want), raw, "unescaping {want:?}");
+        }
+    }
+
+    #[test]
+    fn unescape_follows_spark_on_odd_input() {
+        assert_eq!(unescape_value("a%2fb"), "a/b");
+        assert_eq!(unescape_value("100%"), "100%");
+        assert_eq!(unescape_value("%4"), "%4");
+        assert_eq!(unescape_value("%zz"), "%zz");
+        assert_eq!(unescape_value("%41%"), "A%");
+    }
+
+    #[test]
+    fn slot_path_text() {
+        let s = slot();
+        assert_eq!(
+            slot_path(&Path::ROOT, "demo-app", &s, "demo").as_ref(),
+            "app_id=demo-app/date=2026-11-25/demo-2355.parquet"
+        );
+        let root = Path::parse("bucket-prefix/rtc").unwrap();
+        assert_eq!(
+            slot_path(&root, "../../etc", &s, "demo").as_ref(),
+            "bucket-prefix/rtc/app_id=%2E.%2F..%2Fetc/date=2026-11-25/demo-2355.parquet"
+        );
+        assert_eq!(
+            slot_path(&root, "%41", &s, "p-1").as_ref(),
+            "bucket-prefix/rtc/app_id=%2541/date=2026-11-25/p-1-2355.parquet"
+        );
+        assert_eq!(
+            slot_dir(&Path::ROOT, "x=y", &s).as_ref(),
+            "app_id=x%3Dy/date=2026-11-25"
+        );
+        let p = slot_path(&Path::ROOT, "a/b", &s, "demo");
+        let parts: Vec<String> = p.parts().map(|x| x.as_ref().to_string()).collect();
+        assert_eq!(
+            parts,
+            ["app_id=a%2Fb", "date=2026-11-25", "demo-2355.parquet"]
+        );
+    }
+
+    #[test]
+    fn date_is_the_slot_utc_date() {
+        let t = Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 59).unwrap();
+        let s = Slot::containing(t, TimeDelta::minutes(15));
+        assert_eq!(
+            slot_path(&Path::ROOT, "a", &s, "p").as_ref(),
+            "app_id=a/date=2026-12-31/p-2345.parquet"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_value_stays_one_segment_and_roundtrips(value in "\\PC{0,40}|[./_%=a\\\\]{0,12}") {
+            let escaped = escape_value(&value);
+            prop_assert!(!escaped.contains('/'));
+            prop_assert!(!escaped.starts_with('.') && !escaped.starts_with('_'));
+            prop_assert!(!escaped.chars().any(|c| c.is_ascii_control()));
+            let seg = app_segment(&value);
+            prop_assert!(PathPart::parse(&seg).is_ok());
+            prop_assert_eq!(unescape_value(&escaped), value.clone());
+            let p = slot_path(&Path::ROOT, &value, &slot(), "demo");
+            prop_assert_eq!(p.parts().count(), 3);
+            let first = p.parts().next().unwrap().as_ref().to_string();
+            prop_assert_eq!(first, seg);
+        }
+    }
+}
