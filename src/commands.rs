@@ -73,15 +73,23 @@ pub async fn run(args: &RunArgs) -> Exit {
             std::fs::write(dest, format!("{json}\n"))
         };
         if let Err(e) = written {
-            return fail(format!("cannot write the summary to {dest}: {e}"), Exit::Failed);
+            return fail(
+                format!("cannot write the summary to {dest}: {e}"),
+                Exit::Failed,
+            );
         }
     }
     summary.exit_code
 }
 
 async fn read_state(pipeline: &Pipeline) -> Result<(Sink, Vec<TargetState>), Exit> {
-    let sink = Sink::open(pipeline).await.map_err(|e| fail(e, Exit::Failed))?;
-    let store = StateStore::new(sink.store(), sink.root(), &pipeline.name, !sink.is_local());
+    let sink = run::open_sink(pipeline).map_err(|e| fail(e, Exit::Failed))?;
+    let store = StateStore::new(
+        sink.store(),
+        sink.root(),
+        &pipeline.name,
+        !sink.sink_root().is_local(),
+    );
     let state = store
         .load(&pipeline.name, pipeline.sink.slot.num_seconds())
         .await

@@ -25,9 +25,7 @@ fn init_logs(format: LogFormat) {
             .with_span_list(false)
             .init();
     } else {
-        builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .init();
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
     }
 }
 
@@ -35,7 +33,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
     rtcq::api::client::install_crypto_provider();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use crate::api::{ApiError, Client, Timeouts};
 use crate::api::client::ClientError;
+use crate::api::{ApiError, Client, Timeouts};
 use crate::auth::Credentials;
 use crate::clock::Clock;
 use crate::config::{Pipeline, ProductType, Target};
@@ -124,7 +124,6 @@ struct Runner<'a> {
     run_id: String,
     window: Window,
     plan: Plan,
-    prior: Vec<TargetState>,
     /// Per target: slot starts written this run.
     done: Vec<BTreeSet<DateTime<Utc>>>,
     slots: HashMap<(String, DateTime<Utc>), SlotWork>,
@@ -151,15 +150,23 @@ pub async fn run(
     let span = tracing::info_span!("run", pipeline = %pipeline.name, run_id = %run_id);
     let _guard = span.enter();
 
-    let sink = Sink::open(pipeline).await?;
+    let sink = open_sink(pipeline)?;
     let lease = Lease::acquire(&sink, &pipeline.name, &run_id).await?;
     let swept = sink.sweep_temp_files().await?;
     if swept > 0 {
-        tracing::info!(files = swept, "removed temporary files left by an interrupted run");
+        tracing::info!(
+            files = swept,
+            "removed temporary files left by an interrupted run"
+        );
     }
 
     let slot_seconds = pipeline.sink.slot.num_seconds();
-    let state_store = StateStore::new(sink.store(), sink.root(), &pipeline.name, !sink.is_local());
+    let state_store = StateStore::new(
+        sink.store(),
+        sink.root(),
+        &pipeline.name,
+        !sink.sink_root().is_local(),
+    );
     let ledger = GapLedger::new(sink.store(), sink.root(), &pipeline.name);
     let old = state_store.load(&pipeline.name, slot_seconds).await?;
     let prior: Vec<TargetState> = pipeline
@@ -199,7 +206,6 @@ pub async fn run(
         window,
         done: vec![BTreeSet::new(); pipeline.targets.len()],
         slots: HashMap::new(),
-        prior,
         plan,
         gaps_pending: Vec::new(),
         gaps_recorded: 0,
@@ -237,16 +243,33 @@ pub async fn run(
     // Record losses found while planning before anything else moves.
     runner.flush_gaps().await?;
 
-    let deadline = opts
-        .max_duration
-        .map(|d| tokio::time::Instant::now() + d);
+    let deadline = opts.max_duration.map(|d| tokio::time::Instant::now() + d);
     let deadline_reached = runner.fetch_and_write(&fetcher, opts, deadline).await?;
 
     runner.save_state().await?;
     let finished_at = Utc::now();
-    let summary = runner.summary(&fetcher, opts, started_at, finished_at, now, deadline_reached);
+    let summary = runner.summary(
+        &fetcher,
+        opts,
+        started_at,
+        finished_at,
+        now,
+        deadline_reached,
+    );
     lease.release();
     Ok(summary)
+}
+
+/// Opens the pipeline's sink.
+pub fn open_sink(pipeline: &Pipeline) -> Result<Sink, SinkError> {
+    let root = crate::sink::open(
+        &pipeline.sink.url,
+        &crate::sink::StoreOptions {
+            endpoint: pipeline.sink.endpoint.clone(),
+            region: pipeline.sink.region.clone(),
+        },
+    )?;
+    Sink::new(root, &pipeline.name)
 }
 
 fn make_gap(pipeline: &str, target: &Target, l: &Lost, now: DateTime<Utc>) -> Gap {
@@ -293,8 +316,12 @@ impl Runner<'_> {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let (fetcher, requests, targets, tx) =
-                        (fetcher.clone(), requests.clone(), targets.clone(), tx.clone());
+                    let (fetcher, requests, targets, tx) = (
+                        fetcher.clone(),
+                        requests.clone(),
+                        targets.clone(),
+                        tx.clone(),
+                    );
                     tasks.spawn(async move {
                         let req = &requests[i];
                         let f = fetcher.fetch(i, &targets[req.target], req).await;
@@ -411,7 +438,11 @@ impl Runner<'_> {
         for (t, from, to) in &work.fetched {
             let tg = &self.pipeline.targets[*t];
             replaced
-                .entry((tg.product_type, tg.room_id.as_deref(), tg.user_id.as_deref()))
+                .entry((
+                    tg.product_type,
+                    tg.room_id.as_deref(),
+                    tg.user_id.as_deref(),
+                ))
                 .or_default()
                 .push((from.timestamp_micros(), to.timestamp_micros()));
         }
@@ -420,9 +451,11 @@ impl Runner<'_> {
         let mut rows = work.rows;
         for r in existing.unwrap_or_default() {
             let key = (r.product_type, r.room_id.as_deref(), r.user_id.as_deref());
-            let is_replaced = replaced
-                .get(&key)
-                .is_some_and(|ranges| ranges.iter().any(|(a, b)| r.timestamp_us >= *a && r.timestamp_us < *b));
+            let is_replaced = replaced.get(&key).is_some_and(|ranges| {
+                ranges
+                    .iter()
+                    .any(|(a, b)| r.timestamp_us >= *a && r.timestamp_us < *b)
+            });
             if !is_replaced {
                 rows.push(r);
             }

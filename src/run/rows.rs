@@ -60,7 +60,11 @@ pub fn split_into_slots(
             .as_ref()
             .is_some_and(|users| users.iter().any(|u| u == user));
         if !applied {
-            dropped.user_not_applied += result.indicators.iter().map(|s| s.data.len() as u64).sum::<u64>();
+            dropped.user_not_applied += result
+                .indicators
+                .iter()
+                .map(|s| s.data.len() as u64)
+                .sum::<u64>();
             return out;
         }
     }
@@ -89,16 +93,18 @@ pub fn split_into_slots(
                 continue;
             };
             let ts_utc = ts.with_timezone(&Utc);
-            out.entry(floor_to(ts_utc, slot_len)).or_default().push(Row {
-                room_id: target.room_id.clone(),
-                user_id: target.user_id.clone(),
-                product_type: target.product_type,
-                indicator: series.name.clone(),
-                unit: series.unit.clone(),
-                timestamp_us: ts_us,
-                value,
-                stream_id: point.stream_id.clone(),
-            });
+            out.entry(floor_to(ts_utc, slot_len))
+                .or_default()
+                .push(Row {
+                    room_id: target.room_id.clone(),
+                    user_id: target.user_id.clone(),
+                    product_type: target.product_type,
+                    indicator: series.name.clone(),
+                    unit: series.unit.clone(),
+                    timestamp_us: ts_us,
+                    value,
+                    stream_id: point.stream_id.clone(),
+                });
         }
     }
     out
@@ -122,7 +128,11 @@ mod tests {
     }
 
     fn point(ts: &str, v: Option<f64>) -> DataPoint {
-        DataPoint { time_stamp: ts.into(), value: v, stream_id: None }
+        DataPoint {
+            time_stamp: ts.into(),
+            value: v,
+            stream_id: None,
+        }
     }
 
     #[test]
@@ -135,34 +145,58 @@ mod tests {
                     name: "audio_stall_rate".into(),
                     unit: "%".into(),
                     data: vec![
-                        point("2026-11-25T19:04:30+08:00", Some(1.5)),  // 11:04:30Z
-                        point("2026-11-25T11:05:00Z", Some(2.5)),       // next slot
-                        point("2026-11-25T19:10:00+08:00", Some(3.0)),  // == end: outside
-                        point("2026-11-25T10:59:30Z", Some(3.0)),       // before start
-                        point("2026-11-25T11:01:10Z", Some(3.0)),       // off grid
+                        point("2026-11-25T19:04:30+08:00", Some(1.5)), // 11:04:30Z
+                        point("2026-11-25T11:05:00Z", Some(2.5)),      // next slot
+                        point("2026-11-25T19:10:00+08:00", Some(3.0)), // == end: outside
+                        point("2026-11-25T10:59:30Z", Some(3.0)),      // before start
+                        point("2026-11-25T11:01:10Z", Some(3.0)),      // off grid
                         point("yesterday", Some(3.0)),
                         point("2026-11-25T11:02:00Z", None),
                         point("2026-11-25T11:02:30Z", Some(f64::NAN)),
                     ],
                     overview: None,
                 },
-                Series { name: String::new(), unit: "%".into(), data: vec![point("2026-11-25T11:00:00Z", Some(1.0))], overview: None },
+                Series {
+                    name: String::new(),
+                    unit: "%".into(),
+                    data: vec![point("2026-11-25T11:00:00Z", Some(1.0))],
+                    overview: None,
+                },
             ],
         };
         let start = Utc.with_ymd_and_hms(2026, 11, 25, 11, 0, 0).unwrap();
         let end = Utc.with_ymd_and_hms(2026, 11, 25, 11, 10, 0).unwrap();
         let mut dropped = Dropped::default();
-        let slots = split_into_slots(&target(None), &result, start, end, TimeDelta::minutes(5), &mut dropped);
+        let slots = split_into_slots(
+            &target(None),
+            &result,
+            start,
+            end,
+            TimeDelta::minutes(5),
+            &mut dropped,
+        );
         assert_eq!(slots.len(), 2);
         let first = &slots[&start];
         assert_eq!(first.len(), 1);
-        assert_eq!(first[0].timestamp_us, Utc.with_ymd_and_hms(2026, 11, 25, 11, 4, 30).unwrap().timestamp_micros());
+        assert_eq!(
+            first[0].timestamp_us,
+            Utc.with_ymd_and_hms(2026, 11, 25, 11, 4, 30)
+                .unwrap()
+                .timestamp_micros()
+        );
         assert_eq!(first[0].value, 1.5);
         assert_eq!(first[0].room_id.as_deref(), Some("r"));
         assert_eq!(first[0].user_id, None);
         assert_eq!(
             dropped,
-            Dropped { outside_window: 2, off_grid: 1, bad_timestamp: 1, bad_value: 2, unnamed_series: 1, user_not_applied: 0 }
+            Dropped {
+                outside_window: 2,
+                off_grid: 1,
+                bad_timestamp: 1,
+                bad_value: 2,
+                unnamed_series: 1,
+                user_not_applied: 0
+            }
         );
     }
 
@@ -171,11 +205,23 @@ mod tests {
         let result = QualityResult {
             room_id: Some("r".into()),
             user_id: Some(vec![]),
-            indicators: vec![Series { name: "x".into(), unit: "%".into(), data: vec![point("2026-11-25T11:00:00Z", Some(1.0))], overview: None }],
+            indicators: vec![Series {
+                name: "x".into(),
+                unit: "%".into(),
+                data: vec![point("2026-11-25T11:00:00Z", Some(1.0))],
+                overview: None,
+            }],
         };
         let start = Utc.with_ymd_and_hms(2026, 11, 25, 11, 0, 0).unwrap();
         let mut dropped = Dropped::default();
-        let slots = split_into_slots(&target(Some("u1")), &result, start, start + TimeDelta::minutes(5), TimeDelta::minutes(5), &mut dropped);
+        let slots = split_into_slots(
+            &target(Some("u1")),
+            &result,
+            start,
+            start + TimeDelta::minutes(5),
+            TimeDelta::minutes(5),
+            &mut dropped,
+        );
         assert!(slots.is_empty());
         assert_eq!(dropped.user_not_applied, 1);
     }

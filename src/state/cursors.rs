@@ -123,7 +123,10 @@ impl StateStore {
     ) -> Self {
         StateStore {
             store,
-            path: root.child("_state").child(format!("{pipeline}.json")),
+            path: root
+                .clone()
+                .join("_state")
+                .join(format!("{pipeline}.json").as_str()),
             conditional,
             version: Mutex::new(None),
         }

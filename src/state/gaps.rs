@@ -35,7 +35,9 @@ impl Gap {
 /// The ledger could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum GapError {
-    #[error("gap ledger {path}, line {line}: {reason}. Fix or move the file; rtcq will not append to a ledger it cannot read")]
+    #[error(
+        "gap ledger {path}, line {line}: {reason}. Fix or move the file; rtcq will not append to a ledger it cannot read"
+    )]
     Corrupt {
         path: String,
         line: usize,
@@ -60,7 +62,11 @@ impl GapLedger {
     pub fn new(store: Arc<dyn ObjectStore>, root: &Path, pipeline: &str) -> Self {
         GapLedger {
             store,
-            path: root.child("_state").child("gaps").child(format!("{pipeline}.jsonl")),
+            path: root
+                .clone()
+                .join("_state")
+                .join("gaps")
+                .join(format!("{pipeline}.jsonl").as_str()),
         }
     }
 
@@ -68,7 +74,10 @@ impl GapLedger {
     pub async fn read(&self) -> Result<Vec<Gap>, GapError> {
         let path = self.path.to_string();
         let bytes = match self.store.get(&self.path).await {
-            Ok(g) => g.bytes().await.map_err(|source| GapError::Store { path: path.clone(), source })?,
+            Ok(g) => g.bytes().await.map_err(|source| GapError::Store {
+                path: path.clone(),
+                source,
+            })?,
             Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
             Err(source) => return Err(GapError::Store { path, source }),
         };
@@ -148,8 +157,21 @@ mod tests {
     #[tokio::test]
     async fn appends_only_new_ranges() {
         let ledger = GapLedger::new(Arc::new(InMemory::new()), &Path::from("r"), "demo");
-        assert_eq!(ledger.append(&[gap("t1", 1), gap("t2", 1)]).await.unwrap().len(), 2);
-        assert_eq!(ledger.append(&[gap("t1", 1), gap("t1", 2)]).await.unwrap(), vec![gap("t1", 2)]);
-        assert_eq!(ledger.read().await.unwrap(), vec![gap("t1", 1), gap("t2", 1), gap("t1", 2)]);
+        assert_eq!(
+            ledger
+                .append(&[gap("t1", 1), gap("t2", 1)])
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            ledger.append(&[gap("t1", 1), gap("t1", 2)]).await.unwrap(),
+            vec![gap("t1", 2)]
+        );
+        assert_eq!(
+            ledger.read().await.unwrap(),
+            vec![gap("t1", 1), gap("t2", 1), gap("t1", 2)]
+        );
     }
 }

@@ -32,7 +32,7 @@ pub struct Lease {
 impl Lease {
     /// Takes the pipeline's lease in the sink's store.
     pub async fn acquire(sink: &Sink, pipeline: &str, run_id: &str) -> Result<Lease, LeaseError> {
-        match sink.local_root() {
+        match sink.sink_root().local_dir() {
             Some(root) => Self::acquire_local(root, pipeline, run_id),
             None => Err(LeaseError::Io {
                 path: format!("_state/{pipeline}.lease"),
