@@ -1,0 +1,98 @@
+//! End to end on local disk: the binary against the emulator over loopback.
+
+mod common;
+
+use common::*;
+
+fn arg(s: impl ToString) -> String {
+    s.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_writes_exactly_the_generator_rows_and_second_run_fetches_nothing() {
+    let now = t0();
+    let emu = emulator_at(now, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_pipeline(dir.path(), "mixed", &emu.url(), 50.0, MIXED_TARGETS);
+    let pipeline = load(&cfg);
+    assert_eq!(pipeline.targets.len(), 2 + 4 + 4 + 1);
+
+    let out = rtcq_async(vec![
+        arg("run"), arg("--config"), arg(cfg.display()), arg("--now"), arg(now.to_rfc3339()), arg("--summary"), arg("-"),
+    ])
+    .await;
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(summary["requests_planned"], 11);
+    assert_eq!(summary["requests_sent"], 11);
+    assert_eq!(summary["slots_pending"], 0);
+    assert_eq!(summary["gaps_recorded"], 0);
+    assert_eq!(summary["exit_code"], 0);
+
+    let root = dir.path().join("data");
+    let got = read_dataset(&root);
+    let expected = expected_first_run(&pipeline, now);
+    assert!(expected.len() > 1000, "{}", expected.len());
+    let mut dedup = got.clone();
+    dedup.dedup();
+    assert_eq!(dedup.len(), got.len(), "duplicate rows");
+    assert_eq!(got, expected);
+    assert_eq!(summary["rows_written"], expected.len());
+    // 11 slots of 5 minutes ([11:00, 11:55)) for each of two apps.
+    assert_eq!(summary["files_written"], 22);
+
+    let before = snapshot(&root);
+    let out = rtcq_async(vec![
+        arg("run"), arg("--config"), arg(cfg.display()), arg("--now"), arg(now.to_rfc3339()), arg("--summary"), arg("-"),
+    ])
+    .await;
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(summary["requests_sent"], 0);
+    assert_eq!(summary["files_written"], 0);
+    let after = snapshot(&root);
+    let data_only = |m: &std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>| {
+        m.iter()
+            .filter(|(p, _)| p.extension().is_some_and(|e| e == "parquet"))
+            .map(|(p, b)| (p.clone(), b.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(data_only(&before), data_only(&after));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ninety_minutes_later_fetches_only_the_horizon_and_warns_about_the_rest() {
+    let now = t0();
+    let later = now + chrono::TimeDelta::minutes(90);
+    let emu = emulator_at(now, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_pipeline(dir.path(), "outage", &emu.url(), 50.0, "[[targets]]\napp_id = \"app-a\"\nindicators = [\"stall_rate\"]\n");
+    let out = rtcq_async(vec![arg("run"), arg("--config"), arg(cfg.display()), arg("--now"), arg(now.to_rfc3339())]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    drop(emu);
+
+    let emu = emulator_at(later, None).await;
+    let out = rtcq_async(vec![
+        arg("run"), arg("--config"), arg(cfg.display()), arg("--now"), arg(later.to_rfc3339()), arg("--summary"), arg("-"), arg("--log-format"), arg("json"),
+    ])
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    // Cursor was 11:55; now 13:30:10: horizon 12:31:00, settled end 13:25.
+    assert_eq!(summary["lost"][0]["start"], "2026-11-25T11:55:00Z");
+    assert_eq!(summary["lost"][0]["end"], "2026-11-25T12:31:00Z");
+    assert_eq!(summary["gaps_recorded"], 1);
+    assert!(out.stderr.contains("lost: beyond the API's 60-minute horizon"), "{}", out.stderr);
+    assert_eq!(emu.stats().status(400), 0);
+
+    let pipeline = load(&cfg);
+    let target = &pipeline.targets[0];
+    let mut expected = expected_for(target, parse("2026-11-25T11:01:00Z"), parse("2026-11-25T11:55:00Z"), now);
+    expected.extend(expected_for(target, parse("2026-11-25T12:31:00Z"), parse("2026-11-25T13:25:00Z"), later));
+    expected.sort();
+    assert_eq!(read_dataset(&dir.path().join("data")), expected);
+}
+
+fn parse(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc)
+}
