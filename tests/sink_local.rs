@@ -266,3 +266,29 @@ fn bad_pipeline_name_is_rejected() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn over_long_escaped_id_fails_with_the_path_named() {
+    // 128 '/' (config's longest id) escape to 384 bytes: longer than a file-system name may be.
+    let tmp = tempfile::tempdir().unwrap();
+    let sink = sink(tmp.path(), "demo");
+    let s = slot(0, 0);
+    let id = "/".repeat(128);
+    let err = sink
+        .write_slot(&id, &s, vec![row(None, None, "stall_rate", &s, 0, 1.0)])
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "writing app_id={}/date=2026-11-25/",
+            "%2F".repeat(128)
+        )),
+        "{msg}"
+    );
+    assert_eq!(
+        files(tmp.path()),
+        Vec::<String>::new(),
+        "nothing half-written"
+    );
+}
