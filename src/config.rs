@@ -25,6 +25,9 @@ pub const MAX_USERS_PER_REQUEST: usize = 20;
 /// object keys under every store's limit.
 pub const MAX_ID_LEN: usize = 128;
 
+/// Longest escaped `app_id=` directory name: file systems allow 255 bytes a name.
+pub const MAX_SEGMENT_LEN: usize = 255;
+
 /// Default API endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://rtc.volcengineapi.com";
 /// Default signing region.
@@ -279,6 +282,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
     for (i, t) in raw.targets.iter().enumerate() {
         let at = |k: &str| format!("targets[{i}].{k}");
         check_id(&t.app_id).map_err(|r| err(&at("app_id"), r))?;
+        let segment = crate::sink::partition::app_segment(&t.app_id);
+        if segment.len() > MAX_SEGMENT_LEN {
+            return Err(err(
+                &at("app_id"),
+                format!(
+                    "{:?} becomes the {}-byte directory name {segment:?}: at most {MAX_SEGMENT_LEN} bytes fit a file name",
+                    t.app_id,
+                    segment.len()
+                ),
+            ));
+        }
         if t.indicators.is_empty() {
             return Err(err(
                 &at("indicators"),
