@@ -1,6 +1,81 @@
-//! Placeholder until the emulator lands.
-#[derive(Debug, Clone, clap::Args)]
-pub struct EmulatorArgs {}
-pub async fn run_cli(_a: EmulatorArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+//! A local stand-in for `ListRealTimeQuality`, used by the demo, the integration tests
+//! and the benchmarks. It behaves like the real API as far as the job can tell: it
+//! verifies the `HMAC-SHA256` signature, throttles each access key to 2 requests per
+//! second, validates the body with the real error codes and serves deterministic data
+//! with the real series names, bucket grid, one-minute delay and 60-minute horizon.
+//!
+//! - [`data`]: the data, a pure function tests can call to know the exact rows.
+//! - [`verify`]: route and signature checks (gateway errors, with `CodeN`).
+//! - [`validate`]: body checks (`InvalidParameter*`).
+//! - [`throttle`]: the per-key sliding-window limit.
+//! - [`server`]: the hyper server, [`spawn`] and [`serve_forever`].
+//! - [`cli`]: `rtcq emulator` arguments and [`run_cli`].
+//!
+//! Without credentials in the environment it accepts the demo pair
+//! [`DEMO_ACCESS_KEY`] / [`DEMO_SECRET_KEY`]; they are public and grant nothing.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod server;
+pub mod throttle;
+pub mod validate;
+pub mod verify;
+
+pub use cli::{EmulatorArgs, run_cli};
+pub use data::{generate, series_names};
+pub use error::ApiError;
+pub use server::{RunningEmulator, Stats, serve_forever, spawn};
+
+/// The demo access key the emulator accepts by default. Public; grants nothing.
+pub const DEMO_ACCESS_KEY: &str = "AKLTdemo0000000000000000000000";
+/// The demo secret key paired with [`DEMO_ACCESS_KEY`]. Public; grants nothing.
+pub const DEMO_SECRET_KEY: &str = "demo-secret-do-not-use";
+
+/// The API's documented limit, requests per second per access key.
+pub const DEFAULT_REQUESTS_PER_SECOND: f64 = 2.0;
+
+/// How the emulator behaves. `Default` is the demo pair, the real clock, the documented
+/// 2 requests/second and no added latency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmulatorConfig {
+    pub access_key: String,
+    pub secret_key: String,
+    /// When set, requests must carry this `X-Security-Token`, signed.
+    pub session_token: Option<String>,
+    /// The data clock starts here and advances in real time; `None` is the real clock.
+    /// Signatures are always checked against the real clock.
+    pub now: Option<DateTime<Utc>>,
+    /// Per access key; `None` is unlimited.
+    pub requests_per_second: Option<f64>,
+    /// Slept before every answer.
+    pub latency: Duration,
+    /// Injected failures, off by default.
+    pub faults: Faults,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            access_key: DEMO_ACCESS_KEY.to_string(),
+            secret_key: DEMO_SECRET_KEY.to_string(),
+            session_token: None,
+            now: None,
+            requests_per_second: Some(DEFAULT_REQUESTS_PER_SECOND),
+            latency: Duration::ZERO,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Failures the emulator can inject, for tests of retries. Applied to requests that
+/// passed the signature check and the throttle.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Every n-th admitted request answers HTTP 500 `InternalError` (CodeN 100014).
+    pub internal_error_every: Option<u64>,
 }

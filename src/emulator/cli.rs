@@ -1,0 +1,162 @@
+//! `rtcq emulator`: serve the emulator until SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use tokio::net::TcpListener;
+
+use super::{DEMO_ACCESS_KEY, DEMO_SECRET_KEY, EmulatorConfig, Faults, serve_forever};
+
+/// Arguments of `rtcq emulator`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on; port 0 picks a free port (printed on the first line).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Start the data clock at this RFC 3339 instant (it then advances in real time).
+    /// Signatures are still checked against the real clock.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+    pub now: Option<DateTime<Utc>>,
+    /// Requests per second per access key; 0 for unlimited.
+    #[arg(long, value_name = "RATE", default_value_t = 2.0, value_parser = parse_rate)]
+    pub rate_limit: f64,
+    /// Added latency before every answer, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency_ms: u64,
+}
+
+fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time such as 2024-05-01T12:00:00Z: {e}"))
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+        _ => Err(format!(
+            "{s:?} is not a rate: give requests per second, e.g. 2 (0 for unlimited)"
+        )),
+    }
+}
+
+/// Reads the credentials from `VOLC_ACCESSKEY`, `VOLC_SECRETKEY` and
+/// `VOLC_SESSION_TOKEN` (the demo pair when both keys are unset), binds, prints
+/// `listening on http://<addr>` as the first line of stdout, and serves until SIGINT or
+/// SIGTERM.
+pub async fn run_cli(args: EmulatorArgs) -> anyhow::Result<()> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (access_key, secret_key) = match (env("VOLC_ACCESSKEY"), env("VOLC_SECRETKEY")) {
+        (Some(ak), Some(sk)) => (ak, sk),
+        (None, None) => (DEMO_ACCESS_KEY.to_string(), DEMO_SECRET_KEY.to_string()),
+        (Some(_), None) => anyhow::bail!(
+            "VOLC_ACCESSKEY is set but VOLC_SECRETKEY is not: set both, or neither for the demo pair"
+        ),
+        (None, Some(_)) => anyhow::bail!(
+            "VOLC_SECRETKEY is set but VOLC_ACCESSKEY is not: set both, or neither for the demo pair"
+        ),
+    };
+    let cfg = EmulatorConfig {
+        access_key,
+        secret_key,
+        session_token: env("VOLC_SESSION_TOKEN"),
+        now: args.now,
+        requests_per_second: (args.rate_limit > 0.0).then_some(args.rate_limit),
+        latency: Duration::from_millis(args.latency_ms),
+        faults: Faults::default(),
+    };
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{addr}").context("cannot write to stdout")?;
+        out.flush().context("cannot write to stdout")?;
+    }
+    tracing::info!(
+        access_key = %cfg.access_key,
+        session_token = cfg.session_token.is_some(),
+        now = ?cfg.now,
+        rate_limit = ?cfg.requests_per_second,
+        latency_ms = args.latency_ms,
+        "emulator ready"
+    );
+    let stats = serve_forever(listener, cfg, shutdown_signal())
+        .await
+        .context("emulator failed")?;
+    tracing::info!(
+        requests = stats.requests,
+        throttled = stats.throttled,
+        by_status = ?stats.by_status,
+        "emulator stopped"
+    );
+    Ok(())
+}
+
+/// Completes on SIGINT or (on Unix) SIGTERM. A signal that cannot be registered is
+/// simply never awaited.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Top {
+        #[command(flatten)]
+        args: EmulatorArgs,
+    }
+
+    #[test]
+    fn defaults_and_parsing() {
+        let a = Top::try_parse_from(["x"]).unwrap().args;
+        assert_eq!(a.listen, "127.0.0.1:8080");
+        assert_eq!(a.now, None);
+        assert_eq!(a.rate_limit, 2.0);
+        assert_eq!(a.latency_ms, 0);
+        let a = Top::try_parse_from([
+            "x",
+            "--listen",
+            "127.0.0.1:0",
+            "--now",
+            "2024-05-01T20:00:00+08:00",
+            "--rate-limit",
+            "0",
+            "--latency-ms",
+            "25",
+        ])
+        .unwrap()
+        .args;
+        assert_eq!(a.now.unwrap().to_rfc3339(), "2024-05-01T12:00:00+00:00");
+        assert_eq!((a.rate_limit, a.latency_ms), (0.0, 25));
+        assert!(Top::try_parse_from(["x", "--rate-limit", "-1"]).is_err());
+        assert!(Top::try_parse_from(["x", "--now", "yesterday"]).is_err());
+    }
+}

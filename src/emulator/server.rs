@@ -1,0 +1,364 @@
+//! The HTTP/1.1 server: one hyper connection task per accepted socket, one shared
+//! [`Inner`] holding the config, the data clock, the throttle and the counters.
+//!
+//! A request goes through, in order: the route ([`verify::check_route`]), the body
+//! (read up to [`MAX_BODY`]), the signature ([`verify::verify`]), the per-key throttle
+//! ([`SlidingWindow`]), injected faults, the body ([`validate::validate`]) and finally
+//! [`data::generate`]. The configured latency is slept before every answer.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::Utc;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::error::ApiError;
+use super::throttle::SlidingWindow;
+use super::{EmulatorConfig, data, validate, verify};
+use crate::api::{ACTION, Envelope, QualityResult, ResponseMetadata, SERVICE, VERSION};
+use crate::clock::Clock;
+use crate::config::DEFAULT_REGION;
+
+/// Largest body accepted; larger ones get HTTP 413 `InvalidParameter`.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// How long a client may take to send the request head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long [`RunningEmulator::shutdown`] waits for requests in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Counters at one instant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests answered or being answered.
+    pub requests: u64,
+    /// Requests refused by the throttle (HTTP 429).
+    pub throttled: u64,
+    /// Answers sent, by HTTP status.
+    pub by_status: BTreeMap<u16, u64>,
+}
+
+impl Stats {
+    /// Answers sent with `status`.
+    pub fn status(&self, status: u16) -> u64 {
+        self.by_status.get(&status).copied().unwrap_or(0)
+    }
+}
+
+struct Inner {
+    cfg: EmulatorConfig,
+    clock: Clock,
+    throttle: Option<Mutex<SlidingWindow>>,
+    requests: AtomicU64,
+    throttled: AtomicU64,
+    admitted: AtomicU64,
+    by_status: Mutex<BTreeMap<u16, u64>>,
+    id_salt: u64,
+}
+
+impl Inner {
+    fn stats(&self) -> Stats {
+        Stats {
+            requests: self.requests.load(Ordering::Relaxed),
+            throttled: self.throttled.load(Ordering::Relaxed),
+            by_status: self
+                .by_status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
+    }
+}
+
+/// A running emulator. Dropping it stops accepting connections; [`Self::shutdown`]
+/// also waits for the requests in flight.
+pub struct RunningEmulator {
+    addr: SocketAddr,
+    inner: Arc<Inner>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningEmulator {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`, the endpoint to give a client.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests refused by the throttle so far.
+    pub fn throttled(&self) -> u64 {
+        self.inner.throttled.load(Ordering::Relaxed)
+    }
+
+    /// All counters.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// Stops accepting, lets requests in flight finish (at most a few seconds) and
+    /// returns the final counters.
+    pub async fn shutdown(mut self) -> Stats {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.inner.stats()
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Starts serving on `listener` in the background.
+pub async fn spawn(
+    listener: TcpListener,
+    cfg: EmulatorConfig,
+) -> Result<RunningEmulator, std::io::Error> {
+    let addr = listener.local_addr()?;
+    let clock = match cfg.now {
+        Some(now) => Clock::starting_at(now),
+        None => Clock::system(),
+    };
+    let throttle = cfg
+        .requests_per_second
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .map(|r| Mutex::new(SlidingWindow::new(r)));
+    let started = Utc::now();
+    let id_salt = (started.timestamp_subsec_nanos() as u64 ^ u64::from(addr.port())) & 0xFF_FFFF;
+    let inner = Arc::new(Inner {
+        cfg,
+        clock,
+        throttle,
+        requests: AtomicU64::new(0),
+        throttled: AtomicU64::new(0),
+        admitted: AtomicU64::new(0),
+        by_status: Mutex::new(BTreeMap::new()),
+        id_salt,
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(accept_loop(listener, inner.clone(), stop_rx));
+    tracing::info!(%addr, "emulator listening");
+    Ok(RunningEmulator {
+        addr,
+        inner,
+        stop,
+        task: Some(task),
+    })
+}
+
+/// Serves on `listener` until `shutdown` completes, then drains and returns the counters.
+pub async fn serve_forever(
+    listener: TcpListener,
+    cfg: EmulatorConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Stats, std::io::Error> {
+    let running = spawn(listener, cfg).await?;
+    shutdown.await;
+    Ok(running.shutdown().await)
+}
+
+async fn accept_loop(listener: TcpListener, inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        while conns.try_join_next().is_some() {}
+        if *stop.borrow() {
+            break;
+        }
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    conns.spawn(serve_connection(stream, inner.clone(), stop.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "emulator accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        conns.abort_all();
+    }
+}
+
+async fn serve_connection(stream: TcpStream, inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    let service = service_fn(move |req| handle(inner.clone(), req));
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "emulator connection ended");
+            }
+        }
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+async fn handle(
+    inner: Arc<Inner>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let seq = inner.requests.fetch_add(1, Ordering::Relaxed);
+    let request_id = format!(
+        "{}{:06X}{:012X}",
+        Utc::now().format("%Y%m%d%H%M%S"),
+        inner.id_salt,
+        seq
+    );
+    let outcome = process(&inner, req).await;
+    let mut metadata = ResponseMetadata {
+        request_id: Some(request_id),
+        action: Some(ACTION.to_string()),
+        version: Some(VERSION.to_string()),
+        service: Some(SERVICE.to_string()),
+        region: Some(DEFAULT_REGION.to_string()),
+        error: None,
+    };
+    let (status, result) = match outcome {
+        Ok(result) => (StatusCode::OK, Some(result)),
+        Err(e) => {
+            tracing::debug!(error = %e, "emulator rejected a request");
+            metadata.error = Some(e.body());
+            (e.status, None)
+        }
+    };
+    let body = serde_json::to_vec(&Envelope { metadata, result }).unwrap_or_else(|_| {
+        br#"{"ResponseMetadata":{"Error":{"Code":"InternalError","Message":"encoding failed"}}}"#
+            .to_vec()
+    });
+    if !inner.cfg.latency.is_zero() {
+        tokio::time::sleep(inner.cfg.latency).await;
+    }
+    *inner
+        .by_status
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(status.as_u16())
+        .or_default() += 1;
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(resp)
+}
+
+async fn process(inner: &Inner, req: Request<Incoming>) -> Result<QualityResult, ApiError> {
+    let (parts, body) = req.into_parts();
+    verify::check_route(&parts.method, parts.uri.path(), parts.uri.query())?;
+
+    let too_large = || {
+        let mut e = ApiError::invalid_parameter(
+            None,
+            format!("The request body is larger than {MAX_BODY} bytes"),
+        );
+        e.status = StatusCode::PAYLOAD_TOO_LARGE;
+        e
+    };
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+        Err(e) => {
+            return Err(ApiError::invalid_parameter(
+                Some("Unmarshal"),
+                format!("The request body could not be read: {e}"),
+            ));
+        }
+    };
+
+    let cfg = &inner.cfg;
+    let access_key = verify::verify(
+        &parts,
+        &body,
+        verify::Keys {
+            access_key: &cfg.access_key,
+            secret_key: &cfg.secret_key,
+            session_token: cfg.session_token.as_deref(),
+        },
+        Utc::now(),
+    )?;
+
+    if let Some(throttle) = &inner.throttle {
+        let admitted = throttle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .admit(&access_key, Instant::now());
+        if !admitted {
+            inner.throttled.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::flow_limit_exceeded(format!(
+                "Request rate exceeded for access key {access_key}: at most {} requests per second",
+                cfg.requests_per_second.unwrap_or_default()
+            )));
+        }
+    }
+    let n = inner.admitted.fetch_add(1, Ordering::Relaxed) + 1;
+    if let Some(every) = cfg.faults.internal_error_every
+        && every > 0
+        && n.is_multiple_of(every)
+    {
+        return Err(ApiError::internal_error("Injected fault: internal error"));
+    }
+
+    let now = inner.clock.now();
+    let v = validate::validate(&body, now)?;
+    Ok(data::generate(
+        &v.app_id,
+        v.product_type,
+        v.room_id.as_deref(),
+        &v.users,
+        &v.indicators,
+        v.start,
+        v.end,
+        now,
+    ))
+}

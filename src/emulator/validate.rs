@@ -1,0 +1,431 @@
+//! Checks a request body the way the RTC service does: every rejection is HTTP 400 with
+//! a code `InvalidParameter` or `InvalidParameter.<reason>` and no `CodeN`.
+//!
+//! Decoding follows Go's `encoding/json`, which the service is written in: unknown keys
+//! are ignored, `null` is the same as absent, key names match case-insensitively, and a
+//! value of the wrong type fails the whole body with `InvalidParameter.Unmarshal`.
+//! Then, in order: `AppId`, `StartTime`/`EndTime` (RFC 3339, any offset), `Indicator`,
+//! `ProductType`, `RoomId`/`UserId`, and finally the time window against the
+//! emulator's `now`.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+use crate::config::{INDICATORS, MAX_USERS_PER_REQUEST, ProductType};
+use crate::plan::{HORIZON, MAX_SPAN};
+
+/// A body that passed every check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidRequest {
+    pub app_id: String,
+    pub product_type: ProductType,
+    pub room_id: Option<String>,
+    pub users: Vec<String>,
+    /// As sent (order kept, repeats allowed).
+    pub indicators: Vec<String>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// Validates `body` at data-clock time `now`.
+pub fn validate(body: &[u8], now: DateTime<Utc>) -> Result<ValidRequest, ApiError> {
+    let raw = decode(body)?;
+    let bad = |message: String| ApiError::invalid_parameter(None, message);
+
+    let app_id = raw.app_id.unwrap_or_default();
+    if app_id.is_empty() {
+        return Err(bad("AppId is required".into()));
+    }
+    let time = |name: &str, value: Option<String>| -> Result<DateTime<Utc>, ApiError> {
+        let v = value.unwrap_or_default();
+        if v.is_empty() {
+            return Err(bad(format!("{name} is required")));
+        }
+        DateTime::parse_from_rfc3339(&v)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| bad(format!("{name} {v:?} is not an RFC 3339 time")))
+    };
+    let start = time("StartTime", raw.start_time)?;
+    let end = time("EndTime", raw.end_time)?;
+
+    let indicators = raw.indicator.unwrap_or_default();
+    if indicators.is_empty() {
+        return Err(bad("Indicator is required".into()));
+    }
+    if let Some(unknown) = indicators
+        .iter()
+        .find(|i| !INDICATORS.contains(&i.as_str()))
+    {
+        return Err(bad(format!(
+            "Indicator {unknown:?} is not supported; supported: {}",
+            INDICATORS.join(", ")
+        )));
+    }
+
+    let product = raw.product_type.unwrap_or_default();
+    let product_type = if product.is_empty() {
+        ProductType::Native
+    } else {
+        ProductType::parse(&product).ok_or_else(|| {
+            bad(format!(
+                "ProductType {product:?} is not supported; use native or web"
+            ))
+        })?
+    };
+
+    let room_id = raw.room_id.filter(|r| !r.is_empty());
+    let users = raw.user_id.unwrap_or_default();
+    if users.len() > MAX_USERS_PER_REQUEST {
+        return Err(bad(format!(
+            "UserId names {} users; at most {MAX_USERS_PER_REQUEST} are allowed",
+            users.len()
+        )));
+    }
+    if !users.is_empty() && room_id.is_none() {
+        return Err(bad("UserId requires RoomId".into()));
+    }
+
+    if start >= end {
+        return Err(ApiError::invalid_parameter(
+            Some("StartTimeAfterEndTime"),
+            format!("StartTime {start} is not before EndTime {end}"),
+        ));
+    }
+    if end - start > MAX_SPAN {
+        return Err(ApiError::invalid_parameter(
+            Some("OutofTimeRange"),
+            format!(
+                "The query spans {} s; at most {} minutes are allowed",
+                (end - start).num_seconds(),
+                MAX_SPAN.num_minutes()
+            ),
+        ));
+    }
+    if start < now - HORIZON {
+        return Err(ApiError::invalid_parameter(
+            Some("OutofTimeRange"),
+            format!(
+                "StartTime {start} is more than {} minutes before now ({now})",
+                HORIZON.num_minutes()
+            ),
+        ));
+    }
+
+    Ok(ValidRequest {
+        app_id,
+        product_type,
+        room_id,
+        users,
+        indicators,
+        start,
+        end,
+    })
+}
+
+#[derive(Default)]
+struct RawBody {
+    app_id: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+    indicator: Option<Vec<String>>,
+    room_id: Option<String>,
+    user_id: Option<Vec<String>>,
+    product_type: Option<String>,
+}
+
+fn unmarshal(message: impl Into<String>) -> ApiError {
+    ApiError::invalid_parameter(Some("Unmarshal"), message)
+}
+
+fn decode(body: &[u8]) -> Result<RawBody, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| unmarshal(format!("The body is not valid JSON: {e}")))?;
+    let Value::Object(obj) = value else {
+        return Err(unmarshal("The body is not a JSON object"));
+    };
+    Ok(RawBody {
+        app_id: string(&obj, "AppId")?,
+        start_time: string(&obj, "StartTime")?,
+        end_time: string(&obj, "EndTime")?,
+        indicator: strings(&obj, "Indicator")?,
+        room_id: string(&obj, "RoomId")?,
+        user_id: strings(&obj, "UserId")?,
+        product_type: string(&obj, "ProductType")?,
+    })
+}
+
+/// The value of `name`: an exact key first, else one equal ignoring ASCII case (as Go).
+fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    obj.get(name).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
+fn string(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, ApiError> {
+    match field(obj, name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(unmarshal(format!(
+            "{name} must be a string, not {}",
+            kind(other)
+        ))),
+    }
+}
+
+fn strings(obj: &Map<String, Value>, name: &str) -> Result<Option<Vec<String>>, ApiError> {
+    match field(obj, name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s.clone()),
+                other => Err(unmarshal(format!(
+                    "{name} must be an array of strings, not hold {}",
+                    kind(other)
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(other) => Err(unmarshal(format!(
+            "{name} must be an array of strings, not {}",
+            kind(other)
+        ))),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap()
+    }
+
+    fn good() -> Value {
+        json!({
+            "AppId": "app-1",
+            "StartTime": "2024-05-01T19:00:00+08:00",
+            "EndTime": "2024-05-01T11:30:00Z",
+            "Indicator": ["stall_rate", "join_room_success_rate"],
+            "RoomId": "room-1",
+            "UserId": ["u1", "u2"],
+            "ProductType": "web"
+        })
+    }
+
+    fn with(edit: impl FnOnce(&mut Map<String, Value>)) -> Vec<u8> {
+        let mut v = good();
+        if let Value::Object(o) = &mut v {
+            edit(o);
+        }
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    fn code(body: &[u8]) -> String {
+        let e = validate(body, now()).unwrap_err();
+        assert_eq!(e.status.as_u16(), 400);
+        assert_eq!(e.code_n, None);
+        e.code
+    }
+
+    #[test]
+    fn a_good_body_is_read_in_utc() {
+        let r = validate(&with(|_| {}), now()).unwrap();
+        assert_eq!(r.app_id, "app-1");
+        assert_eq!(r.product_type, ProductType::Web);
+        assert_eq!(r.room_id.as_deref(), Some("room-1"));
+        assert_eq!(r.users, ["u1", "u2"]);
+        assert_eq!(r.start, Utc.with_ymd_and_hms(2024, 5, 1, 11, 0, 0).unwrap());
+        assert_eq!(r.end, Utc.with_ymd_and_hms(2024, 5, 1, 11, 30, 0).unwrap());
+        // Defaults, null as absent, case-insensitive keys, unknown keys ignored.
+        let r = validate(
+            &with(|o| {
+                o.remove("ProductType");
+                o.remove("UserId");
+                o.insert("RoomId".into(), Value::Null);
+                let app = o.remove("AppId").unwrap();
+                o.insert("appid".into(), app);
+                o.insert("Extra".into(), json!({"x": 1}));
+            }),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(r.product_type, ProductType::Native);
+        assert_eq!(r.room_id, None);
+        assert_eq!(r.app_id, "app-1");
+    }
+
+    #[test]
+    fn each_bad_body_has_its_code() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"not json".to_vec(), "InvalidParameter.Unmarshal"),
+            (b"".to_vec(), "InvalidParameter.Unmarshal"),
+            (b"[1,2]".to_vec(), "InvalidParameter.Unmarshal"),
+            (vec![0xff, 0xfe, b'{'], "InvalidParameter.Unmarshal"),
+            (
+                with(|o| {
+                    o.insert("AppId".into(), json!(12));
+                }),
+                "InvalidParameter.Unmarshal",
+            ),
+            (
+                with(|o| {
+                    o.insert("Indicator".into(), json!("stall_rate"));
+                }),
+                "InvalidParameter.Unmarshal",
+            ),
+            (
+                with(|o| {
+                    o.insert("UserId".into(), json!(["u", 1]));
+                }),
+                "InvalidParameter.Unmarshal",
+            ),
+            (
+                with(|o| {
+                    o.insert("StartTime".into(), json!(1714561200));
+                }),
+                "InvalidParameter.Unmarshal",
+            ),
+            (
+                with(|o| {
+                    o.remove("AppId");
+                }),
+                "InvalidParameter",
+            ),
+            (
+                with(|o| {
+                    o.insert("AppId".into(), json!(""));
+                }),
+                "InvalidParameter",
+            ),
+            (
+                with(|o| {
+                    o.remove("StartTime");
+                }),
+                "InvalidParameter",
+            ),
+            (
+                with(|o| {
+                    o.insert("EndTime".into(), json!("2024-05-01 11:30"));
+                }),
+                "InvalidParameter",
+            ),
+            (
+                with(|o| {
+                    o.insert("Indicator".into(), json!([]));
+                }),
+                "InvalidParameter",
+            ),
+            (
+                with(|o| {
+                    o.insert("Indicator".into(), json!(["stall_rate", "stalls"]));
+                }),
+                "InvalidParameter",
+            ),
+            (
+                with(|o| {
+                    o.insert("ProductType".into(), json!("ios"));
+                }),
+                "InvalidParameter",
+            ),
+            (
+                with(|o| {
+                    o.remove("RoomId");
+                }),
+                "InvalidParameter",
+            ),
+            (
+                with(|o| {
+                    o.insert("RoomId".into(), json!(""));
+                }),
+                "InvalidParameter",
+            ),
+            (
+                with(|o| {
+                    o.insert(
+                        "UserId".into(),
+                        json!((0..21).map(|i| format!("u{i}")).collect::<Vec<_>>()),
+                    );
+                }),
+                "InvalidParameter",
+            ),
+            (
+                with(|o| {
+                    o.insert("EndTime".into(), json!("2024-05-01T11:00:00Z"));
+                }),
+                "InvalidParameter.StartTimeAfterEndTime",
+            ),
+            (
+                with(|o| {
+                    o.insert("EndTime".into(), json!("2024-05-01T10:59:59Z"));
+                }),
+                "InvalidParameter.StartTimeAfterEndTime",
+            ),
+            (
+                with(|o| {
+                    o.insert("EndTime".into(), json!("2024-05-01T12:00:01Z"));
+                }),
+                "InvalidParameter.OutofTimeRange",
+            ),
+            (
+                with(|o| {
+                    o.insert("StartTime".into(), json!("2024-05-01T10:59:59Z"));
+                    o.insert("EndTime".into(), json!("2024-05-01T11:10:00Z"));
+                }),
+                "InvalidParameter.OutofTimeRange",
+            ),
+        ];
+        for (body, want) in cases {
+            assert_eq!(code(&body), want, "{}", String::from_utf8_lossy(&body));
+        }
+    }
+
+    #[test]
+    fn the_unknown_indicator_is_named() {
+        let e = validate(
+            &with(|o| {
+                o.insert("Indicator".into(), json!(["stall_rate", "stalls"]));
+            }),
+            now(),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("\"stalls\""), "{}", e.message);
+    }
+
+    #[test]
+    fn limits_are_inclusive() {
+        // Exactly 60 minutes span, starting exactly 60 minutes ago, 20 users.
+        let body = with(|o| {
+            o.insert("StartTime".into(), json!("2024-05-01T11:00:00Z"));
+            o.insert("EndTime".into(), json!("2024-05-01T12:00:00Z"));
+            o.insert(
+                "UserId".into(),
+                json!((0..20).map(|i| format!("u{i}")).collect::<Vec<_>>()),
+            );
+        });
+        let r = validate(&body, now()).unwrap();
+        assert_eq!(r.users.len(), 20);
+        // End in the future is fine.
+        let body = with(|o| {
+            o.insert("EndTime".into(), json!("2024-05-01T12:00:00Z"));
+            o.insert("StartTime".into(), json!("2024-05-01T11:30:00Z"));
+        });
+        assert!(validate(&body, now() - chrono::TimeDelta::minutes(20)).is_ok());
+    }
+}
