@@ -24,20 +24,49 @@ fn bad_config_exits_2_naming_file_key_and_reason() {
 
     let out = rtcq(&["plan", "--config", "/nonexistent/p.toml"]);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("error: /nonexistent/p.toml: cannot read the file"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("error: /nonexistent/p.toml: cannot read the file"),
+        "{}",
+        out.stderr
+    );
 
-    let out = rtcq(&["run", "--config", cfg.to_str().unwrap(), "--now", "yesterday"]);
+    let out = rtcq(&[
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--now",
+        "yesterday",
+    ]);
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("\"yesterday\" is not an RFC 3339 time"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("\"yesterday\" is not an RFC 3339 time"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn missing_credentials_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_pipeline(dir.path(), "creds", "http://127.0.0.1:9", 2.0, "[[targets]]\napp_id = \"a\"\nindicators = [\"stall_rate\"]\n");
-    let out = rtcq_env(&["run", "--config", cfg.to_str().unwrap()], &[("VOLC_SECRETKEY", "")]);
+    let cfg = write_pipeline(
+        dir.path(),
+        "creds",
+        "http://127.0.0.1:9",
+        2.0,
+        "[[targets]]\napp_id = \"a\"\nindicators = [\"stall_rate\"]\n",
+    );
+    let out = rtcq_env(
+        &["run", "--config", cfg.to_str().unwrap()],
+        &[("VOLC_SECRETKEY", "")],
+    );
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("VOLC_SECRETKEY is not set: export VOLC_ACCESSKEY and VOLC_SECRETKEY"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("VOLC_SECRETKEY is not set: export VOLC_ACCESSKEY and VOLC_SECRETKEY"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,16 +74,30 @@ async fn wrong_credentials_exit_5_with_the_api_code() {
     let now = t0();
     let emu = emulator_at(now, None).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_pipeline(dir.path(), "creds", &emu.url(), 20.0, "[[targets]]\napp_id = \"a\"\nindicators = [\"stall_rate\"]\nrooms = [\"r1\", \"r2\", \"r3\"]\n");
+    let cfg = write_pipeline(
+        dir.path(),
+        "creds",
+        &emu.url(),
+        20.0,
+        "[[targets]]\napp_id = \"a\"\nindicators = [\"stall_rate\"]\nrooms = [\"r1\", \"r2\", \"r3\"]\n",
+    );
     let cfg_s = cfg.display().to_string();
     let now_s = now.to_rfc3339();
     let out = tokio::task::spawn_blocking(move || {
-        rtcq_env(&["run", "--config", &cfg_s, "--now", &now_s, "--summary", "-"], &[("VOLC_SECRETKEY", "wrong-secret")])
+        rtcq_env(
+            &["run", "--config", &cfg_s, "--now", &now_s, "--summary", "-"],
+            &[("VOLC_SECRETKEY", "wrong-secret")],
+        )
     })
     .await
     .unwrap();
     assert_eq!(out.code, 5, "{}", out.stderr);
-    assert!(out.stderr.contains("API error SignatureDoesNotMatch (HTTP 401)"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("API error SignatureDoesNotMatch (HTTP 401)"),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains("wrong-secret"));
     let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(summary["exit_code"], 5);
@@ -63,10 +106,17 @@ async fn wrong_credentials_exit_5_with_the_api_code() {
     let cfg_s = cfg.display().to_string();
     let now_s = now.to_rfc3339();
     let out = tokio::task::spawn_blocking(move || {
-        rtcq_env(&["run", "--config", &cfg_s, "--now", &now_s], &[("VOLC_ACCESSKEY", "AKLTnobody")])
+        rtcq_env(
+            &["run", "--config", &cfg_s, "--now", &now_s],
+            &[("VOLC_ACCESSKEY", "AKLTnobody")],
+        )
     })
     .await
     .unwrap();
     assert_eq!(out.code, 5, "{}", out.stderr);
-    assert!(out.stderr.contains("API error InvalidAccessKey (HTTP 401)"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("API error InvalidAccessKey (HTTP 401)"),
+        "{}",
+        out.stderr
+    );
 }

@@ -18,7 +18,13 @@ async fn first_run_writes_exactly_the_generator_rows_and_second_run_fetches_noth
     assert_eq!(pipeline.targets.len(), 2 + 4 + 4 + 1);
 
     let out = rtcq_async(vec![
-        arg("run"), arg("--config"), arg(cfg.display()), arg("--now"), arg(now.to_rfc3339()), arg("--summary"), arg("-"),
+        arg("run"),
+        arg("--config"),
+        arg(cfg.display()),
+        arg("--now"),
+        arg(now.to_rfc3339()),
+        arg("--summary"),
+        arg("-"),
     ])
     .await;
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
@@ -43,7 +49,13 @@ async fn first_run_writes_exactly_the_generator_rows_and_second_run_fetches_noth
 
     let before = snapshot(&root);
     let out = rtcq_async(vec![
-        arg("run"), arg("--config"), arg(cfg.display()), arg("--now"), arg(now.to_rfc3339()), arg("--summary"), arg("-"),
+        arg("run"),
+        arg("--config"),
+        arg(cfg.display()),
+        arg("--now"),
+        arg(now.to_rfc3339()),
+        arg("--summary"),
+        arg("-"),
     ])
     .await;
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
@@ -66,14 +78,37 @@ async fn ninety_minutes_later_fetches_only_the_horizon_and_warns_about_the_rest(
     let later = now + chrono::TimeDelta::minutes(90);
     let emu = emulator_at(now, None).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_pipeline(dir.path(), "outage", &emu.url(), 50.0, "[[targets]]\napp_id = \"app-a\"\nindicators = [\"stall_rate\"]\n");
-    let out = rtcq_async(vec![arg("run"), arg("--config"), arg(cfg.display()), arg("--now"), arg(now.to_rfc3339())]).await;
+    let cfg = write_pipeline(
+        dir.path(),
+        "outage",
+        &emu.url(),
+        50.0,
+        "[[targets]]\napp_id = \"app-a\"\nindicators = [\"stall_rate\"]\n",
+    );
+    let out = rtcq_async(vec![
+        arg("run"),
+        arg("--config"),
+        arg(cfg.display()),
+        arg("--now"),
+        arg(now.to_rfc3339()),
+    ])
+    .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     drop(emu);
 
     let emu = emulator_at(later, None).await;
     let out = rtcq_async(vec![
-        arg("run"), arg("--config"), arg(cfg.display()), arg("--now"), arg(later.to_rfc3339()), arg("--summary"), arg("-"), arg("--log-format"), arg("json"),
+        arg("run"),
+        arg("--config"),
+        arg(cfg.display()),
+        arg("--endpoint"),
+        emu.url(),
+        arg("--now"),
+        arg(later.to_rfc3339()),
+        arg("--summary"),
+        arg("-"),
+        arg("--log-format"),
+        arg("json"),
     ])
     .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -82,17 +117,34 @@ async fn ninety_minutes_later_fetches_only_the_horizon_and_warns_about_the_rest(
     assert_eq!(summary["lost"][0]["start"], "2026-11-25T11:55:00Z");
     assert_eq!(summary["lost"][0]["end"], "2026-11-25T12:31:00Z");
     assert_eq!(summary["gaps_recorded"], 1);
-    assert!(out.stderr.contains("lost: beyond the API's 60-minute horizon"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("lost: beyond the API's 60-minute horizon"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(emu.stats().status(400), 0);
 
     let pipeline = load(&cfg);
     let target = &pipeline.targets[0];
-    let mut expected = expected_for(target, parse("2026-11-25T11:01:00Z"), parse("2026-11-25T11:55:00Z"), now);
-    expected.extend(expected_for(target, parse("2026-11-25T12:31:00Z"), parse("2026-11-25T13:25:00Z"), later));
+    let mut expected = expected_for(
+        target,
+        parse("2026-11-25T11:01:00Z"),
+        parse("2026-11-25T11:55:00Z"),
+        now,
+    );
+    expected.extend(expected_for(
+        target,
+        parse("2026-11-25T12:31:00Z"),
+        parse("2026-11-25T13:25:00Z"),
+        later,
+    ));
     expected.sort();
     assert_eq!(read_dataset(&dir.path().join("data")), expected);
 }
 
 fn parse(s: &str) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc)
+    chrono::DateTime::parse_from_rfc3339(s)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
 }

@@ -171,7 +171,12 @@ pub fn read_dataset(root: &Path) -> Vec<Key> {
 }
 
 /// The rows one target should have over `[start, end)` according to the generator.
-pub fn expected_for(target: &Target, start: DateTime<Utc>, end: DateTime<Utc>, emu_now: DateTime<Utc>) -> Vec<Key> {
+pub fn expected_for(
+    target: &Target,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    emu_now: DateTime<Utc>,
+) -> Vec<Key> {
     let users: Vec<String> = target.user_id.iter().cloned().collect();
     let result = emulator::generate(
         &target.app_id,
@@ -209,7 +214,12 @@ pub fn expected_first_run(pipeline: &Pipeline, now: DateTime<Utc>) -> Vec<Key> {
     let plan = Plan::build(&vec![Progress::default(); pipeline.targets.len()], window);
     let mut out = Vec::new();
     for r in &plan.requests {
-        out.extend(expected_for(&pipeline.targets[r.target], r.start, r.end, now));
+        out.extend(expected_for(
+            &pipeline.targets[r.target],
+            r.start,
+            r.end,
+            now,
+        ));
     }
     out.sort();
     out
