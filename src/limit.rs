@@ -7,6 +7,12 @@ use backon::ExponentialBuilder;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+/// Spacing is stretched by this factor: a server that counts requests in a sliding
+/// one-second window sees them arrive with some jitter (a new connection, scheduling),
+/// and 2 % of slack (10 ms at 2 requests/second) keeps even a late arrival from
+/// making three in one window.
+pub const HEADROOM: f64 = 1.02;
+
 /// Spaces request starts evenly at `rate` per second, with no bursts.
 ///
 /// A token bucket of capacity one: each caller reserves the next free instant under a
@@ -22,7 +28,7 @@ pub struct Pacer {
 impl Pacer {
     pub fn new(requests_per_second: f64) -> Self {
         let secs = if requests_per_second.is_finite() && requests_per_second > 0.0 {
-            1.0 / requests_per_second
+            HEADROOM / requests_per_second
         } else {
             0.0
         };
@@ -114,7 +120,7 @@ mod tests {
             got.push(h.await.unwrap().as_millis());
         }
         got.sort();
-        assert_eq!(got, vec![0, 500, 1000, 1500, 2000]);
+        assert_eq!(got, vec![0, 510, 1020, 1530, 2040]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -125,5 +131,7 @@ mod tests {
         pacer.back_off(Duration::from_secs(3)).await;
         pacer.acquire().await;
         assert_eq!((Instant::now() - t0).as_millis(), 3000);
+        pacer.acquire().await;
+        assert_eq!((Instant::now() - t0).as_millis(), 3510);
     }
 }

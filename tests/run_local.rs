@@ -148,3 +148,35 @@ fn parse(s: &str) -> chrono::DateTime<chrono::Utc> {
         .unwrap()
         .with_timezone(&chrono::Utc)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_clock_runs_are_never_rejected_for_their_time_range() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // The real clock on both sides and the API's real rate limit.
+    let emu = rtcq::emulator::spawn(listener, rtcq::emulator::EmulatorConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_pipeline(
+        dir.path(),
+        "realclock",
+        &emu.url(),
+        2.0,
+        "[[targets]]\napp_id = \"app-a\"\nindicators = [\"stall_rate\", \"join_room_success_rate\"]\nproduct_types = [\"native\", \"web\"]\nrooms = [\"r1\", \"r2\"]\n",
+    );
+    let out = rtcq_async(vec![
+        arg("run"),
+        arg("--config"),
+        arg(cfg.display()),
+        arg("--summary"),
+        arg("-"),
+    ])
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(summary["requests_sent"], 4);
+    assert_eq!(summary["requests_throttled"], 0);
+    let stats = emu.stats();
+    assert_eq!(stats.status(200), 4, "{stats:?}");
+    assert_eq!(stats.requests, 4, "{stats:?}");
+}

@@ -155,13 +155,6 @@ pub async fn run(
 
     let sink = open_sink(pipeline)?;
     let lease = Lease::acquire(&sink, &pipeline.name, &run_id).await?;
-    let swept = sink.sweep_temp_files().await?;
-    if swept > 0 {
-        tracing::info!(
-            files = swept,
-            "removed temporary files left by an interrupted run"
-        );
-    }
 
     let slot_seconds = pipeline.sink.slot.num_seconds();
     let state_store = StateStore::new(
@@ -172,6 +165,15 @@ pub async fn run(
     );
     let ledger = GapLedger::new(sink.store(), sink.root(), &pipeline.name);
     let old = state_store.load(&pipeline.name, slot_seconds).await?;
+    // Only once the state is known to be readable: a run that stops on a bad state
+    // leaves every file as it found it.
+    let swept = sink.sweep_temp_files().await?;
+    if swept > 0 {
+        tracing::info!(
+            files = swept,
+            "removed temporary files left by an interrupted run"
+        );
+    }
     let prior: Vec<TargetState> = pipeline
         .targets
         .iter()
