@@ -135,7 +135,7 @@ async fn read_state(pipeline: &Pipeline) -> Result<(Sink, Vec<TargetState>), Exi
 }
 
 fn now_of(arg: Option<DateTime<Utc>>) -> DateTime<Utc> {
-    arg.map_or_else(|| Clock::system().now(), |t| t)
+    arg.unwrap_or_else(|| Clock::system().now())
 }
 
 fn hm(t: DateTime<Utc>) -> String {
