@@ -289,15 +289,24 @@ async fn a_long_run_renews_its_lease_so_a_later_run_is_still_busy() {
     assert_eq!(moto::get(&root, "_state/renew.lease").await, None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_whose_expired_lease_was_taken_over_cannot_overwrite_the_newer_state() {
+/// Run A takes a 1 s lease renewed every `renew` seconds ("0": never) and waits 5 s for
+/// its answer; run B starts 2.5 s in, takes the expired lease over and saves. A then
+/// fails with `a_error` and exit 1, and B's state stays.
+async fn taken_over(pipeline: &str, renew: &str, a_error: &str) {
     let now = t0();
     let later = now + TimeDelta::minutes(10);
     let moto = Moto::start();
     moto.create_bucket(BUCKET);
     let fast_then = emulator_at(now, None).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_pipeline_to(dir.path(), "stale", &fast_then.url(), 50.0, URL, ONE_TARGET);
+    let cfg = write_pipeline_to(
+        dir.path(),
+        pipeline,
+        &fast_then.url(),
+        50.0,
+        URL,
+        ONE_TARGET,
+    );
     let root = moto.open(URL);
 
     // A first run leaves a state behind, so the next saves are conditional updates.
@@ -311,7 +320,7 @@ async fn a_run_whose_expired_lease_was_taken_over_cannot_overwrite_the_newer_sta
         &moto,
         &[
             ("RTCQ_LEASE_TTL_SECONDS", "1"),
-            ("RTCQ_LEASE_RENEW_SECONDS", "0"),
+            ("RTCQ_LEASE_RENEW_SECONDS", renew),
         ],
     );
     let a = tokio::spawn(rtcq_async_env(
@@ -328,7 +337,8 @@ async fn a_run_whose_expired_lease_was_taken_over_cannot_overwrite_the_newer_sta
     assert_eq!(b.code, 0, "stderr: {}", b.stderr);
     let b_summary = summary(&b);
     assert_eq!(b_summary["requests_sent"], 1);
-    let saved_by_b = moto::get(&root, "_state/stale.json").await.unwrap();
+    let state_key = format!("_state/{pipeline}.json");
+    let saved_by_b = moto::get(&root, &state_key).await.unwrap();
     let state: serde_json::Value = serde_json::from_slice(&saved_by_b).unwrap();
     assert_eq!(state["run_id"], b_summary["run_id"]);
     assert!(
@@ -337,24 +347,18 @@ async fn a_run_whose_expired_lease_was_taken_over_cannot_overwrite_the_newer_sta
         b.stderr
     );
 
-    // A's answer comes back: its save is refused, it exits 1, B's state stays.
+    // A's answer comes back: it stops with exit 1, B's state stays.
     let a = a.await.unwrap();
     assert_eq!(a.code, 1, "stderr: {}", a.stderr);
     assert_eq!(a.stdout, "");
-    assert!(
-        a.stderr.contains(
-            "error: state file data/rtc/_state/stale.json changed under this run (another run took over the lease?): not overwriting it"
-        ),
-        "{}",
-        a.stderr
-    );
+    assert!(a.stderr.contains(a_error), "{}", a.stderr);
     assert_eq!(slow.requests(), 1);
-    assert_eq!(
-        moto::get(&root, "_state/stale.json").await.unwrap(),
-        saved_by_b
-    );
+    assert_eq!(moto::get(&root, &state_key).await.unwrap(), saved_by_b);
     // B released its lease; A found it gone and left everything alone.
-    assert_eq!(moto::get(&root, "_state/stale.lease").await, None);
+    assert_eq!(
+        moto::get(&root, &format!("_state/{pipeline}.lease")).await,
+        None
+    );
     let pipeline = load(&cfg);
     let target = &pipeline.targets[0];
     // Same rows either way: A rewrote the same slot files with the same content.
@@ -367,6 +371,28 @@ async fn a_run_whose_expired_lease_was_taken_over_cannot_overwrite_the_newer_sta
     ));
     expected.sort();
     assert_eq!(moto::read_dataset(&root).await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_expired_lease_was_taken_over_cannot_overwrite_the_newer_state() {
+    // Never renewed: A does not know it lost the lease; the conditional save stops it.
+    taken_over(
+        "stale",
+        "0",
+        "error: state file data/rtc/_state/stale.json changed under this run (another run took over the lease?): not overwriting it",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_finds_its_lease_taken_over_at_renewal_stops_at_its_next_write() {
+    // Renewed too late (3 s): the renewal is refused, A is flagged and writes nothing.
+    taken_over(
+        "lost",
+        "3",
+        "error: lost the lease data/rtc/_state/lost.lease: another run took it over",
+    )
+    .await;
 }
 
 fn state_cursor(
