@@ -65,6 +65,22 @@ pub struct RunArgs {
     /// Write the run summary as JSON to FILE (`-` for stdout).
     #[arg(long, value_name = "FILE")]
     pub summary: Option<String>,
+    /// Validity of the lease on object stores, renewed every third of it (default 120).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "RTCQ_LEASE_TTL_SECONDS",
+        hide = true
+    )]
+    pub lease_ttl_seconds: Option<f64>,
+    /// Renewal period of the lease on object stores, 0 never renews (tests only).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "RTCQ_LEASE_RENEW_SECONDS",
+        hide = true
+    )]
+    pub lease_renew_seconds: Option<f64>,
 }
 
 #[derive(Debug, Args)]

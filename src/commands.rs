@@ -2,6 +2,7 @@
 //! printed here with what to do about them.
 
 use std::io::Write;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -12,7 +13,7 @@ use crate::config::{self, Pipeline};
 use crate::plan::{Plan, Window};
 use crate::run::{self, Exit, RunOptions};
 use crate::sink::Sink;
-use crate::state::{GapLedger, StateStore, TargetState};
+use crate::state::{GapLedger, LeaseOptions, StateStore, TargetState};
 
 fn load_config(args: &PipelineArgs) -> Result<Pipeline, Exit> {
     let mut pipeline = config::load(&args.config).map_err(|e| fail(e, Exit::Usage))?;
@@ -40,10 +41,15 @@ pub async fn run(args: &RunArgs) -> Exit {
         Ok(c) => c,
         Err(e) => return fail(e, Exit::Usage),
     };
+    let lease = match lease_options(args) {
+        Ok(l) => l,
+        Err(e) => return fail(e, Exit::Usage),
+    };
     let opts = RunOptions {
         now: args.pipeline.now,
         max_duration: args.max_duration,
         fail_on_gap: args.fail_on_gap,
+        lease,
         ..RunOptions::default()
     };
     let summary = match run::run(&pipeline, creds, &opts).await {
@@ -80,6 +86,27 @@ pub async fn run(args: &RunArgs) -> Exit {
         }
     }
     summary.exit_code
+}
+
+/// The lease TTL and renewal period from the hidden test knobs.
+fn lease_options(args: &RunArgs) -> Result<LeaseOptions, String> {
+    let secs = |name: &str, v: f64| {
+        Duration::try_from_secs_f64(v)
+            .map_err(|_| format!("{name} must be a number of seconds, not {v}"))
+    };
+    let mut opts = LeaseOptions::default();
+    if let Some(v) = args.lease_ttl_seconds {
+        let ttl = secs("RTCQ_LEASE_TTL_SECONDS", v)?;
+        if ttl.is_zero() {
+            return Err("RTCQ_LEASE_TTL_SECONDS must be more than 0".into());
+        }
+        opts = LeaseOptions::with_ttl(ttl);
+    }
+    if let Some(v) = args.lease_renew_seconds {
+        let every = secs("RTCQ_LEASE_RENEW_SECONDS", v)?;
+        opts.renew_every = (!every.is_zero()).then_some(every);
+    }
+    Ok(opts)
 }
 
 async fn read_state(pipeline: &Pipeline) -> Result<(Sink, Vec<TargetState>), Exit> {

@@ -23,7 +23,8 @@ use crate::limit::{Pacer, RetryPolicy};
 use crate::plan::{Lost, Plan, Slot, Window};
 use crate::sink::{Row, Sink, SinkError};
 use crate::state::{
-    Gap, GapError, GapLedger, Lease, LeaseError, State, StateError, StateStore, TargetState,
+    Gap, GapError, GapLedger, Lease, LeaseError, LeaseOptions, State, StateError, StateStore,
+    TargetState,
 };
 
 pub use fetch::{FetchStats, Fetched, Fetcher};
@@ -43,6 +44,8 @@ pub struct RunOptions {
     pub timeouts: Timeouts,
     /// Requests in flight at once; default from the rate.
     pub in_flight: Option<usize>,
+    /// TTL and renewal of the lease on object stores.
+    pub lease: LeaseOptions,
 }
 
 /// A run that could not start or had to stop.
@@ -115,8 +118,8 @@ struct SlotWork {
     rows: Vec<Row>,
 }
 
-/// Which target a row of a slot file belongs to: (product type, room, user).
-type RowOwner<'a> = (ProductType, Option<&'a str>, Option<&'a str>);
+/// A series within a slot file: product type, room, user.
+type SeriesKey<'a> = (ProductType, Option<&'a str>, Option<&'a str>);
 
 /// Everything one run needs while it goes.
 struct Runner<'a> {
@@ -139,6 +142,9 @@ struct Runner<'a> {
     errors: Vec<String>,
     rejected: bool,
     failed_requests: usize,
+    /// Set when the lease was found taken over: nothing more may be saved.
+    lease_lost: Arc<AtomicBool>,
+    lease_location: String,
 }
 
 /// Runs `pipeline` once.
@@ -154,8 +160,28 @@ pub async fn run(
     let _guard = span.enter();
 
     let sink = open_sink(pipeline)?;
-    let lease = Lease::acquire(&sink, &pipeline.name, &run_id).await?;
+    let lease = Lease::acquire_with(&sink, &pipeline.name, &run_id, opts.lease).await?;
+    // Whatever happens next, the lease is released before returning.
+    let result = run_leased(
+        pipeline, creds, opts, sink, &lease, started_at, clock, run_id,
+    )
+    .await;
+    lease.release().await;
+    result
+}
 
+/// The part of [`run`] done while holding the lease.
+#[allow(clippy::too_many_arguments)]
+async fn run_leased(
+    pipeline: &Pipeline,
+    creds: Credentials,
+    opts: &RunOptions,
+    sink: Sink,
+    lease: &Lease,
+    started_at: DateTime<Utc>,
+    clock: Clock,
+    run_id: String,
+) -> Result<Summary, RunError> {
     let slot_seconds = pipeline.sink.slot.num_seconds();
     let state_store = StateStore::new(
         sink.store(),
@@ -221,6 +247,8 @@ pub async fn run(
         errors: Vec::new(),
         rejected: false,
         failed_requests: 0,
+        lease_lost: lease.lost_flag(),
+        lease_location: lease.location(),
     };
     for (t, tp) in runner.plan.targets.iter().enumerate() {
         for l in &tp.lost {
@@ -261,7 +289,6 @@ pub async fn run(
         now,
         deadline_reached,
     );
-    lease.release();
     Ok(summary)
 }
 
@@ -438,7 +465,7 @@ impl Runner<'_> {
         if work.fetched.is_empty() {
             return Ok(());
         }
-        let mut replaced: HashMap<RowOwner<'_>, Vec<(i64, i64)>> = HashMap::new();
+        let mut replaced: HashMap<SeriesKey<'_>, Vec<(i64, i64)>> = HashMap::new();
         for (t, from, to) in &work.fetched {
             let tg = &self.pipeline.targets[*t];
             replaced
@@ -450,6 +477,7 @@ impl Runner<'_> {
                 .or_default()
                 .push((from.timestamp_micros(), to.timestamp_micros()));
         }
+        self.check_lease()?;
         let existing = self.sink.read_slot(app, &slot).await?;
         let had_file = existing.is_some();
         let mut rows = work.rows;
@@ -480,6 +508,7 @@ impl Runner<'_> {
         if self.gaps_pending.is_empty() {
             return Ok(());
         }
+        self.check_lease()?;
         let pending = std::mem::take(&mut self.gaps_pending);
         let added = self.ledger.append(&pending).await?;
         for g in &added {
@@ -522,7 +551,19 @@ impl Runner<'_> {
         state
     }
 
+    /// Fails once the lease is known to be lost.
+    fn check_lease(&self) -> Result<(), RunError> {
+        if self.lease_lost.load(Ordering::SeqCst) {
+            return Err(LeaseError::Lost {
+                path: self.lease_location.clone(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     async fn save_state(&mut self) -> Result<(), RunError> {
+        self.check_lease()?;
         self.flush_gaps().await?;
         let state = self.current_state();
         self.state_store.save(&state).await?;

@@ -8,4 +8,4 @@ pub mod lease;
 
 pub use cursors::{State, StateError, StateStore, TargetState};
 pub use gaps::{Gap, GapError, GapLedger};
-pub use lease::{Lease, LeaseError};
+pub use lease::{Lease, LeaseError, LeaseOptions};

@@ -23,12 +23,22 @@ pub fn t0() -> DateTime<Utc> {
 }
 
 pub async fn emulator_at(now: DateTime<Utc>, rate: Option<f64>) -> RunningEmulator {
+    emulator_slow(now, rate, std::time::Duration::ZERO).await
+}
+
+/// [`emulator_at`] that waits `latency` before every answer.
+pub async fn emulator_slow(
+    now: DateTime<Utc>,
+    rate: Option<f64>,
+    latency: std::time::Duration,
+) -> RunningEmulator {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     emulator::spawn(
         listener,
         EmulatorConfig {
             now: Some(now),
             requests_per_second: rate,
+            latency,
             ..EmulatorConfig::default()
         },
     )
@@ -65,9 +75,27 @@ rooms = ["room-9"]
 /// Writes `pipelines/<name>.toml` under `dir` with the sink at `dir/data`.
 pub fn write_pipeline(dir: &Path, name: &str, endpoint: &str, rps: f64, targets: &str) -> PathBuf {
     let sink = dir.join("data");
+    write_pipeline_to(
+        dir,
+        name,
+        endpoint,
+        rps,
+        &sink.display().to_string(),
+        targets,
+    )
+}
+
+/// Writes `<dir>/<name>.toml` with the sink at `sink_url` (a path or `s3://bucket/prefix`).
+pub fn write_pipeline_to(
+    dir: &Path,
+    name: &str,
+    endpoint: &str,
+    rps: f64,
+    sink_url: &str,
+    targets: &str,
+) -> PathBuf {
     let text = format!(
-        "name = \"{name}\"\n[api]\nendpoint = \"{endpoint}\"\nrequests_per_second = {rps:?}\n[sink]\nurl = \"{}\"\n{targets}",
-        sink.display()
+        "name = \"{name}\"\n[api]\nendpoint = \"{endpoint}\"\nrequests_per_second = {rps:?}\n[sink]\nurl = \"{sink_url}\"\n{targets}"
     );
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
@@ -107,9 +135,15 @@ pub fn rtcq_env(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 /// Runs the binary off the async runtime so the in-process emulator keeps serving.
 pub async fn rtcq_async(args: Vec<String>) -> Output {
+    rtcq_async_env(args, Vec::new()).await
+}
+
+/// [`rtcq_async`] with extra environment variables.
+pub async fn rtcq_async_env(args: Vec<String>, env: Vec<(String, String)>) -> Output {
     tokio::task::spawn_blocking(move || {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        rtcq(&a)
+        let e: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        rtcq_env(&a, &e)
     })
     .await
     .unwrap()
@@ -127,6 +161,26 @@ pub type Key = (
     u64,
     Option<String>,
 );
+
+/// Turns one decoded slot file into comparable rows.
+pub fn keys_of(app_id: &str, bytes: bytes::Bytes) -> Vec<Key> {
+    rtcq::sink::decode(bytes)
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                app_id.to_string(),
+                r.room_id,
+                r.user_id,
+                r.product_type.as_str().to_string(),
+                r.indicator,
+                r.timestamp_us,
+                r.value.to_bits(),
+                r.stream_id,
+            )
+        })
+        .collect()
+}
 
 /// Reads every slot file under `root` (local) and returns its rows, duplicates kept.
 pub fn read_dataset(root: &Path) -> Vec<Key> {
@@ -229,6 +283,21 @@ pub fn load(path: &Path) -> Pipeline {
     config::load(path).unwrap()
 }
 
+/// Every file under `root`, relative to it with `/` separators, sorted.
+pub fn relative_files(root: &Path) -> Vec<String> {
+    snapshot(root)
+        .keys()
+        .map(|p| {
+            p.strip_prefix(root)
+                .unwrap()
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect()
+}
+
 /// File name -> bytes of every file under `root`, for "unchanged" checks.
 pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -257,4 +326,204 @@ pub fn python() -> PathBuf {
         "no Python test venv: run `make venv` (or `make test`), or set RTCQ_PYTHON"
     );
     p
+}
+
+pub mod moto {
+    //! A moto S3 server on a free loopback port, and reading a dataset back from it.
+
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    use object_store::path::Path;
+    use rtcq::sink::StoreOptions;
+    use rtcq::sink::store::{SinkRoot, open_with_env};
+
+    use super::Key;
+
+    pub const REGION: &str = "us-east-1";
+
+    /// A moto S3 server, stopped on drop.
+    pub struct Moto {
+        child: Child,
+        pub port: u16,
+    }
+
+    impl Moto {
+        pub fn start() -> Moto {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = Command::new(super::python())
+                .args([
+                    "-m",
+                    "moto.server",
+                    "-H",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("cannot start moto.server");
+            let moto = Moto { child, port };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "moto did not start on port {port}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            moto
+        }
+
+        pub fn endpoint(&self) -> String {
+            format!("http://127.0.0.1:{}", self.port)
+        }
+
+        /// One unsigned request (moto accepts them) with extra headers and a body;
+        /// returns the whole reply.
+        pub fn request(
+            &self,
+            method: &str,
+            target: &str,
+            headers: &[(&str, &str)],
+            body: &str,
+        ) -> String {
+            let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+            let mut head = format!(
+                "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n",
+                self.port,
+                body.len()
+            );
+            for (k, v) in headers {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+            head.push_str("\r\n");
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(body.as_bytes()).unwrap();
+            let mut reply = Vec::new();
+            s.read_to_end(&mut reply).unwrap();
+            String::from_utf8(reply).unwrap()
+        }
+
+        /// One unsigned request that must succeed.
+        pub fn raw(&self, method: &str, target: &str) -> String {
+            let reply = self.request(method, target, &[], "");
+            assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+            reply
+        }
+
+        pub fn create_bucket(&self, bucket: &str) {
+            self.raw("PUT", &format!("/{bucket}"));
+        }
+
+        /// The keys of `bucket` as the server stores them, from its ListObjectsV2 XML.
+        pub fn raw_keys(&self, bucket: &str) -> Vec<String> {
+            let reply = self.raw("GET", &format!("/{bucket}?list-type=2"));
+            let mut keys: Vec<String> = reply
+                .split("<Key>")
+                .skip(1)
+                .map(|k| k.split("</Key>").next().unwrap().to_string())
+                .collect();
+            keys.sort();
+            keys
+        }
+
+        /// The environment a run needs to reach this server.
+        pub fn env(&self) -> Vec<(String, String)> {
+            [
+                ("AWS_ENDPOINT", self.endpoint().as_str()),
+                ("AWS_ALLOW_HTTP", "true"),
+                ("AWS_ACCESS_KEY_ID", "test"),
+                ("AWS_SECRET_ACCESS_KEY", "test"),
+                ("AWS_REGION", REGION),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+        }
+
+        /// Opens `url` (`s3://bucket/prefix`) the way the binary does with [`Moto::env`].
+        pub fn open(&self, url: &str) -> SinkRoot {
+            open_with_env(url, &StoreOptions::default(), &self.env()).unwrap()
+        }
+    }
+
+    impl Drop for Moto {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Every key under the root, relative to it, with its full path, sorted.
+    pub async fn objects(root: &SinkRoot) -> Vec<(String, Path)> {
+        let prefix = root.root().clone();
+        let mut keys: Vec<(String, Path)> = root
+            .store()
+            .list(Some(&prefix))
+            .map_ok(|m| {
+                let k = m.location.to_string();
+                let rel = k
+                    .strip_prefix(&format!("{prefix}/"))
+                    .map(str::to_string)
+                    .unwrap_or(k);
+                (rel, m.location)
+            })
+            .try_collect()
+            .await
+            .unwrap();
+        keys.sort();
+        keys
+    }
+
+    /// Every key under the root, relative to it, sorted.
+    pub async fn keys(root: &SinkRoot) -> Vec<String> {
+        objects(root).await.into_iter().map(|(k, _)| k).collect()
+    }
+
+    /// Reads every slot file under the root and returns its rows, duplicates kept.
+    pub async fn read_dataset(root: &SinkRoot) -> Vec<Key> {
+        let mut out = Vec::new();
+        for (key, path) in objects(root).await {
+            if key.starts_with("_state/") {
+                continue;
+            }
+            assert!(key.ends_with(".parquet"), "unexpected object {key}");
+            let app = key
+                .strip_prefix("app_id=")
+                .and_then(|k| k.split('/').next())
+                .unwrap_or_else(|| panic!("unexpected object {key}"));
+            let app_id = rtcq::sink::partition::unescape_value(app);
+            let bytes = root
+                .store()
+                .get(&path)
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            out.extend(super::keys_of(&app_id, bytes));
+        }
+        out.sort();
+        out
+    }
+
+    /// The bytes of one object under the root, `None` if absent.
+    pub async fn get(root: &SinkRoot, key: &str) -> Option<Vec<u8>> {
+        let path = Path::parse(format!("{}/{key}", root.root())).unwrap();
+        match root.store().get(&path).await {
+            Ok(g) => Some(g.bytes().await.unwrap().to_vec()),
+            Err(object_store::Error::NotFound { .. }) => None,
+            Err(e) => panic!("{e}"),
+        }
+    }
 }
