@@ -32,7 +32,7 @@ set +e
 code=$?
 set -e
 echo
-echo "run summary ($tmp/summary.json):"
+echo "run summary:"
 cat "$tmp/summary.json" 2>/dev/null || true
 echo
 echo "exit code: $code"
