@@ -44,6 +44,8 @@ pub async fn run(args: &RunArgs) -> Exit {
         now: args.pipeline.now,
         max_duration: args.max_duration,
         fail_on_gap: args.fail_on_gap,
+        retry: args.retry_policy(),
+        timeouts: args.timeouts(),
         ..RunOptions::default()
     };
     let summary = match run::run(&pipeline, creds, &opts).await {
@@ -108,7 +110,7 @@ async fn read_state(pipeline: &Pipeline) -> Result<(Sink, Vec<TargetState>), Exi
 }
 
 fn now_of(arg: Option<DateTime<Utc>>) -> DateTime<Utc> {
-    arg.map_or_else(|| Clock::system().now(), |t| t)
+    arg.unwrap_or_else(|| Clock::system().now())
 }
 
 fn hm(t: DateTime<Utc>) -> String {

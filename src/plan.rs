@@ -145,7 +145,7 @@ impl Plan {
             requests.extend(requests_for(i, &tp.slots, window.horizon));
             targets.push(tp);
         }
-        requests.sort_by(|a, b| (a.start, a.target).cmp(&(b.start, b.target)));
+        requests.sort_by_key(|a| (a.start, a.target));
         Plan {
             window: Some(window),
             targets,

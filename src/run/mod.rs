@@ -115,6 +115,9 @@ struct SlotWork {
     rows: Vec<Row>,
 }
 
+/// The rows of one target in a slot file: product type, room, user.
+type SeriesKey<'a> = (ProductType, Option<&'a str>, Option<&'a str>);
+
 /// Everything one run needs while it goes.
 struct Runner<'a> {
     pipeline: &'a Pipeline,
@@ -433,8 +436,7 @@ impl Runner<'_> {
         if work.fetched.is_empty() {
             return Ok(());
         }
-        let mut replaced: HashMap<(ProductType, Option<&str>, Option<&str>), Vec<(i64, i64)>> =
-            HashMap::new();
+        let mut replaced: HashMap<SeriesKey<'_>, Vec<(i64, i64)>> = HashMap::new();
         for (t, from, to) in &work.fetched {
             let tg = &self.pipeline.targets[*t];
             replaced
