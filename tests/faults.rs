@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use rtcq::emulator::{EmulatorConfig, FaultKind, Faults};
+use rtcq::emulator::{EmulatorConfig, FailRoom, FaultKind, Faults};
 
 const TARGETS: &str = r#"
 [[targets]]
@@ -155,5 +155,109 @@ async fn mixed_faults_at_partial_rates_converge_exactly_once() {
     assert_exact(
         &read_dataset(&dir.path().join("data")),
         &expected_first_run(&pipeline, now),
+    );
+}
+
+/// One room fails for a whole run while the other targets succeed: their data is
+/// written, the room's slots stay pending, and the next run fetches only those and
+/// completes every slot file with every target exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_room_is_repaired_by_the_next_run() {
+    let now = t0();
+    // The first run sends three attempts for room-2 (two retries): fail exactly those.
+    let faults = Faults {
+        fail_room: Some(FailRoom {
+            app_id: "app-a".into(),
+            room_id: "room-2".into(),
+            requests: 3,
+        }),
+        ..Faults::default()
+    };
+    let emu = emulator_with(config(faults)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let targets = r#"
+[[targets]]
+app_id = "app-a"
+indicators = ["stall_rate"]
+
+[[targets]]
+app_id = "app-a"
+indicators = ["stall_rate", "network_trans_delay"]
+rooms = ["room-1", "room-2", "room-3"]
+
+[[targets]]
+app_id = "app-b"
+indicators = ["stall_rate"]
+rooms = ["room-2"]
+"#;
+    let cfg = write_pipeline(dir.path(), "repair", &emu.url(), 50.0, targets);
+    let pipeline = load(&cfg);
+    let root = dir.path().join("data");
+    let expected = expected_first_run(&pipeline, now);
+    let failing = |k: &Key| k.0 == "app-a" && k.1.as_deref() == Some("room-2");
+    let others: Vec<Key> = expected.iter().filter(|k| !failing(k)).cloned().collect();
+    assert!(others.len() < expected.len() && !others.is_empty());
+    let failing_target = pipeline
+        .targets
+        .iter()
+        .find(|t| t.app_id == "app-a" && t.room_id.as_deref() == Some("room-2"))
+        .unwrap()
+        .clone();
+
+    let out = rtcq_env_async(run_args(&cfg, now, &[]), fast_retries()).await;
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let s = summary(&out);
+    assert_eq!(s["requests_failed"], 1, "{s}");
+    assert!(s["slots_pending"].as_u64().unwrap() > 0);
+    assert!(
+        out.stderr.contains("room=room-2"),
+        "the failing target is named: {}",
+        out.stderr
+    );
+    // The other targets' data is in the slot files, the failing room's is not.
+    assert_exact(&read_dataset(&root), &others);
+    let state_path = root.join("_state/repair.json");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    let pending = &state["targets"][failing_target.key()]["incomplete"];
+    let pending_slots = pending.as_array().map_or(0, Vec::len);
+    assert_eq!(pending_slots as u64, s["slots_pending"].as_u64().unwrap());
+    for t in &pipeline.targets {
+        if t.key() != failing_target.key() {
+            assert!(
+                state["targets"][t.key()].get("incomplete").is_none(),
+                "{t} has pending slots: {state}"
+            );
+        }
+    }
+    let files_before: Vec<_> = snapshot(&root).into_keys().collect();
+
+    // The next run fetches only the failing room's slots.
+    let out = rtcq_env_async(run_args(&cfg, now, &[]), fast_retries()).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let s = summary(&out);
+    let failing_requests = {
+        let window = rtcq::plan::Window::at(now, pipeline.sink.slot);
+        rtcq::plan::Plan::build(&[rtcq::plan::Progress::default()], window)
+            .requests
+            .len()
+    };
+    assert_eq!(s["requests_sent"], failing_requests as u64, "{s}");
+    assert_eq!(s["requests_planned"], failing_requests as u64, "{s}");
+    assert_eq!(s["slots_pending"], 0);
+    // The room's first slot was cut by the horizon when it was new: the part before was
+    // never owed, so the repair records no loss.
+    assert_eq!(s["gaps_recorded"], 0, "{s}");
+    assert!(!root.join("_state/gaps/repair.jsonl").exists());
+    let files_after: Vec<_> = snapshot(&root).into_keys().collect();
+    assert_eq!(files_after, files_before, "no new file names");
+    assert_exact(&read_dataset(&root), &expected);
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    assert!(
+        state["targets"][failing_target.key()]
+            .get("incomplete")
+            .is_none(),
+        "{state}"
     );
 }

@@ -139,6 +139,9 @@ struct Runner<'a> {
     errors: Vec<String>,
     rejected: bool,
     failed_requests: usize,
+    /// Per (target, slot start): where a failed request's slot was cut by the horizon
+    /// at send time (the part before is recorded as lost).
+    cut: HashMap<(usize, DateTime<Utc>), DateTime<Utc>>,
 }
 
 /// Runs `pipeline` once.
@@ -219,6 +222,7 @@ pub async fn run(
         errors: Vec::new(),
         rejected: false,
         failed_requests: 0,
+        cut: HashMap::new(),
     };
     for (t, tp) in runner.plan.targets.iter().enumerate() {
         for l in &tp.lost {
@@ -415,6 +419,9 @@ impl Runner<'_> {
             let Some(work) = self.slots.get_mut(&key) else {
                 continue;
             };
+            if !ok && f.start > slot.start {
+                self.cut.insert((t, slot.start), f.start);
+            }
             if ok {
                 work.fetched.push((t, f.start.max(slot.start), slot.end));
                 if let Some(rows) = by_slot.remove(&slot.start) {
@@ -503,11 +510,17 @@ impl Runner<'_> {
         );
         for (t, target) in self.pipeline.targets.iter().enumerate() {
             let tp = &self.plan.targets[t];
+            // A slot is owed from its start, or from the horizon (or a later cut) when
+            // the part before was never owed or is already in the gap ledger.
             let incomplete = tp
                 .slots
                 .iter()
                 .filter(|s| !self.done[t].contains(&s.start))
-                .map(|s| s.start)
+                .filter_map(|s| {
+                    let cut = self.cut.get(&(t, s.start)).copied();
+                    let owed = s.start.max(self.window.horizon).max(cut.unwrap_or(s.start));
+                    (owed < s.end).then_some(owed)
+                })
                 .collect();
             state.targets.insert(
                 target.key(),
