@@ -158,13 +158,6 @@ pub async fn run(
 
     let sink = open_sink(pipeline)?;
     let lease = Lease::acquire(&sink, &pipeline.name, &run_id).await?;
-    let swept = sink.sweep_temp_files().await?;
-    if swept > 0 {
-        tracing::info!(
-            files = swept,
-            "removed temporary files left by an interrupted run"
-        );
-    }
 
     let slot_seconds = pipeline.sink.slot.num_seconds();
     let state_store = StateStore::new(
@@ -174,7 +167,15 @@ pub async fn run(
         !sink.sink_root().is_local(),
     );
     let ledger = GapLedger::new(sink.store(), sink.root(), &pipeline.name);
+    // A state that cannot be understood stops the run before anything is changed.
     let old = state_store.load(&pipeline.name, slot_seconds).await?;
+    let swept = sink.sweep_temp_files().await?;
+    if swept > 0 {
+        tracing::info!(
+            files = swept,
+            "removed temporary files left by an interrupted run"
+        );
+    }
     let prior: Vec<TargetState> = pipeline
         .targets
         .iter()

@@ -85,16 +85,22 @@ impl Lease {
         })
     }
 
-    /// Releases the lease now.
-    pub fn release(mut self) {
+    /// Releases the lease now (dropping it does the same).
+    pub fn release(self) {}
+
+    pub fn path(&self) -> &FsPath {
+        &self.path
+    }
+}
+
+impl Drop for Lease {
+    /// Empties the lease file and unlocks it, also when a run stops on an error, so the
+    /// file is left as it was found (the kernel unlocks it anyway if the process dies).
+    fn drop(&mut self) {
         if let Some(file) = self.file.take() {
             let _ = file.set_len(0);
             let _ = file.unlock();
         }
-    }
-
-    pub fn path(&self) -> &FsPath {
-        &self.path
     }
 }
 
