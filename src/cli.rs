@@ -81,6 +81,47 @@ pub struct RunArgs {
         hide = true
     )]
     pub lease_renew_seconds: Option<f64>,
+    /// Retries of a failed request after its first attempt [default: 4].
+    #[arg(long, value_name = "N", env = "RTCQ_RETRY_MAX")]
+    pub retry_max: Option<usize>,
+    /// First retry delay in milliseconds; it doubles, with jitter [default: 500].
+    #[arg(long, value_name = "MS", env = "RTCQ_RETRY_MIN_MS")]
+    pub retry_min_ms: Option<u64>,
+    /// Longest retry delay in milliseconds [default: 8000].
+    #[arg(long, value_name = "MS", env = "RTCQ_RETRY_MAX_MS")]
+    pub retry_max_ms: Option<u64>,
+    /// Give up on one attempt of a request after this many milliseconds [default: 60000].
+    #[arg(long, value_name = "MS", env = "RTCQ_REQUEST_TIMEOUT_MS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: Option<u64>,
+}
+
+impl RunArgs {
+    /// The retry policy: the defaults, overridden by the flags given.
+    pub fn retry_policy(&self) -> crate::limit::RetryPolicy {
+        let mut p = crate::limit::RetryPolicy::default();
+        if let Some(n) = self.retry_max {
+            p.max_retries = n;
+        }
+        if let Some(ms) = self.retry_min_ms {
+            p.min_delay = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.retry_max_ms {
+            p.max_delay = Duration::from_millis(ms);
+        }
+        p.max_delay = p.max_delay.max(p.min_delay);
+        p
+    }
+
+    /// The HTTP timeouts: the defaults, the request timeout overridden if given.
+    pub fn timeouts(&self) -> crate::api::Timeouts {
+        let mut t = crate::api::Timeouts::default();
+        if let Some(ms) = self.request_timeout_ms {
+            t.request = Duration::from_millis(ms);
+            t.connect = t.connect.min(t.request);
+        }
+        t
+    }
 }
 
 #[derive(Debug, Args)]

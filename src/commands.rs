@@ -50,6 +50,8 @@ pub async fn run(args: &RunArgs) -> Exit {
         max_duration: args.max_duration,
         fail_on_gap: args.fail_on_gap,
         lease,
+        retry: args.retry_policy(),
+        timeouts: args.timeouts(),
         ..RunOptions::default()
     };
     let summary = match run::run(&pipeline, creds, &opts).await {

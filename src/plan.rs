@@ -94,7 +94,9 @@ pub fn horizon_at(now: DateTime<Utc>) -> DateTime<Utc> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
     pub cursor: Option<DateTime<Utc>>,
-    /// Starts of slots before `cursor` that are still owed.
+    /// Slots before `cursor` that are still owed, each as the instant it is owed from:
+    /// its start, or a later instant inside it when the part before was never owed (a
+    /// new target starting at the horizon) or is already recorded as lost.
     pub incomplete: std::collections::BTreeSet<DateTime<Utc>>,
 }
 
@@ -159,13 +161,15 @@ fn plan_target(p: &Progress, w: &Window) -> TargetPlan {
     // A new target starts at the horizon: nothing was owed before it existed.
     let owed_from = p.cursor;
     let from = p.cursor.unwrap_or_else(|| floor_to(w.horizon, len));
-    let mut starts: std::collections::BTreeSet<DateTime<Utc>> = p
-        .incomplete
-        .iter()
-        .copied()
-        .filter(|s| *s < w.settled_end)
-        .map(|s| floor_to(s, len))
-        .collect();
+    // Slot start -> the instant it is owed from.
+    let mut incomplete: std::collections::BTreeMap<DateTime<Utc>, DateTime<Utc>> =
+        std::collections::BTreeMap::new();
+    for s in p.incomplete.iter().copied().filter(|s| *s < w.settled_end) {
+        let o = incomplete.entry(floor_to(s, len)).or_insert(s);
+        *o = (*o).min(s);
+    }
+    let mut starts: std::collections::BTreeSet<DateTime<Utc>> =
+        incomplete.keys().copied().collect();
     let mut t = from;
     while t < w.settled_end {
         starts.insert(t);
@@ -178,17 +182,20 @@ fn plan_target(p: &Progress, w: &Window) -> TargetPlan {
             start,
             end: start + len,
         };
-        // Part of the slot before the horizon is owed if the slot was incomplete or the
-        // target had a cursor at or before it.
-        let owed = p.incomplete.contains(&start) || owed_from.is_some_and(|c| c <= start);
+        // The slot is owed from where it was left incomplete, or from its start if the
+        // target had a cursor at or before it; a new target owes nothing before it.
+        let owed = incomplete
+            .get(&start)
+            .copied()
+            .or_else(|| owed_from.filter(|c| *c <= start).map(|_| start));
         if slot.end <= w.horizon {
-            if owed {
-                push_lost(&mut lost, slot.start, slot.end);
+            if let Some(o) = owed.filter(|o| *o < slot.end) {
+                push_lost(&mut lost, o, slot.end);
             }
             continue;
         }
-        if slot.start < w.horizon && owed {
-            push_lost(&mut lost, slot.start, w.horizon);
+        if let Some(o) = owed.filter(|o| *o < w.horizon) {
+            push_lost(&mut lost, o, w.horizon);
         }
         slots.push(slot);
     }
@@ -241,6 +248,34 @@ mod tests {
 
     fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 25, h, m, s).unwrap()
+    }
+
+    #[test]
+    fn an_incomplete_slot_is_owed_only_from_where_it_was_cut() {
+        let len = TimeDelta::minutes(5);
+        // A new target's first slot [11:00, 11:05) was cut at the 11:01 horizon, and
+        // its request failed: it is owed from 11:01 only.
+        let p = Progress {
+            cursor: Some(t(11, 55, 0)),
+            incomplete: BTreeSet::from([t(11, 1, 0)]),
+        };
+        let plan = Plan::build(std::slice::from_ref(&p), Window::at(t(12, 0, 10), len));
+        assert!(
+            plan.targets[0].lost.is_empty(),
+            "{:?}",
+            plan.targets[0].lost
+        );
+        assert_eq!(plan.requests[0].start, t(11, 1, 0));
+        assert_eq!(plan.targets[0].slots[0].start, t(11, 0, 0));
+        // Two minutes later the horizon is 11:03: only [11:01, 11:03) is lost.
+        let plan = Plan::build(&[p], Window::at(t(12, 2, 10), len));
+        assert_eq!(
+            plan.targets[0].lost,
+            vec![Lost {
+                start: t(11, 1, 0),
+                end: t(11, 3, 0)
+            }]
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use tokio::net::TcpListener;
 
+use super::faults::{FailRoom, FaultKind, parse_fail_room, parse_fault};
 use super::{DEMO_ACCESS_KEY, DEMO_SECRET_KEY, EmulatorConfig, Faults, serve_forever};
 
 /// Arguments of `rtcq emulator`.
@@ -25,6 +26,50 @@ pub struct EmulatorArgs {
     /// Added latency before every answer, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
+    /// Inject a fault into this fraction of admitted requests (repeatable): KIND is
+    /// throttle (429 FlowLimitExceeded), internal-error (500, 100014), fail-to-connect
+    /// (502, 100015), unavailable (503 ServiceUnavailableTemp), gateway-timeout (504,
+    /// 100016), error-in-200 (InternalError inside a 200), latency (answer after
+    /// --fault-latency-ms), timeout (answer after --fault-timeout-ms), drop (close the
+    /// connection without answering), truncate (200 with the body cut in half) or
+    /// malformed (200 with a non-JSON body); RATE is 0 to 1 or a percentage.
+    #[arg(long = "fault", value_name = "KIND=RATE", value_parser = parse_fault)]
+    pub faults: Vec<(FaultKind, f64)>,
+    /// Seed of the per-request fault choice: the same seed gives the same faults to the
+    /// same request numbers.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub fault_seed: u64,
+    /// Consecutive requests a throttle fault refuses.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub fault_burst: u64,
+    /// Extra delay of a latency fault, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub fault_latency_ms: u64,
+    /// How long a timeout fault waits before answering, in milliseconds (make it longer
+    /// than the client's request timeout).
+    #[arg(long, value_name = "MS", default_value_t = 120_000)]
+    pub fault_timeout_ms: u64,
+    /// Answer HTTP 500 InternalError to the first N requests for one app and room.
+    #[arg(long, value_name = "APP:ROOM:N", value_parser = parse_fail_room)]
+    pub fail_room: Option<FailRoom>,
+}
+
+impl EmulatorArgs {
+    /// The faults these arguments ask for.
+    pub fn faults(&self) -> Faults {
+        let mut f = Faults {
+            seed: self.fault_seed,
+            throttle_burst: self.fault_burst,
+            latency: Duration::from_millis(self.fault_latency_ms),
+            timeout: Duration::from_millis(self.fault_timeout_ms),
+            fail_room: self.fail_room.clone(),
+            ..Faults::default()
+        };
+        for (kind, rate) in &self.faults {
+            f = f.with(*kind, *rate);
+        }
+        f
+    }
 }
 
 fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
@@ -65,7 +110,7 @@ pub async fn run_cli(args: EmulatorArgs) -> anyhow::Result<()> {
         now: args.now,
         requests_per_second: (args.rate_limit > 0.0).then_some(args.rate_limit),
         latency: Duration::from_millis(args.latency_ms),
-        faults: Faults::default(),
+        faults: args.faults(),
     };
     let listener = TcpListener::bind(&args.listen)
         .await
@@ -84,6 +129,9 @@ pub async fn run_cli(args: EmulatorArgs) -> anyhow::Result<()> {
         now = ?cfg.now,
         rate_limit = ?cfg.requests_per_second,
         latency_ms = args.latency_ms,
+        faults = ?cfg.faults.rates,
+        fault_seed = cfg.faults.seed,
+        fail_room = ?cfg.faults.fail_room,
         "emulator ready"
     );
     let stats = serve_forever(listener, cfg, shutdown_signal())
@@ -158,5 +206,37 @@ mod tests {
         assert_eq!((a.rate_limit, a.latency_ms), (0.0, 25));
         assert!(Top::try_parse_from(["x", "--rate-limit", "-1"]).is_err());
         assert!(Top::try_parse_from(["x", "--now", "yesterday"]).is_err());
+        assert!(a.faults.is_empty());
+    }
+
+    #[test]
+    fn fault_flags() {
+        let a = Top::try_parse_from([
+            "x",
+            "--fault",
+            "drop=0.1",
+            "--fault",
+            "throttle=50%",
+            "--fault-seed",
+            "42",
+            "--fault-burst",
+            "3",
+            "--fault-timeout-ms",
+            "2000",
+            "--fail-room",
+            "app-a:room-1:2",
+        ])
+        .unwrap()
+        .args;
+        let f = a.faults();
+        assert_eq!(
+            f.rates,
+            vec![(FaultKind::Drop, 0.1), (FaultKind::Throttle, 0.5)]
+        );
+        assert_eq!((f.seed, f.throttle_burst), (42, 3));
+        assert_eq!(f.timeout, Duration::from_secs(2));
+        assert_eq!(f.fail_room.unwrap().requests, 2);
+        assert!(Top::try_parse_from(["x", "--fault", "drop=1.5"]).is_err());
+        assert!(Top::try_parse_from(["x", "--fault-burst", "0"]).is_err());
     }
 }

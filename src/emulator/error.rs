@@ -92,6 +92,30 @@ impl ApiError {
         )
     }
 
+    /// `FailToConnect`, 100015, HTTP 502.
+    pub fn fail_to_connect(message: impl Into<String>) -> Self {
+        Self::gateway(StatusCode::BAD_GATEWAY, "FailToConnect", 100015, message)
+    }
+
+    /// `ServiceUnavailableTemp`, HTTP 503. The reference gives it no `CodeN`.
+    pub fn service_unavailable(message: impl Into<String>) -> Self {
+        Self::service(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableTemp",
+            message,
+        )
+    }
+
+    /// `InternalServiceTimeout`, 100016, HTTP 504.
+    pub fn internal_service_timeout(message: impl Into<String>) -> Self {
+        Self::gateway(
+            StatusCode::GATEWAY_TIMEOUT,
+            "InternalServiceTimeout",
+            100016,
+            message,
+        )
+    }
+
     /// `FlowLimitExceeded`, HTTP 429. The reference gives this gateway code no `CodeN`.
     pub fn flow_limit_exceeded(message: impl Into<String>) -> Self {
         Self::service(StatusCode::TOO_MANY_REQUESTS, "FlowLimitExceeded", message)

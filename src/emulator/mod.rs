@@ -8,6 +8,8 @@
 //! - [`verify`]: route and signature checks (gateway errors, with `CodeN`).
 //! - [`validate`]: body checks (`InvalidParameter*`).
 //! - [`throttle`]: the per-key sliding-window limit.
+//! - [`faults`]: injected failures (errors, latency, timeouts, dropped connections,
+//!   cut bodies), chosen per request from a seed.
 //! - [`server`]: the hyper server, [`spawn`] and [`serve_forever`].
 //! - [`cli`]: `rtcq emulator` arguments and [`run_cli`].
 //!
@@ -21,6 +23,7 @@ use chrono::{DateTime, Utc};
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod faults;
 pub mod server;
 pub mod throttle;
 pub mod validate;
@@ -29,6 +32,7 @@ pub mod verify;
 pub use cli::{EmulatorArgs, run_cli};
 pub use data::{generate, series_names};
 pub use error::ApiError;
+pub use faults::{FailRoom, FaultKind, Faults};
 pub use server::{RunningEmulator, Stats, serve_forever, spawn};
 
 /// The demo access key the emulator accepts by default. Public; grants nothing.
@@ -70,12 +74,4 @@ impl Default for EmulatorConfig {
             faults: Faults::default(),
         }
     }
-}
-
-/// Failures the emulator can inject, for tests of retries. Applied to requests that
-/// passed the signature check and the throttle.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Faults {
-    /// Every n-th admitted request answers HTTP 500 `InternalError` (CodeN 100014).
-    pub internal_error_every: Option<u64>,
 }

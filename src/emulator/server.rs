@@ -3,11 +3,12 @@
 //!
 //! A request goes through, in order: the route ([`verify::check_route`]), the body
 //! (read up to [`MAX_BODY`]), the signature ([`verify::verify`]), the per-key throttle
-//! ([`SlidingWindow`]), injected faults, the body ([`validate::validate`]) and finally
-//! [`data::generate`]. The configured latency is slept before every answer.
+//! ([`SlidingWindow`]), injected faults ([`super::faults`]), the body
+//! ([`validate::validate`]), the per-room fault and finally [`data::generate`]. The
+//! configured latency is slept before every answer; faults that change how the answer
+//! is delivered (delay, dropped connection, cut or garbage body) apply after it.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::error::ApiError;
+use super::faults::FaultKind;
 use super::throttle::SlidingWindow;
 use super::{EmulatorConfig, data, validate, verify};
 use crate::api::{ACTION, Envelope, QualityResult, ResponseMetadata, SERVICE, VERSION};
@@ -52,6 +54,8 @@ pub struct Stats {
     pub throttled: u64,
     /// Answers sent, by HTTP status.
     pub by_status: BTreeMap<u16, u64>,
+    /// Requests that got an injected fault.
+    pub faults: u64,
 }
 
 impl Stats {
@@ -68,6 +72,11 @@ struct Inner {
     requests: AtomicU64,
     throttled: AtomicU64,
     admitted: AtomicU64,
+    faults: AtomicU64,
+    /// Throttle faults still owed by the current burst.
+    burst_left: AtomicU64,
+    /// Requests seen for [`super::Faults::fail_room`].
+    fail_room_seen: AtomicU64,
     by_status: Mutex<BTreeMap<u16, u64>>,
     id_salt: u64,
 }
@@ -82,6 +91,7 @@ impl Inner {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
+            faults: self.faults.load(Ordering::Relaxed),
         }
     }
 }
@@ -161,6 +171,9 @@ pub async fn spawn(
         requests: AtomicU64::new(0),
         throttled: AtomicU64::new(0),
         admitted: AtomicU64::new(0),
+        faults: AtomicU64::new(0),
+        burst_left: AtomicU64::new(0),
+        fail_room_seen: AtomicU64::new(0),
         by_status: Mutex::new(BTreeMap::new()),
         id_salt,
     });
@@ -237,10 +250,40 @@ async fn serve_connection(stream: TcpStream, inner: Arc<Inner>, mut stop: watch:
     }
 }
 
+/// How an answer is delivered, as an injected fault decided.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Delivery {
+    #[default]
+    Normal,
+    /// Sleep this long more before answering.
+    Delay(Duration),
+    /// Close the connection without answering.
+    Drop,
+    /// Send the first half of the body.
+    Truncate,
+    /// Send a body that is not JSON.
+    Malformed,
+}
+
+/// Returned by the service to make hyper close the connection without an answer.
+#[derive(Debug)]
+struct ConnectionDropped;
+
+impl std::fmt::Display for ConnectionDropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("injected fault: connection dropped without an answer")
+    }
+}
+
+impl std::error::Error for ConnectionDropped {}
+
+/// A body no JSON parser accepts, as a misbehaving proxy might send with a 200.
+const MALFORMED_BODY: &[u8] = b"<html><body>upstream sent garbage\x00{\"ResponseMetadata\":";
+
 async fn handle(
     inner: Arc<Inner>,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Full<Bytes>>, ConnectionDropped> {
     let seq = inner.requests.fetch_add(1, Ordering::Relaxed);
     let request_id = format!(
         "{}{:06X}{:012X}",
@@ -248,7 +291,8 @@ async fn handle(
         inner.id_salt,
         seq
     );
-    let outcome = process(&inner, req).await;
+    let mut delivery = Delivery::Normal;
+    let outcome = process(&inner, req, &mut delivery).await;
     let mut metadata = ResponseMetadata {
         request_id: Some(request_id),
         action: Some(ACTION.to_string()),
@@ -265,12 +309,19 @@ async fn handle(
             (e.status, None)
         }
     };
-    let body = serde_json::to_vec(&Envelope { metadata, result }).unwrap_or_else(|_| {
+    let mut body = serde_json::to_vec(&Envelope { metadata, result }).unwrap_or_else(|_| {
         br#"{"ResponseMetadata":{"Error":{"Code":"InternalError","Message":"encoding failed"}}}"#
             .to_vec()
     });
     if !inner.cfg.latency.is_zero() {
         tokio::time::sleep(inner.cfg.latency).await;
+    }
+    match delivery {
+        Delivery::Normal => {}
+        Delivery::Delay(d) => tokio::time::sleep(d).await,
+        Delivery::Drop => return Err(ConnectionDropped),
+        Delivery::Truncate => body.truncate(body.len() / 2),
+        Delivery::Malformed => body = MALFORMED_BODY.to_vec(),
     }
     *inner
         .by_status
@@ -285,7 +336,11 @@ async fn handle(
     Ok(resp)
 }
 
-async fn process(inner: &Inner, req: Request<Incoming>) -> Result<QualityResult, ApiError> {
+async fn process(
+    inner: &Inner,
+    req: Request<Incoming>,
+    delivery: &mut Delivery,
+) -> Result<QualityResult, ApiError> {
     let (parts, body) = req.into_parts();
     verify::check_route(&parts.method, parts.uri.path(), parts.uri.query())?;
 
@@ -348,9 +403,23 @@ async fn process(inner: &Inner, req: Request<Incoming>) -> Result<QualityResult,
     {
         return Err(ApiError::internal_error("Injected fault: internal error"));
     }
+    if let Some(e) = inject(inner, n, delivery) {
+        return Err(e);
+    }
 
     let now = inner.clock.now();
     let v = validate::validate(&body, now)?;
+    if let Some(fr) = &cfg.faults.fail_room
+        && v.app_id == fr.app_id
+        && v.room_id.as_deref() == Some(fr.room_id.as_str())
+        && inner.fail_room_seen.fetch_add(1, Ordering::Relaxed) < fr.requests
+    {
+        inner.faults.fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError::internal_error(format!(
+            "Injected fault: room {} of app {} is failing",
+            fr.room_id, fr.app_id
+        )));
+    }
     Ok(data::generate(
         &v.app_id,
         v.product_type,
@@ -361,4 +430,66 @@ async fn process(inner: &Inner, req: Request<Incoming>) -> Result<QualityResult,
         v.end,
         now,
     ))
+}
+
+/// Applies the random fault of the `n`-th admitted request: an error to answer with, or
+/// a change to how the answer is delivered.
+fn inject(inner: &Inner, n: u64, delivery: &mut Delivery) -> Option<ApiError> {
+    let faults = &inner.cfg.faults;
+    let in_burst = inner
+        .burst_left
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+            left.checked_sub(1)
+        })
+        .is_ok();
+    let kind = if in_burst {
+        FaultKind::Throttle
+    } else {
+        faults.pick(n)?
+    };
+    inner.faults.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(request = n, fault = %kind, "emulator injects a fault");
+    let msg = |what: &str| format!("Injected fault: {what}");
+    let err = match kind {
+        FaultKind::Throttle => {
+            if !in_burst {
+                inner
+                    .burst_left
+                    .store(faults.throttle_burst.saturating_sub(1), Ordering::Relaxed);
+            }
+            ApiError::flow_limit_exceeded(msg("flow limit exceeded"))
+        }
+        FaultKind::InternalError => ApiError::internal_error(msg("internal error")),
+        FaultKind::FailToConnect => ApiError::fail_to_connect(msg("fail to connect")),
+        FaultKind::Unavailable => ApiError::service_unavailable(msg("service unavailable")),
+        FaultKind::GatewayTimeout => {
+            ApiError::internal_service_timeout(msg("internal service timeout"))
+        }
+        FaultKind::ErrorIn200 => {
+            let mut e = ApiError::internal_error(msg("internal error in a 200 answer"));
+            e.status = StatusCode::OK;
+            e
+        }
+        FaultKind::Latency => {
+            *delivery = Delivery::Delay(faults.latency);
+            return None;
+        }
+        FaultKind::Timeout => {
+            *delivery = Delivery::Delay(faults.timeout);
+            return None;
+        }
+        FaultKind::Drop => {
+            *delivery = Delivery::Drop;
+            return None;
+        }
+        FaultKind::Truncate => {
+            *delivery = Delivery::Truncate;
+            return None;
+        }
+        FaultKind::Malformed => {
+            *delivery = Delivery::Malformed;
+            return None;
+        }
+    };
+    Some(err)
 }

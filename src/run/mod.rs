@@ -118,7 +118,7 @@ struct SlotWork {
     rows: Vec<Row>,
 }
 
-/// A series within a slot file: product type, room, user.
+/// The rows of one target in a slot file: product type, room, user.
 type SeriesKey<'a> = (ProductType, Option<&'a str>, Option<&'a str>);
 
 /// Everything one run needs while it goes.
@@ -145,6 +145,9 @@ struct Runner<'a> {
     /// Set when the lease was found taken over: nothing more may be saved.
     lease_lost: Arc<AtomicBool>,
     lease_location: String,
+    /// Per (target, slot start): where a failed request's slot was cut by the horizon
+    /// at send time (the part before is recorded as lost).
+    cut: HashMap<(usize, DateTime<Utc>), DateTime<Utc>>,
 }
 
 /// Runs `pipeline` once.
@@ -190,6 +193,7 @@ async fn run_leased(
         !sink.sink_root().is_local(),
     );
     let ledger = GapLedger::new(sink.store(), sink.root(), &pipeline.name);
+    // A state that cannot be understood stops the run before anything is changed.
     let old = state_store.load(&pipeline.name, slot_seconds).await?;
     // Only once the state is known to be readable: a run that stops on a bad state
     // leaves every file as it found it.
@@ -249,6 +253,7 @@ async fn run_leased(
         failed_requests: 0,
         lease_lost: lease.lost_flag(),
         lease_location: lease.location(),
+        cut: HashMap::new(),
     };
     for (t, tp) in runner.plan.targets.iter().enumerate() {
         for l in &tp.lost {
@@ -444,6 +449,9 @@ impl Runner<'_> {
             let Some(work) = self.slots.get_mut(&key) else {
                 continue;
             };
+            if !ok && f.start > slot.start {
+                self.cut.insert((t, slot.start), f.start);
+            }
             if ok {
                 work.fetched.push((t, f.start.max(slot.start), slot.end));
                 if let Some(rows) = by_slot.remove(&slot.start) {
@@ -534,11 +542,17 @@ impl Runner<'_> {
         );
         for (t, target) in self.pipeline.targets.iter().enumerate() {
             let tp = &self.plan.targets[t];
+            // A slot is owed from its start, or from the horizon (or a later cut) when
+            // the part before was never owed or is already in the gap ledger.
             let incomplete = tp
                 .slots
                 .iter()
                 .filter(|s| !self.done[t].contains(&s.start))
-                .map(|s| s.start)
+                .filter_map(|s| {
+                    let cut = self.cut.get(&(t, s.start)).copied();
+                    let owed = s.start.max(self.window.horizon).max(cut.unwrap_or(s.start));
+                    (owed < s.end).then_some(owed)
+                })
                 .collect();
             state.targets.insert(
                 target.key(),

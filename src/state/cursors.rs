@@ -37,7 +37,9 @@ pub struct State {
 pub struct TargetState {
     /// Everything before this is written, except `incomplete`.
     pub cursor: Option<DateTime<Utc>>,
-    /// Starts of slots before the cursor that are still owed.
+    /// Slots before the cursor that are still owed, each as the instant it is owed
+    /// from: the slot start, or later inside the slot when the part before was never
+    /// owed (a new target starts at the horizon) or is already in the gap ledger.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub incomplete: BTreeSet<DateTime<Utc>>,
 }

@@ -382,11 +382,22 @@ impl Lease {
 }
 
 impl Drop for Lease {
+    /// Also when a run stops on an error: the local lease file is emptied and unlocked
+    /// (left as it was found; the kernel unlocks it anyway if the process dies), and a
+    /// remote lease stops being renewed.
     fn drop(&mut self) {
-        if let Kind::Remote(r) = &mut self.kind
-            && let Some(h) = r.renewer.take()
-        {
-            h.abort();
+        match &mut self.kind {
+            Kind::Local { file, .. } => {
+                if let Some(file) = file.take() {
+                    let _ = file.set_len(0);
+                    let _ = file.unlock();
+                }
+            }
+            Kind::Remote(r) => {
+                if let Some(h) = r.renewer.take() {
+                    h.abort();
+                }
+            }
         }
     }
 }

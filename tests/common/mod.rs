@@ -527,3 +527,57 @@ pub mod moto {
         }
     }
 }
+
+/// An emulator with `cfg` on a free loopback port.
+pub async fn emulator_with(cfg: EmulatorConfig) -> RunningEmulator {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    emulator::spawn(listener, cfg).await.unwrap()
+}
+
+/// [`rtcq_env`] off the async runtime so the in-process emulator keeps serving.
+pub async fn rtcq_env_async(args: Vec<String>, env: Vec<(String, String)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let e: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        rtcq_env(&a, &e)
+    })
+    .await
+    .unwrap()
+}
+
+/// A short retry policy and request timeout, so failing runs end in about a second.
+pub fn fast_retries() -> Vec<(String, String)> {
+    [
+        ("RTCQ_RETRY_MAX", "2"),
+        ("RTCQ_RETRY_MIN_MS", "10"),
+        ("RTCQ_RETRY_MAX_MS", "40"),
+        ("RTCQ_REQUEST_TIMEOUT_MS", "400"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// `rtcq run` arguments: the config, `--now`, the summary on stdout, and `extra`.
+pub fn run_args(cfg: &Path, now: DateTime<Utc>, extra: &[&str]) -> Vec<String> {
+    let mut v = vec![
+        "run".to_string(),
+        "--config".to_string(),
+        cfg.display().to_string(),
+        "--now".to_string(),
+        now.to_rfc3339(),
+        "--summary".to_string(),
+        "-".to_string(),
+    ];
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+/// Asserts `got` has no duplicate row and equals `expected` row for row.
+pub fn assert_exact(got: &[Key], expected: &[Key]) {
+    let mut dedup = got.to_vec();
+    dedup.dedup();
+    assert_eq!(dedup.len(), got.len(), "duplicate rows");
+    assert_eq!(got.len(), expected.len(), "row count");
+    assert!(got == expected, "rows differ from the expected rows");
+}

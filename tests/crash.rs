@@ -1,0 +1,225 @@
+//! Crash safety: `rtcq run` killed with SIGKILL at pseudo-random instants (while it
+//! fetches, writes slot files, renames them, saves its state), again and again, then
+//! left to finish, gives exactly the rows of one clean run: nothing twice, nothing
+//! missing, no temporary file left.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use rtcq::emulator::EmulatorConfig;
+
+/// Targets on two apps and two-minute slots: 30 files per app and run, the first cut
+/// by the horizon.
+const TARGETS: &str = r#"slot = "2m"
+
+[[targets]]
+app_id = "app-a"
+indicators = ["stall_rate"]
+
+[[targets]]
+app_id = "app-a"
+indicators = ["join_room_success_rate"]
+rooms = ["r1", "r2"]
+
+[[targets]]
+app_id = "app-b"
+indicators = ["network_trans_delay"]
+rooms = ["r1"]
+product_types = ["native", "web"]
+"#;
+
+/// Kills per round at most (a round ends early when a run finishes by itself).
+const KILLS_PER_ROUND: usize = 8;
+/// At least this many kills in all.
+const MIN_KILLS: usize = 30;
+/// Rounds at most: every loop is bounded.
+const MAX_ROUNDS: usize = 16;
+
+/// A small deterministic generator (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, max]`.
+    fn below(&mut self, max: Duration) -> Duration {
+        let us = max.as_micros() as u64;
+        Duration::from_micros(self.next() % (us + 1))
+    }
+}
+
+fn command(cfg: &Path, endpoint: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtcq"));
+    cmd.args(["run", "--config"])
+        .arg(cfg)
+        .args(["--now", &t0().to_rfc3339(), "--endpoint", endpoint])
+        .env("VOLC_ACCESSKEY", AK)
+        .env("VOLC_SECRETKEY", SK)
+        .env_remove("VOLC_SESSION_TOKEN")
+        .env("RUST_LOG", "warn")
+        .env("RTCQ_RETRY_MAX", "2")
+        .env("RTCQ_RETRY_MIN_MS", "10")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs to the end; returns the exit code and stderr.
+fn run_to_end(cfg: &Path, endpoint: &str) -> (i32, String) {
+    let out = command(cfg, endpoint).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Starts a run and kills it after `delay`; returns whether it was still running.
+fn run_and_kill(cfg: &Path, endpoint: &str, delay: Duration) -> bool {
+    let mut child = command(cfg, endpoint)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + delay;
+    // Poll so a run that ends early is noticed (and not counted as killed).
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(
+                matches!(status.code(), Some(0 | 3)),
+                "a run failed by itself: {status}"
+            );
+            return false;
+        }
+        let now = Instant::now();
+        if now >= until {
+            break;
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(2)));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    status.code().is_none() || {
+        assert!(matches!(status.code(), Some(0 | 3)), "{status}");
+        false
+    }
+}
+
+/// Every file under the sink, relative, and asserts nothing else than slot files, the
+/// state, the lease and the gap ledger is there.
+fn assert_only_final_files(root: &Path, pipeline: &str) {
+    for (path, _) in snapshot(root) {
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let ok = if let Some(state) = rel.strip_prefix("_state/") {
+            state == format!("{pipeline}.json")
+                || state == format!("{pipeline}.lease")
+                || state == format!("gaps/{pipeline}.jsonl")
+        } else {
+            rel.starts_with("app_id=")
+                && !name.starts_with('.')
+                && name.starts_with(&format!("{pipeline}-"))
+                && name.ends_with(".parquet")
+        };
+        assert!(ok, "leftover file {rel}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_instants_then_a_final_run_gives_one_clean_run() {
+    let now = t0();
+    let started = Instant::now();
+    let cfg_emu = EmulatorConfig {
+        now: Some(now),
+        requests_per_second: None,
+        latency: Duration::from_millis(40),
+        ..EmulatorConfig::default()
+    };
+
+    // A clean run: the reference rows and how long a run takes.
+    let emu = emulator_with(cfg_emu.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_pipeline(dir.path(), "crash", &emu.url(), 20.0, TARGETS);
+    let pipeline = load(&cfg);
+    let expected = expected_first_run(&pipeline, now);
+    let url = emu.url();
+    let (clean_cfg, clean_root) = (cfg.clone(), dir.path().join("data"));
+    let clean = tokio::task::spawn_blocking(move || {
+        let t = Instant::now();
+        let (code, stderr) = run_to_end(&clean_cfg, &url);
+        assert_eq!(code, 0, "{stderr}");
+        t.elapsed()
+    })
+    .await
+    .unwrap();
+    assert_exact(&read_dataset(&clean_root), &expected);
+    drop(emu);
+    eprintln!("a clean run takes {clean:?}; {} rows", expected.len());
+
+    let mut rng = Rng(0x5EED_2026);
+    let mut kills = 0;
+    let mut rounds = 0;
+    let mut attempts = 0;
+    // Kill delays are drawn from [0, span]; a run that ends before its kill shortens the
+    // span to its own duration, so most attempts land inside a run.
+    let mut span = clean;
+    while kills < MIN_KILLS && rounds < MAX_ROUNDS {
+        rounds += 1;
+        // A fresh emulator and sink per round keeps the emulator's data clock near `now`.
+        let emu = emulator_with(cfg_emu.clone()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write_pipeline(dir.path(), "crash", &emu.url(), 20.0, TARGETS);
+        let url = emu.url();
+        let (round_cfg, round_url, seed) = (cfg.clone(), url.clone(), rng.next());
+        let (killed, tried, new_span) = tokio::task::spawn_blocking(move || {
+            let mut rng = Rng(seed);
+            let (mut killed, mut tried, mut span) = (0, 0, span);
+            while killed < KILLS_PER_ROUND && tried < 2 * KILLS_PER_ROUND {
+                tried += 1;
+                let delay = rng.below(span);
+                let t = Instant::now();
+                if run_and_kill(&round_cfg, &round_url, delay) {
+                    killed += 1;
+                } else {
+                    // It finished: nothing is left to interrupt in this round.
+                    span = span.min(t.elapsed());
+                    break;
+                }
+            }
+            (killed, tried, span)
+        })
+        .await
+        .unwrap();
+        kills += killed;
+        attempts += tried;
+        span = new_span;
+        let (final_cfg, final_url) = (cfg.clone(), url.clone());
+        let (code, stderr) =
+            tokio::task::spawn_blocking(move || run_to_end(&final_cfg, &final_url))
+                .await
+                .unwrap();
+        assert_eq!(code, 0, "round {rounds}: {stderr}");
+        let root = dir.path().join("data");
+        assert_exact(&read_dataset(&root), &expected);
+        assert_only_final_files(&root, "crash");
+        drop(emu);
+    }
+    eprintln!(
+        "{kills} kills in {attempts} attempts and {rounds} rounds, {:?} in all",
+        started.elapsed()
+    );
+    assert!(kills >= MIN_KILLS, "only {kills} kills in {rounds} rounds");
+}
