@@ -28,6 +28,9 @@ pub enum LogFormat {
 pub enum Command {
     /// Fetch everything pending and write it (one run of the job).
     Run(RunArgs),
+    /// Re-fetch and rewrite every slot of a range the API still has (after a bug fix),
+    /// plus whatever a run would fetch; no cursor moves backwards.
+    Backfill(BackfillArgs),
     /// Show what a run would fetch, without fetching.
     Plan(PlanArgs),
     /// Show each target's cursor, lag and pending slots, and recorded gaps.
@@ -122,6 +125,18 @@ impl RunArgs {
         }
         t
     }
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// Start of the range (RFC 3339), rounded down to its slot.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    pub from: DateTime<Utc>,
+    /// End of the range (RFC 3339, exclusive).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    pub to: DateTime<Utc>,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Args)]

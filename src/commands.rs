@@ -7,10 +7,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::auth::Credentials;
-use crate::cli::{PipelineArgs, PlanArgs, RunArgs, StatusArgs};
+use crate::cli::{BackfillArgs, PipelineArgs, PlanArgs, RunArgs, StatusArgs};
 use crate::clock::Clock;
 use crate::config::{self, Pipeline};
-use crate::plan::{Plan, Window};
+use crate::plan::{Backfill, Plan, Window};
 use crate::run::{self, Exit, RunOptions};
 use crate::sink::Sink;
 use crate::state::{GapLedger, LeaseOptions, StateStore, TargetState};
@@ -33,6 +33,32 @@ fn fail(msg: impl std::fmt::Display, code: Exit) -> Exit {
 
 /// `rtcq run`.
 pub async fn run(args: &RunArgs) -> Exit {
+    run_with(args, None).await
+}
+
+/// `rtcq backfill`.
+pub async fn backfill(args: &BackfillArgs) -> Exit {
+    if args.from >= args.to {
+        return fail(
+            format!(
+                "--from {} is not before --to {}: give a range such as --from 2026-11-25T11:00:00Z --to 2026-11-25T11:30:00Z",
+                args.from.to_rfc3339(),
+                args.to.to_rfc3339()
+            ),
+            Exit::Usage,
+        );
+    }
+    run_with(
+        &args.run,
+        Some(Backfill {
+            from: args.from,
+            to: args.to,
+        }),
+    )
+    .await
+}
+
+async fn run_with(args: &RunArgs, backfill: Option<Backfill>) -> Exit {
     let pipeline = match load_config(&args.pipeline) {
         Ok(p) => p,
         Err(code) => return code,
@@ -52,6 +78,7 @@ pub async fn run(args: &RunArgs) -> Exit {
         lease,
         retry: args.retry_policy(),
         timeouts: args.timeouts(),
+        backfill,
         ..RunOptions::default()
     };
     let summary = match run::run(&pipeline, creds, &opts).await {

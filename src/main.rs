@@ -46,6 +46,7 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match &cli.command {
             Command::Run(a) => rtcq::commands::run(a).await as u8,
+            Command::Backfill(a) => rtcq::commands::backfill(a).await as u8,
             Command::Plan(a) => rtcq::commands::plan(a).await as u8,
             Command::Status(a) => rtcq::commands::status(a).await as u8,
             Command::Emulator(a) => match rtcq::emulator::run_cli(a.clone()).await {

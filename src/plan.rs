@@ -211,6 +211,51 @@ fn plan_target(p: &Progress, w: &Window) -> TargetPlan {
     }
 }
 
+/// `rtcq backfill`: re-fetch and rewrite every slot of `[from, to)` that the API still
+/// has, without moving any cursor backwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backfill {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+impl Backfill {
+    /// Marks the range's slots before the target's cursor as owed again, from the later of
+    /// their start and the horizon: the part before the horizon was fetched once and is
+    /// not lost, so it is reported by [`Backfill::unreachable`] instead of recorded as a
+    /// gap. Slots at or after the cursor are pending anyway; a target that never ran has
+    /// nothing to re-fetch.
+    pub fn apply(&self, p: &mut Progress, w: &Window) {
+        let Some(cursor) = p.cursor else { return };
+        let end = self.to.min(w.settled_end).min(cursor);
+        let mut s = floor_to(self.from, w.slot_len);
+        while s < end {
+            if s + w.slot_len > w.horizon {
+                p.incomplete.insert(s.max(w.horizon));
+            }
+            s += w.slot_len;
+        }
+    }
+
+    /// The part of the range the API no longer has.
+    pub fn unreachable(&self, w: &Window) -> Option<Lost> {
+        let end = self.to.min(w.horizon);
+        (self.from < end).then_some(Lost {
+            start: self.from,
+            end,
+        })
+    }
+
+    /// The part of the range that is not settled yet (a later run fetches it).
+    pub fn unsettled(&self, w: &Window) -> Option<Lost> {
+        let start = self.from.max(w.settled_end);
+        (start < self.to).then_some(Lost {
+            start,
+            end: self.to,
+        })
+    }
+}
+
 fn push_lost(lost: &mut Vec<Lost>, start: DateTime<Utc>, end: DateTime<Utc>) {
     match lost.last_mut() {
         Some(last) if last.end == start => last.end = end,
@@ -356,6 +401,56 @@ mod tests {
         assert_eq!(
             order,
             vec![(1, t(11, 5, 0)), (1, t(11, 20, 0)), (0, t(11, 50, 0))]
+        );
+    }
+
+    #[test]
+    fn backfill_reopens_written_slots_inside_the_horizon_only() {
+        let w = Window::at(t(12, 0, 10), TimeDelta::minutes(5));
+        let mut p = Progress {
+            cursor: Some(t(11, 50, 0)),
+            incomplete: BTreeSet::new(),
+        };
+        let b = Backfill {
+            from: t(10, 30, 0),
+            to: t(11, 20, 0),
+        };
+        b.apply(&mut p, &w);
+        assert_eq!(
+            p.incomplete,
+            BTreeSet::from([t(11, 1, 0), t(11, 5, 0), t(11, 10, 0), t(11, 15, 0)])
+        );
+        assert_eq!(
+            b.unreachable(&w),
+            Some(Lost {
+                start: t(10, 30, 0),
+                end: t(11, 1, 0)
+            })
+        );
+        let plan = Plan::build(&[p], w);
+        let tp = &plan.targets[0];
+        // Nothing recorded as lost, cursor not moved back.
+        assert!(tp.lost.is_empty());
+        assert_eq!(tp.cursor, Some(t(11, 55, 0)));
+        let starts: Vec<_> = plan.requests.iter().map(|r| (r.start, r.end)).collect();
+        assert_eq!(
+            starts,
+            vec![(t(11, 1, 0), t(11, 20, 0)), (t(11, 50, 0), t(11, 55, 0))]
+        );
+        // A target that never ran has nothing to re-fetch.
+        let mut fresh = Progress::default();
+        b.apply(&mut fresh, &w);
+        assert!(fresh.incomplete.is_empty());
+        let late = Backfill {
+            from: t(11, 40, 0),
+            to: t(12, 30, 0),
+        };
+        assert_eq!(
+            late.unsettled(&w),
+            Some(Lost {
+                start: t(11, 55, 0),
+                end: t(12, 30, 0)
+            })
         );
     }
 

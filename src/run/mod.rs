@@ -20,7 +20,7 @@ use crate::auth::Credentials;
 use crate::clock::Clock;
 use crate::config::{Pipeline, ProductType, Target};
 use crate::limit::{Pacer, RetryPolicy};
-use crate::plan::{Lost, Plan, Slot, Window};
+use crate::plan::{Backfill, Lost, Plan, Slot, Window};
 use crate::sink::{Row, Sink, SinkError};
 use crate::state::{
     Gap, GapError, GapLedger, Lease, LeaseError, LeaseOptions, State, StateError, StateStore,
@@ -46,6 +46,8 @@ pub struct RunOptions {
     pub in_flight: Option<usize>,
     /// TTL and renewal of the lease on object stores.
     pub lease: LeaseOptions,
+    /// Also re-fetch and rewrite this range (`rtcq backfill`).
+    pub backfill: Option<Backfill>,
 }
 
 /// A run that could not start or had to stop.
@@ -215,7 +217,18 @@ async fn run_leased(
         .collect();
     let now = clock.now();
     let window = Window::at(now, pipeline.sink.slot);
-    let progress: Vec<_> = prior.iter().map(TargetState::progress).collect();
+    let mut progress: Vec<_> = prior.iter().map(TargetState::progress).collect();
+    if let Some(b) = &opts.backfill {
+        for p in &mut progress {
+            b.apply(p, &window);
+        }
+        if let Some(l) = b.unreachable(&window) {
+            tracing::warn!(start = %l.start, end = %l.end, "backfill: this part of the range is beyond the API's 60-minute horizon and cannot be fetched again");
+        }
+        if let Some(l) = b.unsettled(&window) {
+            tracing::warn!(start = %l.start, end = %l.end, "backfill: this part of the range is not settled yet; a later run fetches it");
+        }
+    }
     let plan = Plan::build(&progress, window);
 
     let client = Client::new(
@@ -621,6 +634,9 @@ impl Runner<'_> {
         };
         let s = &fetcher.stats;
         Summary {
+            backfill: opts
+                .backfill
+                .map(|b| summary::BackfillReport::new(&b, &self.window)),
             pipeline: self.pipeline.name.clone(),
             run_id: self.run_id.clone(),
             started_at,

@@ -49,6 +49,39 @@ pub struct LostRange {
     pub end: DateTime<Utc>,
 }
 
+/// What a backfill could and could not do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackfillReport {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// The part beyond the API's 60-minute horizon: not fetched again.
+    pub unreachable: Option<Range>,
+    /// The part not settled yet: a later run fetches it.
+    pub unsettled: Option<Range>,
+}
+
+/// A plain time range.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Range {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl BackfillReport {
+    pub fn new(b: &crate::plan::Backfill, w: &crate::plan::Window) -> Self {
+        let range = |l: crate::plan::Lost| Range {
+            start: l.start,
+            end: l.end,
+        };
+        BackfillReport {
+            from: b.from,
+            to: b.to,
+            unreachable: b.unreachable(w).map(range),
+            unsettled: b.unsettled(w).map(range),
+        }
+    }
+}
+
 /// The run summary (`--summary`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
@@ -74,4 +107,7 @@ pub struct Summary {
     pub deadline_reached: bool,
     pub errors: Vec<String>,
     pub exit_code: Exit,
+    /// Set by `rtcq backfill`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<BackfillReport>,
 }

@@ -344,12 +344,58 @@ fn sweep(root: &std::path::Path, pipeline: &str) -> Result<usize, SinkError> {
             }
         }
     }
+    // The store's staging copies of this pipeline's state and gap ledger, left by a
+    // process killed while saving them.
+    for (dir, file) in [
+        (root.join("_state"), format!("{pipeline}.json")),
+        (
+            root.join("_state").join("gaps"),
+            format!("{pipeline}.jsonl"),
+        ),
+    ] {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(&dir, "listing")(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(io(&dir, "listing"))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !is_staging_copy(name, &file) {
+                continue;
+            }
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&entry.path(), "removing")(e)),
+            }
+        }
+    }
     Ok(removed)
+}
+
+/// Whether `name` is `<file>#<digits>`, the object store's staging name for `file`.
+fn is_staging_copy(name: &str, file: &str) -> bool {
+    name.strip_prefix(file)
+        .and_then(|rest| rest.strip_prefix('#'))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_staging_copies() {
+        assert!(is_staging_copy("demo.json#3", "demo.json"));
+        assert!(is_staging_copy("demo.jsonl#12", "demo.jsonl"));
+        assert!(!is_staging_copy("demo.json", "demo.json"));
+        assert!(!is_staging_copy("demo.json#", "demo.json"));
+        assert!(!is_staging_copy("demo.json#1x", "demo.json"));
+        assert!(!is_staging_copy("demo2.json#1", "demo.json"));
+        assert!(!is_staging_copy("other.json#1", "demo.json"));
+    }
 
     #[test]
     fn leftover_names() {
