@@ -58,8 +58,37 @@ impl Rng {
     }
 }
 
-fn command(cfg: &Path, endpoint: &str) -> Command {
+/// Where a round's dataset lives.
+#[derive(Clone)]
+enum Sink {
+    Local,
+    /// A bucket on the moto server whose environment is given.
+    S3 {
+        env: Vec<(String, String)>,
+    },
+}
+
+impl Sink {
+    fn env(&self) -> Vec<(String, String)> {
+        match self {
+            Sink::Local => Vec::new(),
+            Sink::S3 { env } => {
+                let mut env = env.clone();
+                // A killed run leaves its lease object behind: keep it short-lived, and
+                // wait it out before the next run (see `LEASE_WAIT`).
+                env.push(("RTCQ_LEASE_TTL_SECONDS".into(), "0.3".into()));
+                env
+            }
+        }
+    }
+}
+
+/// How long a lease left by a killed run on S3 takes to expire (TTL 0.3 s), plus slack.
+const LEASE_WAIT: Duration = Duration::from_millis(400);
+
+fn command(cfg: &Path, endpoint: &str, sink: &Sink) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtcq"));
+    cmd.envs(sink.env());
     cmd.args(["run", "--config"])
         .arg(cfg)
         .args(["--now", &t0().to_rfc3339(), "--endpoint", endpoint])
@@ -76,8 +105,11 @@ fn command(cfg: &Path, endpoint: &str) -> Command {
 }
 
 /// Runs to the end; returns the exit code and stderr.
-fn run_to_end(cfg: &Path, endpoint: &str) -> (i32, String) {
-    let out = command(cfg, endpoint).output().unwrap();
+fn run_to_end(cfg: &Path, endpoint: &str, sink: &Sink) -> (i32, String) {
+    if matches!(sink, Sink::S3 { .. }) {
+        std::thread::sleep(LEASE_WAIT);
+    }
+    let out = command(cfg, endpoint, sink).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -85,8 +117,11 @@ fn run_to_end(cfg: &Path, endpoint: &str) -> (i32, String) {
 }
 
 /// Starts a run and kills it after `delay`; returns whether it was still running.
-fn run_and_kill(cfg: &Path, endpoint: &str, delay: Duration) -> bool {
-    let mut child = command(cfg, endpoint)
+fn run_and_kill(cfg: &Path, endpoint: &str, sink: &Sink, delay: Duration) -> bool {
+    if matches!(sink, Sink::S3 { .. }) {
+        std::thread::sleep(LEASE_WAIT);
+    }
+    let mut child = command(cfg, endpoint, sink)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -116,14 +151,9 @@ fn run_and_kill(cfg: &Path, endpoint: &str, delay: Duration) -> bool {
 
 /// Every file under the sink, relative, and asserts nothing else than slot files, the
 /// state, the lease and the gap ledger is there.
-fn assert_only_final_files(root: &Path, pipeline: &str) {
-    for (path, _) in snapshot(root) {
-        let rel = path
-            .strip_prefix(root)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+fn assert_only_final_files(names: &[String], pipeline: &str) {
+    for rel in names {
+        let name = rel.rsplit('/').next().unwrap_or(rel).to_string();
         let ok = if let Some(state) = rel.strip_prefix("_state/") {
             state == format!("{pipeline}.json")
                 || state == format!("{pipeline}.lease")
@@ -135,11 +165,52 @@ fn assert_only_final_files(root: &Path, pipeline: &str) {
                 && name.ends_with(".parquet")
         };
         assert!(ok, "leftover file {rel}");
+        let _ = name;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_instants_then_a_final_run_gives_one_clean_run() {
+    crash_rounds(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_instants_on_s3_then_a_final_run_gives_one_clean_run() {
+    let moto = moto::Moto::start();
+    crash_rounds(Some(&moto)).await;
+}
+
+/// Where round `n` writes: a local directory, or a fresh bucket on `moto`.
+fn round_sink(dir: &Path, moto: Option<&moto::Moto>, n: usize) -> (Sink, String) {
+    match moto {
+        None => (Sink::Local, dir.join("data").display().to_string()),
+        Some(m) => {
+            let bucket = format!("crash-{n}");
+            m.create_bucket(&bucket);
+            (Sink::S3 { env: m.env() }, format!("s3://{bucket}/data"))
+        }
+    }
+}
+
+/// The rows and the relative names of everything under a round's sink.
+async fn contents(moto: Option<&moto::Moto>, url: &str) -> (Vec<Key>, Vec<String>) {
+    match moto {
+        None => {
+            let root = Path::new(url);
+            let names = snapshot(root)
+                .into_keys()
+                .map(|p| p.strip_prefix(root).unwrap().to_string_lossy().into_owned())
+                .collect();
+            (read_dataset(root), names)
+        }
+        Some(m) => {
+            let root = m.open(url);
+            (moto::read_dataset(&root).await, moto::keys(&root).await)
+        }
+    }
+}
+
+async fn crash_rounds(moto: Option<&moto::Moto>) {
     let now = t0();
     let started = Instant::now();
     let cfg_emu = EmulatorConfig {
@@ -152,20 +223,21 @@ async fn sigkill_at_random_instants_then_a_final_run_gives_one_clean_run() {
     // A clean run: the reference rows and how long a run takes.
     let emu = emulator_with(cfg_emu.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_pipeline(dir.path(), "crash", &emu.url(), 20.0, TARGETS);
+    let (sink, sink_url) = round_sink(dir.path(), moto, 0);
+    let cfg = write_pipeline_to(dir.path(), "crash", &emu.url(), 20.0, &sink_url, TARGETS);
     let pipeline = load(&cfg);
     let expected = expected_first_run(&pipeline, now);
     let url = emu.url();
-    let (clean_cfg, clean_root) = (cfg.clone(), dir.path().join("data"));
+    let (clean_cfg, clean_sink) = (cfg.clone(), sink.clone());
     let clean = tokio::task::spawn_blocking(move || {
         let t = Instant::now();
-        let (code, stderr) = run_to_end(&clean_cfg, &url);
+        let (code, stderr) = run_to_end(&clean_cfg, &url, &clean_sink);
         assert_eq!(code, 0, "{stderr}");
         t.elapsed()
     })
     .await
     .unwrap();
-    assert_exact(&read_dataset(&clean_root), &expected);
+    assert_exact(&contents(moto, &sink_url).await.0, &expected);
     drop(emu);
     eprintln!("a clean run takes {clean:?}; {} rows", expected.len());
 
@@ -181,9 +253,11 @@ async fn sigkill_at_random_instants_then_a_final_run_gives_one_clean_run() {
         // A fresh emulator and sink per round keeps the emulator's data clock near `now`.
         let emu = emulator_with(cfg_emu.clone()).await;
         let dir = tempfile::tempdir().unwrap();
-        let cfg = write_pipeline(dir.path(), "crash", &emu.url(), 20.0, TARGETS);
+        let (sink, sink_url) = round_sink(dir.path(), moto, rounds);
+        let cfg = write_pipeline_to(dir.path(), "crash", &emu.url(), 20.0, &sink_url, TARGETS);
         let url = emu.url();
         let (round_cfg, round_url, seed) = (cfg.clone(), url.clone(), rng.next());
+        let round_sink = sink.clone();
         let (killed, tried, new_span) = tokio::task::spawn_blocking(move || {
             let mut rng = Rng(seed);
             let (mut killed, mut tried, mut span) = (0, 0, span);
@@ -191,7 +265,7 @@ async fn sigkill_at_random_instants_then_a_final_run_gives_one_clean_run() {
                 tried += 1;
                 let delay = rng.below(span);
                 let t = Instant::now();
-                if run_and_kill(&round_cfg, &round_url, delay) {
+                if run_and_kill(&round_cfg, &round_url, &round_sink, delay) {
                     killed += 1;
                 } else {
                     // It finished: nothing is left to interrupt in this round.
@@ -206,15 +280,15 @@ async fn sigkill_at_random_instants_then_a_final_run_gives_one_clean_run() {
         kills += killed;
         attempts += tried;
         span = new_span;
-        let (final_cfg, final_url) = (cfg.clone(), url.clone());
+        let (final_cfg, final_url, final_sink) = (cfg.clone(), url.clone(), sink.clone());
         let (code, stderr) =
-            tokio::task::spawn_blocking(move || run_to_end(&final_cfg, &final_url))
+            tokio::task::spawn_blocking(move || run_to_end(&final_cfg, &final_url, &final_sink))
                 .await
                 .unwrap();
         assert_eq!(code, 0, "round {rounds}: {stderr}");
-        let root = dir.path().join("data");
-        assert_exact(&read_dataset(&root), &expected);
-        assert_only_final_files(&root, "crash");
+        let (rows, names) = contents(moto, &sink_url).await;
+        assert_exact(&rows, &expected);
+        assert_only_final_files(&names, "crash");
         drop(emu);
     }
     eprintln!(
