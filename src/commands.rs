@@ -5,13 +5,16 @@ use std::io::Write;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tracing::Instrument;
 
 use crate::auth::Credentials;
 use crate::cli::{PipelineArgs, PlanArgs, RunArgs, StatusArgs};
 use crate::clock::Clock;
 use crate::config::{self, Pipeline};
-use crate::plan::{Plan, Window};
-use crate::run::{self, Exit, RunOptions};
+use crate::metrics;
+use crate::plan::{Plan, ScheduleFit, Window};
+use crate::progress::Progress;
+use crate::run::{self, Exit, RunOptions, Summary};
 use crate::sink::Sink;
 use crate::state::{GapLedger, LeaseOptions, StateStore, TargetState};
 
@@ -25,36 +28,56 @@ fn load_config(args: &PipelineArgs) -> Result<Pipeline, Exit> {
     Ok(pipeline)
 }
 
+/// Reports an error: one log line with JSON logs (nothing else may go to stderr
+/// then), a plain `error: …` line otherwise. Returns `code`.
 fn fail(msg: impl std::fmt::Display, code: Exit) -> Exit {
-    tracing::error!("{msg}");
-    eprintln!("error: {msg}");
+    if crate::logs::is_json() {
+        tracing::error!("{msg}");
+    } else {
+        eprintln!("error: {msg}");
+    }
     code
 }
 
-/// `rtcq run`.
-pub async fn run(args: &RunArgs) -> Exit {
+/// `rtcq run`: one run in its span, then its summary, metrics file and push. Every line
+/// it logs after the config is read carries the pipeline and the run id.
+pub async fn run(args: &RunArgs, progress: Progress) -> Exit {
     let pipeline = match load_config(&args.pipeline) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let creds = match Credentials::from_env() {
-        Ok(c) => c,
-        Err(e) => return fail(e, Exit::Usage),
+    let started_at = Utc::now();
+    let run_id = run::new_run_id(started_at);
+    let span = run::run_span(&pipeline.name, &run_id);
+    run_and_report(args, &pipeline, &run_id, started_at, progress)
+        .instrument(span)
+        .await
+}
+
+async fn run_and_report(
+    args: &RunArgs,
+    pipeline: &Pipeline,
+    run_id: &str,
+    started_at: DateTime<Utc>,
+    progress: Progress,
+) -> Exit {
+    let stopped = |error: String, code: Exit| {
+        Summary::stopped(
+            &pipeline.name,
+            run_id,
+            started_at,
+            args.pipeline.now.unwrap_or(started_at),
+            pipeline.targets.len(),
+            error,
+            code,
+        )
     };
-    let lease = match lease_options(args) {
-        Ok(l) => l,
-        Err(e) => return fail(e, Exit::Usage),
-    };
-    let opts = RunOptions {
-        now: args.pipeline.now,
-        max_duration: args.max_duration,
-        fail_on_gap: args.fail_on_gap,
-        lease,
-        ..RunOptions::default()
-    };
-    let summary = match run::run(&pipeline, creds, &opts).await {
+    let mut summary = match start_run(args, pipeline, run_id, started_at, progress).await {
         Ok(s) => s,
-        Err(e) => return fail(&e, e.exit()),
+        Err((msg, code)) => {
+            let code = fail(&msg, code);
+            stopped(msg, code)
+        }
     };
     tracing::info!(
         requests = summary.requests_sent,
@@ -65,18 +88,36 @@ pub async fn run(args: &RunArgs) -> Exit {
         files = summary.files_written,
         slots_pending = summary.slots_pending,
         gaps = summary.gaps_recorded,
+        seconds = summary.duration_seconds(),
         exit_code = summary.exit_code as u8,
         "run finished"
     );
+    if let Some(path) = &args.metrics_file
+        && let Err(e) = metrics::write_file(path, &metrics::render(&summary))
+    {
+        summary.exit_code = fail(
+            format!("cannot write the metrics to {}: {e}", path.display()),
+            Exit::Failed,
+        );
+    }
+    if let Some(url) = &args.pushgateway {
+        // The data is written whatever the Pushgateway says: a failed push is logged,
+        // it does not change the exit code.
+        match metrics::push(url, &pipeline.name, &metrics::render(&summary)).await {
+            Ok(()) => tracing::info!("metrics pushed to the Pushgateway"),
+            Err(e) => tracing::error!(error = %e, "metrics not pushed"),
+        }
+    }
+    // Last, so that with `--summary -` the summary is the last line on stdout.
     if let Some(dest) = &args.summary {
-        let json = match serde_json::to_string_pretty(&summary) {
-            Ok(j) => j,
-            Err(e) => return fail(format!("cannot serialise the summary: {e}"), Exit::Failed),
-        };
         let written = if dest == "-" {
-            writeln!(std::io::stdout(), "{json}")
+            serde_json::to_string(&summary)
+                .map_err(std::io::Error::other)
+                .and_then(|j| writeln!(std::io::stdout(), "{j}"))
         } else {
-            std::fs::write(dest, format!("{json}\n"))
+            serde_json::to_string_pretty(&summary)
+                .map_err(std::io::Error::other)
+                .and_then(|j| std::fs::write(dest, format!("{j}\n")))
         };
         if let Err(e) = written {
             return fail(
@@ -86,6 +127,30 @@ pub async fn run(args: &RunArgs) -> Exit {
         }
     }
     summary.exit_code
+}
+
+/// Credentials, lease options and the run itself; errors with their exit code.
+async fn start_run(
+    args: &RunArgs,
+    pipeline: &Pipeline,
+    run_id: &str,
+    started_at: DateTime<Utc>,
+    progress: Progress,
+) -> Result<Summary, (String, Exit)> {
+    let creds = Credentials::from_env().map_err(|e| (e.to_string(), Exit::Usage))?;
+    let lease = lease_options(args).map_err(|e| (e, Exit::Usage))?;
+    let opts = RunOptions {
+        now: args.pipeline.now,
+        max_duration: args.max_duration,
+        fail_on_gap: args.fail_on_gap,
+        lease,
+        schedule: Some(args.schedule),
+        progress,
+        ..RunOptions::default()
+    };
+    run::run_with_id(pipeline, creds, &opts, run_id, started_at)
+        .await
+        .map_err(|e| (e.to_string(), e.exit()))
 }
 
 /// The lease TTL and renewal period from the hidden test knobs.
@@ -158,6 +223,11 @@ pub async fn plan(args: &PlanArgs) -> Exit {
     let plan = Plan::build(&progress, window);
     let rate = pipeline.api.requests_per_second;
     let seconds = plan.requests.len() as f64 / rate;
+    let fit = ScheduleFit {
+        targets: pipeline.targets.len(),
+        requests_per_second: rate,
+        schedule: args.schedule,
+    };
     let slots: usize = plan.targets.iter().map(|t| t.slots.len()).sum();
     let lost: Vec<_> = plan
         .targets
@@ -179,6 +249,10 @@ pub async fn plan(args: &PlanArgs) -> Exit {
             })).collect::<Vec<_>>(),
             "seconds_at_rate": seconds,
             "requests_per_second": rate,
+            "schedule_seconds": args.schedule.as_secs(),
+            "seconds_per_run": fit.seconds_needed(),
+            "fits_schedule": fit.fits(),
+            "schedule": fit.to_string(),
             "lost": lost.iter().map(|(t, l)| serde_json::json!({
                 "target": t.to_string(), "start": l.start, "end": l.end,
             })).collect::<Vec<_>>(),
@@ -202,6 +276,13 @@ pub async fn plan(args: &PlanArgs) -> Exit {
         seconds,
         rate
     ));
+    if fit.fits() {
+        out.push_str(&format!("{fit}\n"));
+    } else {
+        out.push_str(&format!(
+            "{fit}: split the targets across pipelines (one per account) or schedule less often\n"
+        ));
+    }
     for r in &plan.requests {
         out.push_str(&format!(
             "  {}  [{}, {})  {} slot(s)\n",
