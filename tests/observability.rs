@@ -4,10 +4,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::TcpListener;
 
 use common::*;
 
@@ -181,69 +178,6 @@ fn a_run_that_cannot_start_still_writes_its_summary_and_metrics() {
         text.contains("rtcq_last_run_exit_code{pipeline=\"nocreds\"} 2\n"),
         "{text}"
     );
-}
-
-/// A real Prometheus Pushgateway (Debian's `prometheus-pushgateway`, installed by
-/// `make deps`) on a free loopback port, stopped on drop.
-struct Pushgateway {
-    child: Child,
-    port: u16,
-}
-
-impl Pushgateway {
-    fn start() -> Pushgateway {
-        let bin = std::env::var_os("RTCQ_PUSHGATEWAY")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| "/usr/bin/prometheus-pushgateway".into());
-        assert!(
-            bin.exists(),
-            "{} is missing: run `make deps` (apt-get install prometheus-pushgateway) or set RTCQ_PUSHGATEWAY",
-            bin.display()
-        );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(bin)
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start the Pushgateway");
-        let pg = Pushgateway { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "no Pushgateway on port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        pg
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// `GET /metrics`, the body.
-    fn metrics(&self) -> String {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        write!(
-            s,
-            "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).unwrap();
-        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
-        reply
-    }
-}
-
-impl Drop for Pushgateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
