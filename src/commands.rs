@@ -257,7 +257,7 @@ pub async fn plan(args: &PlanArgs) -> Exit {
                 "target": t.to_string(), "start": l.start, "end": l.end,
             })).collect::<Vec<_>>(),
         });
-        println!("{doc:#}");
+        emit(&format!("{doc:#}\n"));
         return Exit::Done;
     }
     let mut out = String::new();
@@ -303,7 +303,7 @@ pub async fn plan(args: &PlanArgs) -> Exit {
             out.push_str(&format!("  {t}  [{}, {})\n", hm(l.start), hm(l.end)));
         }
     }
-    print!("{out}");
+    emit(&out);
     Exit::Done
 }
 
@@ -349,34 +349,134 @@ pub async fn status(args: &StatusArgs) -> Exit {
             })).collect::<Vec<_>>(),
             "gaps": gaps,
         });
-        println!("{doc:#}");
+        emit(&format!("{doc:#}\n"));
         return Exit::Done;
     }
-    let mut out = format!("pipeline {}: now {}\n", pipeline.name, hm(now));
-    out.push_str(&format!(
-        "{:<60} {:<20} {:>10} {:>8}\n",
-        "target", "cursor", "lag", "pending"
+    let table: Vec<[String; 5]> = rows
+        .iter()
+        .map(|(t, s, lag)| {
+            [
+                t.to_string(),
+                s.cursor.map(hm).unwrap_or_else(|| "never run".into()),
+                lag.map(human_secs).unwrap_or_else(|| "-".into()),
+                s.incomplete.len().to_string(),
+                s.incomplete
+                    .iter()
+                    .next()
+                    .map(|t| hm(*t))
+                    .unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let pending: usize = prior.iter().map(|s| s.incomplete.len()).sum();
+    let mut out = format!(
+        "pipeline {}: {} targets, {} pending slot(s), now {}\n\n",
+        pipeline.name,
+        pipeline.targets.len(),
+        pending,
+        hm(now)
+    );
+    out.push_str(&render_table(
+        ["target", "cursor", "lag", "pending", "oldest pending"],
+        &table,
     ));
-    for (t, s, lag) in &rows {
-        out.push_str(&format!(
-            "{:<60} {:<20} {:>10} {:>8}\n",
-            t.to_string(),
-            s.cursor.map(hm).unwrap_or_else(|| "never run".into()),
-            lag.map(|l| format!("{}m{:02}s", l / 60, l % 60))
-                .unwrap_or_else(|| "-".into()),
-            s.incomplete.len()
-        ));
+    out.push_str(&format!("\n{} gap(s) recorded", gaps.len()));
+    if let Some(since) = args.since {
+        out.push_str(&format!(" since {}", hm(since)));
     }
-    out.push_str(&format!("{} gap(s) recorded\n", gaps.len()));
+    out.push_str(if gaps.is_empty() { "\n" } else { ":\n" });
     for g in &gaps {
         out.push_str(&format!(
-            "  {}  [{}, {})  detected {}\n",
+            "  {}  [{}, {})  {} lost, detected {}\n",
             g.target,
             hm(g.start),
             hm(g.end),
+            human_secs((g.end - g.start).num_seconds()),
             hm(g.detected_at)
         ));
     }
-    print!("{out}");
+    emit(&out);
     Exit::Done
+}
+
+/// Prints to stdout; a reader that went away (`| head`) is not an error.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// `310` as `5m10s`, `4000` as `1h06m40s`.
+fn human_secs(s: i64) -> String {
+    let (sign, s) = if s < 0 { ("-", -s) } else { ("", s) };
+    match (s / 3600, s % 3600 / 60, s % 60) {
+        (0, 0, sec) => format!("{sign}{sec}s"),
+        (0, m, sec) => format!("{sign}{m}m{sec:02}s"),
+        (h, m, sec) => format!("{sign}{h}h{m:02}m{sec:02}s"),
+    }
+}
+
+/// A left-aligned text table (numbers right-aligned) sized to its contents.
+fn render_table<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> String {
+    let mut width = head.map(str::len);
+    for r in rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let numeric: Vec<bool> = (0..N)
+        .map(|i| {
+            rows.iter().any(|r| r[i] != "-")
+                && rows
+                    .iter()
+                    .all(|r| r[i] == "-" || r[i].chars().all(|c| c.is_ascii_digit()))
+        })
+        .collect();
+    let line = |cells: [&str; N]| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let pad = width[i].saturating_sub(c.chars().count());
+            if i > 0 {
+                l.push_str("  ");
+            }
+            if numeric[i] {
+                l.push_str(&" ".repeat(pad));
+                l.push_str(c);
+            } else {
+                l.push_str(c);
+                if i + 1 < N {
+                    l.push_str(&" ".repeat(pad));
+                }
+            }
+        }
+        l.push('\n');
+        l
+    };
+    let mut out = line(head);
+    out.push_str(&line(
+        width.map(|w| "-".repeat(w)).each_ref().map(String::as_str),
+    ));
+    for r in rows {
+        out.push_str(&line(r.each_ref().map(String::as_str)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_fit_their_contents() {
+        let rows = [
+            ["app=a product=native".to_string(), "12".to_string()],
+            ["app=b".to_string(), "3".to_string()],
+        ];
+        assert_eq!(
+            render_table(["target", "pending"], &rows),
+            "target                pending\n--------------------  -------\napp=a product=native       12\napp=b                       3\n"
+        );
+        assert_eq!(human_secs(310), "5m10s");
+        assert_eq!(human_secs(4000), "1h06m40s");
+        assert_eq!(human_secs(9), "9s");
+    }
 }

@@ -132,6 +132,37 @@ async fn json_logs_name_the_pipeline_and_run_on_every_line_and_metrics_match_the
     assert!(text.contains(
         "rtcq_target_lag_seconds{pipeline=\"logs\",target=\"app=app-a product=web room=room-1 user=u2\",app_id=\"app-a\",product_type=\"web\",room_id=\"room-1\",user_id=\"u2\"} 310\n"
     ), "{text}");
+
+    // `status` after the run: a table sized to the targets, and the same as JSON.
+    let later = (now + chrono::TimeDelta::minutes(10)).to_rfc3339();
+    let cfg_s = cfg.display().to_string();
+    let out = rtcq(&["status", "--config", &cfg_s, "--now", &later]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "pipeline logs: 11 targets, 0 pending slot(s), now 2026-11-25 12:10:10"
+    );
+    assert!(lines[2].starts_with("target "), "{}", out.stdout);
+    assert!(
+        lines[2].ends_with("pending  oldest pending"),
+        "{}",
+        out.stdout
+    );
+    let row = lines
+        .iter()
+        .find(|l| l.starts_with("app=app-b product=native room=room-9 "))
+        .unwrap();
+    assert!(row.contains("2026-11-25 11:55:00  15m10s"), "{row}");
+    assert!(
+        out.stdout.ends_with("\n0 gap(s) recorded\n"),
+        "{}",
+        out.stdout
+    );
+    let out = rtcq(&["status", "--config", &cfg_s, "--now", &later, "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(status["targets"].as_array().unwrap().len(), 11);
+    assert_eq!(status["targets"][0]["lag_seconds"], 910);
 }
 
 #[test]
