@@ -74,9 +74,9 @@ async fn run_and_report(
     };
     let mut summary = match start_run(args, pipeline, run_id, started_at, progress).await {
         Ok(s) => s,
-        Err((msg, code)) => {
+        Err((msg, code, partial)) => {
             let code = fail(&msg, code);
-            stopped(msg, code)
+            partial.unwrap_or_else(|| stopped(msg, code))
         }
     };
     tracing::info!(
@@ -129,16 +129,17 @@ async fn run_and_report(
     summary.exit_code
 }
 
-/// Credentials, lease options and the run itself; errors with their exit code.
+/// Credentials, lease options and the run itself; errors with their exit code and, for
+/// a run that stopped part way, what it had done.
 async fn start_run(
     args: &RunArgs,
     pipeline: &Pipeline,
     run_id: &str,
     started_at: DateTime<Utc>,
     progress: Progress,
-) -> Result<Summary, (String, Exit)> {
-    let creds = Credentials::from_env().map_err(|e| (e.to_string(), Exit::Usage))?;
-    let lease = lease_options(args).map_err(|e| (e, Exit::Usage))?;
+) -> Result<Summary, (String, Exit, Option<Summary>)> {
+    let creds = Credentials::from_env().map_err(|e| (e.to_string(), Exit::Usage, None))?;
+    let lease = lease_options(args).map_err(|e| (e, Exit::Usage, None))?;
     let opts = RunOptions {
         now: args.pipeline.now,
         max_duration: args.max_duration,
@@ -150,7 +151,12 @@ async fn start_run(
     };
     run::run_with_id(pipeline, creds, &opts, run_id, started_at)
         .await
-        .map_err(|e| (e.to_string(), e.exit()))
+        .map_err(|e| match e {
+            run::RunError::Stopped { error, summary } => {
+                (error.to_string(), error.exit(), Some(*summary))
+            }
+            e => (e.to_string(), e.exit(), None),
+        })
 }
 
 /// The lease TTL and renewal period from the hidden test knobs.

@@ -353,7 +353,18 @@ async fn taken_over(pipeline: &str, renew: &str, a_error: &str) {
     // A's answer comes back: it stops with exit 1, B's state stays.
     let a = a.await.unwrap();
     assert_eq!(a.code, 1, "stderr: {}", a.stderr);
-    assert_eq!(summary(&a)["exit_code"], 1);
+    // Its summary has the error, the exit code and what it did before stopping.
+    let a_summary = summary(&a);
+    assert_eq!(a_summary["exit_code"], 1);
+    assert_eq!(a_summary["requests_sent"], 1);
+    assert!(
+        a_summary["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().contains(a_error)),
+        "{a_summary}"
+    );
     assert!(a.stderr.contains(a_error), "{}", a.stderr);
     assert_eq!(slow.requests(), 1);
     assert_eq!(moto::get(&root, &state_key).await.unwrap(), saved_by_b);

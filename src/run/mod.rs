@@ -67,6 +67,12 @@ pub enum RunError {
     Gaps(#[from] GapError),
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The run stopped part way: the error and what it had done by then.
+    #[error("{error}")]
+    Stopped {
+        error: Box<RunError>,
+        summary: Box<Summary>,
+    },
 }
 
 impl RunError {
@@ -74,6 +80,7 @@ impl RunError {
         match self {
             RunError::Lease(LeaseError::Busy { .. }) => Exit::Busy,
             RunError::Client(_) => Exit::Usage,
+            RunError::Stopped { error, .. } => error.exit(),
             _ => Exit::Failed,
         }
     }
@@ -316,25 +323,38 @@ async fn run_leased(
         "planned"
     );
     // Record losses found while planning before anything else moves.
-    runner.flush_gaps().await?;
-
-    let deadline = opts.max_duration.map(|d| tokio::time::Instant::now() + d);
-    opts.progress.start(runner.plan.requests.len());
-    let fetched = runner.fetch_and_write(&fetcher, opts, deadline).await;
-    opts.progress.finish();
-    let deadline_reached = fetched?;
-
-    runner.save_state().await?;
+    let outcome = async {
+        runner.flush_gaps().await?;
+        let deadline = opts.max_duration.map(|d| tokio::time::Instant::now() + d);
+        opts.progress.start(runner.plan.requests.len());
+        let fetched = runner.fetch_and_write(&fetcher, opts, deadline).await;
+        opts.progress.finish();
+        let deadline_reached = fetched?;
+        runner.save_state().await?;
+        Ok::<_, RunError>(deadline_reached)
+    }
+    .await;
     let finished_at = Utc::now();
-    let summary = runner.summary(
-        &fetcher,
-        opts,
-        started_at,
-        finished_at,
-        now,
-        deadline_reached,
-    );
-    Ok(summary)
+    match outcome {
+        Ok(deadline_reached) => Ok(runner.summary(
+            &fetcher,
+            opts,
+            started_at,
+            finished_at,
+            now,
+            deadline_reached,
+        )),
+        // What the run did before it stopped, with the error and its exit code.
+        Err(error) => {
+            let mut summary = runner.summary(&fetcher, opts, started_at, finished_at, now, false);
+            summary.exit_code = error.exit();
+            summary.errors.push(error.to_string());
+            Err(RunError::Stopped {
+                error: Box::new(error),
+                summary: Box::new(summary),
+            })
+        }
+    }
 }
 
 /// Opens the pipeline's sink.
