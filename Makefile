@@ -3,7 +3,9 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(abspath $(VENV)/bin/python)
 
-.PHONY: build demo test venv lint fmt clean-data
+.PHONY: build demo test deps venv lint fmt clean-data
+# apt-get as root, through sudo otherwise.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 build:
 	cargo build --release
@@ -12,6 +14,14 @@ build:
 # print the summary and the files, stop the emulator.
 demo: build
 	scripts/demo.sh
+
+# System packages the tests use: a real Prometheus Pushgateway (the push test starts
+# one on a free loopback port) and Java 17 for pyspark. Skipped when already there.
+deps:
+	@if [ ! -x /usr/bin/prometheus-pushgateway ] || ! command -v java >/dev/null; then \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) apt-get install -y -q --no-install-recommends prometheus-pushgateway openjdk-17-jre-headless; \
+	fi
 
 venv: $(VENV)/.installed
 
@@ -24,7 +34,7 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 
-test: venv lint
+test: deps venv lint
 	RTCQ_PYTHON=$(PY) cargo test --all-targets
 
 fmt:

@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "rtcq", version, about, max_term_width = 100)]
 pub struct Cli {
-    /// Log format: text on a terminal, JSON lines otherwise (auto).
+    /// Log format on stderr: text on a terminal, one JSON object per line otherwise
+    /// (auto). Filter with RUST_LOG (e.g. RUST_LOG=rtcq=debug).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
     #[command(subcommand)]
@@ -65,9 +66,21 @@ pub struct RunArgs {
     /// Exit 6 when this run records a new gap.
     #[arg(long)]
     pub fail_on_gap: bool,
-    /// Write the run summary as JSON to FILE (`-` for stdout).
+    /// Write the run summary as JSON to FILE (`-`: one line on stdout, e.g. for
+    /// Airflow's XCom).
     #[arg(long, value_name = "FILE")]
     pub summary: Option<String>,
+    /// Write the run's figures as Prometheus metrics to FILE (for node-exporter's
+    /// textfile collector: name it *.prom).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+    /// Push the run's figures to this Prometheus Pushgateway (e.g.
+    /// http://pushgateway:9091), grouped by job rtcq and the pipeline.
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<String>,
+    /// How often the scheduler starts a run: warns when the targets do not fit it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+    pub schedule: Duration,
     /// Validity of the lease on object stores, renewed every third of it (default 120).
     #[arg(
         long,
@@ -146,6 +159,9 @@ pub struct PlanArgs {
     /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
+    /// How often the scheduler starts a run: says whether the targets fit it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+    pub schedule: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -5,13 +5,16 @@ use std::io::Write;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tracing::Instrument;
 
 use crate::auth::Credentials;
 use crate::cli::{BackfillArgs, PipelineArgs, PlanArgs, RunArgs, StatusArgs};
 use crate::clock::Clock;
 use crate::config::{self, Pipeline};
-use crate::plan::{Backfill, Plan, Window};
-use crate::run::{self, Exit, RunOptions};
+use crate::metrics;
+use crate::plan::{Backfill, Plan, ScheduleFit, Window};
+use crate::progress::Progress;
+use crate::run::{self, Exit, RunOptions, Summary};
 use crate::sink::Sink;
 use crate::state::{GapLedger, LeaseOptions, StateStore, TargetState};
 
@@ -25,19 +28,25 @@ fn load_config(args: &PipelineArgs) -> Result<Pipeline, Exit> {
     Ok(pipeline)
 }
 
+/// Reports an error: one log line with JSON logs (nothing else may go to stderr
+/// then), a plain `error: …` line otherwise. Returns `code`.
 fn fail(msg: impl std::fmt::Display, code: Exit) -> Exit {
-    tracing::error!("{msg}");
-    eprintln!("error: {msg}");
+    if crate::logs::is_json() {
+        tracing::error!("{msg}");
+    } else {
+        eprintln!("error: {msg}");
+    }
     code
 }
 
-/// `rtcq run`.
-pub async fn run(args: &RunArgs) -> Exit {
-    run_with(args, None).await
+/// `rtcq run`: one run in its span, then its summary, metrics file and push. Every line
+/// it logs after the config is read carries the pipeline and the run id.
+pub async fn run(args: &RunArgs, progress: Progress) -> Exit {
+    run_with(args, progress, None).await
 }
 
-/// `rtcq backfill`.
-pub async fn backfill(args: &BackfillArgs) -> Exit {
+/// `rtcq backfill`: a run that also re-fetches `[from, to)`.
+pub async fn backfill(args: &BackfillArgs, progress: Progress) -> Exit {
     if args.from >= args.to {
         return fail(
             format!(
@@ -48,42 +57,52 @@ pub async fn backfill(args: &BackfillArgs) -> Exit {
             Exit::Usage,
         );
     }
-    run_with(
-        &args.run,
-        Some(Backfill {
-            from: args.from,
-            to: args.to,
-        }),
-    )
-    .await
+    let range = Backfill {
+        from: args.from,
+        to: args.to,
+    };
+    run_with(&args.run, progress, Some(range)).await
 }
 
-async fn run_with(args: &RunArgs, backfill: Option<Backfill>) -> Exit {
+async fn run_with(args: &RunArgs, progress: Progress, backfill: Option<Backfill>) -> Exit {
     let pipeline = match load_config(&args.pipeline) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let creds = match Credentials::from_env() {
-        Ok(c) => c,
-        Err(e) => return fail(e, Exit::Usage),
+    let started_at = Utc::now();
+    let run_id = run::new_run_id(started_at);
+    let span = run::run_span(&pipeline.name, &run_id);
+    run_and_report(args, &pipeline, &run_id, started_at, progress, backfill)
+        .instrument(span)
+        .await
+}
+
+async fn run_and_report(
+    args: &RunArgs,
+    pipeline: &Pipeline,
+    run_id: &str,
+    started_at: DateTime<Utc>,
+    progress: Progress,
+    backfill: Option<Backfill>,
+) -> Exit {
+    let stopped = |error: String, code: Exit| {
+        Summary::stopped(
+            &pipeline.name,
+            run_id,
+            started_at,
+            args.pipeline.now.unwrap_or(started_at),
+            pipeline.targets.len(),
+            error,
+            code,
+        )
     };
-    let lease = match lease_options(args) {
-        Ok(l) => l,
-        Err(e) => return fail(e, Exit::Usage),
-    };
-    let opts = RunOptions {
-        now: args.pipeline.now,
-        max_duration: args.max_duration,
-        fail_on_gap: args.fail_on_gap,
-        lease,
-        retry: args.retry_policy(),
-        timeouts: args.timeouts(),
-        backfill,
-        ..RunOptions::default()
-    };
-    let summary = match run::run(&pipeline, creds, &opts).await {
+    let mut summary = match start_run(args, pipeline, run_id, started_at, progress, backfill).await
+    {
         Ok(s) => s,
-        Err(e) => return fail(&e, e.exit()),
+        Err((msg, code, partial)) => {
+            let code = fail(&msg, code);
+            partial.unwrap_or_else(|| stopped(msg, code))
+        }
     };
     tracing::info!(
         requests = summary.requests_sent,
@@ -94,18 +113,36 @@ async fn run_with(args: &RunArgs, backfill: Option<Backfill>) -> Exit {
         files = summary.files_written,
         slots_pending = summary.slots_pending,
         gaps = summary.gaps_recorded,
+        seconds = summary.duration_seconds(),
         exit_code = summary.exit_code as u8,
         "run finished"
     );
+    if let Some(path) = &args.metrics_file
+        && let Err(e) = metrics::write_file(path, &metrics::render(&summary))
+    {
+        summary.exit_code = fail(
+            format!("cannot write the metrics to {}: {e}", path.display()),
+            Exit::Failed,
+        );
+    }
+    if let Some(url) = &args.pushgateway {
+        // The data is written whatever the Pushgateway says: a failed push is logged,
+        // it does not change the exit code.
+        match metrics::push(url, &pipeline.name, &metrics::render(&summary)).await {
+            Ok(()) => tracing::info!("metrics pushed to the Pushgateway"),
+            Err(e) => tracing::error!(error = %e, "metrics not pushed"),
+        }
+    }
+    // Last, so that with `--summary -` the summary is the last line on stdout.
     if let Some(dest) = &args.summary {
-        let json = match serde_json::to_string_pretty(&summary) {
-            Ok(j) => j,
-            Err(e) => return fail(format!("cannot serialise the summary: {e}"), Exit::Failed),
-        };
         let written = if dest == "-" {
-            writeln!(std::io::stdout(), "{json}")
+            serde_json::to_string(&summary)
+                .map_err(std::io::Error::other)
+                .and_then(|j| writeln!(std::io::stdout(), "{j}"))
         } else {
-            std::fs::write(dest, format!("{json}\n"))
+            serde_json::to_string_pretty(&summary)
+                .map_err(std::io::Error::other)
+                .and_then(|j| std::fs::write(dest, format!("{j}\n")))
         };
         if let Err(e) = written {
             return fail(
@@ -115,6 +152,40 @@ async fn run_with(args: &RunArgs, backfill: Option<Backfill>) -> Exit {
         }
     }
     summary.exit_code
+}
+
+/// Credentials, lease options and the run itself; errors with their exit code and, for
+/// a run that stopped part way, what it had done.
+async fn start_run(
+    args: &RunArgs,
+    pipeline: &Pipeline,
+    run_id: &str,
+    started_at: DateTime<Utc>,
+    progress: Progress,
+    backfill: Option<Backfill>,
+) -> Result<Summary, (String, Exit, Option<Summary>)> {
+    let creds = Credentials::from_env().map_err(|e| (e.to_string(), Exit::Usage, None))?;
+    let lease = lease_options(args).map_err(|e| (e, Exit::Usage, None))?;
+    let opts = RunOptions {
+        now: args.pipeline.now,
+        max_duration: args.max_duration,
+        fail_on_gap: args.fail_on_gap,
+        lease,
+        schedule: Some(args.schedule),
+        progress,
+        retry: args.retry_policy(),
+        timeouts: args.timeouts(),
+        backfill,
+        ..RunOptions::default()
+    };
+    run::run_with_id(pipeline, creds, &opts, run_id, started_at)
+        .await
+        .map_err(|e| match e {
+            run::RunError::Stopped { error, summary } => {
+                (error.to_string(), error.exit(), Some(*summary))
+            }
+            e => (e.to_string(), e.exit(), None),
+        })
 }
 
 /// The lease TTL and renewal period from the hidden test knobs.
@@ -187,6 +258,11 @@ pub async fn plan(args: &PlanArgs) -> Exit {
     let plan = Plan::build(&progress, window);
     let rate = pipeline.api.requests_per_second;
     let seconds = plan.requests.len() as f64 / rate;
+    let fit = ScheduleFit {
+        targets: pipeline.targets.len(),
+        requests_per_second: rate,
+        schedule: args.schedule,
+    };
     let slots: usize = plan.targets.iter().map(|t| t.slots.len()).sum();
     let lost: Vec<_> = plan
         .targets
@@ -208,11 +284,15 @@ pub async fn plan(args: &PlanArgs) -> Exit {
             })).collect::<Vec<_>>(),
             "seconds_at_rate": seconds,
             "requests_per_second": rate,
+            "schedule_seconds": args.schedule.as_secs(),
+            "seconds_per_run": fit.seconds_needed(),
+            "fits_schedule": fit.fits(),
+            "schedule": fit.to_string(),
             "lost": lost.iter().map(|(t, l)| serde_json::json!({
                 "target": t.to_string(), "start": l.start, "end": l.end,
             })).collect::<Vec<_>>(),
         });
-        println!("{doc:#}");
+        emit(&format!("{doc:#}\n"));
         return Exit::Done;
     }
     let mut out = String::new();
@@ -231,6 +311,13 @@ pub async fn plan(args: &PlanArgs) -> Exit {
         seconds,
         rate
     ));
+    if fit.fits() {
+        out.push_str(&format!("{fit}\n"));
+    } else {
+        out.push_str(&format!(
+            "{fit}: split the targets across pipelines (one per account) or schedule less often\n"
+        ));
+    }
     for r in &plan.requests {
         out.push_str(&format!(
             "  {}  [{}, {})  {} slot(s)\n",
@@ -251,7 +338,7 @@ pub async fn plan(args: &PlanArgs) -> Exit {
             out.push_str(&format!("  {t}  [{}, {})\n", hm(l.start), hm(l.end)));
         }
     }
-    print!("{out}");
+    emit(&out);
     Exit::Done
 }
 
@@ -297,34 +384,134 @@ pub async fn status(args: &StatusArgs) -> Exit {
             })).collect::<Vec<_>>(),
             "gaps": gaps,
         });
-        println!("{doc:#}");
+        emit(&format!("{doc:#}\n"));
         return Exit::Done;
     }
-    let mut out = format!("pipeline {}: now {}\n", pipeline.name, hm(now));
-    out.push_str(&format!(
-        "{:<60} {:<20} {:>10} {:>8}\n",
-        "target", "cursor", "lag", "pending"
+    let table: Vec<[String; 5]> = rows
+        .iter()
+        .map(|(t, s, lag)| {
+            [
+                t.to_string(),
+                s.cursor.map(hm).unwrap_or_else(|| "never run".into()),
+                lag.map(human_secs).unwrap_or_else(|| "-".into()),
+                s.incomplete.len().to_string(),
+                s.incomplete
+                    .iter()
+                    .next()
+                    .map(|t| hm(*t))
+                    .unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let pending: usize = prior.iter().map(|s| s.incomplete.len()).sum();
+    let mut out = format!(
+        "pipeline {}: {} targets, {} pending slot(s), now {}\n\n",
+        pipeline.name,
+        pipeline.targets.len(),
+        pending,
+        hm(now)
+    );
+    out.push_str(&render_table(
+        ["target", "cursor", "lag", "pending", "oldest pending"],
+        &table,
     ));
-    for (t, s, lag) in &rows {
-        out.push_str(&format!(
-            "{:<60} {:<20} {:>10} {:>8}\n",
-            t.to_string(),
-            s.cursor.map(hm).unwrap_or_else(|| "never run".into()),
-            lag.map(|l| format!("{}m{:02}s", l / 60, l % 60))
-                .unwrap_or_else(|| "-".into()),
-            s.incomplete.len()
-        ));
+    out.push_str(&format!("\n{} gap(s) recorded", gaps.len()));
+    if let Some(since) = args.since {
+        out.push_str(&format!(" since {}", hm(since)));
     }
-    out.push_str(&format!("{} gap(s) recorded\n", gaps.len()));
+    out.push_str(if gaps.is_empty() { "\n" } else { ":\n" });
     for g in &gaps {
         out.push_str(&format!(
-            "  {}  [{}, {})  detected {}\n",
+            "  {}  [{}, {})  {} lost, detected {}\n",
             g.target,
             hm(g.start),
             hm(g.end),
+            human_secs((g.end - g.start).num_seconds()),
             hm(g.detected_at)
         ));
     }
-    print!("{out}");
+    emit(&out);
     Exit::Done
+}
+
+/// Prints to stdout; a reader that went away (`| head`) is not an error.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// `310` as `5m10s`, `4000` as `1h06m40s`.
+fn human_secs(s: i64) -> String {
+    let (sign, s) = if s < 0 { ("-", -s) } else { ("", s) };
+    match (s / 3600, s % 3600 / 60, s % 60) {
+        (0, 0, sec) => format!("{sign}{sec}s"),
+        (0, m, sec) => format!("{sign}{m}m{sec:02}s"),
+        (h, m, sec) => format!("{sign}{h}h{m:02}m{sec:02}s"),
+    }
+}
+
+/// A left-aligned text table (numbers right-aligned) sized to its contents.
+fn render_table<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> String {
+    let mut width = head.map(str::len);
+    for r in rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let numeric: Vec<bool> = (0..N)
+        .map(|i| {
+            rows.iter().any(|r| r[i] != "-")
+                && rows
+                    .iter()
+                    .all(|r| r[i] == "-" || r[i].chars().all(|c| c.is_ascii_digit()))
+        })
+        .collect();
+    let line = |cells: [&str; N]| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let pad = width[i].saturating_sub(c.chars().count());
+            if i > 0 {
+                l.push_str("  ");
+            }
+            if numeric[i] {
+                l.push_str(&" ".repeat(pad));
+                l.push_str(c);
+            } else {
+                l.push_str(c);
+                if i + 1 < N {
+                    l.push_str(&" ".repeat(pad));
+                }
+            }
+        }
+        l.push('\n');
+        l
+    };
+    let mut out = line(head);
+    out.push_str(&line(
+        width.map(|w| "-".repeat(w)).each_ref().map(String::as_str),
+    ));
+    for r in rows {
+        out.push_str(&line(r.each_ref().map(String::as_str)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_fit_their_contents() {
+        let rows = [
+            ["app=a product=native".to_string(), "12".to_string()],
+            ["app=b".to_string(), "3".to_string()],
+        ];
+        assert_eq!(
+            render_table(["target", "pending"], &rows),
+            "target                pending\n--------------------  -------\napp=a product=native       12\napp=b                       3\n"
+        );
+        assert_eq!(human_secs(310), "5m10s");
+        assert_eq!(human_secs(4000), "1h06m40s");
+        assert_eq!(human_secs(9), "9s");
+    }
 }

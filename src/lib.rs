@@ -4,8 +4,9 @@
 //! Each module owns one thing: `config` parses pipeline files, `auth` signs requests,
 //! `api` talks HTTP, `limit` paces and retries, `plan` turns cursors into requests,
 //! `sink` writes Parquet slot files, `state` keeps cursors and the lease, `run` wires
-//! one run together, `cli` is the command line and `emulator` is the local stand-in
-//! for the real API.
+//! one run together, `cli` is the command line, `logs` and `progress` are what a run
+//! shows while it goes, `metrics` is its summary for Prometheus, and `emulator` is the
+//! local stand-in for the real API.
 
 pub mod api;
 pub mod auth;
@@ -15,7 +16,10 @@ pub mod commands;
 pub mod config;
 pub mod emulator;
 pub mod limit;
+pub mod logs;
+pub mod metrics;
 pub mod plan;
+pub mod progress;
 pub mod run;
 pub mod sink;
 pub mod state;

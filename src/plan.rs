@@ -284,6 +284,64 @@ fn requests_for(target: usize, slots: &[Slot], horizon: DateTime<Utc>) -> Vec<Re
     out
 }
 
+/// Whether a pipeline's steady state, one request per target per run, fits its schedule
+/// at the configured request rate. A catch-up after an outage sends more (one request per
+/// 60 minutes owed) but only once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScheduleFit {
+    pub targets: usize,
+    pub requests_per_second: f64,
+    pub schedule: std::time::Duration,
+}
+
+impl ScheduleFit {
+    /// Seconds of requests one steady-state run needs.
+    pub fn seconds_needed(&self) -> f64 {
+        self.targets as f64 / self.requests_per_second
+    }
+
+    pub fn fits(&self) -> bool {
+        self.seconds_needed() <= self.schedule.as_secs_f64()
+    }
+}
+
+impl std::fmt::Display for ScheduleFit {
+    /// "612 targets need 306 s per run: more than a 5-minute schedule allows".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let need = self.seconds_needed();
+        let need = if need >= 10.0 {
+            format!("{need:.0}")
+        } else {
+            format!("{need:.1}")
+        };
+        let s = self.schedule.as_secs();
+        let every = if s.is_multiple_of(3600) {
+            format!("{}-hour", s / 3600)
+        } else if s.is_multiple_of(60) {
+            format!("{}-minute", s / 60)
+        } else {
+            format!("{s}-second")
+        };
+        let targets = match self.targets {
+            1 => "1 target needs".to_string(),
+            n => format!("{n} targets need"),
+        };
+        if self.fits() {
+            write!(
+                f,
+                "{targets} {need} s per run at {} requests/second: fits a {every} schedule",
+                self.requests_per_second
+            )
+        } else {
+            write!(
+                f,
+                "{targets} {need} s per run at {} requests/second: more than a {every} schedule allows",
+                self.requests_per_second
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,6 +509,32 @@ mod tests {
                 start: t(11, 55, 0),
                 end: t(12, 30, 0)
             })
+        );
+    }
+
+    #[test]
+    fn schedule_fit_says_whether_targets_fit() {
+        let fit = |targets, rps, secs| ScheduleFit {
+            targets,
+            requests_per_second: rps,
+            schedule: std::time::Duration::from_secs(secs),
+        };
+        let f = fit(612, 2.0, 300);
+        assert!(!f.fits());
+        assert_eq!(
+            f.to_string(),
+            "612 targets need 306 s per run at 2 requests/second: more than a 5-minute schedule allows"
+        );
+        let f = fit(11, 2.0, 300);
+        assert!(f.fits());
+        assert_eq!(
+            f.to_string(),
+            "11 targets need 5.5 s per run at 2 requests/second: fits a 5-minute schedule"
+        );
+        assert!(fit(600, 2.0, 300).fits());
+        assert_eq!(
+            fit(1, 0.5, 90).to_string(),
+            "1 target needs 2.0 s per run at 0.5 requests/second: fits a 90-second schedule"
         );
     }
 

@@ -14,15 +14,43 @@ fn bad_config_exits_2_naming_file_key_and_reason() {
         2.0,
         "[[targets]]\napp_id = \"a\"\nindicators = [\"stall_rate\"]\nusers = [\"u1\"]\n",
     );
-    let out = rtcq(&["run", "--config", cfg.to_str().unwrap()]);
+    // What a person sees (text logs, as on a terminal).
+    let out = rtcq(&[
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--log-format",
+        "text",
+    ]);
     assert_eq!(out.code, 2);
-    let want = format!(
-        "error: {}: targets[0].users: needs rooms: the API applies UserId only together with a RoomId",
+    let reason = format!(
+        "{}: targets[0].users: needs rooms: the API applies UserId only together with a RoomId",
         cfg.display()
     );
-    assert!(out.stderr.contains(&want), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("error: {reason}")),
+        "{}",
+        out.stderr
+    );
+    // With JSON logs (the default off a terminal) stderr holds only JSON lines.
+    let out = rtcq(&["run", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    let lines: Vec<serde_json::Value> = out
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    assert_eq!(lines[0]["level"], "ERROR");
+    assert_eq!(lines[0]["message"], reason.as_str());
 
-    let out = rtcq(&["plan", "--config", "/nonexistent/p.toml"]);
+    let out = rtcq(&[
+        "plan",
+        "--config",
+        "/nonexistent/p.toml",
+        "--log-format",
+        "text",
+    ]);
     assert_eq!(out.code, 2);
     assert!(
         out.stderr

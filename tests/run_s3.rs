@@ -215,11 +215,14 @@ async fn race(sink_url: Option<&str>) {
     let (winner, loser) = if a.code == 0 { (a, b) } else { (b, a) };
     assert_eq!(winner.code, 0, "stderr: {}", winner.stderr);
     assert_eq!(loser.code, 4, "stderr: {}", loser.stderr);
-    assert_eq!(loser.stdout, "", "no summary from the loser");
+    // The loser's summary says so, with nothing sent (Airflow skips on exit 4).
+    let lost = summary(&loser);
+    assert_eq!(lost["exit_code"], 4);
+    assert_eq!(lost["requests_sent"], 0);
     assert!(
         loser
             .stderr
-            .contains("error: pipeline race is busy: another run holds the lease"),
+            .contains("pipeline race is busy: another run holds the lease"),
         "{}",
         loser.stderr
     );
@@ -350,7 +353,18 @@ async fn taken_over(pipeline: &str, renew: &str, a_error: &str) {
     // A's answer comes back: it stops with exit 1, B's state stays.
     let a = a.await.unwrap();
     assert_eq!(a.code, 1, "stderr: {}", a.stderr);
-    assert_eq!(a.stdout, "");
+    // Its summary has the error, the exit code and what it did before stopping.
+    let a_summary = summary(&a);
+    assert_eq!(a_summary["exit_code"], 1);
+    assert_eq!(a_summary["requests_sent"], 1);
+    assert!(
+        a_summary["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().contains(a_error)),
+        "{a_summary}"
+    );
     assert!(a.stderr.contains(a_error), "{}", a.stderr);
     assert_eq!(slow.requests(), 1);
     assert_eq!(moto::get(&root, &state_key).await.unwrap(), saved_by_b);
@@ -379,7 +393,7 @@ async fn a_run_whose_expired_lease_was_taken_over_cannot_overwrite_the_newer_sta
     taken_over(
         "stale",
         "0",
-        "error: state file data/rtc/_state/stale.json changed under this run (another run took over the lease?): not overwriting it",
+        "state file data/rtc/_state/stale.json changed under this run (another run took over the lease?): not overwriting it",
     )
     .await;
 }
@@ -390,7 +404,7 @@ async fn a_run_that_finds_its_lease_taken_over_at_renewal_stops_at_its_next_writ
     taken_over(
         "lost",
         "3",
-        "error: lost the lease data/rtc/_state/lost.lease: another run took it over",
+        "lost the lease data/rtc/_state/lost.lease: another run took it over",
     )
     .await;
 }

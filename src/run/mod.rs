@@ -13,6 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::api::client::ClientError;
 use crate::api::{ApiError, Client, Timeouts};
@@ -20,7 +21,8 @@ use crate::auth::Credentials;
 use crate::clock::Clock;
 use crate::config::{Pipeline, ProductType, Target};
 use crate::limit::{Pacer, RetryPolicy};
-use crate::plan::{Backfill, Lost, Plan, Slot, Window};
+use crate::plan::{Backfill, Lost, Plan, ScheduleFit, Slot, Window};
+use crate::progress::Progress;
 use crate::sink::{Row, Sink, SinkError};
 use crate::state::{
     Gap, GapError, GapLedger, Lease, LeaseError, LeaseOptions, State, StateError, StateStore,
@@ -48,6 +50,10 @@ pub struct RunOptions {
     pub lease: LeaseOptions,
     /// Also re-fetch and rewrite this range (`rtcq backfill`).
     pub backfill: Option<Backfill>,
+    /// How often the scheduler starts a run (warns when the targets do not fit it).
+    pub schedule: Option<Duration>,
+    /// The progress bar (off by default).
+    pub progress: Progress,
 }
 
 /// A run that could not start or had to stop.
@@ -63,6 +69,12 @@ pub enum RunError {
     Gaps(#[from] GapError),
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The run stopped part way: the error and what it had done by then.
+    #[error("{error}")]
+    Stopped {
+        error: Box<RunError>,
+        summary: Box<Summary>,
+    },
 }
 
 impl RunError {
@@ -70,6 +82,7 @@ impl RunError {
         match self {
             RunError::Lease(LeaseError::Busy { .. }) => Exit::Busy,
             RunError::Client(_) => Exit::Usage,
+            RunError::Stopped { error, .. } => error.exit(),
             _ => Exit::Failed,
         }
     }
@@ -150,19 +163,54 @@ struct Runner<'a> {
     /// Per (target, slot start): where a failed request's slot was cut by the horizon
     /// at send time (the part before is recorded as lost).
     cut: HashMap<(usize, DateTime<Utc>), DateTime<Utc>>,
+    progress: Progress,
 }
 
-/// Runs `pipeline` once.
+/// The span every log line of a run is in: it names the pipeline and the run.
+pub fn run_span(pipeline: &str, run_id: &str) -> tracing::Span {
+    tracing::info_span!("run", pipeline = %pipeline, run_id = %run_id)
+}
+
+/// Runs `pipeline` once, in its own [`run_span`].
 pub async fn run(
     pipeline: &Pipeline,
     creds: Credentials,
     opts: &RunOptions,
 ) -> Result<Summary, RunError> {
     let started_at = Utc::now();
-    let clock = opts.now.map_or_else(Clock::system, Clock::starting_at);
     let run_id = new_run_id(started_at);
-    let span = tracing::info_span!("run", pipeline = %pipeline.name, run_id = %run_id);
-    let _guard = span.enter();
+    let span = run_span(&pipeline.name, &run_id);
+    run_with_id(pipeline, creds, opts, &run_id, started_at)
+        .instrument(span)
+        .await
+}
+
+/// [`run`] with an id and start time the caller chose, in the caller's span (which
+/// should be [`run_span`], so that the caller's own lines carry the same fields).
+pub async fn run_with_id(
+    pipeline: &Pipeline,
+    creds: Credentials,
+    opts: &RunOptions,
+    run_id: &str,
+    started_at: DateTime<Utc>,
+) -> Result<Summary, RunError> {
+    let clock = opts.now.map_or_else(Clock::system, Clock::starting_at);
+    let run_id = run_id.to_string();
+    if let Some(schedule) = opts.schedule {
+        let fit = ScheduleFit {
+            targets: pipeline.targets.len(),
+            requests_per_second: pipeline.api.requests_per_second,
+            schedule,
+        };
+        if !fit.fits() {
+            tracing::warn!(
+                targets = fit.targets,
+                seconds_needed = fit.seconds_needed(),
+                schedule_seconds = schedule.as_secs(),
+                "{fit}: split the targets across pipelines (one per account) or schedule less often"
+            );
+        }
+    }
 
     let sink = open_sink(pipeline)?;
     let lease = Lease::acquire_with(&sink, &pipeline.name, &run_id, opts.lease).await?;
@@ -267,6 +315,7 @@ async fn run_leased(
         lease_lost: lease.lost_flag(),
         lease_location: lease.location(),
         cut: HashMap::new(),
+        progress: opts.progress.clone(),
     };
     for (t, tp) in runner.plan.targets.iter().enumerate() {
         for l in &tp.lost {
@@ -292,22 +341,38 @@ async fn run_leased(
         "planned"
     );
     // Record losses found while planning before anything else moves.
-    runner.flush_gaps().await?;
-
-    let deadline = opts.max_duration.map(|d| tokio::time::Instant::now() + d);
-    let deadline_reached = runner.fetch_and_write(&fetcher, opts, deadline).await?;
-
-    runner.save_state().await?;
+    let outcome = async {
+        runner.flush_gaps().await?;
+        let deadline = opts.max_duration.map(|d| tokio::time::Instant::now() + d);
+        opts.progress.start(runner.plan.requests.len());
+        let fetched = runner.fetch_and_write(&fetcher, opts, deadline).await;
+        opts.progress.finish();
+        let deadline_reached = fetched?;
+        runner.save_state().await?;
+        Ok::<_, RunError>(deadline_reached)
+    }
+    .await;
     let finished_at = Utc::now();
-    let summary = runner.summary(
-        &fetcher,
-        opts,
-        started_at,
-        finished_at,
-        now,
-        deadline_reached,
-    );
-    Ok(summary)
+    match outcome {
+        Ok(deadline_reached) => Ok(runner.summary(
+            &fetcher,
+            opts,
+            started_at,
+            finished_at,
+            now,
+            deadline_reached,
+        )),
+        // What the run did before it stopped, with the error and its exit code.
+        Err(error) => {
+            let mut summary = runner.summary(&fetcher, opts, started_at, finished_at, now, false);
+            summary.exit_code = error.exit();
+            summary.errors.push(error.to_string());
+            Err(RunError::Stopped {
+                error: Box::new(error),
+                summary: Box::new(summary),
+            })
+        }
+    }
 }
 
 /// Opens the pipeline's sink.
@@ -356,33 +421,39 @@ impl Runner<'_> {
         let dispatcher = {
             let stop = stop.clone();
             let fetcher = fetcher.clone();
-            tokio::spawn(async move {
-                let permits = Arc::new(Semaphore::new(in_flight));
-                let mut tasks = JoinSet::new();
-                for i in 0..requests.len() {
-                    let Ok(permit) = permits.clone().acquire_owned().await else {
-                        break;
-                    };
-                    if stop.load(Ordering::Relaxed) {
-                        break;
+            tokio::spawn(
+                async move {
+                    let permits = Arc::new(Semaphore::new(in_flight));
+                    let mut tasks = JoinSet::new();
+                    for i in 0..requests.len() {
+                        let Ok(permit) = permits.clone().acquire_owned().await else {
+                            break;
+                        };
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let (fetcher, requests, targets, tx) = (
+                            fetcher.clone(),
+                            requests.clone(),
+                            targets.clone(),
+                            tx.clone(),
+                        );
+                        tasks.spawn(
+                            async move {
+                                let req = &requests[i];
+                                let f = fetcher.fetch(i, &targets[req.target], req).await;
+                                drop(permit);
+                                let _ = tx.send(f).await;
+                            }
+                            .in_current_span(),
+                        );
+                        while tasks.try_join_next().is_some() {}
                     }
-                    let (fetcher, requests, targets, tx) = (
-                        fetcher.clone(),
-                        requests.clone(),
-                        targets.clone(),
-                        tx.clone(),
-                    );
-                    tasks.spawn(async move {
-                        let req = &requests[i];
-                        let f = fetcher.fetch(i, &targets[req.target], req).await;
-                        drop(permit);
-                        let _ = tx.send(f).await;
-                    });
-                    while tasks.try_join_next().is_some() {}
+                    drop(tx);
+                    while tasks.join_next().await.is_some() {}
                 }
-                drop(tx);
-                while tasks.join_next().await.is_some() {}
-            })
+                .in_current_span(),
+            )
         };
         let mut last_save = tokio::time::Instant::now();
         let mut deadline_reached = false;
@@ -404,6 +475,7 @@ impl Runner<'_> {
                 stop.store(true, Ordering::Relaxed);
             }
             self.take(f).await?;
+            opts.progress.request_done();
             if last_save.elapsed() >= SAVE_EVERY {
                 self.save_state().await?;
                 last_save = tokio::time::Instant::now();
@@ -517,6 +589,7 @@ impl Runner<'_> {
             let written = self.sink.write_slot(app, &slot, rows).await?;
             self.rows_written += written.rows as u64;
             self.files_written += 1;
+            self.progress.rows(self.rows_written);
             tracing::debug!(path = %written.path, rows = written.rows, bytes = written.bytes, "slot file written");
         }
         for (t, _, _) in &work.fetched {
@@ -617,6 +690,10 @@ impl Runner<'_> {
                 slots_pending += ts.incomplete.len();
                 TargetLag {
                     target: t.to_string(),
+                    app_id: t.app_id.clone(),
+                    product_type: t.product_type.as_str().to_string(),
+                    room_id: t.room_id.clone(),
+                    user_id: t.user_id.clone(),
                     cursor: ts.cursor,
                     lag_seconds: ts.cursor.map(|c| (now - c).num_seconds()),
                     pending_slots: ts.incomplete.len(),
@@ -643,6 +720,15 @@ impl Runner<'_> {
             finished_at,
             now,
             targets: self.pipeline.targets.len(),
+            schedule_seconds: opts.schedule.map_or(0, |s| s.as_secs()),
+            fits_schedule: opts.schedule.is_none_or(|schedule| {
+                ScheduleFit {
+                    targets: self.pipeline.targets.len(),
+                    requests_per_second: self.pipeline.api.requests_per_second,
+                    schedule,
+                }
+                .fits()
+            }),
             requests_planned: self.plan.requests.len(),
             requests_sent: s.sent.load(Ordering::Relaxed),
             requests_retried: s.retried.load(Ordering::Relaxed),

@@ -36,6 +36,10 @@ impl From<Exit> for u8 {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetLag {
     pub target: String,
+    pub app_id: String,
+    pub product_type: String,
+    pub room_id: Option<String>,
+    pub user_id: Option<String>,
     pub cursor: Option<DateTime<Utc>>,
     pub lag_seconds: Option<i64>,
     pub pending_slots: usize,
@@ -92,6 +96,10 @@ pub struct Summary {
     /// The run's `now` (the real clock, or `--now`).
     pub now: DateTime<Utc>,
     pub targets: usize,
+    /// The schedule the run was told it is on (`--schedule`), in seconds.
+    pub schedule_seconds: u64,
+    /// Whether one request per target fits that schedule at the configured rate.
+    pub fits_schedule: bool,
     pub requests_planned: usize,
     pub requests_sent: u64,
     pub requests_retried: u64,
@@ -110,4 +118,53 @@ pub struct Summary {
     /// Set by `rtcq backfill`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backfill: Option<BackfillReport>,
+}
+
+impl Summary {
+    /// The summary of a run that stopped before it could fetch: what is known of it,
+    /// zero counts, the error and the exit code.
+    pub fn stopped(
+        pipeline: &str,
+        run_id: &str,
+        started_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        targets: usize,
+        error: String,
+        exit_code: Exit,
+    ) -> Summary {
+        Summary {
+            pipeline: pipeline.to_string(),
+            run_id: run_id.to_string(),
+            started_at,
+            finished_at: Utc::now(),
+            now,
+            targets,
+            schedule_seconds: 0,
+            fits_schedule: true,
+            requests_planned: 0,
+            requests_sent: 0,
+            requests_retried: 0,
+            requests_throttled: 0,
+            requests_failed: 0,
+            rows_written: 0,
+            files_written: 0,
+            slots_pending: 0,
+            points_dropped: Dropped::default(),
+            gaps_recorded: 0,
+            lost: Vec::new(),
+            lag: Vec::new(),
+            deadline_reached: false,
+            errors: vec![error],
+            exit_code,
+            backfill: None,
+        }
+    }
+
+    /// How long the run took, in seconds.
+    pub fn duration_seconds(&self) -> f64 {
+        (self.finished_at - self.started_at)
+            .to_std()
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0)
+    }
 }

@@ -24,6 +24,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::sink::Sink;
 
@@ -305,15 +306,18 @@ impl Lease {
         let lost = Arc::new(AtomicBool::new(false));
         let version = Arc::new(Mutex::new(version));
         let renewer = opts.renew_every.map(|every| {
-            tokio::spawn(renew(
-                store.clone(),
-                path.clone(),
-                version.clone(),
-                lost.clone(),
-                body,
-                opts.ttl,
-                every.max(Duration::from_millis(100)),
-            ))
+            tokio::spawn(
+                renew(
+                    store.clone(),
+                    path.clone(),
+                    version.clone(),
+                    lost.clone(),
+                    body,
+                    opts.ttl,
+                    every.max(Duration::from_millis(100)),
+                )
+                .in_current_span(),
+            )
         });
         Lease {
             lost,

@@ -328,6 +328,73 @@ pub fn python() -> PathBuf {
     p
 }
 
+/// A real Prometheus Pushgateway (Debian's `prometheus-pushgateway`, installed by
+/// `make deps`) on a free loopback port, stopped on drop.
+pub struct Pushgateway {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Pushgateway {
+    pub fn start() -> Pushgateway {
+        let bin = std::env::var_os("RTCQ_PUSHGATEWAY")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| "/usr/bin/prometheus-pushgateway".into());
+        assert!(
+            bin.exists(),
+            "{} is missing: run `make deps` (apt-get install prometheus-pushgateway) or set RTCQ_PUSHGATEWAY",
+            bin.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(bin)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("cannot start the Pushgateway");
+        let pg = Pushgateway { child, port };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no Pushgateway on port {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        pg
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `GET /metrics`, the body.
+    pub fn metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        reply
+    }
+}
+
+impl Drop for Pushgateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub mod moto {
     //! A moto S3 server on a free loopback port, and reading a dataset back from it.
 

@@ -1,0 +1,78 @@
+"""rtcq on Airflow: one task per pipeline every 5 minutes.
+
+Put this file in the DAGs folder and the `rtcq` binary and the pipeline files on the
+workers (RTCQ_BIN, RTCQ_PIPELINE_DIR). The workers' environment provides the
+credentials: VOLC_ACCESSKEY and VOLC_SECRETKEY, and AWS_* for an S3 sink.
+
+- `max_active_runs=1` and no catch-up: rtcq catches up by itself (its lease also
+  refuses a second run of a pipeline: exit 4).
+- Exit 4 (another run holds the lease) marks the task skipped, not failed.
+- Exit 3 (some slots pending, or --max-duration reached; progress saved) counts as
+  success: the next run fetches what is left.
+- `--summary -` prints the run summary as one JSON line, the last line on stdout, which
+  the BashOperator pushes to XCom (parsed into a dict by `output_processor`).
+
+Kept working by tests/deploy.rs: it imports this file with Airflow's DagBag and runs
+each task's command against the emulator.
+"""
+
+import json
+import os
+import shlex
+from datetime import datetime, timedelta
+
+try:  # Airflow 3
+    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2
+    from airflow import DAG
+    from airflow.operators.bash import BashOperator
+
+RTCQ_BIN = os.environ.get("RTCQ_BIN", "/usr/local/bin/rtcq")
+PIPELINE_DIR = os.environ.get("RTCQ_PIPELINE_DIR", "/opt/rtcq/pipelines")
+# One task per pipeline file (one pipeline per Volcengine account).
+PIPELINES = ["demo"]
+SCHEDULE = "*/5 * * * *"
+
+
+def rtcq_command(pipeline: str) -> str:
+    """The shell command of one pipeline's task: exit 3 becomes 0, 4 stays (skipped)."""
+    run = [
+        RTCQ_BIN,
+        "run",
+        "--config",
+        f"{PIPELINE_DIR}/{pipeline}.toml",
+        "--log-format",
+        "json",
+        "--schedule",
+        "5m",
+        "--max-duration",
+        "4m",
+        "--summary",
+        "-",
+    ]
+    return " ".join(shlex.quote(a) for a in run) + '; rc=$?; [ "$rc" -eq 3 ] && exit 0; exit "$rc"'
+
+
+with DAG(
+    dag_id="rtcq",
+    description="Copy Volcengine RTC call-quality metrics into Parquet",
+    schedule=SCHEDULE,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=5),
+    default_args={
+        "retries": 0,
+        "execution_timeout": timedelta(minutes=5),
+    },
+    tags=["rtcq"],
+) as dag:
+    for name in PIPELINES:
+        BashOperator(
+            task_id=f"rtcq_{name}",
+            bash_command=rtcq_command(name),
+            skip_on_exit_code=4,
+            do_xcom_push=True,
+            output_processor=json.loads,
+        )

@@ -1,0 +1,365 @@
+//! The run summary as Prometheus metrics (text exposition format 0.0.4): written to a
+//! file for node-exporter's textfile collector (`--metrics-file`, temp file in the same
+//! directory, then rename) or pushed to a Pushgateway (`--pushgateway`, HTTP PUT to
+//! `URL/metrics/job/rtcq/pipeline/<name>`, which replaces that group).
+//!
+//! Each figure is the last run's: the `_total` metrics are gauges holding what that run
+//! did, not process-lifetime counters (a batch job has no lifetime to count over).
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::run::Summary;
+
+/// Renders `summary` in the text exposition format, HELP and TYPE lines included.
+pub fn render(summary: &Summary) -> String {
+    let mut out = String::new();
+    let p = [("pipeline", summary.pipeline.as_str())];
+    let mut gauge = |name: &str, help: &str, value: f64| {
+        family(&mut out, name, help);
+        sample(&mut out, name, &p, value);
+    };
+    gauge(
+        "rtcq_rows_written_total",
+        "Rows written by the last run.",
+        summary.rows_written as f64,
+    );
+    gauge(
+        "rtcq_files_written_total",
+        "Slot files written by the last run.",
+        summary.files_written as f64,
+    );
+    gauge(
+        "rtcq_requests_planned",
+        "Requests the last run planned.",
+        summary.requests_planned as f64,
+    );
+    gauge(
+        "rtcq_requests_sent_total",
+        "API requests sent by the last run, retries included.",
+        summary.requests_sent as f64,
+    );
+    gauge(
+        "rtcq_requests_retried_total",
+        "API requests the last run retried.",
+        summary.requests_retried as f64,
+    );
+    gauge(
+        "rtcq_requests_throttled_total",
+        "API answers of the last run that said it was too fast.",
+        summary.requests_throttled as f64,
+    );
+    gauge(
+        "rtcq_requests_failed_total",
+        "API requests of the last run that failed after retries.",
+        summary.requests_failed as f64,
+    );
+    gauge(
+        "rtcq_slots_pending",
+        "Slots left pending after the last run, fetched by the next.",
+        summary.slots_pending as f64,
+    );
+    gauge(
+        "rtcq_gaps_recorded_total",
+        "Lost ranges the last run recorded in the gap ledger.",
+        summary.gaps_recorded as f64,
+    );
+    gauge(
+        "rtcq_targets",
+        "Targets in the pipeline.",
+        summary.targets as f64,
+    );
+    gauge(
+        "rtcq_last_run_exit_code",
+        "Exit code of the last run (0 done, 3 incomplete, 4 busy; see the README).",
+        u8::from(summary.exit_code) as f64,
+    );
+    gauge(
+        "rtcq_last_run_timestamp_seconds",
+        "When the last run finished, in seconds since the Unix epoch.",
+        summary.finished_at.timestamp_micros() as f64 / 1e6,
+    );
+    gauge(
+        "rtcq_run_duration_seconds",
+        "How long the last run took.",
+        summary.duration_seconds(),
+    );
+    let lags: Vec<_> = summary
+        .lag
+        .iter()
+        .filter_map(|l| l.lag_seconds.map(|s| (l, s)))
+        .collect();
+    if !lags.is_empty() {
+        let name = "rtcq_target_lag_seconds";
+        family(
+            &mut out,
+            name,
+            "How far each target's cursor is behind the last run's now.",
+        );
+        for (l, secs) in lags {
+            let labels = [
+                ("pipeline", summary.pipeline.as_str()),
+                ("target", l.target.as_str()),
+                ("app_id", l.app_id.as_str()),
+                ("product_type", l.product_type.as_str()),
+                ("room_id", l.room_id.as_deref().unwrap_or("")),
+                ("user_id", l.user_id.as_deref().unwrap_or("")),
+            ];
+            sample(&mut out, name, &labels, secs as f64);
+        }
+    }
+    out
+}
+
+fn family(out: &mut String, name: &str, help: &str) {
+    let help = help.replace('\\', "\\\\").replace('\n', "\\n");
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+}
+
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    out.push_str(name);
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{k}=\"{}\"", escape_label(v));
+        }
+        out.push('}');
+    }
+    let _ = writeln!(out, " {}", number(value));
+}
+
+/// A label value escaped per the text format: backslash, double quote, line feed.
+pub fn escape_label(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Writes `text` to `path` the way the textfile collector needs: a temporary file in
+/// the same directory (a `.`-name the collector ignores), then a rename over `path`.
+pub fn write_file(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "metrics".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The Pushgateway URL of a pipeline's group: `URL/metrics/job/rtcq/pipeline/<name>`.
+pub fn push_url(base: &str, pipeline: &str) -> String {
+    let mut name = String::new();
+    for b in pipeline.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            name.push(b as char);
+        } else {
+            let _ = write!(name, "%{b:02X}");
+        }
+    }
+    format!(
+        "{}/metrics/job/rtcq/pipeline/{name}",
+        base.trim_end_matches('/')
+    )
+}
+
+/// Why a push failed, with no URL credentials in it.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("--pushgateway {0:?} is not an http:// or https:// URL")]
+    BadUrl(String),
+    #[error("cannot reach the Pushgateway at {host}: {source}")]
+    Send {
+        host: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("the Pushgateway at {host} answered {status}: {body}")]
+    Status {
+        host: String,
+        status: u16,
+        body: String,
+    },
+}
+
+/// PUTs `text` as the pipeline's group on the Pushgateway at `base`.
+pub async fn push(base: &str, pipeline: &str, text: &str) -> Result<(), PushError> {
+    let url = reqwest::Url::parse(&push_url(base, pipeline))
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| PushError::BadUrl(redact(base)))?;
+    // Only host and port in messages: the URL may hold basic-auth credentials.
+    let host = format!(
+        "{}{}",
+        url.host_str().unwrap_or("?"),
+        url.port().map(|p| format!(":{p}")).unwrap_or_default()
+    );
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| PushError::Send {
+            host: host.clone(),
+            source: e.without_url(),
+        })?;
+    let resp = client
+        .put(url)
+        .header("content-type", "text/plain; version=0.0.4")
+        .body(text.to_string())
+        .send()
+        .await
+        .map_err(|e| PushError::Send {
+            host: host.clone(),
+            source: e.without_url(),
+        })?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.text().await.unwrap_or_default();
+        return Err(PushError::Status {
+            host,
+            status: status.as_u16(),
+            body: body.chars().take(300).collect(),
+        });
+    }
+    Ok(())
+}
+
+/// `url` without anything between `://` and `@`.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(a)) if a > s => format!("{}://…@{}", &url[..s], &url[a + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{Exit, TargetLag};
+    use chrono::{DateTime, Utc};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn renders_every_figure_with_help_type_and_escaped_labels() {
+        let mut s = Summary::stopped(
+            "demo",
+            "r1",
+            at("2026-11-25T12:00:10Z"),
+            at("2026-11-25T12:00:10Z"),
+            2,
+            "x".into(),
+            Exit::Incomplete,
+        );
+        s.finished_at = at("2026-11-25T12:00:12.5Z");
+        s.rows_written = 1200;
+        s.requests_sent = 3;
+        s.lag = vec![
+            TargetLag {
+                target: "app=a\"b product=native".into(),
+                app_id: "a\"b".into(),
+                product_type: "native".into(),
+                room_id: Some("r\\1\nx".into()),
+                user_id: None,
+                cursor: None,
+                lag_seconds: Some(310),
+                pending_slots: 0,
+            },
+            TargetLag {
+                target: "never".into(),
+                app_id: "a".into(),
+                product_type: "web".into(),
+                room_id: None,
+                user_id: None,
+                cursor: None,
+                lag_seconds: None,
+                pending_slots: 0,
+            },
+        ];
+        let text = render(&s);
+        for line in [
+            "# HELP rtcq_rows_written_total Rows written by the last run.",
+            "# TYPE rtcq_rows_written_total gauge",
+            "rtcq_rows_written_total{pipeline=\"demo\"} 1200",
+            "rtcq_requests_sent_total{pipeline=\"demo\"} 3",
+            "rtcq_last_run_exit_code{pipeline=\"demo\"} 3",
+            "rtcq_last_run_timestamp_seconds{pipeline=\"demo\"} 1795608012.5",
+            "rtcq_run_duration_seconds{pipeline=\"demo\"} 2.5",
+            "rtcq_target_lag_seconds{pipeline=\"demo\",target=\"app=a\\\"b product=native\",app_id=\"a\\\"b\",product_type=\"native\",room_id=\"r\\\\1\\nx\",user_id=\"\"} 310",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line}\n---\n{text}");
+        }
+        // A target that never ran has no lag sample.
+        assert_eq!(text.matches("rtcq_target_lag_seconds{").count(), 1);
+        // Every sample's family has HELP and TYPE.
+        for l in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = l.split(['{', ' ']).next().unwrap();
+            assert!(text.contains(&format!("# TYPE {name} gauge\n")), "{name}");
+        }
+    }
+
+    #[test]
+    fn push_url_and_redaction() {
+        assert_eq!(
+            push_url("http://pg:9091/", "demo"),
+            "http://pg:9091/metrics/job/rtcq/pipeline/demo"
+        );
+        assert_eq!(
+            push_url("http://pg:9091", "a b/c"),
+            "http://pg:9091/metrics/job/rtcq/pipeline/a%20b%2Fc"
+        );
+        assert_eq!(redact("https://u:secret@pg:9091"), "https://…@pg:9091");
+    }
+
+    #[test]
+    fn file_is_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("rtcq_demo.prom");
+        write_file(&p, "a 1\n").unwrap();
+        write_file(&p, "b 2\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "b 2\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("rtcq_demo.prom")]);
+    }
+}

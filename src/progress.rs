@@ -1,0 +1,90 @@
+//! The progress bar of a long catch-up: requests done of total, rows written, ETA. Drawn
+//! only on a terminal and never with JSON logs; otherwise every call is a no-op.
+
+use std::fmt;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::logs::AroundBar;
+
+/// A progress bar that may be switched off. Clones share one bar.
+#[derive(Clone)]
+pub struct Progress {
+    bar: ProgressBar,
+    enabled: bool,
+}
+
+impl fmt::Debug for Progress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Progress")
+            .field("enabled", &self.enabled)
+            .finish()
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress::off()
+    }
+}
+
+impl Progress {
+    /// No bar: for logs as JSON, no terminal, tests and library use.
+    pub fn off() -> Self {
+        Progress {
+            bar: ProgressBar::hidden(),
+            enabled: false,
+        }
+    }
+
+    /// A bar on stderr, shown once [`Progress::start`] is called.
+    pub fn on_stderr() -> Self {
+        Progress {
+            bar: ProgressBar::hidden(),
+            enabled: true,
+        }
+    }
+
+    /// The writer that prints log lines with the bar hidden meanwhile.
+    pub fn log_writer(&self) -> AroundBar {
+        AroundBar(self.bar.clone())
+    }
+
+    /// Shows the bar for `requests` requests (nothing for none).
+    pub fn start(&self, requests: usize) {
+        if !self.enabled || requests == 0 {
+            return;
+        }
+        let style = ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} requests, {msg}, eta {eta}",
+        )
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        self.bar.set_style(style);
+        self.bar.set_length(requests as u64);
+        self.bar.set_position(0);
+        self.bar.set_message("0 rows");
+        self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        self.bar.enable_steady_tick(Duration::from_millis(500));
+    }
+
+    /// One request is back (answered or failed for good).
+    pub fn request_done(&self) {
+        self.bar.inc(1);
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self, rows: u64) {
+        if self.enabled {
+            self.bar.set_message(format!("{rows} rows"));
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if self.enabled {
+            self.bar.finish_and_clear();
+        }
+    }
+}

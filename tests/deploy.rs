@@ -1,0 +1,135 @@
+//! The deployment examples under deploy/ keep working: the CronJob manifest and the
+//! Airflow DAG are checked by tests/py/check_deploy.py (YAML, Airflow's DagBag, the
+//! Dockerfile's shape), then the CronJob's container arguments and its pipeline file,
+//! and each Airflow task's shell command, are run against the emulator.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs check_deploy.py and returns what it printed last (JSON).
+fn check_deploy(pipeline_dir: &Path) -> serde_json::Value {
+    let airflow_home = tempfile::tempdir().unwrap();
+    let out = Command::new(python())
+        .arg(repo().join("tests/py/check_deploy.py"))
+        .arg(repo())
+        .arg(env!("CARGO_BIN_EXE_rtcq"))
+        .arg(pipeline_dir)
+        .env("AIRFLOW_HOME", airflow_home.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cronjob_and_airflow_dag_run_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline_dir = dir.path().join("pipelines");
+    std::fs::create_dir(&pipeline_dir).unwrap();
+    let checked = check_deploy(&pipeline_dir);
+
+    // The CronJob: its pipeline file loads; its arguments run, with only the sink
+    // moved to local disk, the endpoint to the emulator and the Pushgateway to a real
+    // one on loopback.
+    let now = t0();
+    let emu = emulator_at(now, None).await;
+    let pg = Pushgateway::start();
+    let toml = checked["cronjob"]["pipeline"].as_str().unwrap();
+    let sink = dir.path().join("k8s-data");
+    let local = toml.replace(
+        "url = \"s3://my-rtcq-bucket/rtcq\"",
+        &format!("url = \"{}\"", sink.display()),
+    );
+    assert_ne!(
+        local, toml,
+        "the manifest's sink URL changed: update this test"
+    );
+    let cfg = dir.path().join("cronjob.toml");
+    std::fs::write(&cfg, &local).unwrap();
+    let pipeline = load(&cfg);
+    let mut args: Vec<String> = checked["cronjob"]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let at = |args: &[String], flag: &str| args.iter().position(|a| a == flag).unwrap() + 1;
+    let i = at(&args, "--config");
+    args[i] = cfg.display().to_string();
+    let i = at(&args, "--pushgateway");
+    args[i] = pg.url();
+    args.extend([
+        "--endpoint".to_string(),
+        emu.url(),
+        "--now".to_string(),
+        now.to_rfc3339(),
+    ]);
+    let out = rtcq_async(args).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for l in out.stderr.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["pipeline"], "demo", "{l}");
+        assert!(v["run_id"].is_string(), "{l}");
+    }
+    assert_eq!(read_dataset(&sink), expected_first_run(&pipeline, now));
+    assert!(
+        pg.metrics()
+            .contains("rtcq_last_run_exit_code{instance=\"\",job=\"rtcq\",pipeline=\"demo\"} 0")
+    );
+
+    // The Airflow task: its command, as the BashOperator runs it, on the real clock.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let live = rtcq::emulator::spawn(listener, rtcq::emulator::EmulatorConfig::default())
+        .await
+        .unwrap();
+    let tasks = checked["airflow"]["tasks"].as_object().unwrap();
+    assert!(tasks.contains_key("rtcq_demo"), "{tasks:?}");
+    for (task, command) in tasks {
+        let name = task.strip_prefix("rtcq_").unwrap();
+        write_pipeline_to(
+            &pipeline_dir,
+            name,
+            &live.url(),
+            2.0,
+            &dir.path()
+                .join(format!("airflow-{name}"))
+                .display()
+                .to_string(),
+            "[[targets]]\napp_id = \"app-a\"\nindicators = [\"stall_rate\"]\nproduct_types = [\"native\", \"web\"]\n",
+        );
+        let command = command.as_str().unwrap().to_string();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new("bash")
+                .arg("-c")
+                .arg(&command)
+                .env("VOLC_ACCESSKEY", AK)
+                .env("VOLC_SECRETKEY", SK)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{task}: {stderr}");
+        // The BashOperator pushes the last line of output to XCom: the summary.
+        let summary: serde_json::Value =
+            serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        assert_eq!(summary["pipeline"], name);
+        assert_eq!(summary["requests_sent"], 2, "{stderr}");
+        assert!(summary["rows_written"].as_u64().unwrap() > 0);
+    }
+}

@@ -1,0 +1,357 @@
+//! What a run tells the people and systems watching it: JSON logs where every line names
+//! the pipeline and the run, the summary, the metrics file, the push to a real
+//! Pushgateway, and the schedule check of `plan` and `run`.
+
+mod common;
+
+use std::net::TcpListener;
+
+use common::*;
+
+fn arg(s: impl ToString) -> String {
+    s.to_string()
+}
+
+/// Parses every stderr line as a JSON object.
+fn json_lines(stderr: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+            assert!(v.is_object(), "{l}");
+            v
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_name_the_pipeline_and_run_on_every_line_and_metrics_match_the_summary() {
+    let now = t0();
+    // The emulator allows 2 requests/second, the pipeline asks for 20: the throttled
+    // answers are retried, and those lines come from the spawned fetch tasks.
+    let emu = emulator_at(now, Some(2.0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_pipeline(dir.path(), "logs", &emu.url(), 20.0, MIXED_TARGETS);
+    let metrics = dir.path().join("rtcq_logs.prom");
+    let out = rtcq_async(vec![
+        arg("run"),
+        arg("--config"),
+        arg(cfg.display()),
+        arg("--now"),
+        arg(now.to_rfc3339()),
+        arg("--log-format"),
+        arg("json"),
+        arg("--summary"),
+        arg("-"),
+        arg("--metrics-file"),
+        arg(metrics.display()),
+    ])
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // `--summary -` is one line on stdout, the last one (what Airflow pushes to XCom).
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let run_id = summary["run_id"].as_str().unwrap();
+    assert!(summary["requests_throttled"].as_u64().unwrap() > 0);
+    assert!(summary["requests_retried"].as_u64().unwrap() > 0);
+
+    let lines = json_lines(&out.stderr);
+    assert!(lines.len() >= 3, "{}", out.stderr);
+    for l in &lines {
+        assert_eq!(l["pipeline"], "logs", "{l}");
+        assert_eq!(l["run_id"], run_id, "{l}");
+        for key in ["timestamp", "level", "message", "target"] {
+            assert!(l.get(key).is_some(), "{key} missing: {l}");
+        }
+    }
+    let from = |target: &str, message: &str| {
+        lines
+            .iter()
+            .any(|l| l["target"] == target && l["message"].as_str().unwrap().contains(message))
+    };
+    assert!(from("rtcq::run::fetch", "retrying"), "{}", out.stderr);
+    assert!(from("rtcq::run", "planned"), "{}", out.stderr);
+    let finished = lines
+        .iter()
+        .find(|l| l["message"] == "run finished")
+        .expect("a run finished line");
+    assert_eq!(finished["target"], "rtcq::commands");
+    assert_eq!(finished["rows"], summary["rows_written"]);
+    assert!(!out.stderr.contains(SK), "the secret key is in the logs");
+
+    // The summary has what a scheduler needs.
+    for key in [
+        "run_id",
+        "started_at",
+        "finished_at",
+        "targets",
+        "requests_sent",
+        "requests_retried",
+        "requests_throttled",
+        "rows_written",
+        "files_written",
+        "slots_pending",
+        "lag",
+        "gaps_recorded",
+        "exit_code",
+    ] {
+        assert!(summary.get(key).is_some(), "{key}");
+    }
+    assert_eq!(summary["lag"].as_array().unwrap().len(), 11);
+
+    // The metrics file holds the same figures.
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let value = |name: &str| -> f64 {
+        let prefix = format!("{name}{{pipeline=\"logs\"}} ");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+        line[prefix.len()..].parse().unwrap()
+    };
+    for (metric, field) in [
+        ("rtcq_rows_written_total", "rows_written"),
+        ("rtcq_files_written_total", "files_written"),
+        ("rtcq_requests_sent_total", "requests_sent"),
+        ("rtcq_requests_retried_total", "requests_retried"),
+        ("rtcq_requests_throttled_total", "requests_throttled"),
+        ("rtcq_slots_pending", "slots_pending"),
+        ("rtcq_gaps_recorded_total", "gaps_recorded"),
+        ("rtcq_last_run_exit_code", "exit_code"),
+    ] {
+        assert_eq!(value(metric), summary[field].as_f64().unwrap(), "{metric}");
+    }
+    assert!(value("rtcq_run_duration_seconds") > 0.0);
+    assert!(value("rtcq_last_run_timestamp_seconds") > 1.7e9);
+    assert_eq!(
+        text.matches("rtcq_target_lag_seconds{pipeline=\"logs\",")
+            .count(),
+        11
+    );
+    assert!(text.contains(
+        "rtcq_target_lag_seconds{pipeline=\"logs\",target=\"app=app-a product=web room=room-1 user=u2\",app_id=\"app-a\",product_type=\"web\",room_id=\"room-1\",user_id=\"u2\"} 310\n"
+    ), "{text}");
+
+    // `status` after the run: a table sized to the targets, and the same as JSON.
+    let later = (now + chrono::TimeDelta::minutes(10)).to_rfc3339();
+    let cfg_s = cfg.display().to_string();
+    let out = rtcq(&["status", "--config", &cfg_s, "--now", &later]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "pipeline logs: 11 targets, 0 pending slot(s), now 2026-11-25 12:10:10"
+    );
+    assert!(lines[2].starts_with("target "), "{}", out.stdout);
+    assert!(
+        lines[2].ends_with("pending  oldest pending"),
+        "{}",
+        out.stdout
+    );
+    let row = lines
+        .iter()
+        .find(|l| l.starts_with("app=app-b product=native room=room-9 "))
+        .unwrap();
+    assert!(row.contains("2026-11-25 11:55:00  15m10s"), "{row}");
+    assert!(
+        out.stdout.ends_with("\n0 gap(s) recorded\n"),
+        "{}",
+        out.stdout
+    );
+    let out = rtcq(&["status", "--config", &cfg_s, "--now", &later, "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(status["targets"].as_array().unwrap().len(), 11);
+    assert_eq!(status["targets"][0]["lag_seconds"], 910);
+}
+
+#[test]
+fn a_run_that_cannot_start_still_writes_its_summary_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_pipeline(
+        dir.path(),
+        "nocreds",
+        "http://127.0.0.1:9",
+        2.0,
+        "[[targets]]\napp_id = \"a\"\nindicators = [\"stall_rate\"]\n",
+    );
+    let metrics = dir.path().join("m.prom");
+    let summary = dir.path().join("summary.json");
+    let out = rtcq_env(
+        &[
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--summary",
+            summary.to_str().unwrap(),
+            "--metrics-file",
+            metrics.to_str().unwrap(),
+        ],
+        &[("VOLC_SECRETKEY", "")],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    for l in json_lines(&out.stderr) {
+        assert_eq!(l["pipeline"], "nocreds", "{l}");
+        assert!(l["run_id"].is_string(), "{l}");
+    }
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(s["exit_code"], 2);
+    assert_eq!(s["pipeline"], "nocreds");
+    assert!(
+        s["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("VOLC_SECRETKEY is not set")
+    );
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        text.contains("rtcq_last_run_exit_code{pipeline=\"nocreds\"} 2\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_the_run_figures_to_a_real_pushgateway() {
+    let pg = Pushgateway::start();
+    let now = t0();
+    let emu = emulator_at(now, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_pipeline(
+        dir.path(),
+        "pushed",
+        &emu.url(),
+        50.0,
+        "[[targets]]\napp_id = \"app-a\"\nindicators = [\"stall_rate\"]\nrooms = [\"r\\\"1\"]\n",
+    );
+    let out = rtcq_async(vec![
+        arg("run"),
+        arg("--config"),
+        arg(cfg.display()),
+        arg("--now"),
+        arg(now.to_rfc3339()),
+        arg("--summary"),
+        arg("-"),
+        arg("--pushgateway"),
+        pg.url(),
+    ])
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let rows = summary["rows_written"].as_u64().unwrap();
+    assert!(rows > 0);
+    let lines = json_lines(&out.stderr);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "metrics pushed to the Pushgateway"),
+        "{}",
+        out.stderr
+    );
+
+    // The Pushgateway adds the grouping labels (job, pipeline) and an empty instance.
+    let body = pg.metrics();
+    let labels = "instance=\"\",job=\"rtcq\",pipeline=\"pushed\"";
+    for want in [
+        format!("rtcq_rows_written_total{{{labels}}} {rows}"),
+        format!("rtcq_requests_sent_total{{{labels}}} 1"),
+        format!("rtcq_last_run_exit_code{{{labels}}} 0"),
+        format!("rtcq_files_written_total{{{labels}}} 11"),
+        "# TYPE rtcq_target_lag_seconds gauge".to_string(),
+        // The escaped quote in the room id survived the round trip.
+        "room_id=\"r\\\"1\"".to_string(),
+    ] {
+        assert!(body.contains(&want), "{want} not in:\n{body}");
+    }
+    assert!(
+        body.contains("push_time_seconds{instance=\"\",job=\"rtcq\",pipeline=\"pushed\"}"),
+        "{body}"
+    );
+
+    // An unreachable Pushgateway is logged; the run's exit code stands.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = rtcq_async(vec![
+        arg("run"),
+        arg("--config"),
+        arg(cfg.display()),
+        arg("--now"),
+        arg(now.to_rfc3339()),
+        arg("--pushgateway"),
+        format!("http://user:pushsecret@127.0.0.1:{port}"),
+    ])
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("metrics not pushed"), "{}", out.stderr);
+    assert!(!out.stderr.contains("pushsecret"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_and_run_say_when_the_targets_do_not_fit_the_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let rooms: Vec<String> = (0..306).map(|i| format!("\"r{i}\"")).collect();
+    let cfg = write_pipeline(
+        dir.path(),
+        "big",
+        "http://127.0.0.1:9",
+        2.0,
+        &format!(
+            "[[targets]]\napp_id = \"a\"\nindicators = [\"stall_rate\"]\nproduct_types = [\"native\", \"web\"]\nrooms = [{}]\n",
+            rooms.join(", ")
+        ),
+    );
+    let out = rtcq(&["plan", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(
+            "612 targets need 306 s per run at 2 requests/second: more than a 5-minute schedule allows"
+        ),
+        "{}",
+        out.stdout
+    );
+    let out = rtcq(&[
+        "plan",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--schedule",
+        "10m",
+        "--json",
+    ]);
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(plan["fits_schedule"], true);
+    assert_eq!(plan["schedule_seconds"], 600);
+    assert_eq!(plan["seconds_per_run"], 306.0);
+
+    // `run` warns in its log (and stops here at its one-second deadline).
+    let now = t0();
+    let emu = emulator_at(now, None).await;
+    let out = rtcq_async(vec![
+        arg("run"),
+        arg("--config"),
+        arg(cfg.display()),
+        arg("--endpoint"),
+        emu.url(),
+        arg("--now"),
+        arg(now.to_rfc3339()),
+        arg("--max-duration"),
+        arg("1s"),
+        arg("--summary"),
+        arg("-"),
+    ])
+    .await;
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let warned = json_lines(&out.stderr).into_iter().any(|l| {
+        l["level"] == "WARN"
+            && l["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("612 targets need 306 s per run at 2 requests/second: more than a 5-minute schedule allows")
+    });
+    assert!(warned, "{}", out.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(summary["fits_schedule"], false);
+    assert_eq!(summary["schedule_seconds"], 300);
+}

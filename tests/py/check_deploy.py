@@ -1,0 +1,123 @@
+"""Checks the deployment examples under deploy/ and prints what the Rust test runs.
+
+Usage: check_deploy.py REPO RTCQ_BIN PIPELINE_DIR
+
+- deploy/kubernetes/cronjob.yaml parses as YAML and has what a safe schedule needs.
+- deploy/airflow/rtcq_dag.py imports with Airflow's DagBag (no import errors) and its
+  DAG and tasks have the settings the README promises.
+- deploy/Dockerfile is a multi-stage build of the binary onto a slim runtime.
+
+Prints JSON: the CronJob's container args, its pipeline file, and each Airflow task's
+bash command (built with RTCQ_BIN and PIPELINE_DIR).
+"""
+
+import json
+import os
+import re
+import sys
+import tempfile
+
+import yaml
+
+
+def check(cond, msg):
+    if not cond:
+        raise SystemExit(f"deploy check failed: {msg}")
+
+
+def cronjob(repo):
+    with open(os.path.join(repo, "deploy/kubernetes/cronjob.yaml")) as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+    by_kind = {d["kind"]: d for d in docs}
+    cj = by_kind["CronJob"]
+    check(cj["apiVersion"] == "batch/v1", "CronJob apiVersion batch/v1")
+    spec = cj["spec"]
+    check(spec["concurrencyPolicy"] == "Forbid", "concurrencyPolicy: Forbid")
+    check(isinstance(spec["startingDeadlineSeconds"], int), "startingDeadlineSeconds")
+    check(spec["schedule"] == "*/5 * * * *", "a 5-minute schedule")
+    job = spec["jobTemplate"]["spec"]
+    deadline = job["activeDeadlineSeconds"]
+    check(isinstance(deadline, int) and deadline <= 300, "activeDeadlineSeconds under the schedule")
+    pod = job["template"]["spec"]
+    check(pod["restartPolicy"] == "Never", "restartPolicy: Never")
+    (c,) = pod["containers"]
+    args = c["args"]
+    check(args[0] == "run", "the container runs `rtcq run`")
+    check(args[args.index("--log-format") + 1] == "json", "--log-format json")
+    maxd = args[args.index("--max-duration") + 1]
+    m = re.fullmatch(r"(\d+)m", maxd)
+    check(m and int(m.group(1)) * 60 < deadline, "--max-duration under activeDeadlineSeconds")
+    env = {e["name"]: e for e in c["env"]}
+    for name in ["VOLC_ACCESSKEY", "VOLC_SECRETKEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]:
+        ref = env[name].get("valueFrom", {}).get("secretKeyRef")
+        check(ref and ref["name"] == "rtcq-credentials" and ref["key"] == name,
+              f"{name} from the Secret rtcq-credentials")
+        check("value" not in env[name], f"{name} has no literal value")
+    # The config file the args name comes from the ConfigMap mounted there.
+    config = args[args.index("--config") + 1]
+    (mount,) = [m for m in c["volumeMounts"] if config.startswith(m["mountPath"] + "/")]
+    (vol,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    cm = by_kind["ConfigMap"]
+    check(vol["configMap"]["name"] == cm["metadata"]["name"], "the ConfigMap is mounted")
+    pipeline = cm["data"][os.path.basename(config)]
+    with open(os.path.join(repo, "deploy/kubernetes/secret.example.yaml")) as f:
+        secret = yaml.safe_load(f)
+    check(secret["kind"] == "Secret" and secret["metadata"]["name"] == "rtcq-credentials",
+          "the example Secret")
+    check(set(env) >= set(secret["stringData"]), "every Secret key is used")
+    return {"args": args, "pipeline": pipeline}
+
+
+def airflow(repo, rtcq_bin, pipeline_dir):
+    os.environ["RTCQ_BIN"] = rtcq_bin
+    os.environ["RTCQ_PIPELINE_DIR"] = pipeline_dir
+    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=os.path.join(repo, "deploy/airflow"))
+    check(not bag.import_errors, f"DAG import errors: {bag.import_errors}")
+    dag = bag.dags.get("rtcq")
+    check(dag is not None, "a DAG named rtcq")
+    check(dag.max_active_runs == 1, "max_active_runs=1")
+    check(dag.catchup is False, "no Airflow catch-up")
+    tasks = {}
+    for t in dag.tasks:
+        check(type(t).__name__ == "BashOperator", f"{t.task_id} is a BashOperator")
+        check(list(t.skip_on_exit_code) == [4], f"{t.task_id}: exit 4 skips")
+        check(t.do_xcom_push, f"{t.task_id} pushes to XCom")
+        check("--summary -" in t.bash_command, f"{t.task_id} prints the summary")
+        check("--log-format json" in t.bash_command, f"{t.task_id} logs JSON")
+        tasks[t.task_id] = t.bash_command
+    check(tasks, "at least one task")
+    return {"version": __import__("airflow").__version__, "tasks": tasks}
+
+
+def dockerfile(repo):
+    with open(os.path.join(repo, "deploy/Dockerfile")) as f:
+        text = f.read()
+    stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", text, re.M | re.I)
+    check(len(stages) >= 2, "a multi-stage build")
+    check(stages[0][0].startswith("rust:"), "built with the rust image")
+    check("slim" in stages[-1][0] or "distroless" in stages[-1][0], "a small runtime")
+    check(f"--from={stages[0][1]}" in text, "the runtime copies from the builder")
+    check("ca-certificates" in text or "distroless" in stages[-1][0], "CA certificates")
+    check(re.search(r"^USER\s+(?!root|0\b)\S+", text, re.M), "runs as a non-root user")
+    check(re.search(r'^ENTRYPOINT\s+\["/usr/local/bin/rtcq"\]', text, re.M), "ENTRYPOINT rtcq")
+    for src in re.findall(r"^COPY\s+(?!--from)(.+)\s+\S+$", text, re.M):
+        for p in src.split():
+            check(os.path.exists(os.path.join(repo, p)), f"COPY source {p} exists")
+    with open(os.path.join(repo, ".dockerignore")) as f:
+        ignored = f.read().split()
+    check("target" in ignored, ".dockerignore keeps target/ out of the context")
+
+
+def main():
+    repo, rtcq_bin, pipeline_dir = sys.argv[1:4]
+    dockerfile(repo)
+    out = {"cronjob": cronjob(repo), "airflow": airflow(repo, rtcq_bin, pipeline_dir)}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
