@@ -44,7 +44,16 @@ async fn refuses(state: &[u8], expect: &str) {
         || out.stderr.contains("_state/corrupt.json");
     assert!(named, "the message names the file: {}", out.stderr);
     assert!(out.stderr.contains(expect), "{}", out.stderr);
-    assert!(out.stdout.is_empty(), "no summary: {}", out.stdout);
+    // The summary still reports the stop, with nothing done.
+    let summary: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(summary["exit_code"], 1);
+    assert_eq!(summary["requests_sent"], 0);
+    assert_eq!(summary["files_written"], 0);
+    assert!(
+        summary["errors"][0].as_str().unwrap().contains(expect),
+        "{}",
+        out.stdout
+    );
     assert_eq!(emu.requests(), requests, "nothing was fetched");
     assert!(snapshot(&root) == before, "files changed");
 
