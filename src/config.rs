@@ -528,23 +528,76 @@ pub fn is_loopback(host: &str) -> bool {
             .unwrap_or(false)
 }
 
+/// The key and reason of a TOML error. The key is never empty: a field the parser
+/// missed (`sink.url`, `targets[1].indicators`), the key on the line the parser stopped
+/// at, or else that line (`line 3`), so every rejection points somewhere.
 fn describe_toml_error(text: &str, e: &toml::de::Error) -> (String, String) {
-    let msg = e.message().to_string();
-    // Find the key the parser stopped at from the span: the text of the line up to '='.
-    let key = e
-        .span()
-        .and_then(|span| {
-            // The span comes from the parser: take it with `get`, never by indexing, so an
-            // offset that is not on a character boundary cannot panic.
-            let before = text.get(..span.start.min(text.len()))?;
-            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-            let line = text.get(line_start..)?.lines().next()?;
-            let key = line.split('=').next()?.trim();
-            let key = key.trim_matches(|c| c == '[' || c == ']').trim();
-            (!key.is_empty()).then(|| key.to_string())
-        })
-        .unwrap_or_default();
-    (key, msg)
+    let reason = e.message().trim();
+    let reason = if reason.is_empty() {
+        "is not valid TOML".to_string()
+    } else {
+        reason.to_string()
+    };
+    // The span comes from the parser: every slice goes through `get`, never indexing, so
+    // an offset that is not on a character boundary cannot panic.
+    let span = e.span();
+    let start = span.as_ref().map_or(0, |s| s.start.min(text.len()));
+    let line_start = text
+        .get(..start)
+        .and_then(|b| b.rfind('\n'))
+        .map_or(0, |i| i + 1);
+    let line = text
+        .get(line_start..)
+        .and_then(|l| l.lines().next())
+        .unwrap_or("")
+        .trim();
+    let line_no = text.get(..start).map_or(1, |b| b.matches('\n').count() + 1);
+    let header = table_header(text, line_start, line);
+
+    if let Some(field) = reason
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
+        // An empty span is the document itself; otherwise it is the table's header.
+        let in_table = span.as_ref().is_some_and(|s| s.start < s.end);
+        let key = match header {
+            Some(table) if in_table => format!("{table}.{field}"),
+            _ => field.to_string(),
+        };
+        return (key, reason);
+    }
+    if let Some(table) = header {
+        return (table, reason);
+    }
+    let key = line
+        .split('=')
+        .next()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 64 && !k.contains(char::is_whitespace));
+    match key {
+        Some(k) => (k.to_string(), reason),
+        None => (format!("line {line_no}"), reason),
+    }
+}
+
+/// `sink` for a `[sink]` line, `targets[2]` for the third `[[targets]]` line.
+fn table_header(text: &str, line_start: usize, line: &str) -> Option<String> {
+    if let Some(name) = line.strip_prefix("[[").and_then(|l| l.split("]]").next()) {
+        let name = name.trim();
+        let index = text
+            .get(..line_start)?
+            .lines()
+            .filter(|l| {
+                l.trim()
+                    .strip_prefix("[[")
+                    .and_then(|l| l.split("]]").next())
+                    .is_some_and(|n| n.trim() == name)
+            })
+            .count();
+        return (!name.is_empty()).then(|| format!("{name}[{index}]"));
+    }
+    let name = line.strip_prefix('[')?.split(']').next()?.trim();
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 #[cfg(test)]
