@@ -44,12 +44,24 @@ pub struct Credentials {
     pub session_token: Option<Secret>,
 }
 
-/// Credentials missing from the environment.
+/// Credentials missing from the environment or unusable. Names the variable, never its
+/// value.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "{0} is not set: export VOLC_ACCESSKEY and VOLC_SECRETKEY (and VOLC_SESSION_TOKEN for temporary credentials)"
-)]
-pub struct MissingCredential(pub &'static str);
+pub enum MissingCredential {
+    #[error(
+        "{0} is not set: export VOLC_ACCESSKEY and VOLC_SECRETKEY (and VOLC_SESSION_TOKEN for temporary credentials)"
+    )]
+    Unset(&'static str),
+    #[error(
+        "{0} holds a character that is not printable ASCII (a stray newline or quote?): export the value exactly as issued"
+    )]
+    Unprintable(&'static str),
+}
+
+/// Whether `s` can be sent in a header as is: printable ASCII, no spaces.
+fn is_header_token(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_graphic())
+}
 
 impl Credentials {
     pub fn new(access_key: &str, secret_key: &str, session_token: Option<&str>) -> Self {
@@ -62,17 +74,18 @@ impl Credentials {
 
     /// Reads `VOLC_ACCESSKEY`, `VOLC_SECRETKEY` and optional `VOLC_SESSION_TOKEN`.
     pub fn from_env() -> Result<Self, MissingCredential> {
-        let get = |name: &'static str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .ok_or(MissingCredential(name))
+        let optional = |name: &'static str| match std::env::var(name) {
+            Ok(v) if v.is_empty() => Ok(None),
+            Ok(v) if is_header_token(&v) => Ok(Some(v)),
+            Ok(_) | Err(std::env::VarError::NotUnicode(_)) => {
+                Err(MissingCredential::Unprintable(name))
+            }
+            Err(std::env::VarError::NotPresent) => Ok(None),
         };
-        let ak = get("VOLC_ACCESSKEY")?;
-        let sk = get("VOLC_SECRETKEY")?;
-        let token = std::env::var("VOLC_SESSION_TOKEN")
-            .ok()
-            .filter(|v| !v.is_empty());
+        let required = |name: &'static str| optional(name)?.ok_or(MissingCredential::Unset(name));
+        let ak = required("VOLC_ACCESSKEY")?;
+        let sk = required("VOLC_SECRETKEY")?;
+        let token = optional("VOLC_SESSION_TOKEN")?;
         Ok(Credentials::new(&ak, &sk, token.as_deref()))
     }
 }

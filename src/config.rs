@@ -341,8 +341,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
                     "is empty: leave it out for app-level data or name the rooms".into(),
                 ));
             }
-            for r in rooms {
-                check_id(r).map_err(|reason| err(&at("rooms"), reason))?;
+            for (j, r) in rooms.iter().enumerate() {
+                check_id(r).map_err(|reason| err(&at(&format!("rooms[{j}]")), reason))?;
             }
         }
         if let Some(users) = &t.users {
@@ -358,8 +358,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
                     "is empty: leave it out for room-level data or name the users".into(),
                 ));
             }
-            for u in users {
-                check_id(u).map_err(|reason| err(&at("users"), reason))?;
+            for (j, u) in users.iter().enumerate() {
+                check_id(u).map_err(|reason| err(&at(&format!("users[{j}]")), reason))?;
             }
         }
         for &pt in &products {
@@ -459,15 +459,22 @@ fn validate_endpoint(endpoint: &str, allow_http: bool) -> Result<(), String> {
     let (scheme, rest) = endpoint.split_once("://").ok_or_else(|| {
         format!("{endpoint:?} is not a URL: write it like https://rtc.volcengineapi.com")
     })?;
-    let host_port = rest.split('/').next().unwrap_or("");
+    let host_port = rest.split(['/', '?', '#']).next().unwrap_or("");
     if host_port.is_empty() {
         return Err(format!("{endpoint:?} has no host"));
     }
+    if host_port.contains('@') {
+        return Err(format!(
+            "{endpoint:?} has a user name or password before '@': rtcq signs requests itself, so write only https://host[:port]"
+        ));
+    }
+    let url = reqwest::Url::parse(endpoint).map_err(|e| {
+        format!("{endpoint:?} is not a URL ({e}): write it like https://rtc.volcengineapi.com")
+    })?;
     match scheme {
         "https" => Ok(()),
         "http" => {
-            let host = host_of(host_port);
-            if allow_http || is_loopback(host) {
+            if allow_http || url_is_loopback(&url) {
                 Ok(())
             } else {
                 Err(format!(
@@ -477,6 +484,31 @@ fn validate_endpoint(endpoint: &str, allow_http: bool) -> Result<(), String> {
         }
         _ => Err(format!("{endpoint:?} must start with https://")),
     }
+}
+
+/// Whether `url` is a parseable `http://` URL to this machine, with no user info (so
+/// `http://localhost:80@example.com` is not). Used to allow plain http only to loopback.
+pub fn is_loopback_http(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| {
+        u.scheme() == "http"
+            && u.username().is_empty()
+            && u.password().is_none()
+            && url_is_loopback(&u)
+    })
+}
+
+/// Whether the parsed URL's host is `localhost` or a loopback address (the whole
+/// 127.0.0.0/8 and `::1`). The host is taken from the parsed URL, never from the text,
+/// so user info or odd spellings (`127.1`, `0x7f.0.0.1`) cannot fool it.
+fn url_is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    is_loopback(host)
 }
 
 /// The host part of `host[:port]` or `[v6]:port`.
@@ -489,29 +521,83 @@ pub fn host_of(host_port: &str) -> &str {
 
 /// Whether a host name or address is on this machine.
 pub fn is_loopback(host: &str) -> bool {
-    host == "localhost"
+    host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
             .map(|ip| ip.is_loopback())
             .unwrap_or(false)
 }
 
+/// The key and reason of a TOML error. The key is never empty: a field the parser
+/// missed (`sink.url`, `targets[1].indicators`), the key on the line the parser stopped
+/// at, or else that line (`line 3`), so every rejection points somewhere.
 fn describe_toml_error(text: &str, e: &toml::de::Error) -> (String, String) {
-    let msg = e.message().to_string();
-    // Find the key the parser stopped at from the span: the text of the line up to '='.
-    let key = e
-        .span()
-        .and_then(|span| {
-            let line_start = text[..span.start.min(text.len())]
-                .rfind('\n')
-                .map_or(0, |i| i + 1);
-            let line = text[line_start..].lines().next()?;
-            let key = line.split('=').next()?.trim();
-            let key = key.trim_matches(|c| c == '[' || c == ']').trim();
-            (!key.is_empty()).then(|| key.to_string())
-        })
-        .unwrap_or_default();
-    (key, msg)
+    let reason = e.message().trim();
+    let reason = if reason.is_empty() {
+        "is not valid TOML".to_string()
+    } else {
+        reason.to_string()
+    };
+    // The span comes from the parser: every slice goes through `get`, never indexing, so
+    // an offset that is not on a character boundary cannot panic.
+    let span = e.span();
+    let start = span.as_ref().map_or(0, |s| s.start.min(text.len()));
+    let line_start = text
+        .get(..start)
+        .and_then(|b| b.rfind('\n'))
+        .map_or(0, |i| i + 1);
+    let line = text
+        .get(line_start..)
+        .and_then(|l| l.lines().next())
+        .unwrap_or("")
+        .trim();
+    let line_no = text.get(..start).map_or(1, |b| b.matches('\n').count() + 1);
+    let header = table_header(text, line_start, line);
+
+    if let Some(field) = reason
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
+        // An empty span is the document itself; otherwise it is the table's header.
+        let in_table = span.as_ref().is_some_and(|s| s.start < s.end);
+        let key = match header {
+            Some(table) if in_table => format!("{table}.{field}"),
+            _ => field.to_string(),
+        };
+        return (key, reason);
+    }
+    if let Some(table) = header {
+        return (table, reason);
+    }
+    let key = line
+        .split('=')
+        .next()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 64 && !k.contains(char::is_whitespace));
+    match key {
+        Some(k) => (k.to_string(), reason),
+        None => (format!("line {line_no}"), reason),
+    }
+}
+
+/// `sink` for a `[sink]` line, `targets[2]` for the third `[[targets]]` line.
+fn table_header(text: &str, line_start: usize, line: &str) -> Option<String> {
+    if let Some(name) = line.strip_prefix("[[").and_then(|l| l.split("]]").next()) {
+        let name = name.trim();
+        let index = text
+            .get(..line_start)?
+            .lines()
+            .filter(|l| {
+                l.trim()
+                    .strip_prefix("[[")
+                    .and_then(|l| l.split("]]").next())
+                    .is_some_and(|n| n.trim() == name)
+            })
+            .count();
+        return (!name.is_empty()).then(|| format!("{name}[{index}]"));
+    }
+    let name = line.strip_prefix('[')?.split(']').next()?.trim();
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 #[cfg(test)]
@@ -594,11 +680,11 @@ indicators = ["stall_rate"]
             ),
             (
                 GOOD.replace("\"room-2\"", "\"\""),
-                "pipelines/t.toml: targets[0].rooms: is empty",
+                "pipelines/t.toml: targets[0].rooms[1]: is empty",
             ),
             (
                 GOOD.replace("\"room-2\"", "\"a\\u0000b\""),
-                "pipelines/t.toml: targets[0].rooms: \"a\\0b\" contains the control character U+0000",
+                "pipelines/t.toml: targets[0].rooms[1]: \"a\\0b\" contains the control character U+0000",
             ),
         ];
         for (text, want) in cases {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use reqwest::Url;
+use reqwest::header::HeaderValue;
 
 use super::error::ApiError;
 use super::types::{ACTION, Envelope, QualityRequest, QualityResult, SERVICE, VERSION};
@@ -136,9 +137,12 @@ impl Client {
             .header("Content-Type", "application/json")
             .header("X-Date", &signed.x_date)
             .header("X-Content-Sha256", &signed.x_content_sha256)
-            .header("Authorization", &signed.authorization);
+            .header(
+                "Authorization",
+                sensitive("Authorization", &signed.authorization)?,
+            );
         if let Some(token) = &signed.security_token {
-            builder = builder.header("X-Security-Token", token);
+            builder = builder.header("X-Security-Token", sensitive("X-Security-Token", token)?);
         }
         let mut resp = builder
             .body(body)
@@ -146,6 +150,16 @@ impl Client {
             .await
             .map_err(|e| ApiError::Transport(describe_reqwest(&e)))?;
         let status = resp.status().as_u16();
+        // Refuse early when the server announces a body over the cap; without a length the
+        // loop below stops at the cap.
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        {
+            return Err(ApiError::TooLarge {
+                limit: MAX_BODY_BYTES,
+            });
+        }
         let mut bytes = Vec::new();
         while let Some(chunk) = resp
             .chunk()
@@ -163,6 +177,36 @@ impl Client {
     }
 }
 
+/// A header value marked sensitive, so that `Debug` of the request and any HTTP-level
+/// tracing show `Sensitive` instead of it.
+fn sensitive(name: &'static str, value: &str) -> Result<HeaderValue, ApiError> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| ApiError::Header(name))?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// Longest API error code, message or request id kept from a response: enough for any
+/// real message, and a hostile server cannot fill logs and the summary with megabytes.
+pub const MAX_ERROR_TEXT: usize = 500;
+
+/// `s` without control characters (no forged log lines or terminal escapes), cut to
+/// [`MAX_ERROR_TEXT`] characters with `…` when longer.
+fn clean_text(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_ERROR_TEXT)
+        .collect();
+    if s.chars()
+        .filter(|c| !c.is_control())
+        .nth(MAX_ERROR_TEXT)
+        .is_some()
+    {
+        out.push('…');
+    }
+    out
+}
+
 /// Turns a status and body into the result or the error it carries. `Error` is checked
 /// whatever the status: a 200 may carry one.
 pub fn decode_response(status: u16, body: &[u8]) -> Result<QualityResult, ApiError> {
@@ -175,10 +219,10 @@ pub fn decode_response(status: u16, body: &[u8]) -> Result<QualityResult, ApiErr
                     code: if err.code.is_empty() {
                         "Unknown".to_string()
                     } else {
-                        err.code
+                        clean_text(&err.code)
                     },
-                    message: err.message,
-                    request_id: env.metadata.request_id,
+                    message: clean_text(&err.message),
+                    request_id: env.metadata.request_id.as_deref().map(clean_text),
                 });
             }
             if !(200..300).contains(&status) {
@@ -191,7 +235,8 @@ pub fn decode_response(status: u16, body: &[u8]) -> Result<QualityResult, ApiErr
                 .ok_or_else(|| ApiError::Decode("the response has neither Result nor Error".into()))
         }
         Err(e) if (200..300).contains(&status) => Err(ApiError::Decode(format!(
-            "{e} (body starts {:?})",
+            "{} (body starts {:?})",
+            clean_text(&e.to_string()),
             snippet(body)
         ))),
         Err(_) => Err(ApiError::Http {

@@ -24,6 +24,11 @@ pub enum ApiError {
     /// The body was larger than we accept.
     #[error("response larger than {limit} bytes: refused")]
     TooLarge { limit: usize },
+    /// A request header could not be built from the credentials (never shows the value).
+    #[error(
+        "the {0} header cannot be built: the credentials must be printable ASCII, exactly as issued"
+    )]
+    Header(&'static str),
 }
 
 impl ApiError {
@@ -44,7 +49,7 @@ impl ApiError {
             }
             ApiError::Http { status, .. } => *status == 429 || *status >= 500,
             ApiError::Transport(_) | ApiError::Decode(_) => true,
-            ApiError::TooLarge { .. } => false,
+            ApiError::TooLarge { .. } | ApiError::Header(_) => false,
         }
     }
 

@@ -98,14 +98,98 @@ pub struct Series {
 }
 
 /// One 30-second bucket.
+///
+/// `TimeStamp` and `Value` are read leniently: a value of the wrong JSON type becomes an
+/// empty time stamp or a missing value, which the run drops and counts (`bad_timestamp`,
+/// `bad_value`) instead of failing the whole answer for one bad point.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DataPoint {
     /// Start of the bucket, RFC 3339 with any UTC offset.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub time_stamp: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::number")]
     pub value: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_id: Option<String>,
+}
+
+/// Deserializers that accept any JSON value and keep only the expected type.
+mod lenient {
+    use std::fmt;
+
+    use serde::Deserializer;
+    use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    /// A string, or `""` for any other value.
+    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        d.deserialize_any(Any::<String>::default())
+    }
+
+    /// A number, or `None` for any other value.
+    pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        d.deserialize_any(Any::<Option<f64>>::default())
+    }
+
+    #[derive(Default)]
+    struct Any<T>(std::marker::PhantomData<T>);
+
+    /// What each JSON scalar becomes; arrays and objects become `T::default()`.
+    trait Pick: Default {
+        fn pick_str(_: &str) -> Self {
+            Self::default()
+        }
+        fn pick_f64(_: f64) -> Self {
+            Self::default()
+        }
+    }
+
+    impl Pick for String {
+        fn pick_str(s: &str) -> Self {
+            s.to_string()
+        }
+    }
+
+    impl Pick for Option<f64> {
+        fn pick_f64(v: f64) -> Self {
+            Some(v)
+        }
+    }
+
+    impl<'de, T: Pick> Visitor<'de> for Any<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+            Ok(T::pick_f64(v as f64))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+            Ok(T::pick_f64(v as f64))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+            Ok(T::pick_f64(v))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            Ok(T::pick_str(v))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(T::default())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(T::default())
+        }
+    }
 }

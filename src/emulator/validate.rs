@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
-use crate::config::{INDICATORS, MAX_USERS_PER_REQUEST, ProductType};
+use crate::config::{INDICATORS, MAX_USERS_PER_REQUEST, ProductType, check_id};
 use crate::plan::{HORIZON, MAX_SPAN};
 
 /// A body that passed every check.
@@ -37,6 +37,11 @@ pub fn validate(body: &[u8], now: DateTime<Utc>) -> Result<ValidRequest, ApiErro
     if app_id.is_empty() {
         return Err(bad("AppId is required".into()));
     }
+    // The real service's id rules are not documented; the emulator takes exactly the ids
+    // rtcq's config accepts ([`check_id`]) and refuses the rest with the real codes.
+    check_id(&app_id).map_err(|reason| {
+        ApiError::invalid_parameter(Some("IllegalAppId"), format!("AppId {reason}"))
+    })?;
     let time = |name: &str, value: Option<String>| -> Result<DateTime<Utc>, ApiError> {
         let v = value.unwrap_or_default();
         if v.is_empty() {
@@ -75,7 +80,12 @@ pub fn validate(body: &[u8], now: DateTime<Utc>) -> Result<ValidRequest, ApiErro
     };
 
     let room_id = raw.room_id.filter(|r| !r.is_empty());
-    let users = raw.user_id.unwrap_or_default();
+    if let Some(room) = &room_id {
+        check_id(room).map_err(|reason| {
+            ApiError::invalid_parameter(Some("IllegalRoomID"), format!("RoomId {reason}"))
+        })?;
+    }
+    let mut users = raw.user_id.unwrap_or_default();
     if users.len() > MAX_USERS_PER_REQUEST {
         return Err(bad(format!(
             "UserId names {} users; at most {MAX_USERS_PER_REQUEST} are allowed",
@@ -85,6 +95,8 @@ pub fn validate(body: &[u8], now: DateTime<Utc>) -> Result<ValidRequest, ApiErro
     if !users.is_empty() && room_id.is_none() {
         return Err(bad("UserId requires RoomId".into()));
     }
+    // Invalid user ids are silently dropped, as the reference says the API does.
+    users.retain(|u| check_id(u).is_ok());
 
     if start >= end {
         return Err(ApiError::invalid_parameter(
@@ -242,6 +254,52 @@ mod tests {
         assert_eq!(e.status.as_u16(), 400);
         assert_eq!(e.code_n, None);
         e.code
+    }
+
+    #[test]
+    fn hostile_but_valid_ids_pass_and_invalid_ones_get_the_real_codes() {
+        for id in [
+            "../../etc",
+            "a/b",
+            "x=y",
+            "%41",
+            "\u{FFFD}",
+            "\u{200F}עברית-abc",
+            " ",
+        ] {
+            let r = validate(
+                &with(|o| {
+                    o.insert("AppId".into(), json!(id));
+                    o.insert("RoomId".into(), json!(id));
+                    o.insert("UserId".into(), json!([id]));
+                }),
+                now(),
+            )
+            .unwrap();
+            assert_eq!((r.app_id.as_str(), r.room_id.as_deref()), (id, Some(id)));
+            assert_eq!(r.users, [id]);
+        }
+        let long = "x".repeat(129);
+        assert_eq!(
+            code(&with(|o| {
+                o.insert("AppId".into(), json!(long));
+            })),
+            "InvalidParameter.IllegalAppId"
+        );
+        assert_eq!(
+            code(&with(|o| {
+                o.insert("RoomId".into(), json!("a\u{1}b"));
+            })),
+            "InvalidParameter.IllegalRoomID"
+        );
+        let r = validate(
+            &with(|o| {
+                o.insert("UserId".into(), json!(["u1", "bad\n", ""]));
+            }),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(r.users, ["u1"], "invalid user ids are dropped silently");
     }
 
     #[test]

@@ -505,14 +505,29 @@ impl Runner<'_> {
         let mut by_slot = BTreeMap::new();
         let ok = match &f.outcome {
             Ok(Some(result)) => {
+                let mut dropped = Dropped::default();
                 by_slot = rows::split_into_slots(
                     target,
                     result,
                     f.start,
                     req.end,
                     self.pipeline.sink.slot,
-                    &mut self.dropped,
+                    &mut dropped,
                 );
+                if dropped.total() > 0 {
+                    tracing::warn!(
+                        target_id = %target,
+                        outside_window = dropped.outside_window,
+                        off_grid = dropped.off_grid,
+                        bad_timestamp = dropped.bad_timestamp,
+                        bad_value = dropped.bad_value,
+                        unnamed_series = dropped.unnamed_series,
+                        user_not_applied = dropped.user_not_applied,
+                        duplicate = dropped.duplicate,
+                        "dropped points the answer should not have held"
+                    );
+                }
+                self.dropped.add(&dropped);
                 true
             }
             Ok(None) => true,

@@ -2,7 +2,7 @@
 //! (outside the asked window, off the 30 s grid, without a usable value or time) are
 //! dropped and counted, never written.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -21,6 +21,9 @@ pub struct Dropped {
     pub unnamed_series: u64,
     /// Points of a per-user request whose answer did not apply that user.
     pub user_not_applied: u64,
+    /// Repeats of a point already in the same answer (same series, stream and time
+    /// stamp): the first is kept.
+    pub duplicate: u64,
 }
 
 impl Dropped {
@@ -31,6 +34,7 @@ impl Dropped {
             + self.bad_value
             + self.unnamed_series
             + self.user_not_applied
+            + self.duplicate
     }
 
     pub fn add(&mut self, o: &Dropped) {
@@ -40,6 +44,7 @@ impl Dropped {
         self.bad_value += o.bad_value;
         self.unnamed_series += o.unnamed_series;
         self.user_not_applied += o.user_not_applied;
+        self.duplicate += o.duplicate;
     }
 }
 
@@ -69,6 +74,7 @@ pub fn split_into_slots(
         }
     }
     let (start_us, end_us) = (start.timestamp_micros(), end.timestamp_micros());
+    let mut seen: HashSet<(&str, Option<&str>, i64)> = HashSet::new();
     for series in &result.indicators {
         if series.name.is_empty() {
             dropped.unnamed_series += series.data.len() as u64;
@@ -84,7 +90,9 @@ pub fn split_into_slots(
                 dropped.outside_window += 1;
                 continue;
             }
-            if ts_us.rem_euclid(30_000_000) != 0 {
+            // On the grid: a whole multiple of 30 s, with no fraction (a leap second
+            // `:60` or a nanosecond part would otherwise round onto the grid).
+            if ts_us.rem_euclid(30_000_000) != 0 || ts.timestamp_subsec_nanos() != 0 {
                 dropped.off_grid += 1;
                 continue;
             }
@@ -92,6 +100,10 @@ pub fn split_into_slots(
                 dropped.bad_value += 1;
                 continue;
             };
+            if !seen.insert((&series.name, point.stream_id.as_deref(), ts_us)) {
+                dropped.duplicate += 1;
+                continue;
+            }
             let ts_utc = ts.with_timezone(&Utc);
             out.entry(floor_to(ts_utc, slot_len))
                 .or_default()
@@ -195,7 +207,8 @@ mod tests {
                 bad_timestamp: 1,
                 bad_value: 2,
                 unnamed_series: 1,
-                user_not_applied: 0
+                user_not_applied: 0,
+                duplicate: 0
             }
         );
     }

@@ -238,6 +238,18 @@ fn s3_builder(bucket: &str, opts: &StoreOptions, env: &[(String, String)]) -> Am
     let mut b = AmazonS3Builder::new();
     for (k, v) in env {
         if let Ok(key) = k.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+            // TLS certificates are always verified: `AWS_ALLOW_INVALID_CERTIFICATES` is
+            // not passed on.
+            if key
+                == AmazonS3ConfigKey::Client(
+                    object_store::ClientConfigKey::AllowInvalidCertificates,
+                )
+            {
+                tracing::warn!(
+                    "AWS_ALLOW_INVALID_CERTIFICATES is ignored: rtcq always verifies TLS certificates"
+                );
+                continue;
+            }
             b = b.with_config(key, v);
         }
     }
@@ -252,12 +264,7 @@ fn s3_builder(bucket: &str, opts: &StoreOptions, env: &[(String, String)]) -> Am
     if let Some(region) = opts.region.as_deref() {
         b = b.with_region(region);
     }
-    let loopback_http = endpoint
-        .and_then(|ep| ep.strip_prefix("http://"))
-        .map(|rest| {
-            crate::config::is_loopback(crate::config::host_of(rest.split('/').next().unwrap_or("")))
-        })
-        .unwrap_or(false);
+    let loopback_http = endpoint.is_some_and(crate::config::is_loopback_http);
     let allow_http = var("AWS_ALLOW_HTTP").is_some_and(is_true) || loopback_http;
     let virtual_hosted = var("AWS_VIRTUAL_HOSTED_STYLE_REQUEST").is_some_and(is_true);
     b.with_allow_http(allow_http)
@@ -442,6 +449,30 @@ mod tests {
         assert_eq!(
             allow(&none, &[("AWS_ALLOW_HTTP", "true")]).as_deref(),
             Some("true")
+        );
+
+        assert_eq!(
+            allow(
+                &none,
+                &[("AWS_ENDPOINT", "http://localhost:80@example.com")]
+            )
+            .as_deref(),
+            Some("false"),
+            "user info before a remote host is not loopback"
+        );
+        assert_eq!(
+            allow(&none, &[("AWS_ENDPOINT", "http://[::1]:9000")]).as_deref(),
+            Some("true")
+        );
+        let invalid_certs = [("AWS_ALLOW_INVALID_CERTIFICATES", "true")];
+        assert_eq!(
+            s3_builder("b-1", &none, &env(&invalid_certs))
+                .get_config_value(&Client(
+                    object_store::ClientConfigKey::AllowInvalidCertificates
+                ))
+                .as_deref(),
+            Some("false"),
+            "TLS verification cannot be switched off"
         );
 
         assert_eq!(
