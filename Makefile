@@ -35,7 +35,7 @@ lint:
 	cargo clippy --all-targets -- -D warnings
 
 test: deps venv lint
-	RTCQ_PYTHON=$(PY) cargo test --all-targets
+	RTCQ_PYTHON=$(PY) cargo test --all-targets --no-fail-fast
 
 fmt:
 	cargo fmt --all

@@ -352,7 +352,14 @@ fn the_binary_refuses_an_invalid_id_with_exit_2() {
         2.0,
         "[[targets]]\napp_id = \"app\"\nindicators = [\"stall_rate\"]\nrooms = [\"tab\\there\"]\n",
     );
-    let out = rtcq(&["run", "--config", &cfg.display().to_string()]);
+    // What a person sees on a terminal: text logs.
+    let out = rtcq(&[
+        "run",
+        "--config",
+        &cfg.display().to_string(),
+        "--log-format",
+        "text",
+    ]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     let want = format!(
         "error: {}: targets[0].rooms[0]: \"tab\\there\" contains the control character U+0009: ids must be printable",

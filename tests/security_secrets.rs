@@ -199,7 +199,7 @@ async fn trace_level_local_runs_never_show_a_secret() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
         out.stderr.contains(
-            "error: VOLC_SECRETKEY holds a character that is not printable ASCII (a stray newline or quote?): export the value exactly as issued"
+            "\"message\":\"VOLC_SECRETKEY holds a character that is not printable ASCII (a stray newline or quote?): export the value exactly as issued\""
         ),
         "{}",
         out.stderr
