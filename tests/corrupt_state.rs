@@ -18,7 +18,7 @@ async fn refuses(state: &[u8], expect: &str) {
     let emu = emulator_at(now, None).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_pipeline(dir.path(), "corrupt", &emu.url(), 50.0, TARGETS);
-    let out = rtcq_env_async(run_args(&cfg, now, &[]), vec![]).await;
+    let out = rtcq_async_env(run_args(&cfg, now, &[]), vec![]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let root = dir.path().join("data");
     let state_path = root.join("_state/corrupt.json");
@@ -36,7 +36,7 @@ async fn refuses(state: &[u8], expect: &str) {
     let before = snapshot(&root);
     let requests = emu.requests();
 
-    let out = rtcq_env_async(run_args(&cfg, now, &[]), vec![]).await;
+    let out = rtcq_async_env(run_args(&cfg, now, &[]), vec![]).await;
     assert_eq!(out.code, 1, "{}", out.stderr);
     let canonical = std::fs::canonicalize(&state_path).unwrap();
     let named = out.stderr.contains(&state_path.display().to_string())
@@ -58,7 +58,7 @@ async fn refuses(state: &[u8], expect: &str) {
     assert!(snapshot(&root) == before, "files changed");
 
     // Asked again, it says the same and still changes nothing.
-    let again = rtcq_env_async(run_args(&cfg, now, &[]), vec![]).await;
+    let again = rtcq_async_env(run_args(&cfg, now, &[]), vec![]).await;
     assert_eq!(again.code, 1);
     assert!(snapshot(&root) == before, "files changed");
 }

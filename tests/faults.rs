@@ -55,7 +55,7 @@ async fn fault_then_clean(kind: FaultKind) {
     let expected = expected_first_run(&pipeline, now);
     assert!(!expected.is_empty());
 
-    let out = rtcq_env_async(run_args(&cfg, now, &[]), fast_retries()).await;
+    let out = rtcq_async_env(run_args(&cfg, now, &[]), fast_retries()).await;
     let s = summary(&out);
     let stats = faulty.stats();
     assert!(stats.faults > 0, "{kind}: no fault injected: {stats:?}");
@@ -83,7 +83,7 @@ async fn fault_then_clean(kind: FaultKind) {
     drop(faulty);
 
     let clean = emulator_with(config(Faults::default())).await;
-    let out = rtcq_env_async(
+    let out = rtcq_async_env(
         run_args(&cfg, now, &["--endpoint", &clean.url()]),
         fast_retries(),
     )
@@ -143,7 +143,7 @@ async fn mixed_faults_at_partial_rates_converge_exactly_once() {
     env.push(("RTCQ_RETRY_MAX".into(), "4".into()));
     let mut codes = Vec::new();
     for _ in 0..4 {
-        let out = rtcq_env_async(run_args(&cfg, now, &[]), env.clone()).await;
+        let out = rtcq_async_env(run_args(&cfg, now, &[]), env.clone()).await;
         assert!(matches!(out.code, 0 | 3), "{}", out.stderr);
         codes.push(out.code);
         if out.code == 0 {
@@ -204,7 +204,7 @@ rooms = ["room-2"]
         .unwrap()
         .clone();
 
-    let out = rtcq_env_async(run_args(&cfg, now, &[]), fast_retries()).await;
+    let out = rtcq_async_env(run_args(&cfg, now, &[]), fast_retries()).await;
     assert_eq!(out.code, 3, "{}", out.stderr);
     let s = summary(&out);
     assert_eq!(s["requests_failed"], 1, "{s}");
@@ -233,7 +233,7 @@ rooms = ["room-2"]
     let files_before: Vec<_> = snapshot(&root).into_keys().collect();
 
     // The next run fetches only the failing room's slots.
-    let out = rtcq_env_async(run_args(&cfg, now, &[]), fast_retries()).await;
+    let out = rtcq_async_env(run_args(&cfg, now, &[]), fast_retries()).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let s = summary(&out);
     let failing_requests = {

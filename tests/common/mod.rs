@@ -601,17 +601,6 @@ pub async fn emulator_with(cfg: EmulatorConfig) -> RunningEmulator {
     emulator::spawn(listener, cfg).await.unwrap()
 }
 
-/// [`rtcq_env`] off the async runtime so the in-process emulator keeps serving.
-pub async fn rtcq_env_async(args: Vec<String>, env: Vec<(String, String)>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        let e: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        rtcq_env(&a, &e)
-    })
-    .await
-    .unwrap()
-}
-
 /// A short retry policy and request timeout, so failing runs end in about a second.
 pub fn fast_retries() -> Vec<(String, String)> {
     [
