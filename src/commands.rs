@@ -79,6 +79,7 @@ async fn run_with(args: &RunArgs, backfill: Option<Backfill>) -> Exit {
         retry: args.retry_policy(),
         timeouts: args.timeouts(),
         backfill,
+        spill_rows: args.spill_rows.map(|n| n as usize),
         ..RunOptions::default()
     };
     let summary = match run::run(&pipeline, creds, &opts).await {
