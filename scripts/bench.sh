@@ -90,7 +90,8 @@ run_rtcq() {
 wall_of() { json "$1" "(__import__('datetime').datetime.fromisoformat(s['finished_at'].replace('Z','+00:00'))-__import__('datetime').datetime.fromisoformat(s['started_at'].replace('Z','+00:00'))).total_seconds()"; }
 
 case_rate() {
-  local latency=$1 name="rate-${latency}ms-$TARGETS"
+  local latency=$1
+  local name="rate-${latency}ms-$TARGETS"
   echo "== rate use: $TARGETS targets, emulator limit 2/s, +$latency ms" >&2
   rm -rf "$OUT/$name.data"
   "$PY" scripts/bench_pipeline.py --targets "$TARGETS" --indicators 1 --rps 2 \
@@ -118,7 +119,8 @@ EOF
 }
 
 case_throughput() {
-  local n=$1 name="tp-$n"
+  local n=$1
+  local name="tp-$n"
   echo "== throughput: $n targets x 5 indicators, no limit" >&2
   rm -rf "$OUT/$name.data"
   "$PY" scripts/bench_pipeline.py --targets "$n" --indicators 5 --rps 1000 \
@@ -147,7 +149,8 @@ EOF
 }
 
 case_peer() {
-  local n=$1 name="dlt-$n"
+  local n=$1
+  local name="dlt-$n"
   [ -x "$PEER_PY" ] || { echo "no $PEER_PY: skipping the dlt peer (see README)" >&2; return; }
   echo "== peer (dlt): $n targets x 5 indicators, no limit" >&2
   rm -rf "$OUT/$name.data" "$OUT/$name.dlt"

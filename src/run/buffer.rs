@@ -24,8 +24,10 @@ use std::sync::Arc;
 use crate::config::ProductType;
 use crate::sink::RowRef;
 
-/// Points held in memory, over all slots, before they are spilled: 24 MB of points.
-pub const DEFAULT_SPILL_POINTS: usize = 1 << 20;
+/// Points held in memory, over all slots, before they are spilled: 6 MB of points
+/// (up to twice that in `Vec` slack, plus a sort buffer). Measured at 2,000 targets: a
+/// budget of 1 Mi points peaked at 129 MB RSS, 100 k at 59 MB, for the same CPU time.
+pub const DEFAULT_SPILL_POINTS: usize = 1 << 18;
 
 /// Bytes of one point on disk.
 const POINT_BYTES: usize = 24;

@@ -410,7 +410,10 @@ impl Runner<'_> {
             ((self.pipeline.api.requests_per_second * 8.0).ceil() as usize).clamp(4, 64)
         });
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, mut rx) = mpsc::channel::<Fetched>(in_flight * 2);
+        // Answers waiting for the runner are parsed (about 100 KiB each): a short queue,
+        // so a runner slower than the network holds back the fetches instead of
+        // buffering answers.
+        let (tx, mut rx) = mpsc::channel::<Fetched>(in_flight.min(8));
         let requests = Arc::new(self.plan.requests.clone());
         let targets = Arc::new(self.pipeline.targets.clone());
         let dispatcher = {
@@ -435,8 +438,11 @@ impl Runner<'_> {
                     tasks.spawn(async move {
                         let req = &requests[i];
                         let f = fetcher.fetch(i, &targets[req.target], req).await;
-                        drop(permit);
+                        // The permit is held until the runner has the answer: released
+                        // before, answers of a fast API would pile up in memory behind
+                        // a slower runner (8,000 parsed answers, 200+ MB).
                         let _ = tx.send(f).await;
+                        drop(permit);
                     });
                     while tasks.try_join_next().is_some() {}
                 }
