@@ -59,9 +59,14 @@ def main():
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=a.threads)
     session.mount("http://", adapter)
 
+    t_start = time.monotonic()
+
     def fetch(room):
+        # As rtcq does: the horizon moves with the clock while requests queue, so the
+        # start is re-cut at send time (the API rejects a start beyond 60 minutes).
+        moved, _ = window(now + timedelta(seconds=time.monotonic() - t_start))
         body = json.dumps({
-            "AppId": "bench-app", "StartTime": fmt(start), "EndTime": fmt(end),
+            "AppId": "bench-app", "StartTime": fmt(max(start, moved)), "EndTime": fmt(end),
             "Indicator": INDICATORS, "RoomId": room,
         })
         req = Request()

@@ -3,6 +3,8 @@
 //! Every response field is optional, as in the official Go model: a missing field is
 //! `None` or empty, an unknown one is ignored.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// The action and version every request names in its query string.
@@ -108,4 +110,50 @@ pub struct DataPoint {
     pub value: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_id: Option<String>,
+}
+
+/// The response document read without copying its strings: what a run parses (the
+/// owned [`Envelope`] is for building answers, in the emulator and tests). A string
+/// borrows from the body unless it has escapes; `overview` and unknown fields are
+/// skipped.
+#[derive(Debug, Deserialize)]
+pub struct EnvelopeRef<'a> {
+    #[serde(rename = "ResponseMetadata", default)]
+    pub metadata: ResponseMetadata,
+    #[serde(rename = "Result", default, borrow)]
+    pub result: Option<QualityResultRef<'a>>,
+}
+
+/// [`QualityResult`], borrowed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QualityResultRef<'a> {
+    #[serde(default, borrow)]
+    pub user_id: Option<Vec<Cow<'a, str>>>,
+    #[serde(default, borrow)]
+    pub indicators: Vec<SeriesRef<'a>>,
+}
+
+/// [`Series`], borrowed, without `overview`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SeriesRef<'a> {
+    #[serde(default, borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub unit: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub data: Vec<DataPointRef<'a>>,
+}
+
+/// [`DataPoint`], borrowed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DataPointRef<'a> {
+    #[serde(default, borrow)]
+    pub time_stamp: Cow<'a, str>,
+    #[serde(default)]
+    pub value: Option<f64>,
+    #[serde(default, borrow)]
+    pub stream_id: Option<Cow<'a, str>>,
 }

@@ -504,7 +504,7 @@ impl Runner<'_> {
             Ok(Some(result)) => {
                 let store = &mut self.store;
                 let series: Vec<u32> = result
-                    .indicators
+                    .series
                     .iter()
                     .map(|s| {
                         store.series_id(

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::api::QualityResult;
+use crate::api::{QualityResult, QualityResultRef};
 use crate::config::Target;
 use crate::sink::Row;
 
@@ -42,6 +42,84 @@ impl Dropped {
     }
 }
 
+/// An answer reduced to what rows are made of, built in the fetch task from the borrowed
+/// parse: timestamps parsed, names once per series, no `String` per point.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Answer {
+    /// The users the API applied.
+    pub user_id: Option<Vec<String>>,
+    pub series: Vec<AnswerSeries>,
+}
+
+/// One returned series of an [`Answer`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnswerSeries {
+    pub name: String,
+    pub unit: String,
+    pub points: Vec<AnswerPoint>,
+}
+
+/// One point of an [`AnswerSeries`]: `ts_us` is `None` when `TimeStamp` is unreadable.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnswerPoint {
+    pub ts_us: Option<i64>,
+    pub value: Option<f64>,
+    pub stream_id: Option<Box<str>>,
+}
+
+impl Answer {
+    /// From the borrowed parse of a response.
+    pub fn from_ref(r: &QualityResultRef<'_>) -> Self {
+        Answer {
+            user_id: r
+                .user_id
+                .as_ref()
+                .map(|u| u.iter().map(|s| s.to_string()).collect()),
+            series: r
+                .indicators
+                .iter()
+                .map(|s| AnswerSeries {
+                    name: s.name.to_string(),
+                    unit: s.unit.to_string(),
+                    points: s
+                        .data
+                        .iter()
+                        .map(|p| AnswerPoint {
+                            ts_us: parse_timestamp_us(&p.time_stamp),
+                            value: p.value,
+                            stream_id: p.stream_id.as_deref().map(Box::from),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// From an owned response.
+    pub fn from_result(r: &QualityResult) -> Self {
+        Answer {
+            user_id: r.user_id.clone(),
+            series: r
+                .indicators
+                .iter()
+                .map(|s| AnswerSeries {
+                    name: s.name.clone(),
+                    unit: s.unit.clone(),
+                    points: s
+                        .data
+                        .iter()
+                        .map(|p| AnswerPoint {
+                            ts_us: parse_timestamp_us(&p.time_stamp),
+                            value: p.value,
+                            stream_id: p.stream_id.as_deref().map(Box::from),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Rows of `result` for `target`, asked over `[start, end)`, grouped by the start of the
 /// slot of length `slot_len` they fall in.
 pub fn split_into_slots(
@@ -53,8 +131,9 @@ pub fn split_into_slots(
     dropped: &mut Dropped,
 ) -> BTreeMap<DateTime<Utc>, Vec<Row>> {
     let mut out: BTreeMap<DateTime<Utc>, Vec<Row>> = BTreeMap::new();
-    for_each_point(target, result, start, end, slot_len, dropped, |p| {
-        let series = &result.indicators[p.series];
+    let answer = Answer::from_result(result);
+    for_each_point(target, &answer, start, end, slot_len, dropped, |p| {
+        let series = &answer.series[p.series];
         out.entry(p.slot_start).or_default().push(Row {
             room_id: target.room_id.clone(),
             user_id: target.user_id.clone(),
@@ -72,7 +151,7 @@ pub fn split_into_slots(
 /// One kept point of an answer.
 #[derive(Debug, Clone, Copy)]
 pub struct PointOf<'a> {
-    /// Index of its series in `result.indicators`.
+    /// Index of its series in `answer.series`.
     pub series: usize,
     /// Start of the slot it falls in.
     pub slot_start: DateTime<Utc>,
@@ -81,11 +160,11 @@ pub struct PointOf<'a> {
     pub stream_id: Option<&'a str>,
 }
 
-/// Gives every point of `result` that belongs in the dataset to `f`, in answer order,
+/// Gives every point of `answer` that belongs in the dataset to `f`, in answer order,
 /// counting the others in `dropped`: the allocation-free core of [`split_into_slots`].
 pub fn for_each_point<'a>(
     target: &Target,
-    result: &'a QualityResult,
+    answer: &'a Answer,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     slot_len: TimeDelta,
@@ -93,15 +172,15 @@ pub fn for_each_point<'a>(
     mut f: impl FnMut(PointOf<'a>),
 ) {
     if let Some(user) = &target.user_id {
-        let applied = result
+        let applied = answer
             .user_id
             .as_ref()
             .is_some_and(|users| users.iter().any(|u| u == user));
         if !applied {
-            dropped.user_not_applied += result
-                .indicators
+            dropped.user_not_applied += answer
+                .series
                 .iter()
-                .map(|s| s.data.len() as u64)
+                .map(|s| s.points.len() as u64)
                 .sum::<u64>();
             return;
         }
@@ -111,13 +190,13 @@ pub fn for_each_point<'a>(
     // The slot start of the previous point: points come in time order, so this is
     // almost always the answer and saves building a DateTime per point.
     let mut last: Option<(i64, DateTime<Utc>)> = None;
-    for (i, series) in result.indicators.iter().enumerate() {
+    for (i, series) in answer.series.iter().enumerate() {
         if series.name.is_empty() {
-            dropped.unnamed_series += series.data.len() as u64;
+            dropped.unnamed_series += series.points.len() as u64;
             continue;
         }
-        for point in &series.data {
-            let Some(ts_us) = parse_timestamp_us(&point.time_stamp) else {
+        for point in &series.points {
+            let Some(ts_us) = point.ts_us else {
                 dropped.bad_timestamp += 1;
                 continue;
             };
