@@ -104,8 +104,17 @@ def main():
     @dlt.resource(name="quality", write_disposition="append",
                   columns={"product_type": {"data_type": "text", "nullable": True}})
     def quality():
+        # Submit a few batches ahead only: Executor.map would submit every request at
+        # once and keep every answer that dlt has not taken yet.
+        chunk = a.threads * 4
         with ThreadPoolExecutor(a.threads) as pool:
-            for rows in pool.map(fetch, rooms):
+            pending = [pool.submit(fetch, r) for r in rooms[:chunk]]
+            nxt = chunk
+            while pending:
+                rows = pending.pop(0).result()
+                if nxt < len(rooms):
+                    pending.append(pool.submit(fetch, rooms[nxt]))
+                    nxt += 1
                 counted[0] += len(rows)
                 yield rows
 
