@@ -106,6 +106,10 @@ pub struct RunArgs {
     /// Longest retry delay in milliseconds [default: 8000].
     #[arg(long, value_name = "MS", env = "RTCQ_RETRY_MAX_MS")]
     pub retry_max_ms: Option<u64>,
+    /// Rows held in memory before they are spilled to disk [default: 262144].
+    #[arg(long, value_name = "N", env = "RTCQ_SPILL_ROWS", hide = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub spill_rows: Option<u64>,
     /// Give up on one attempt of a request after this many milliseconds [default: 60000].
     #[arg(long, value_name = "MS", env = "RTCQ_REQUEST_TIMEOUT_MS",
           value_parser = clap::value_parser!(u64).range(1..))]

@@ -176,6 +176,7 @@ async fn start_run(
         retry: args.retry_policy(),
         timeouts: args.timeouts(),
         backfill,
+        spill_rows: args.spill_rows.map(|n| n as usize),
         ..RunOptions::default()
     };
     run::run_with_id(pipeline, creds, &opts, run_id, started_at)

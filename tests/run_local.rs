@@ -180,3 +180,44 @@ async fn real_clock_runs_are_never_rejected_for_their_time_range() {
     assert_eq!(stats.status(200), 4, "{stats:?}");
     assert_eq!(stats.requests, 4, "{stats:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spilling_rows_to_disk_writes_the_same_files_and_leaves_nothing_behind() {
+    let now = t0();
+    let emu = emulator_at(now, None).await;
+    let mut files = Vec::new();
+    for spill in ["100000000", "97"] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write_pipeline(dir.path(), "mixed", &emu.url(), 50.0, MIXED_TARGETS);
+        let args = vec![
+            arg("run"),
+            arg("--config"),
+            arg(cfg.display()),
+            arg("--now"),
+            arg(now.to_rfc3339()),
+            arg("--summary"),
+            arg("-"),
+        ];
+        let env = vec![(arg("RTCQ_SPILL_ROWS"), arg(spill))];
+        let out = rtcq_async_env(args, env).await;
+        assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+        let root = dir.path().join("data");
+        assert_eq!(
+            read_dataset(&root),
+            expected_first_run(&load(&cfg), now),
+            "spill budget {spill}"
+        );
+        assert!(
+            !root.join(".rtcq-spill-mixed").exists(),
+            "spill directory left behind"
+        );
+        let data: Vec<(String, Vec<u8>)> = snapshot(&root)
+            .into_iter()
+            .filter(|(p, _)| p.extension().is_some_and(|e| e == "parquet"))
+            .map(|(p, b)| (p.strip_prefix(&root).unwrap().display().to_string(), b))
+            .collect();
+        files.push(data);
+    }
+    assert_eq!(files[0].len(), 22);
+    assert_eq!(files[0], files[1], "spilling changed the files");
+}

@@ -8,7 +8,10 @@ use reqwest::Url;
 use reqwest::header::HeaderValue;
 
 use super::error::ApiError;
-use super::types::{ACTION, Envelope, QualityRequest, QualityResult, SERVICE, VERSION};
+use super::types::{
+    ACTION, Envelope, EnvelopeRef, QualityRequest, QualityResult, QualityResultRef, SERVICE,
+    VERSION,
+};
 use crate::auth::{self, Credentials, RequestToSign};
 
 /// Largest response body accepted. A 60-minute answer for five indicators is about
@@ -112,6 +115,23 @@ impl Client {
         &self,
         req: &QualityRequest,
     ) -> Result<QualityResult, ApiError> {
+        let (status, bytes) = self.send(req).await?;
+        decode_response(status, &bytes)
+    }
+
+    /// [`Self::list_real_time_quality`], giving the `Result` to `f` borrowed from the
+    /// body (no allocation per point) and returning what `f` makes of it.
+    pub async fn list_real_time_quality_with<T>(
+        &self,
+        req: &QualityRequest,
+        f: impl FnOnce(&QualityResultRef<'_>) -> T,
+    ) -> Result<T, ApiError> {
+        let (status, bytes) = self.send(req).await?;
+        decode_response_with(status, &bytes, f)
+    }
+
+    /// Sends one signed request: the status and the body.
+    async fn send(&self, req: &QualityRequest) -> Result<(u16, Vec<u8>), ApiError> {
         let body =
             serde_json::to_vec(req).map_err(|e| ApiError::Decode(format!("request body: {e}")))?;
         let query = [("Action", ACTION), ("Version", VERSION)];
@@ -173,7 +193,7 @@ impl Client {
             }
             bytes.extend_from_slice(&chunk);
         }
-        decode_response(status, &bytes)
+        Ok((status, bytes))
     }
 }
 
@@ -207,43 +227,72 @@ fn clean_text(s: &str) -> String {
     out
 }
 
-/// Turns a status and body into the result or the error it carries. `Error` is checked
-/// whatever the status: a 200 may carry one.
-pub fn decode_response(status: u16, body: &[u8]) -> Result<QualityResult, ApiError> {
-    let parsed: Result<Envelope, _> = serde_json::from_slice(body);
-    match parsed {
-        Ok(env) => {
-            if let Some(err) = env.metadata.error {
-                return Err(ApiError::Api {
-                    status,
-                    code: if err.code.is_empty() {
-                        "Unknown".to_string()
-                    } else {
-                        clean_text(&err.code)
-                    },
-                    message: clean_text(&err.message),
-                    request_id: env.metadata.request_id.as_deref().map(clean_text),
-                });
-            }
-            if !(200..300).contains(&status) {
-                return Err(ApiError::Http {
-                    status,
-                    snippet: snippet(body),
-                });
-            }
-            env.result
-                .ok_or_else(|| ApiError::Decode("the response has neither Result nor Error".into()))
-        }
-        Err(e) if (200..300).contains(&status) => Err(ApiError::Decode(format!(
+/// The error in a parsed document's metadata or status, if any.
+fn check(
+    status: u16,
+    metadata: super::types::ResponseMetadata,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    if let Some(err) = metadata.error {
+        return Err(ApiError::Api {
+            status,
+            code: if err.code.is_empty() {
+                "Unknown".to_string()
+            } else {
+                clean_text(&err.code)
+            },
+            message: clean_text(&err.message),
+            request_id: metadata.request_id.as_deref().map(clean_text),
+        });
+    }
+    if !(200..300).contains(&status) {
+        return Err(ApiError::Http {
+            status,
+            snippet: snippet(body),
+        });
+    }
+    Ok(())
+}
+
+/// The error of a body that is not the JSON document expected.
+fn unparsable(status: u16, e: serde_json::Error, body: &[u8]) -> ApiError {
+    if (200..300).contains(&status) {
+        ApiError::Decode(format!(
             "{} (body starts {:?})",
             clean_text(&e.to_string()),
             snippet(body)
-        ))),
-        Err(_) => Err(ApiError::Http {
+        ))
+    } else {
+        ApiError::Http {
             status,
             snippet: snippet(body),
-        }),
+        }
     }
+}
+
+const NEITHER: &str = "the response has neither Result nor Error";
+
+/// [`decode_response`] into borrowed types, handing the result to `f`.
+pub fn decode_response_with<T>(
+    status: u16,
+    body: &[u8],
+    f: impl FnOnce(&QualityResultRef<'_>) -> T,
+) -> Result<T, ApiError> {
+    let env: EnvelopeRef<'_> =
+        serde_json::from_slice(body).map_err(|e| unparsable(status, e, body))?;
+    check(status, env.metadata, body)?;
+    env.result
+        .as_ref()
+        .map(f)
+        .ok_or_else(|| ApiError::Decode(NEITHER.into()))
+}
+
+/// Turns a status and body into the result or the error it carries. `Error` is checked
+/// whatever the status: a 200 may carry one.
+pub fn decode_response(status: u16, body: &[u8]) -> Result<QualityResult, ApiError> {
+    let env: Envelope = serde_json::from_slice(body).map_err(|e| unparsable(status, e, body))?;
+    check(status, env.metadata, body)?;
+    env.result.ok_or_else(|| ApiError::Decode(NEITHER.into()))
 }
 
 fn snippet(body: &[u8]) -> String {
@@ -305,6 +354,37 @@ mod tests {
         assert_eq!(r.indicators[0].unit, "");
         assert_eq!(r.indicators[0].data.len(), 2);
         assert_eq!(r.indicators[0].data[1].value, None);
+    }
+
+    #[test]
+    fn borrowed_decoding_agrees_with_owned() {
+        let body = br#"{"ResponseMetadata":{},"Result":{"UserId":["u\"1"],"Indicators":[{"Name":"x","Unit":"%","overview":{"a":[1]},"Data":[{"TimeStamp":"2024-05-01T19:00:00+08:00","Value":1.5,"StreamId":"s"},{}]}]}}"#;
+        let owned = decode_response(200, body).unwrap();
+        let got = decode_response_with(200, body, |r| {
+            let s = &r.indicators[0];
+            (
+                r.user_id.as_ref().unwrap()[0].to_string(),
+                s.name.to_string(),
+                s.data[0].time_stamp.to_string(),
+                s.data[0].stream_id.as_deref().map(str::to_string),
+                s.data[1].value,
+            )
+        })
+        .unwrap();
+        assert_eq!(got.0, owned.user_id.as_ref().unwrap()[0]);
+        assert_eq!(got.1, owned.indicators[0].name);
+        assert_eq!(got.2, owned.indicators[0].data[0].time_stamp);
+        assert_eq!(got.3, owned.indicators[0].data[0].stream_id);
+        assert_eq!(got.4, None);
+        let err = br#"{"ResponseMetadata":{"Error":{"Code":"InternalError"}}}"#;
+        assert_eq!(
+            decode_response_with(500, err, |_| ()).unwrap_err().code(),
+            Some("InternalError")
+        );
+        assert!(matches!(
+            decode_response_with(200, b"{}", |_| ()),
+            Err(ApiError::Decode(_))
+        ));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! Every response field is optional, as in the official Go model: a missing field is
 //! `None` or empty, an unknown one is ignored.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// The action and version every request names in its query string.
@@ -192,4 +194,103 @@ mod lenient {
             Ok(T::default())
         }
     }
+
+    /// A borrowed string (owned when it has escapes), or `""` for any other value.
+    pub fn cow_str<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<std::borrow::Cow<'de, str>, D::Error> {
+        d.deserialize_any(CowStr)
+    }
+
+    struct CowStr;
+
+    impl<'de> Visitor<'de> for CowStr {
+        type Value = std::borrow::Cow<'de, str>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(std::borrow::Cow::Borrowed(v))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(std::borrow::Cow::Owned(v.to_string()))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(std::borrow::Cow::Owned(v))
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Default::default())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(Default::default())
+        }
+    }
+}
+
+/// The response document read without copying its strings: what a run parses (the
+/// owned [`Envelope`] is for building answers, in the emulator and tests). A string
+/// borrows from the body unless it has escapes; `overview` and unknown fields are
+/// skipped.
+#[derive(Debug, Deserialize)]
+pub struct EnvelopeRef<'a> {
+    #[serde(rename = "ResponseMetadata", default)]
+    pub metadata: ResponseMetadata,
+    #[serde(rename = "Result", default, borrow)]
+    pub result: Option<QualityResultRef<'a>>,
+}
+
+/// [`QualityResult`], borrowed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QualityResultRef<'a> {
+    #[serde(default, borrow)]
+    pub user_id: Option<Vec<Cow<'a, str>>>,
+    #[serde(default, borrow)]
+    pub indicators: Vec<SeriesRef<'a>>,
+}
+
+/// [`Series`], borrowed, without `overview`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SeriesRef<'a> {
+    #[serde(default, borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub unit: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub data: Vec<DataPointRef<'a>>,
+}
+
+/// [`DataPoint`], borrowed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DataPointRef<'a> {
+    /// Read leniently, as in [`DataPoint`].
+    #[serde(default, borrow, deserialize_with = "lenient::cow_str")]
+    pub time_stamp: Cow<'a, str>,
+    #[serde(default, deserialize_with = "lenient::number")]
+    pub value: Option<f64>,
+    #[serde(default, borrow)]
+    pub stream_id: Option<Cow<'a, str>>,
 }

@@ -9,11 +9,12 @@ use std::time::Duration;
 use backon::Retryable;
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::api::{ApiError, Client, QualityRequest, QualityResult};
+use crate::api::{ApiError, Client, QualityRequest};
 use crate::clock::Clock;
 use crate::config::Target;
 use crate::limit::{Pacer, RetryPolicy};
 use crate::plan::{self, Lost};
+use crate::run::rows::Answer;
 
 /// Request counters shared by every fetch of a run.
 #[derive(Debug, Default)]
@@ -38,7 +39,7 @@ pub struct Fetched {
     /// The part cut off because it fell out of the horizon while queued.
     pub lost: Option<Lost>,
     /// `Ok(None)`: everything fell out of the horizon, nothing was asked.
-    pub outcome: Result<Option<QualityResult>, ApiError>,
+    pub outcome: Result<Option<Answer>, ApiError>,
 }
 
 /// What every fetch of a run shares.
@@ -75,7 +76,11 @@ impl Fetcher {
                 user_id: target.user_id.iter().cloned().collect(),
                 product_type: Some(target.product_type.as_str().to_string()),
             };
-            match self.client.list_real_time_quality(&body).await {
+            match self
+                .client
+                .list_real_time_quality_with(&body, Answer::from_ref)
+                .await
+            {
                 Ok(r) => Ok((asked, Some(r))),
                 Err(e) => {
                     if e.is_throttle() {

@@ -1,6 +1,7 @@
 //! One run of a pipeline, wiring the other modules (DESIGN.md, "One run"): lease, state,
 //! plan, fetch, write slot files, save state, summary.
 
+pub mod buffer;
 pub mod fetch;
 pub mod rows;
 pub mod summary;
@@ -23,12 +24,13 @@ use crate::config::{Pipeline, ProductType, Target};
 use crate::limit::{Pacer, RetryPolicy};
 use crate::plan::{Backfill, Lost, Plan, ScheduleFit, Slot, Window};
 use crate::progress::Progress;
-use crate::sink::{Row, Sink, SinkError};
+use crate::sink::{Sink, SinkError, SlotEncoder};
 use crate::state::{
     Gap, GapError, GapLedger, Lease, LeaseError, LeaseOptions, State, StateError, StateStore,
     TargetState,
 };
 
+use buffer::{Point, RowStore, SlotRows};
 pub use fetch::{FetchStats, Fetched, Fetcher};
 pub use rows::Dropped;
 pub use summary::{Exit, LostRange, Summary, TargetLag};
@@ -54,6 +56,9 @@ pub struct RunOptions {
     pub schedule: Option<Duration>,
     /// The progress bar (off by default).
     pub progress: Progress,
+    /// Rows held in memory before they are spilled to disk; default
+    /// [`buffer::DEFAULT_SPILL_POINTS`].
+    pub spill_rows: Option<usize>,
 }
 
 /// A run that could not start or had to stop.
@@ -74,6 +79,11 @@ pub enum RunError {
     Stopped {
         error: Box<RunError>,
         summary: Box<Summary>,
+    },
+    #[error("spilling rows to {path}: {source}")]
+    Spill {
+        path: String,
+        source: std::io::Error,
     },
 }
 
@@ -130,7 +140,7 @@ struct SlotWork {
     /// Targets whose answer covers `[from, to)` of this slot: their old rows in that
     /// range are replaced.
     fetched: Vec<(usize, DateTime<Utc>, DateTime<Utc>)>,
-    rows: Vec<Row>,
+    rows: SlotRows,
 }
 
 /// The rows of one target in a slot file: product type, room, user.
@@ -148,6 +158,8 @@ struct Runner<'a> {
     /// Per target: slot starts written this run.
     done: Vec<BTreeSet<DateTime<Utc>>>,
     slots: HashMap<(String, DateTime<Utc>), SlotWork>,
+    /// The rows of `slots`, in memory or spilled.
+    store: RowStore,
     gaps_pending: Vec<Gap>,
     gaps_recorded: usize,
     lost: Vec<LostRange>,
@@ -254,6 +266,18 @@ async fn run_leased(
             "removed temporary files left by an interrupted run"
         );
     }
+    let spill_dir = spill_dir(&sink, &pipeline.name);
+    if spill_dir.exists() {
+        tracing::info!(dir = %spill_dir.display(), "removed spilled rows left by an interrupted run");
+        std::fs::remove_dir_all(&spill_dir).map_err(|source| RunError::Spill {
+            path: spill_dir.display().to_string(),
+            source,
+        })?;
+    }
+    let store = RowStore::new(
+        spill_dir,
+        opts.spill_rows.unwrap_or(buffer::DEFAULT_SPILL_POINTS),
+    );
     let prior: Vec<TargetState> = pipeline
         .targets
         .iter()
@@ -302,6 +326,7 @@ async fn run_leased(
         window,
         done: vec![BTreeSet::new(); pipeline.targets.len()],
         slots: HashMap::new(),
+        store,
         plan,
         gaps_pending: Vec::new(),
         gaps_recorded: 0,
@@ -352,6 +377,14 @@ async fn run_leased(
         Ok::<_, RunError>(deadline_reached)
     }
     .await;
+    // Spilled rows are only useful within this run, whatever its outcome.
+    runner.store.cleanup();
+    if runner.store.spilled > 0 {
+        tracing::info!(
+            rows = runner.store.spilled,
+            "rows spilled to disk while waiting for their slots"
+        );
+    }
     let finished_at = Utc::now();
     match outcome {
         Ok(deadline_reached) => Ok(runner.summary(
@@ -372,6 +405,34 @@ async fn run_leased(
                 summary: Box::new(summary),
             })
         }
+    }
+}
+
+/// Where a run of `pipeline` spills rows: a hidden directory of a local sink root (on
+/// the same disk as the dataset, ignored by readers), else one under the system temp
+/// directory named after the pipeline and the sink URL. Only the lease holder uses it,
+/// so whatever is there at start was left by an interrupted run.
+fn spill_dir(sink: &Sink, pipeline: &str) -> std::path::PathBuf {
+    match sink.sink_root().local_dir() {
+        Some(dir) => dir.join(format!(".rtcq-spill-{pipeline}")),
+        None => {
+            // FNV-1a of the URL: stable across runs and builds.
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in sink.sink_root().url().bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            std::env::temp_dir().join(format!("rtcq-spill-{pipeline}-{h:016x}"))
+        }
+    }
+}
+
+/// Runs CPU-bound work on the runner's task without stalling the other tasks of a
+/// multi-threaded runtime.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
@@ -415,7 +476,10 @@ impl Runner<'_> {
             ((self.pipeline.api.requests_per_second * 8.0).ceil() as usize).clamp(4, 64)
         });
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, mut rx) = mpsc::channel::<Fetched>(in_flight * 2);
+        // Answers waiting for the runner are parsed (about 100 KiB each): a short queue,
+        // so a runner slower than the network holds back the fetches instead of
+        // buffering answers.
+        let (tx, mut rx) = mpsc::channel::<Fetched>(in_flight.min(8));
         let requests = Arc::new(self.plan.requests.clone());
         let targets = Arc::new(self.pipeline.targets.clone());
         let dispatcher = {
@@ -442,8 +506,11 @@ impl Runner<'_> {
                             async move {
                                 let req = &requests[i];
                                 let f = fetcher.fetch(i, &targets[req.target], req).await;
-                                drop(permit);
+                                // The permit is held until the runner has the answer:
+                                // released before, answers of a fast API would pile up
+                                // in memory behind a slower runner.
                                 let _ = tx.send(f).await;
+                                drop(permit);
                             }
                             .in_current_span(),
                         );
@@ -476,6 +543,9 @@ impl Runner<'_> {
             }
             self.take(f).await?;
             opts.progress.request_done();
+            if self.store.over_budget() {
+                self.spill()?;
+            }
             if last_save.elapsed() >= SAVE_EVERY {
                 self.save_state().await?;
                 last_save = tokio::time::Instant::now();
@@ -502,32 +572,52 @@ impl Runner<'_> {
             let gap = make_gap(&self.pipeline.name, target, l, self.window.now);
             self.gaps_pending.push(gap);
         }
-        let mut by_slot = BTreeMap::new();
+        let mut by_slot: BTreeMap<DateTime<Utc>, Vec<Point>> = BTreeMap::new();
         let ok = match &f.outcome {
             Ok(Some(result)) => {
-                let mut dropped = Dropped::default();
-                by_slot = rows::split_into_slots(
+                let store = &mut self.store;
+                let series: Vec<u32> = result
+                    .series
+                    .iter()
+                    .map(|s| {
+                        store.series_id(
+                            target.room_id.as_deref(),
+                            target.user_id.as_deref(),
+                            target.product_type,
+                            &s.name,
+                            &s.unit,
+                        )
+                    })
+                    .collect();
+                let mut last: Option<(DateTime<Utc>, Vec<Point>)> = None;
+                rows::for_each_point(
                     target,
                     result,
                     f.start,
                     req.end,
                     self.pipeline.sink.slot,
-                    &mut dropped,
+                    &mut self.dropped,
+                    |p| {
+                        let point = Point {
+                            series: series[p.series],
+                            stream: store.stream_id(p.stream_id),
+                            ts: p.timestamp_us,
+                            value: p.value,
+                        };
+                        match &mut last {
+                            Some((slot, points)) if *slot == p.slot_start => points.push(point),
+                            _ => {
+                                if let Some((slot, points)) = last.take() {
+                                    by_slot.entry(slot).or_default().extend(points);
+                                }
+                                last = Some((p.slot_start, vec![point]));
+                            }
+                        }
+                    },
                 );
-                if dropped.total() > 0 {
-                    tracing::warn!(
-                        target_id = %target,
-                        outside_window = dropped.outside_window,
-                        off_grid = dropped.off_grid,
-                        bad_timestamp = dropped.bad_timestamp,
-                        bad_value = dropped.bad_value,
-                        unnamed_series = dropped.unnamed_series,
-                        user_not_applied = dropped.user_not_applied,
-                        duplicate = dropped.duplicate,
-                        "dropped points the answer should not have held"
-                    );
+                if let Some((slot, points)) = last {
+                    by_slot.entry(slot).or_default().extend(points);
                 }
-                self.dropped.add(&dropped);
                 true
             }
             Ok(None) => true,
@@ -554,8 +644,8 @@ impl Runner<'_> {
             }
             if ok {
                 work.fetched.push((t, f.start.max(slot.start), slot.end));
-                if let Some(rows) = by_slot.remove(&slot.start) {
-                    work.rows.extend(rows);
+                if let Some(points) = by_slot.remove(&slot.start) {
+                    self.store.add(&mut work.rows, &points);
                 }
             }
             work.remaining = work.remaining.saturating_sub(1);
@@ -586,22 +676,41 @@ impl Runner<'_> {
                 .push((from.timestamp_micros(), to.timestamp_micros()));
         }
         self.check_lease()?;
-        let existing = self.sink.read_slot(app, &slot).await?;
+        let existing = self.sink.read_slot_bytes(app, &slot).await?;
         let had_file = existing.is_some();
-        let mut rows = work.rows;
-        for r in existing.unwrap_or_default() {
-            let key = (r.product_type, r.room_id.as_deref(), r.user_id.as_deref());
-            let is_replaced = replaced.get(&key).is_some_and(|ranges| {
-                ranges
-                    .iter()
-                    .any(|(a, b)| r.timestamp_us >= *a && r.timestamp_us < *b)
-            });
-            if !is_replaced {
-                rows.push(r);
+        let store = &mut self.store;
+        let encoded = blocking(|| -> Result<_, RunError> {
+            let mut old: Vec<Point> = Vec::new();
+            if let Some((bytes, path)) = existing {
+                crate::sink::decode_each(bytes, &path, |r| {
+                    let key = (r.product_type, r.room_id, r.user_id);
+                    let is_replaced = replaced.get(&key).is_some_and(|ranges| {
+                        ranges
+                            .iter()
+                            .any(|(a, b)| r.timestamp_us >= *a && r.timestamp_us < *b)
+                    });
+                    if !is_replaced {
+                        old.push(store.point(r));
+                    }
+                })?;
             }
-        }
-        if !rows.is_empty() || had_file {
-            let written = self.sink.write_slot(app, &slot, rows).await?;
+            if work.rows.is_empty() && old.is_empty() && !had_file {
+                return Ok(None);
+            }
+            let mut enc = SlotEncoder::new(&self.sink.file_meta(&slot))?;
+            store
+                .merge(work.rows, old, |r| enc.push(r))
+                .map_err(|e| match e {
+                    buffer::MergeError::Sink(e) => RunError::Sink(e),
+                    buffer::MergeError::Spill(path, source) => RunError::Spill {
+                        path: path.display().to_string(),
+                        source,
+                    },
+                })?;
+            Ok(Some(enc.finish()?))
+        })?;
+        if let Some((bytes, rows)) = encoded {
+            let written = self.sink.write_slot_bytes(app, &slot, bytes, rows).await?;
             self.rows_written += written.rows as u64;
             self.files_written += 1;
             self.progress.rows(self.rows_written);
@@ -610,6 +719,20 @@ impl Runner<'_> {
         for (t, _, _) in &work.fetched {
             self.done[*t].insert(slot.start);
         }
+        Ok(())
+    }
+
+    /// Moves every slot's rows in memory to disk.
+    fn spill(&mut self) -> Result<(), RunError> {
+        let (store, slots) = (&mut self.store, &mut self.slots);
+        let held = store.held();
+        blocking(|| store.spill_all(slots.values_mut().map(|w| &mut w.rows))).map_err(
+            |source| RunError::Spill {
+                path: self.store.dir().display().to_string(),
+                source,
+            },
+        )?;
+        tracing::debug!(rows = held, "rows spilled to disk");
         Ok(())
     }
 

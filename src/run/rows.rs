@@ -2,13 +2,12 @@
 //! (outside the asked window, off the 30 s grid, without a usable value or time) are
 //! dropped and counted, never written.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::api::QualityResult;
+use crate::api::{QualityResult, QualityResultRef};
 use crate::config::Target;
-use crate::plan::floor_to;
 use crate::sink::Row;
 
 /// Points dropped from answers, by reason.
@@ -21,8 +20,7 @@ pub struct Dropped {
     pub unnamed_series: u64,
     /// Points of a per-user request whose answer did not apply that user.
     pub user_not_applied: u64,
-    /// Repeats of a point already in the same answer (same series, stream and time
-    /// stamp): the first is kept.
+    /// A point repeated in one answer (same series, stream and time): kept once.
     pub duplicate: u64,
 }
 
@@ -48,6 +46,89 @@ impl Dropped {
     }
 }
 
+/// An answer reduced to what rows are made of, built in the fetch task from the borrowed
+/// parse: timestamps parsed, names once per series, no `String` per point.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Answer {
+    /// The users the API applied.
+    pub user_id: Option<Vec<String>>,
+    pub series: Vec<AnswerSeries>,
+}
+
+/// One returned series of an [`Answer`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnswerSeries {
+    pub name: String,
+    pub unit: String,
+    pub points: Vec<AnswerPoint>,
+}
+
+/// One point of an [`AnswerSeries`]: `ts_us` is `None` when `TimeStamp` is unreadable.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnswerPoint {
+    pub ts_us: Option<i64>,
+    /// The time stamp had a sub-second part or was a leap second (`:60`): never on
+    /// the grid, even where rounding would put it there.
+    pub fraction: bool,
+    pub value: Option<f64>,
+    pub stream_id: Option<Box<str>>,
+}
+
+impl Answer {
+    /// From the borrowed parse of a response.
+    pub fn from_ref(r: &QualityResultRef<'_>) -> Self {
+        Answer {
+            user_id: r
+                .user_id
+                .as_ref()
+                .map(|u| u.iter().map(|s| s.to_string()).collect()),
+            series: r
+                .indicators
+                .iter()
+                .map(|s| AnswerSeries {
+                    name: s.name.to_string(),
+                    unit: s.unit.to_string(),
+                    points: s
+                        .data
+                        .iter()
+                        .map(|p| AnswerPoint {
+                            ts_us: parse_timestamp_us(&p.time_stamp),
+                            fraction: has_fraction(&p.time_stamp),
+                            value: p.value,
+                            stream_id: p.stream_id.as_deref().map(Box::from),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// From an owned response.
+    pub fn from_result(r: &QualityResult) -> Self {
+        Answer {
+            user_id: r.user_id.clone(),
+            series: r
+                .indicators
+                .iter()
+                .map(|s| AnswerSeries {
+                    name: s.name.clone(),
+                    unit: s.unit.clone(),
+                    points: s
+                        .data
+                        .iter()
+                        .map(|p| AnswerPoint {
+                            ts_us: parse_timestamp_us(&p.time_stamp),
+                            fraction: has_fraction(&p.time_stamp),
+                            value: p.value,
+                            stream_id: p.stream_id.as_deref().map(Box::from),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Rows of `result` for `target`, asked over `[start, end)`, grouped by the start of the
 /// slot of length `slot_len` they fall in.
 pub fn split_into_slots(
@@ -59,40 +140,82 @@ pub fn split_into_slots(
     dropped: &mut Dropped,
 ) -> BTreeMap<DateTime<Utc>, Vec<Row>> {
     let mut out: BTreeMap<DateTime<Utc>, Vec<Row>> = BTreeMap::new();
+    let answer = Answer::from_result(result);
+    for_each_point(target, &answer, start, end, slot_len, dropped, |p| {
+        let series = &answer.series[p.series];
+        out.entry(p.slot_start).or_default().push(Row {
+            room_id: target.room_id.clone(),
+            user_id: target.user_id.clone(),
+            product_type: target.product_type,
+            indicator: series.name.clone(),
+            unit: series.unit.clone(),
+            timestamp_us: p.timestamp_us,
+            value: p.value,
+            stream_id: p.stream_id.map(str::to_string),
+        });
+    });
+    out
+}
+
+/// One kept point of an answer.
+#[derive(Debug, Clone, Copy)]
+pub struct PointOf<'a> {
+    /// Index of its series in `answer.series`.
+    pub series: usize,
+    /// Start of the slot it falls in.
+    pub slot_start: DateTime<Utc>,
+    pub timestamp_us: i64,
+    pub value: f64,
+    pub stream_id: Option<&'a str>,
+}
+
+/// Gives every point of `answer` that belongs in the dataset to `f`, in answer order,
+/// counting the others in `dropped`: the allocation-free core of [`split_into_slots`].
+pub fn for_each_point<'a>(
+    target: &Target,
+    answer: &'a Answer,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    slot_len: TimeDelta,
+    dropped: &mut Dropped,
+    mut f: impl FnMut(PointOf<'a>),
+) {
     if let Some(user) = &target.user_id {
-        let applied = result
+        let applied = answer
             .user_id
             .as_ref()
             .is_some_and(|users| users.iter().any(|u| u == user));
         if !applied {
-            dropped.user_not_applied += result
-                .indicators
+            dropped.user_not_applied += answer
+                .series
                 .iter()
-                .map(|s| s.data.len() as u64)
+                .map(|s| s.points.len() as u64)
                 .sum::<u64>();
-            return out;
+            return;
         }
     }
     let (start_us, end_us) = (start.timestamp_micros(), end.timestamp_micros());
-    let mut seen: HashSet<(&str, Option<&str>, i64)> = HashSet::new();
-    for series in &result.indicators {
+    let slot_us = slot_len.num_microseconds().unwrap_or(1).max(1);
+    // The slot start of the previous point: points come in time order, so this is
+    // almost always the answer and saves building a DateTime per point.
+    let mut last: Option<(i64, DateTime<Utc>)> = None;
+    let mut seen: std::collections::HashSet<(usize, Option<&str>, i64)> =
+        std::collections::HashSet::new();
+    for (i, series) in answer.series.iter().enumerate() {
         if series.name.is_empty() {
-            dropped.unnamed_series += series.data.len() as u64;
+            dropped.unnamed_series += series.points.len() as u64;
             continue;
         }
-        for point in &series.data {
-            let Ok(ts) = DateTime::parse_from_rfc3339(&point.time_stamp) else {
+        for point in &series.points {
+            let Some(ts_us) = point.ts_us else {
                 dropped.bad_timestamp += 1;
                 continue;
             };
-            let ts_us = ts.timestamp_micros();
             if ts_us < start_us || ts_us >= end_us {
                 dropped.outside_window += 1;
                 continue;
             }
-            // On the grid: a whole multiple of 30 s, with no fraction (a leap second
-            // `:60` or a nanosecond part would otherwise round onto the grid).
-            if ts_us.rem_euclid(30_000_000) != 0 || ts.timestamp_subsec_nanos() != 0 {
+            if ts_us.rem_euclid(30_000_000) != 0 || point.fraction {
                 dropped.off_grid += 1;
                 continue;
             }
@@ -100,26 +223,119 @@ pub fn split_into_slots(
                 dropped.bad_value += 1;
                 continue;
             };
-            if !seen.insert((&series.name, point.stream_id.as_deref(), ts_us)) {
+            if !seen.insert((i, point.stream_id.as_deref(), ts_us)) {
                 dropped.duplicate += 1;
                 continue;
             }
-            let ts_utc = ts.with_timezone(&Utc);
-            out.entry(floor_to(ts_utc, slot_len))
-                .or_default()
-                .push(Row {
-                    room_id: target.room_id.clone(),
-                    user_id: target.user_id.clone(),
-                    product_type: target.product_type,
-                    indicator: series.name.clone(),
-                    unit: series.unit.clone(),
-                    timestamp_us: ts_us,
-                    value,
-                    stream_id: point.stream_id.clone(),
-                });
+            let floored = ts_us - ts_us.rem_euclid(slot_us);
+            let slot_start = match last {
+                Some((us, t)) if us == floored => t,
+                _ => {
+                    let Some(t) = DateTime::from_timestamp_micros(floored) else {
+                        dropped.bad_timestamp += 1;
+                        continue;
+                    };
+                    last = Some((floored, t));
+                    t
+                }
+            };
+            f(PointOf {
+                series: i,
+                slot_start,
+                timestamp_us: ts_us,
+                value,
+                stream_id: point.stream_id.as_deref(),
+            });
         }
     }
-    out
+}
+
+/// Whether an RFC 3339 time has a sub-second part or a leap second, which chrono folds
+/// into the microsecond count. Only the slow path needs the check: the fast parser
+/// refuses both shapes.
+fn has_fraction(s: &str) -> bool {
+    fast_timestamp_us(s.as_bytes()).is_none()
+        && DateTime::parse_from_rfc3339(s).is_ok_and(|t| t.timestamp_subsec_nanos() != 0)
+}
+
+/// Microseconds since the epoch of an RFC 3339 time. The shape the API sends
+/// (`YYYY-MM-DDTHH:MM:SS` then `Z` or `+hh:mm`/`-hh:mm`, no fraction) is read directly;
+/// anything else goes through chrono's full parser.
+pub fn parse_timestamp_us(s: &str) -> Option<i64> {
+    fast_timestamp_us(s.as_bytes()).or_else(|| {
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.timestamp_micros())
+    })
+}
+
+fn fast_timestamp_us(b: &[u8]) -> Option<i64> {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let mut v = 0i64;
+        for &c in &b[r] {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + i64::from(c - b'0');
+        }
+        Some(v)
+    };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59
+    {
+        return None;
+    }
+    let offset = match &b[19..] {
+        [b'Z'] | [b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let oh = num_digits(*h1, *h2)?;
+            let om = num_digits(*m1, *m2)?;
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let o = oh * 3600 + om * 60;
+            if *sign == b'-' { -o } else { o }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo, d);
+    Some(((days * 86_400 + h * 3600 + mi * 60 + sec) - offset) * 1_000_000)
+}
+
+fn num_digits(a: u8, b: u8) -> Option<i64> {
+    (a.is_ascii_digit() && b.is_ascii_digit())
+        .then(|| i64::from(a - b'0') * 10 + i64::from(b - b'0'))
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`, <https://howardhinnant.github.io/date_algorithms.html>).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -208,9 +424,49 @@ mod tests {
                 bad_value: 2,
                 unnamed_series: 1,
                 user_not_applied: 0,
-                duplicate: 0
+                duplicate: 0,
             }
         );
+    }
+
+    #[test]
+    fn fast_timestamps_match_chrono() {
+        for s in [
+            "2026-11-25T19:04:30+08:00",
+            "2026-11-25T11:05:00Z",
+            "2024-02-29T23:59:59-05:30",
+            "1969-12-31T23:59:30Z",
+            "2000-03-01T00:00:00+00:00",
+            "2026-01-01T00:00:00z",
+        ] {
+            let want = DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros();
+            assert_eq!(fast_timestamp_us(s.as_bytes()), Some(want), "{s}");
+        }
+        // Shapes the fast path leaves to chrono, and what chrono also refuses.
+        assert_eq!(fast_timestamp_us(b"2026-11-25T11:05:00.5Z"), None);
+        assert_eq!(
+            parse_timestamp_us("2026-11-25T11:05:00.5Z"),
+            Some(
+                DateTime::parse_from_rfc3339("2026-11-25T11:05:00.5Z")
+                    .unwrap()
+                    .timestamp_micros()
+            )
+        );
+        for bad in [
+            "2026-02-30T00:00:00Z",
+            "2026-11-25T24:00:00Z",
+            "yesterday",
+            "2026-11-25T11:05:00+0800",
+        ] {
+            assert_eq!(fast_timestamp_us(bad.as_bytes()), None, "{bad}");
+            assert_eq!(
+                parse_timestamp_us(bad),
+                DateTime::parse_from_rfc3339(bad)
+                    .ok()
+                    .map(|t| t.timestamp_micros()),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use arrow_array::builder::{Float64Builder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow_array::{
     Array, ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
@@ -22,7 +23,7 @@ use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::error::SinkError;
-use super::row::Row;
+use super::row::{Row, RowRef};
 use crate::config::ProductType;
 use crate::plan::Slot;
 
@@ -88,29 +89,11 @@ pub fn writer_name() -> String {
 /// them as one Parquet file. `rows` is left sorted and deduplicated.
 pub fn encode(rows: &mut Vec<Row>, meta: &FileMeta) -> Result<Bytes, SinkError> {
     sort_dedup(rows);
-    let what = || {
-        format!(
-            "slot {} of pipeline {}",
-            meta.slot.start.to_rfc3339_opts(SecondsFormat::Secs, true),
-            meta.pipeline
-        )
-    };
-    let err = |reason: String| SinkError::Encode {
-        what: what(),
-        reason,
-    };
-    let batch = to_batch(rows).map_err(|e| err(format!("building Arrow arrays: {e}")))?;
-    let props = properties(meta).map_err(|e| err(format!("writer settings: {e}")))?;
-    let mut out = Vec::with_capacity(rows.len() * 4 + 4096);
-    let mut writer = ArrowWriter::try_new(&mut out, schema(), Some(props))
-        .map_err(|e| err(format!("starting the Parquet writer: {e}")))?;
-    writer
-        .write(&batch)
-        .map_err(|e| err(format!("writing rows: {e}")))?;
-    writer
-        .close()
-        .map_err(|e| err(format!("finishing the file: {e}")))?;
-    Ok(Bytes::from(out))
+    let mut enc = SlotEncoder::new(meta)?;
+    for r in rows.iter() {
+        enc.push(r.borrowed())?;
+    }
+    enc.finish().map(|(bytes, _)| bytes)
 }
 
 /// Stable sort by key, then keep the last row of each run of equal keys.
@@ -122,31 +105,152 @@ fn sort_dedup(rows: &mut Vec<Row>) {
     rows.reverse();
 }
 
+/// Rows per Arrow batch handed to the Parquet writer: big enough to amortise the call,
+/// small enough that the builders stay a few hundred KiB.
+const BATCH_ROWS: usize = 8192;
+
+/// Writes one slot file from rows given one at a time, already sorted by
+/// [`Row::sort_key`] and without duplicate keys (the caller's duty: the file says it is
+/// sorted). Rows go through Arrow builders in batches of [`BATCH_ROWS`], so memory is
+/// the encoded file plus one batch, whatever the number of rows.
+pub struct SlotEncoder {
+    writer: ArrowWriter<Vec<u8>>,
+    what: String,
+    room: StringBuilder,
+    user: StringBuilder,
+    product: StringBuilder,
+    indicator: StringBuilder,
+    unit: StringBuilder,
+    ts: TimestampMicrosecondBuilder,
+    value: Float64Builder,
+    stream: StringBuilder,
+    pending: usize,
+    rows: usize,
+}
+
+impl SlotEncoder {
+    pub fn new(meta: &FileMeta) -> Result<Self, SinkError> {
+        let what = format!(
+            "slot {} of pipeline {}",
+            meta.slot.start.to_rfc3339_opts(SecondsFormat::Secs, true),
+            meta.pipeline
+        );
+        let err = |reason: String| SinkError::Encode {
+            what: what.clone(),
+            reason,
+        };
+        let props = properties(meta).map_err(|e| err(format!("writer settings: {e}")))?;
+        let writer = ArrowWriter::try_new(Vec::with_capacity(64 * 1024), schema(), Some(props))
+            .map_err(|e| err(format!("starting the Parquet writer: {e}")))?;
+        let strings = || StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16);
+        Ok(SlotEncoder {
+            writer,
+            room: strings(),
+            user: strings(),
+            product: strings(),
+            indicator: strings(),
+            unit: strings(),
+            ts: TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"),
+            value: Float64Builder::with_capacity(BATCH_ROWS),
+            stream: strings(),
+            pending: 0,
+            rows: 0,
+            what,
+        })
+    }
+
+    fn err(&self, reason: String) -> SinkError {
+        SinkError::Encode {
+            what: self.what.clone(),
+            reason,
+        }
+    }
+
+    /// Appends one row (the next in key order).
+    pub fn push(&mut self, r: RowRef<'_>) -> Result<(), SinkError> {
+        self.room.append_option(r.room_id);
+        self.user.append_option(r.user_id);
+        self.product.append_value(r.product_type.as_str());
+        self.indicator.append_value(r.indicator);
+        self.unit.append_value(r.unit);
+        self.ts.append_value(r.timestamp_us);
+        self.value.append_value(r.value);
+        self.stream.append_option(r.stream_id);
+        self.pending += 1;
+        if self.pending >= BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.room.finish()),
+            Arc::new(self.user.finish()),
+            Arc::new(self.product.finish()),
+            Arc::new(self.indicator.finish()),
+            Arc::new(self.unit.finish()),
+            Arc::new(self.ts.finish()),
+            Arc::new(self.value.finish()),
+            Arc::new(self.stream.finish()),
+        ];
+        let batch = RecordBatch::try_new(schema(), columns)
+            .map_err(|e| self.err(format!("building Arrow arrays: {e}")))?;
+        self.writer
+            .write(&batch)
+            .map_err(|e| self.err(format!("writing rows: {e}")))?;
+        self.rows += self.pending;
+        self.pending = 0;
+        Ok(())
+    }
+
+    /// Rows pushed so far.
+    pub fn rows(&self) -> usize {
+        self.rows + self.pending
+    }
+
+    /// Finishes the file: its bytes and its number of rows.
+    pub fn finish(mut self) -> Result<(Bytes, usize), SinkError> {
+        self.flush()?;
+        let rows = self.rows;
+        let what = self.what.clone();
+        let done = |e: parquet::errors::ParquetError| SinkError::Encode {
+            what: what.clone(),
+            reason: format!("finishing the file: {e}"),
+        };
+        // Writes the footer, then gives the buffer back.
+        let out = self.writer.into_inner().map_err(done)?;
+        Ok((Bytes::from(out), rows))
+    }
+}
+
+#[cfg(test)]
 fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let mut enc_rows = Vec::with_capacity(rows.len());
+    enc_rows.extend(rows.iter().map(Row::borrowed));
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter(
-            rows.iter().map(|r| r.room_id.as_deref()),
-        )),
-        Arc::new(StringArray::from_iter(
-            rows.iter().map(|r| r.user_id.as_deref()),
+        Arc::new(StringArray::from_iter(enc_rows.iter().map(|r| r.room_id))),
+        Arc::new(StringArray::from_iter(enc_rows.iter().map(|r| r.user_id))),
+        Arc::new(StringArray::from_iter_values(
+            enc_rows.iter().map(|r| r.product_type.as_str()),
         )),
         Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.product_type.as_str()),
+            enc_rows.iter().map(|r| r.indicator),
         )),
         Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.indicator.as_str()),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.unit.as_str()),
+            enc_rows.iter().map(|r| r.unit),
         )),
         Arc::new(
-            TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.timestamp_us))
+            TimestampMicrosecondArray::from_iter_values(enc_rows.iter().map(|r| r.timestamp_us))
                 .with_timezone("UTC"),
         ),
-        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.value))),
-        Arc::new(StringArray::from_iter(
-            rows.iter().map(|r| r.stream_id.as_deref()),
+        Arc::new(Float64Array::from_iter_values(
+            enc_rows.iter().map(|r| r.value),
         )),
+        Arc::new(StringArray::from_iter(enc_rows.iter().map(|r| r.stream_id))),
     ];
     RecordBatch::try_new(schema(), columns)
 }
@@ -185,6 +289,18 @@ pub fn decode(bytes: Bytes) -> Result<Vec<Row>, SinkError> {
 
 /// [`decode`], naming `path` in errors.
 pub(crate) fn decode_at(bytes: Bytes, path: &str) -> Result<Vec<Row>, SinkError> {
+    let mut rows = Vec::new();
+    decode_each(bytes, path, |r| rows.push(r.to_row()))?;
+    Ok(rows)
+}
+
+/// Reads a slot file written by [`encode`] and gives each row, in file order, to `f`:
+/// one record batch is held at a time, never the whole file's rows.
+pub fn decode_each(
+    bytes: Bytes,
+    path: &str,
+    mut f: impl FnMut(RowRef<'_>),
+) -> Result<(), SinkError> {
     let err = |reason: String| SinkError::Decode {
         path: path.to_string(),
         reason,
@@ -232,12 +348,11 @@ pub(crate) fn decode_at(bytes: Bytes, path: &str) -> Result<Vec<Row>, SinkError>
     let reader = builder
         .build()
         .map_err(|e| err(format!("cannot read rows: {e}")))?;
-    let mut rows = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| err(format!("cannot read rows: {e}")))?;
-        append_rows(&batch, &mut rows).map_err(err)?;
+        each_row(&batch, &mut f).map_err(err)?;
     }
-    Ok(rows)
+    Ok(())
 }
 
 fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, String> {
@@ -247,7 +362,7 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, S
         .ok_or_else(|| format!("column {name} is missing or has the wrong type"))
 }
 
-fn append_rows(batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<(), String> {
+fn each_row(batch: &RecordBatch, f: &mut impl FnMut(RowRef<'_>)) -> Result<(), String> {
     let room = column::<StringArray>(batch, "room_id")?;
     let user = column::<StringArray>(batch, "user_id")?;
     let product = column::<StringArray>(batch, "product_type")?;
@@ -256,7 +371,9 @@ fn append_rows(batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<(), String> {
     let ts = column::<TimestampMicrosecondArray>(batch, "timestamp")?;
     let value = column::<Float64Array>(batch, "value")?;
     let stream = column::<StringArray>(batch, "stream_id")?;
-    let opt = |a: &StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
+    fn opt(a: &StringArray, i: usize) -> Option<&str> {
+        a.is_valid(i).then(|| a.value(i))
+    }
     let required = |a: &dyn Array, name: &str, i: usize| {
         if a.is_null(i) {
             Err(format!("row {i}: {name} is null"))
@@ -264,7 +381,6 @@ fn append_rows(batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<(), String> {
             Ok(())
         }
     };
-    rows.reserve(batch.num_rows());
     for i in 0..batch.num_rows() {
         required(product, "product_type", i)?;
         required(indicator, "indicator", i)?;
@@ -277,12 +393,12 @@ fn append_rows(batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<(), String> {
                 product.value(i)
             )
         })?;
-        rows.push(Row {
+        f(RowRef {
             room_id: opt(room, i),
             user_id: opt(user, i),
             product_type: pt,
-            indicator: indicator.value(i).to_string(),
-            unit: unit.value(i).to_string(),
+            indicator: indicator.value(i),
+            unit: unit.value(i),
             timestamp_us: ts.value(i),
             value: value.value(i),
             stream_id: opt(stream, i),

@@ -13,9 +13,9 @@ pub mod row;
 pub mod store;
 pub mod writer;
 
-pub use encode::{FileMeta, decode, encode, schema};
+pub use encode::{FileMeta, SlotEncoder, decode, decode_each, encode, schema};
 pub use error::SinkError;
 pub use partition::slot_path;
-pub use row::Row;
+pub use row::{Row, RowRef};
 pub use store::{SinkRoot, StoreOptions, open};
 pub use writer::{Sink, WrittenFile};

@@ -88,23 +88,45 @@ impl Sink {
         partition::slot_path(self.root.root(), app_id, slot, &self.pipeline)
     }
 
+    /// The bytes of an existing slot file and its key, or `None` if there is none.
+    pub async fn read_slot_bytes(
+        &self,
+        app_id: &str,
+        slot: &Slot,
+    ) -> Result<Option<(Bytes, String)>, SinkError> {
+        let path = self.slot_path(app_id, slot);
+        let read_err = |source| SinkError::Read {
+            path: path.to_string(),
+            source,
+        };
+        match self.root.store().get(&path).await {
+            Ok(got) => Ok(Some((
+                got.bytes().await.map_err(read_err)?,
+                path.to_string(),
+            ))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(read_err(e)),
+        }
+    }
+
+    /// What the slot file of `slot` says about itself.
+    pub fn file_meta(&self, slot: &Slot) -> FileMeta {
+        FileMeta {
+            pipeline: self.pipeline.clone(),
+            slot: *slot,
+        }
+    }
+
     /// The rows of an existing slot file, or `None` if there is none.
     pub async fn read_slot(
         &self,
         app_id: &str,
         slot: &Slot,
     ) -> Result<Option<Vec<Row>>, SinkError> {
-        let path = self.slot_path(app_id, slot);
-        let read_err = |source| SinkError::Read {
-            path: path.to_string(),
-            source,
+        let Some((bytes, name)) = self.read_slot_bytes(app_id, slot).await? else {
+            return Ok(None);
         };
-        let bytes = match self.root.store().get(&path).await {
-            Ok(got) => got.bytes().await.map_err(read_err)?,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(read_err(e)),
-        };
-        let name = path.to_string();
+        let path = name.clone();
         let rows = tokio::task::spawn_blocking(move || decode_at(bytes, &name))
             .await
             .map_err(|e| SinkError::Task {
@@ -122,12 +144,8 @@ impl Sink {
         slot: &Slot,
         rows: Vec<Row>,
     ) -> Result<WrittenFile, SinkError> {
-        let dir = partition::slot_dir(self.root.root(), app_id, slot);
-        let path = partition::push(dir.clone(), &partition::file_name(&self.pipeline, slot));
-        let meta = FileMeta {
-            pipeline: self.pipeline.clone(),
-            slot: *slot,
-        };
+        let path = self.slot_path(app_id, slot);
+        let meta = self.file_meta(slot);
         let (bytes, n_rows) = tokio::task::spawn_blocking(move || {
             let mut rows = rows;
             encode(&mut rows, &meta).map(|b| (b, rows.len()))
@@ -137,6 +155,22 @@ impl Sink {
             what: format!("encoding {path}"),
             reason: e.to_string(),
         })??;
+        self.write_slot_bytes(app_id, slot, bytes, n_rows).await
+    }
+
+    /// Publishes a slot file encoded by the caller (a [`SlotEncoder`] of `n_rows` rows),
+    /// replacing any existing file as one atomic step.
+    ///
+    /// [`SlotEncoder`]: super::SlotEncoder
+    pub async fn write_slot_bytes(
+        &self,
+        app_id: &str,
+        slot: &Slot,
+        bytes: Bytes,
+        n_rows: usize,
+    ) -> Result<WrittenFile, SinkError> {
+        let dir = partition::slot_dir(self.root.root(), app_id, slot);
+        let path = partition::push(dir.clone(), &partition::file_name(&self.pipeline, slot));
         let size = bytes.len();
         if self.root.is_local() {
             self.publish_local(dir, &path, slot, bytes).await?;

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Benchmark harness (issue 7): run by hand, not in CI. Builds release, starts the
+# built-in emulator on loopback for each case, runs a generated pipeline under
+# /usr/bin/time -v and prints one Markdown table, with the command that reproduces
+# each row.
+#
+#   scripts/bench.sh                 # everything (rate use takes ~2 x TARGETS/2 s)
+#   CASES=throughput scripts/bench.sh
+#   CASES="rate peer" TARGETS=120 scripts/bench.sh
+#
+# Knobs (environment):
+#   CASES        which groups to run: rate, throughput, peer (default: all three)
+#   TARGETS      targets of the rate-use runs (default 600: ~300 s per latency)
+#   LATENCIES    added emulator latency of the rate-use runs, ms (default "300 1000")
+#   SIZES        targets of the throughput runs (default "500 2000 8000")
+#   PEER_SIZES   targets of the dlt runs (default: SIZES)
+#   BENCH_NOW    the fixed clock of emulator and pipeline (default 2026-11-25T12:00:10Z)
+#   BIN          the rtcq binary (default target/release/rtcq, built first)
+#   NO_BUILD=1   skip `cargo build --release`
+#   OUT          where work files go (default .bench/, git-ignored)
+#
+# The peer needs `dlt` in .bench-venv (see README, "Performance").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BIN=${BIN:-target/release/rtcq}
+CASES=${CASES:-rate throughput peer}
+TARGETS=${TARGETS:-600}
+LATENCIES=${LATENCIES:-300 1000}
+SIZES=${SIZES:-500 2000 8000}
+PEER_SIZES=${PEER_SIZES:-$SIZES}
+BENCH_NOW=${BENCH_NOW:-2026-11-25T12:00:10Z}
+OUT=${OUT:-$ROOT/.bench}
+PY=${PY:-python3}
+PEER_PY=${PEER_PY:-$ROOT/.bench-venv/bin/python}
+export VOLC_ACCESSKEY=${VOLC_ACCESSKEY:-AKLTdemo0000000000000000000000}
+export VOLC_SECRETKEY=${VOLC_SECRETKEY:-demo-secret-do-not-use}
+
+if [ -z "${NO_BUILD:-}" ]; then
+  cargo build --release --quiet
+fi
+mkdir -p "$OUT"
+ROWS=()
+
+emu_pid=
+stop_emulator() {
+  if [ -n "$emu_pid" ]; then
+    kill -TERM "$emu_pid" 2>/dev/null || true
+    wait "$emu_pid" 2>/dev/null || true
+    emu_pid=
+  fi
+}
+trap stop_emulator EXIT
+
+# start_emulator RATE LATENCY_MS LOG: sets $url and $emu_pid.
+start_emulator() {
+  local rate=$1 latency=$2 log=$3
+  "$BIN" --log-format text emulator --listen 127.0.0.1:0 --now "$BENCH_NOW" \
+    --rate-limit "$rate" --latency-ms "$latency" >"$log.out" 2>"$log" &
+  emu_pid=$!
+  url=
+  for _ in $(seq 1 200); do
+    url=$(sed -n 's/^listening on //p' "$log.out" 2>/dev/null | head -n1)
+    [ -n "$url" ] && break
+    sleep 0.05
+  done
+  [ -n "$url" ] || { echo "emulator did not start:" >&2; cat "$log" >&2; exit 1; }
+}
+
+# emulator_throttled LOG: the throttled count the emulator logs when it stops.
+emulator_throttled() {
+  sed -n 's/.*emulator stopped.*throttled[=:" ]*\([0-9][0-9]*\).*/\1/p; s/.*throttled[=:" ]*\([0-9][0-9]*\).*emulator stopped.*/\1/p' "$1" | tail -n1
+}
+
+# timev FILE KEY: a field of /usr/bin/time -v output.
+timev() { sed -n "s/^[[:space:]]*$2: //p" "$1" | tail -n1; }
+
+# json FILE EXPR: a value of the run summary.
+json() { "$PY" -c "import json,sys; s=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+# run_rtcq NAME CONFIG: runs the pipeline under time -v into $OUT/NAME.*
+run_rtcq() {
+  local name=$1 config=$2
+  /usr/bin/time -v -o "$OUT/$name.time" \
+    "$BIN" --log-format text run --config "$config" --endpoint "$url" --now "$BENCH_NOW" \
+    --summary "$OUT/$name.summary.json" 2>"$OUT/$name.log" || true
+  [ -s "$OUT/$name.summary.json" ] || { echo "run $name wrote no summary:" >&2; tail "$OUT/$name.log" >&2; exit 1; }
+}
+
+wall_of() { json "$1" "(__import__('datetime').datetime.fromisoformat(s['finished_at'].replace('Z','+00:00'))-__import__('datetime').datetime.fromisoformat(s['started_at'].replace('Z','+00:00'))).total_seconds()"; }
+
+case_rate() {
+  local latency=$1
+  local name="rate-${latency}ms-$TARGETS"
+  echo "== rate use: $TARGETS targets, emulator limit 2/s, +$latency ms" >&2
+  rm -rf "$OUT/$name.data"
+  "$PY" scripts/bench_pipeline.py --targets "$TARGETS" --indicators 1 --rps 2 \
+    --sink "$OUT/$name.data" >"$OUT/$name.toml"
+  start_emulator 2 "$latency" "$OUT/$name.emulator.log"
+  run_rtcq "$name" "$OUT/$name.toml"
+  stop_emulator
+  local s="$OUT/$name.summary.json"
+  local sent wall thr_run thr_emu
+  sent=$(json "$s" "s['requests_sent']")
+  thr_run=$(json "$s" "s['requests_throttled']")
+  thr_emu=$(emulator_throttled "$OUT/$name.emulator.log")
+  wall=$(wall_of "$s")
+  ROWS+=("$("$PY" - "$TARGETS" "$latency" "$sent" "$wall" "$thr_run" "${thr_emu:-?}" <<'EOF'
+import sys
+t, lat, sent, wall, thr, emu = sys.argv[1:]
+t, sent, wall = int(t), int(sent), float(wall)
+rps = sent / wall
+print(f"| rate use, {t} targets, +{lat} ms | {rps:.3f} req/s = {100*rps/2:.1f} % of 2/s "
+      f"| wall {wall:.1f} s vs ideal {t/2:.0f} s | throttled {thr} (rtcq) / {emu} (emulator) "
+      f"= {100*int(thr)/max(sent,1):.2f} % | |")
+EOF
+)")
+  ROWS+=("|  ↳ \`CASES=rate TARGETS=$TARGETS LATENCIES=$latency scripts/bench.sh\` | | | | |")
+}
+
+case_throughput() {
+  local n=$1
+  local name="tp-$n"
+  echo "== throughput: $n targets x 5 indicators, no limit" >&2
+  rm -rf "$OUT/$name.data"
+  "$PY" scripts/bench_pipeline.py --targets "$n" --indicators 5 --rps 1000 \
+    --sink "$OUT/$name.data" >"$OUT/$name.toml"
+  start_emulator 0 0 "$OUT/$name.emulator.log"
+  run_rtcq "$name" "$OUT/$name.toml"
+  stop_emulator
+  local s="$OUT/$name.summary.json" t="$OUT/$name.time"
+  local rows wall user sys rss
+  rows=$(json "$s" "s['rows_written']")
+  wall=$(wall_of "$s")
+  user=$(timev "$t" "User time (seconds)")
+  sys=$(timev "$t" "System time (seconds)")
+  rss=$(timev "$t" "Maximum resident set size (kbytes)")
+  echo "$n $rows $wall $rss" >"$OUT/$name.rtcq"
+  ROWS+=("$("$PY" - "$n" "$rows" "$wall" "$user" "$sys" "$rss" <<'EOF'
+import sys
+n, rows, wall, user, sys_, rss = sys.argv[1:]
+rows, wall, cpu, rss = int(rows), float(wall), float(user) + float(sys_), int(rss)
+print(f"| throughput, {n} targets x 5 ind. | {rows/wall:,.0f} rows/s ({rows:,} rows in {wall:.1f} s) "
+      f"| {cpu/(rows/1e6):.3f} CPU-s per M rows (user {user} + sys {sys_}) "
+      f"| peak RSS {rss/1024:.1f} MB | |")
+EOF
+)")
+  ROWS+=("|  ↳ \`CASES=throughput SIZES=$n scripts/bench.sh\` | | | | |")
+}
+
+case_peer() {
+  local n=$1
+  local name="dlt-$n"
+  [ -x "$PEER_PY" ] || { echo "no $PEER_PY: skipping the dlt peer (see README)" >&2; return; }
+  echo "== peer (dlt): $n targets x 5 indicators, no limit" >&2
+  rm -rf "$OUT/$name.data" "$OUT/$name.dlt"
+  start_emulator 0 0 "$OUT/$name.emulator.log"
+  /usr/bin/time -v -o "$OUT/$name.time" env DLT_DATA_DIR="$OUT/$name.dlt" \
+    DLT_PROJECT_DIR="$OUT/$name.dlt" RUNTIME__LOG_LEVEL=WARNING \
+    "$PEER_PY" scripts/bench_dlt.py --endpoint "$url" --now "$BENCH_NOW" --targets "$n" \
+    --out "$OUT/$name.data" --result "$OUT/$name.result.json" >"$OUT/$name.log" 2>&1 || {
+      echo "dlt run failed:" >&2; tail -n 20 "$OUT/$name.log" >&2; stop_emulator; return; }
+  stop_emulator
+  local t="$OUT/$name.time" rows wall rss mine
+  rows=$(json "$OUT/$name.result.json" "s['rows']")
+  wall=$(json "$OUT/$name.result.json" "s['seconds']")
+  rss=$(timev "$t" "Maximum resident set size (kbytes)")
+  cpu=$("$PY" -c "print(float('$(timev "$t" "User time (seconds)")') + float('$(timev "$t" "System time (seconds)")'))")
+  mine=$(cat "$OUT/tp-$n.rtcq" 2>/dev/null || echo "")
+  ROWS+=("$("$PY" - "$n" "$rows" "$wall" "$rss" "$cpu" "$mine" <<'EOF'
+import sys
+n, rows, wall, rss, cpu, mine = sys.argv[1:]
+rows, wall, rss, cpu = int(rows), float(wall), int(rss), float(cpu)
+rs = rows / wall
+ratio = ""
+if mine:
+    _, mrows, mwall, mrss = mine.split()
+    mrs = int(mrows) / float(mwall)
+    ratio = f"rtcq/dlt: {mrs/rs:.1f}x rows/s, {int(mrss)/rss:.2f}x RSS"
+print(f"| peer dlt, {n} targets x 5 ind. | {rs:,.0f} rows/s ({rows:,} rows in {wall:.1f} s) "
+      f"| {cpu/(rows/1e6):.2f} CPU-s per M rows | peak RSS {rss/1024:.1f} MB | {ratio} |")
+EOF
+)")
+  ROWS+=("|  ↳ \`CASES=peer PEER_SIZES=$n scripts/bench.sh\` (after the throughput row) | | | | |")
+}
+
+for c in $CASES; do
+  case $c in
+    rate) for l in $LATENCIES; do case_rate "$l"; done ;;
+    throughput) for n in $SIZES; do case_throughput "$n"; done ;;
+    peer) for n in $PEER_SIZES; do case_peer "$n"; done ;;
+    *) echo "unknown case $c (rate, throughput, peer)" >&2; exit 2 ;;
+  esac
+done
+
+echo
+echo "| case | speed | time / CPU | throttled / memory | vs peer |"
+echo "|---|---|---|---|---|"
+printf '%s\n' "${ROWS[@]}"
