@@ -575,6 +575,7 @@ impl Runner<'_> {
         let mut by_slot: BTreeMap<DateTime<Utc>, Vec<Point>> = BTreeMap::new();
         let ok = match &f.outcome {
             Ok(Some(result)) => {
+                let mut dropped = Dropped::default();
                 let store = &mut self.store;
                 let series: Vec<u32> = result
                     .series
@@ -596,7 +597,7 @@ impl Runner<'_> {
                     f.start,
                     req.end,
                     self.pipeline.sink.slot,
-                    &mut self.dropped,
+                    &mut dropped,
                     |p| {
                         let point = Point {
                             series: series[p.series],
@@ -618,6 +619,20 @@ impl Runner<'_> {
                 if let Some((slot, points)) = last {
                     by_slot.entry(slot).or_default().extend(points);
                 }
+                if dropped.total() > 0 {
+                    tracing::warn!(
+                        target_id = %target,
+                        outside_window = dropped.outside_window,
+                        off_grid = dropped.off_grid,
+                        bad_timestamp = dropped.bad_timestamp,
+                        bad_value = dropped.bad_value,
+                        unnamed_series = dropped.unnamed_series,
+                        user_not_applied = dropped.user_not_applied,
+                        duplicate = dropped.duplicate,
+                        "dropped points the answer should not have held"
+                    );
+                }
+                self.dropped.add(&dropped);
                 true
             }
             Ok(None) => true,

@@ -199,7 +199,8 @@ pub fn for_each_point<'a>(
     // The slot start of the previous point: points come in time order, so this is
     // almost always the answer and saves building a DateTime per point.
     let mut last: Option<(i64, DateTime<Utc>)> = None;
-    let mut seen: std::collections::HashSet<(usize, Option<&str>, i64)> =
+    // Same series name, stream and time: one point, even across repeated series.
+    let mut seen: std::collections::HashSet<(&str, Option<&str>, i64)> =
         std::collections::HashSet::new();
     for (i, series) in answer.series.iter().enumerate() {
         if series.name.is_empty() {
@@ -223,7 +224,7 @@ pub fn for_each_point<'a>(
                 dropped.bad_value += 1;
                 continue;
             };
-            if !seen.insert((i, point.stream_id.as_deref(), ts_us)) {
+            if !seen.insert((series.name.as_str(), point.stream_id.as_deref(), ts_us)) {
                 dropped.duplicate += 1;
                 continue;
             }
