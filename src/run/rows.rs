@@ -74,6 +74,25 @@ pub struct AnswerPoint {
     pub stream_id: Option<Box<str>>,
 }
 
+impl AnswerPoint {
+    /// Parses the time stamp once: its microseconds, and whether it had a fraction.
+    pub fn new(time_stamp: &str, value: Option<f64>, stream_id: Option<&str>) -> Self {
+        let (ts_us, fraction) = match fast_timestamp_us(time_stamp.as_bytes()) {
+            Some(us) => (Some(us), false),
+            None => match DateTime::parse_from_rfc3339(time_stamp) {
+                Ok(t) => (Some(t.timestamp_micros()), t.timestamp_subsec_nanos() != 0),
+                Err(_) => (None, false),
+            },
+        };
+        AnswerPoint {
+            ts_us,
+            fraction,
+            value,
+            stream_id: stream_id.map(Box::from),
+        }
+    }
+}
+
 impl Answer {
     /// From the borrowed parse of a response.
     pub fn from_ref(r: &QualityResultRef<'_>) -> Self {
@@ -91,12 +110,7 @@ impl Answer {
                     points: s
                         .data
                         .iter()
-                        .map(|p| AnswerPoint {
-                            ts_us: parse_timestamp_us(&p.time_stamp),
-                            fraction: has_fraction(&p.time_stamp),
-                            value: p.value,
-                            stream_id: p.stream_id.as_deref().map(Box::from),
-                        })
+                        .map(|p| AnswerPoint::new(&p.time_stamp, p.value, p.stream_id.as_deref()))
                         .collect(),
                 })
                 .collect(),
@@ -116,12 +130,7 @@ impl Answer {
                     points: s
                         .data
                         .iter()
-                        .map(|p| AnswerPoint {
-                            ts_us: parse_timestamp_us(&p.time_stamp),
-                            fraction: has_fraction(&p.time_stamp),
-                            value: p.value,
-                            stream_id: p.stream_id.as_deref().map(Box::from),
-                        })
+                        .map(|p| AnswerPoint::new(&p.time_stamp, p.value, p.stream_id.as_deref()))
                         .collect(),
                 })
                 .collect(),
@@ -199,7 +208,10 @@ pub fn for_each_point<'a>(
     // The slot start of the previous point: points come in time order, so this is
     // almost always the answer and saves building a DateTime per point.
     let mut last: Option<(i64, DateTime<Utc>)> = None;
-    // Same series name, stream and time: one point, even across repeated series.
+    // Same series name, stream and time: one point, even across repeated series. The
+    // API sends each series once, in time order, so a set is only needed when a name
+    // repeats or a series goes back in time; else no point can repeat.
+    let check_duplicates = may_repeat(answer);
     let mut seen: std::collections::HashSet<(&str, Option<&str>, i64)> =
         std::collections::HashSet::new();
     for (i, series) in answer.series.iter().enumerate() {
@@ -224,7 +236,9 @@ pub fn for_each_point<'a>(
                 dropped.bad_value += 1;
                 continue;
             };
-            if !seen.insert((series.name.as_str(), point.stream_id.as_deref(), ts_us)) {
+            if check_duplicates
+                && !seen.insert((series.name.as_str(), point.stream_id.as_deref(), ts_us))
+            {
                 dropped.duplicate += 1;
                 continue;
             }
@@ -251,12 +265,20 @@ pub fn for_each_point<'a>(
     }
 }
 
-/// Whether an RFC 3339 time has a sub-second part or a leap second, which chrono folds
-/// into the microsecond count. Only the slow path needs the check: the fast parser
-/// refuses both shapes.
-fn has_fraction(s: &str) -> bool {
-    fast_timestamp_us(s.as_bytes()).is_none()
-        && DateTime::parse_from_rfc3339(s).is_ok_and(|t| t.timestamp_subsec_nanos() != 0)
+/// Whether two points of `answer` could be the same point: a series name that repeats, or
+/// a series whose readable time stamps do not strictly increase.
+fn may_repeat(answer: &Answer) -> bool {
+    let mut names = std::collections::HashSet::new();
+    answer.series.iter().any(|s| {
+        !names.insert(s.name.as_str()) || {
+            let mut last = i64::MIN;
+            s.points.iter().filter_map(|p| p.ts_us).any(|t| {
+                let back = t <= last;
+                last = t;
+                back
+            })
+        }
+    })
 }
 
 /// Microseconds since the epoch of an RFC 3339 time. The shape the API sends
