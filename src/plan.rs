@@ -131,7 +131,6 @@ pub struct TargetPlan {
 /// The whole run: per target plans and the requests, oldest first across targets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    pub window: Option<Window>,
     pub targets: Vec<TargetPlan>,
     pub requests: Vec<Request>,
 }
@@ -148,11 +147,7 @@ impl Plan {
             targets.push(tp);
         }
         requests.sort_by_key(|a| (a.start, a.target));
-        Plan {
-            window: Some(window),
-            targets,
-            requests,
-        }
+        Plan { targets, requests }
     }
 }
 

@@ -224,18 +224,7 @@ async fn pushes_the_run_figures_to_a_real_pushgateway() {
         50.0,
         "[[targets]]\napp_id = \"app-a\"\nindicators = [\"stall_rate\"]\nrooms = [\"r\\\"1\"]\n",
     );
-    let out = rtcq_async(vec![
-        arg("run"),
-        arg("--config"),
-        arg(cfg.display()),
-        arg("--now"),
-        arg(now.to_rfc3339()),
-        arg("--summary"),
-        arg("-"),
-        arg("--pushgateway"),
-        pg.url(),
-    ])
-    .await;
+    let out = rtcq_async(run_args(&cfg, now, &["--pushgateway", &pg.url()])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let rows = summary["rows_written"].as_u64().unwrap();

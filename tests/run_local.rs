@@ -17,16 +17,7 @@ async fn first_run_writes_exactly_the_generator_rows_and_second_run_fetches_noth
     let pipeline = load(&cfg);
     assert_eq!(pipeline.targets.len(), 2 + 4 + 4 + 1);
 
-    let out = rtcq_async(vec![
-        arg("run"),
-        arg("--config"),
-        arg(cfg.display()),
-        arg("--now"),
-        arg(now.to_rfc3339()),
-        arg("--summary"),
-        arg("-"),
-    ])
-    .await;
+    let out = rtcq_async(run_args(&cfg, now, &[])).await;
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
     let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(summary["requests_planned"], 11);
@@ -39,25 +30,13 @@ async fn first_run_writes_exactly_the_generator_rows_and_second_run_fetches_noth
     let got = read_dataset(&root);
     let expected = expected_first_run(&pipeline, now);
     assert!(expected.len() > 1000, "{}", expected.len());
-    let mut dedup = got.clone();
-    dedup.dedup();
-    assert_eq!(dedup.len(), got.len(), "duplicate rows");
-    assert_eq!(got, expected);
+    assert_exact(&got, &expected);
     assert_eq!(summary["rows_written"], expected.len());
     // 11 slots of 5 minutes ([11:00, 11:55)) for each of two apps.
     assert_eq!(summary["files_written"], 22);
 
     let before = snapshot(&root);
-    let out = rtcq_async(vec![
-        arg("run"),
-        arg("--config"),
-        arg(cfg.display()),
-        arg("--now"),
-        arg(now.to_rfc3339()),
-        arg("--summary"),
-        arg("-"),
-    ])
-    .await;
+    let out = rtcq_async(run_args(&cfg, now, &[])).await;
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
     let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(summary["requests_sent"], 0);

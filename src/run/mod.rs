@@ -168,7 +168,6 @@ struct Runner<'a> {
     dropped: Dropped,
     errors: Vec<String>,
     rejected: bool,
-    failed_requests: usize,
     /// Set when the lease was found taken over: nothing more may be saved.
     lease_lost: Arc<AtomicBool>,
     lease_location: String,
@@ -336,7 +335,6 @@ async fn run_leased(
         dropped: Dropped::default(),
         errors: Vec::new(),
         rejected: false,
-        failed_requests: 0,
         lease_lost: lease.lost_flag(),
         lease_location: lease.location(),
         cut: HashMap::new(),
@@ -637,7 +635,6 @@ impl Runner<'_> {
             }
             Ok(None) => true,
             Err(e) => {
-                self.failed_requests += 1;
                 if !e.is_retryable() {
                     self.rejected = true;
                 }

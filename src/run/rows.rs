@@ -77,13 +77,7 @@ pub struct AnswerPoint {
 impl AnswerPoint {
     /// Parses the time stamp once: its microseconds, and whether it had a fraction.
     pub fn new(time_stamp: &str, value: Option<f64>, stream_id: Option<&str>) -> Self {
-        let (ts_us, fraction) = match fast_timestamp_us(time_stamp.as_bytes()) {
-            Some(us) => (Some(us), false),
-            None => match DateTime::parse_from_rfc3339(time_stamp) {
-                Ok(t) => (Some(t.timestamp_micros()), t.timestamp_subsec_nanos() != 0),
-                Err(_) => (None, false),
-            },
-        };
+        let (ts_us, fraction) = parse_time(time_stamp);
         AnswerPoint {
             ts_us,
             fraction,
@@ -285,11 +279,19 @@ fn may_repeat(answer: &Answer) -> bool {
 /// (`YYYY-MM-DDTHH:MM:SS` then `Z` or `+hh:mm`/`-hh:mm`, no fraction) is read directly;
 /// anything else goes through chrono's full parser.
 pub fn parse_timestamp_us(s: &str) -> Option<i64> {
-    fast_timestamp_us(s.as_bytes()).or_else(|| {
-        DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| t.timestamp_micros())
-    })
+    parse_time(s).0
+}
+
+/// [`parse_timestamp_us`], and whether the time had a sub-second part or a leap second
+/// (which chrono folds into the microseconds; the fast path refuses both shapes).
+fn parse_time(s: &str) -> (Option<i64>, bool) {
+    match fast_timestamp_us(s.as_bytes()) {
+        Some(us) => (Some(us), false),
+        None => match DateTime::parse_from_rfc3339(s) {
+            Ok(t) => (Some(t.timestamp_micros()), t.timestamp_subsec_nanos() != 0),
+            Err(_) => (None, false),
+        },
+    }
 }
 
 fn fast_timestamp_us(b: &[u8]) -> Option<i64> {
