@@ -195,6 +195,109 @@ mod lenient {
         }
     }
 
+    /// The keys of a point; any other key is skipped.
+    enum PointField {
+        TimeStamp,
+        Value,
+        StreamId,
+        Other,
+    }
+
+    impl<'de> de::Deserialize<'de> for PointField {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_identifier(PointFieldVisitor)
+        }
+    }
+
+    struct PointFieldVisitor;
+
+    impl Visitor<'_> for PointFieldVisitor {
+        type Value = PointField;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a field name")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<PointField, E> {
+            Ok(match v {
+                "TimeStamp" => PointField::TimeStamp,
+                "Value" => PointField::Value,
+                "StreamId" => PointField::StreamId,
+                _ => PointField::Other,
+            })
+        }
+    }
+
+    /// [`cow_str`] as a value type.
+    struct LenientStr<'de>(std::borrow::Cow<'de, str>);
+
+    impl<'de> de::Deserialize<'de> for LenientStr<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            cow_str(d).map(LenientStr)
+        }
+    }
+
+    /// [`number`] as a value type.
+    struct LenientNumber(Option<f64>);
+
+    impl<'de> de::Deserialize<'de> for LenientNumber {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            number(d).map(LenientNumber)
+        }
+    }
+
+    /// Reads a `Data` element straight into an [`AnswerPoint`](super::AnswerPoint),
+    /// parsing `TimeStamp` on the way, with the rules of the derived `DataPoint` reader:
+    /// missing fields are empty, unknown ones skipped, a repeated one is an error.
+    pub struct PointVisitor;
+
+    impl<'de> Visitor<'de> for PointVisitor {
+        type Value = super::AnswerPoint;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a data point object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut time: Option<(Option<i64>, bool)> = None;
+            let mut value: Option<Option<f64>> = None;
+            let mut stream: Option<Option<Box<str>>> = None;
+            while let Some(key) = map.next_key::<PointField>()? {
+                match key {
+                    PointField::TimeStamp => {
+                        if time.is_some() {
+                            return Err(de::Error::duplicate_field("TimeStamp"));
+                        }
+                        let s: LenientStr<'de> = map.next_value()?;
+                        time = Some(crate::api::time::parse_time(&s.0));
+                    }
+                    PointField::Value => {
+                        if value.is_some() {
+                            return Err(de::Error::duplicate_field("Value"));
+                        }
+                        value = Some(map.next_value::<LenientNumber>()?.0);
+                    }
+                    PointField::StreamId => {
+                        if stream.is_some() {
+                            return Err(de::Error::duplicate_field("StreamId"));
+                        }
+                        let s: Option<std::borrow::Cow<'de, str>> = map.next_value()?;
+                        stream = Some(s.map(|s| Box::from(&*s)));
+                    }
+                    PointField::Other => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            let (ts_us, fraction) = time.unwrap_or((None, false));
+            Ok(super::AnswerPoint {
+                ts_us,
+                fraction,
+                value: value.flatten(),
+                stream_id: stream.flatten(),
+            })
+        }
+    }
+
     /// A borrowed string (owned when it has escapes), or `""` for any other value.
     pub fn cow_str<'de, D: Deserializer<'de>>(
         d: D,
@@ -270,7 +373,7 @@ pub struct QualityResultRef<'a> {
     pub indicators: Vec<SeriesRef<'a>>,
 }
 
-/// [`Series`], borrowed, without `overview`.
+/// [`Series`], borrowed, without `overview`; its points are parsed as they are read.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SeriesRef<'a> {
@@ -278,19 +381,38 @@ pub struct SeriesRef<'a> {
     pub name: Cow<'a, str>,
     #[serde(default, borrow)]
     pub unit: Cow<'a, str>,
-    #[serde(default, borrow)]
-    pub data: Vec<DataPointRef<'a>>,
+    #[serde(default)]
+    pub data: Vec<AnswerPoint>,
 }
 
-/// [`DataPoint`], borrowed.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DataPointRef<'a> {
-    /// Read leniently, as in [`DataPoint`].
-    #[serde(default, borrow, deserialize_with = "lenient::cow_str")]
-    pub time_stamp: Cow<'a, str>,
-    #[serde(default, deserialize_with = "lenient::number")]
+/// One point of an answer as a run keeps it: the time stamp is parsed while the body is
+/// read, so a point owns no string unless it has a `StreamId`. Fields are read leniently,
+/// as in [`DataPoint`]; `ts_us` is `None` when `TimeStamp` is missing or unreadable.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnswerPoint {
+    pub ts_us: Option<i64>,
+    /// The time stamp had a sub-second part or was a leap second (`:60`): never on
+    /// the grid, even where rounding would put it there.
+    pub fraction: bool,
     pub value: Option<f64>,
-    #[serde(default, borrow)]
-    pub stream_id: Option<Cow<'a, str>>,
+    pub stream_id: Option<Box<str>>,
+}
+
+impl AnswerPoint {
+    /// Parses the time stamp once: its microseconds, and whether it had a fraction.
+    pub fn new(time_stamp: &str, value: Option<f64>, stream_id: Option<&str>) -> Self {
+        let (ts_us, fraction) = super::time::parse_time(time_stamp);
+        AnswerPoint {
+            ts_us,
+            fraction,
+            value,
+            stream_id: stream_id.map(Box::from),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AnswerPoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(lenient::PointVisitor)
+    }
 }
