@@ -343,6 +343,7 @@ impl WithoutUrlRef for reqwest::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::AnswerPoint;
 
     #[test]
     fn error_inside_a_200_is_an_error() {
@@ -394,6 +395,59 @@ mod tests {
             decode_response_with(200, b"{}", |_| ()),
             Err(ApiError::Decode(_))
         ));
+    }
+
+    /// Points read straight from the body equal the owned reading, point by point, and
+    /// both refuse the same broken points.
+    #[test]
+    fn parsed_points_agree_with_owned_points() {
+        let points = [
+            r#"{"TimeStamp":"2024-05-01T19:00:00+08:00","Value":1.5}"#,
+            r#"{"Value":2,"TimeStamp":"2024-05-01T11:00:30Z","StreamId":"s"}"#,
+            r#"{"TimeStamp":"2024-05-01T11:01:00Z","Value":3,"StreamId":"a\"b\u00e9"}"#,
+            r#"{"TimeStamp":"2024-05-01T11:01:00Z","Value":3,"StreamId":null}"#,
+            r#"{"TimeStamp":"2024-05-01T11:01:00.5Z","Value":"4"}"#,
+            r#"{"TimeStamp":5,"Value":[1],"New":{"x":[1,2]}}"#,
+            r#"{"TimeStamp":"2024-05-01T11:01:60Z","Value":null}"#,
+            r#"{"TimeStamp":"2024-05-01T11:0\u0031:00Z","Value":1e2}"#,
+            r#"{}"#,
+        ];
+        let body = |data: &str| {
+            format!(
+                r#"{{"ResponseMetadata":{{}},"Result":{{"Indicators":[{{"Name":"x","Data":[{data}]}}]}}}}"#
+            )
+        };
+        let all = body(&points.join(","));
+        let owned = decode_response(200, all.as_bytes()).unwrap();
+        let want: Vec<AnswerPoint> = owned.indicators[0]
+            .data
+            .iter()
+            .map(|p| AnswerPoint::new(&p.time_stamp, p.value, p.stream_id.as_deref()))
+            .collect();
+        let got = decode_response_with(200, all.as_bytes(), |r| {
+            r.indicators.into_iter().next().unwrap().data
+        })
+        .unwrap();
+        assert_eq!(got, want);
+        assert_eq!(got[2].stream_id.as_deref(), Some("a\"b\u{e9}"));
+        assert_eq!(got[7].ts_us, got[2].ts_us);
+        assert!(got[7].ts_us.is_some());
+        for bad in [
+            r#"{"TimeStamp":"2024-05-01T11:01:00Z","StreamId":5}"#,
+            r#"{"Value":1,"Value":2}"#,
+            r#"{"TimeStamp":"a","TimeStamp":"b"}"#,
+            r#""not a point""#,
+        ] {
+            let b = body(bad);
+            assert!(decode_response(200, b.as_bytes()).is_err(), "{bad}");
+            assert!(
+                matches!(
+                    decode_response_with(200, b.as_bytes(), |_| ()),
+                    Err(ApiError::Decode(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

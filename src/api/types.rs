@@ -236,6 +236,42 @@ mod lenient {
         }
     }
 
+    /// A string or null, borrowed from the body when it has no escapes (a plain
+    /// `Option<Cow<str>>` would copy every one); any other value is an error, as for
+    /// `Option<String>`.
+    struct OptStr<'de>(Option<std::borrow::Cow<'de, str>>);
+
+    impl<'de> de::Deserialize<'de> for OptStr<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_option(OptStrVisitor)
+        }
+    }
+
+    struct OptStrVisitor;
+
+    impl<'de> Visitor<'de> for OptStrVisitor {
+        type Value = OptStr<'de>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string or null")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(OptStr(None))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(OptStr(None))
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(OptStr(Some(std::borrow::Cow::Borrowed(v))))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(OptStr(Some(std::borrow::Cow::Owned(v.to_string()))))
+        }
+    }
+
     /// [`number`] as a value type.
     struct LenientNumber(Option<f64>);
 
@@ -280,8 +316,8 @@ mod lenient {
                         if stream.is_some() {
                             return Err(de::Error::duplicate_field("StreamId"));
                         }
-                        let s: Option<std::borrow::Cow<'de, str>> = map.next_value()?;
-                        stream = Some(s.map(|s| Box::from(&*s)));
+                        let s: OptStr<'de> = map.next_value()?;
+                        stream = Some(s.0.map(|s| Box::from(&*s)));
                     }
                     PointField::Other => {
                         map.next_value::<IgnoredAny>()?;

@@ -6,7 +6,7 @@ pub mod fetch;
 pub mod rows;
 pub mod summary;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -175,6 +175,8 @@ struct Runner<'a> {
     /// at send time (the part before is recorded as lost).
     cut: HashMap<(usize, DateTime<Utc>), DateTime<Utc>>,
     progress: Progress,
+    /// Buffers of [`Runner::take`], reused from answer to answer.
+    scratch: Vec<Vec<Point>>,
 }
 
 /// The span every log line of a run is in: it names the pipeline and the run.
@@ -339,6 +341,7 @@ async fn run_leased(
         lease_location: lease.location(),
         cut: HashMap::new(),
         progress: opts.progress.clone(),
+        scratch: Vec::new(),
     };
     for (t, tp) in runner.plan.targets.iter().enumerate() {
         for l in &tp.lost {
@@ -570,7 +573,10 @@ impl Runner<'_> {
             let gap = make_gap(&self.pipeline.name, target, l, self.window.now);
             self.gaps_pending.push(gap);
         }
-        let mut by_slot: BTreeMap<DateTime<Utc>, Vec<Point>> = BTreeMap::new();
+        // The answer's points by the index of their slot in `req.slots`, in buffers kept
+        // across answers (no allocation per answer once they have grown).
+        let mut by_slot = std::mem::take(&mut self.scratch);
+        by_slot.resize_with(req.slots.len(), Vec::new);
         let ok = match &f.outcome {
             Ok(Some(result)) => {
                 let mut dropped = Dropped::default();
@@ -588,7 +594,9 @@ impl Runner<'_> {
                         )
                     })
                     .collect();
-                let mut last: Option<(DateTime<Utc>, Vec<Point>)> = None;
+                // Points come in runs of one slot and one stream: remember the last.
+                let mut last_slot: Option<(DateTime<Utc>, Option<usize>)> = None;
+                let mut last_stream: Option<(&str, u32)> = None;
                 rows::for_each_point(
                     target,
                     result,
@@ -597,26 +605,35 @@ impl Runner<'_> {
                     self.pipeline.sink.slot,
                     &mut dropped,
                     |p| {
-                        let point = Point {
+                        let index = match last_slot {
+                            Some((start, index)) if start == p.slot_start => index,
+                            _ => {
+                                let index = req
+                                    .slots
+                                    .binary_search_by(|s| s.start.cmp(&p.slot_start))
+                                    .ok();
+                                last_slot = Some((p.slot_start, index));
+                                index
+                            }
+                        };
+                        let Some(index) = index else { return };
+                        let stream = match (p.stream_id, last_stream) {
+                            (None, _) => 0,
+                            (Some(s), Some((last, id))) if s == last => id,
+                            (Some(s), _) => {
+                                let id = store.stream_id(Some(s));
+                                last_stream = Some((s, id));
+                                id
+                            }
+                        };
+                        by_slot[index].push(Point {
                             series: series[p.series],
-                            stream: store.stream_id(p.stream_id),
+                            stream,
                             ts: p.timestamp_us,
                             value: p.value,
-                        };
-                        match &mut last {
-                            Some((slot, points)) if *slot == p.slot_start => points.push(point),
-                            _ => {
-                                if let Some((slot, points)) = last.take() {
-                                    by_slot.entry(slot).or_default().extend(points);
-                                }
-                                last = Some((p.slot_start, vec![point]));
-                            }
-                        }
+                        });
                     },
                 );
-                if let Some((slot, points)) = last {
-                    by_slot.entry(slot).or_default().extend(points);
-                }
                 if dropped.total() > 0 {
                     tracing::warn!(
                         target_id = %target,
@@ -646,7 +663,7 @@ impl Runner<'_> {
                 false
             }
         };
-        for slot in &req.slots {
+        for (index, slot) in req.slots.iter().enumerate() {
             let key = (app.clone(), slot.start);
             let Some(work) = self.slots.get_mut(&key) else {
                 continue;
@@ -656,9 +673,7 @@ impl Runner<'_> {
             }
             if ok {
                 work.fetched.push((t, f.start.max(slot.start), slot.end));
-                if let Some(points) = by_slot.remove(&slot.start) {
-                    self.store.add(&mut work.rows, &points);
-                }
+                self.store.add(&mut work.rows, &by_slot[index]);
             }
             work.remaining = work.remaining.saturating_sub(1);
             if work.remaining == 0
@@ -667,6 +682,10 @@ impl Runner<'_> {
                 self.finish_slot(&app, *slot, work).await?;
             }
         }
+        for points in &mut by_slot {
+            points.clear();
+        }
+        self.scratch = by_slot;
         Ok(())
     }
 

@@ -109,6 +109,21 @@ fn sort_dedup(rows: &mut Vec<Row>) {
 /// small enough that the builders stay a few hundred KiB.
 const BATCH_ROWS: usize = 8192;
 
+/// A string builder for a batch whose values average up to `bytes`: sized so that a
+/// typical batch never grows it (series names run to 35 bytes, `web` is 3).
+fn strings(bytes: usize) -> StringBuilder {
+    StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * bytes)
+}
+
+/// Average bytes a column's builder starts with, per value.
+const ID_BYTES: usize = 16;
+const NAME_BYTES: usize = 40;
+const WORD_BYTES: usize = 8;
+
+fn timestamps() -> TimestampMicrosecondBuilder {
+    TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC")
+}
+
 /// Writes one slot file from rows given one at a time, already sorted by
 /// [`Row::sort_key`] and without duplicate keys (the caller's duty: the file says it is
 /// sorted). Rows go through Arrow builders in batches of [`BATCH_ROWS`], so memory is
@@ -142,17 +157,16 @@ impl SlotEncoder {
         let props = properties(meta).map_err(|e| err(format!("writer settings: {e}")))?;
         let writer = ArrowWriter::try_new(Vec::with_capacity(64 * 1024), schema(), Some(props))
             .map_err(|e| err(format!("starting the Parquet writer: {e}")))?;
-        let strings = || StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16);
         Ok(SlotEncoder {
             writer,
-            room: strings(),
-            user: strings(),
-            product: strings(),
-            indicator: strings(),
-            unit: strings(),
-            ts: TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"),
+            room: strings(ID_BYTES),
+            user: strings(ID_BYTES),
+            product: strings(WORD_BYTES),
+            indicator: strings(NAME_BYTES),
+            unit: strings(WORD_BYTES),
+            ts: timestamps(),
             value: Float64Builder::with_capacity(BATCH_ROWS),
-            stream: strings(),
+            stream: strings(ID_BYTES),
             pending: 0,
             rows: 0,
             what,
@@ -187,15 +201,20 @@ impl SlotEncoder {
         if self.pending == 0 {
             return Ok(());
         }
+        // `finish` leaves an empty builder behind: taking fresh ones with their full
+        // capacity saves the builders growing again, step by step, in every batch.
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.room.finish()),
-            Arc::new(self.user.finish()),
-            Arc::new(self.product.finish()),
-            Arc::new(self.indicator.finish()),
-            Arc::new(self.unit.finish()),
-            Arc::new(self.ts.finish()),
-            Arc::new(self.value.finish()),
-            Arc::new(self.stream.finish()),
+            Arc::new(std::mem::replace(&mut self.room, strings(ID_BYTES)).finish()),
+            Arc::new(std::mem::replace(&mut self.user, strings(ID_BYTES)).finish()),
+            Arc::new(std::mem::replace(&mut self.product, strings(WORD_BYTES)).finish()),
+            Arc::new(std::mem::replace(&mut self.indicator, strings(NAME_BYTES)).finish()),
+            Arc::new(std::mem::replace(&mut self.unit, strings(WORD_BYTES)).finish()),
+            Arc::new(std::mem::replace(&mut self.ts, timestamps()).finish()),
+            Arc::new(
+                std::mem::replace(&mut self.value, Float64Builder::with_capacity(BATCH_ROWS))
+                    .finish(),
+            ),
+            Arc::new(std::mem::replace(&mut self.stream, strings(ID_BYTES)).finish()),
         ];
         let batch = RecordBatch::try_new(schema(), columns)
             .map_err(|e| self.err(format!("building Arrow arrays: {e}")))?;
