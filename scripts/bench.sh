@@ -6,10 +6,11 @@
 #
 #   scripts/bench.sh                 # everything (rate use takes ~2 x TARGETS/2 s)
 #   CASES=throughput scripts/bench.sh
+#   CASES=floor scripts/bench.sh     # the JSON reader and Parquet writer alone
 #   CASES="rate peer" TARGETS=120 scripts/bench.sh
 #
 # Knobs (environment):
-#   CASES        which groups to run: rate, throughput, peer (default: all three)
+#   CASES        which groups to run: rate, throughput, peer, floor (default: all four)
 #   TARGETS      targets of the rate-use runs (default 600: ~300 s per latency)
 #   LATENCIES    added emulator latency of the rate-use runs, ms (default "300 1000")
 #   SIZES        targets of the throughput runs (default "500 2000 8000")
@@ -24,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=${BIN:-target/release/rtcq}
-CASES=${CASES:-rate throughput peer}
+CASES=${CASES:-rate throughput peer floor}
 TARGETS=${TARGETS:-600}
 LATENCIES=${LATENCIES:-300 1000}
 SIZES=${SIZES:-500 2000 8000}
@@ -37,7 +38,7 @@ export VOLC_ACCESSKEY=${VOLC_ACCESSKEY:-AKLTdemo0000000000000000000000}
 export VOLC_SECRETKEY=${VOLC_SECRETKEY:-demo-secret-do-not-use}
 
 if [ -z "${NO_BUILD:-}" ]; then
-  cargo build --release --quiet
+  cargo build --release --quiet --bin rtcq --example bench_decode --example bench_encode
 fi
 mkdir -p "$OUT"
 ROWS=()
@@ -184,12 +185,25 @@ EOF
   ROWS+=("|  ↳ \`CASES=peer PEER_SIZES=$n scripts/bench.sh\` (after the throughput row) | | | | |")
 }
 
+# The two libraries every row goes through, timed alone (no HTTP, no spill, no merge):
+# serde_json reading answers and the Parquet writer encoding a slot file.
+case_floor() {
+  echo "== floor: decode and encode alone" >&2
+  local dir=target/release/examples dec enc
+  dec=$("$dir/bench_decode")
+  enc=$("$dir/bench_encode")
+  ROWS+=("| floor: JSON answer to points | $dec | | | |")
+  ROWS+=("| floor: points to a Parquet slot file | $enc | | | |")
+  ROWS+=("|  ↳ \`CASES=floor scripts/bench.sh\` | | | | |")
+}
+
 for c in $CASES; do
   case $c in
     rate) for l in $LATENCIES; do case_rate "$l"; done ;;
     throughput) for n in $SIZES; do case_throughput "$n"; done ;;
     peer) for n in $PEER_SIZES; do case_peer "$n"; done ;;
-    *) echo "unknown case $c (rate, throughput, peer)" >&2; exit 2 ;;
+    floor) case_floor ;;
+    *) echo "unknown case $c (rate, throughput, peer, floor)" >&2; exit 2 ;;
   esac
 done
 

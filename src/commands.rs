@@ -268,7 +268,7 @@ pub async fn plan(args: &PlanArgs) -> Exit {
     let lost: Vec<_> = plan
         .targets
         .iter()
-        .zip(&pipeline.targets)
+        .zip(pipeline.targets.iter())
         .flat_map(|(tp, t)| tp.lost.iter().map(move |l| (t, l)))
         .collect();
     if args.json {
@@ -319,7 +319,7 @@ pub async fn plan(args: &PlanArgs) -> Exit {
             "{fit}: split the targets across pipelines (one per account) or schedule less often\n"
         ));
     }
-    for r in &plan.requests {
+    for r in plan.requests.iter() {
         out.push_str(&format!(
             "  {}  [{}, {})  {} slot(s)\n",
             pipeline.targets[r.target],

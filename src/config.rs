@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::TimeDelta;
 use serde::Deserialize;
@@ -143,8 +144,8 @@ pub struct Pipeline {
     pub file: PathBuf,
     pub api: ApiSettings,
     pub sink: SinkSettings,
-    /// Expanded targets, sorted and unique.
-    pub targets: Vec<Target>,
+    /// Expanded targets, sorted and unique; shared, not copied, with a run's fetches.
+    pub targets: Arc<[Target]>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -415,7 +416,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
             endpoint: raw.sink.endpoint,
             region: raw.sink.region,
         },
-        targets: targets.into_iter().collect(),
+        targets: targets.into_iter().collect::<Vec<_>>().into(),
     })
 }
 

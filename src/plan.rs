@@ -1,6 +1,8 @@
 //! Slots on the UTC grid, the settled end and the horizon, and the requests one run
 //! makes. See DESIGN.md, "One run", steps 2 to 4.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeDelta, Utc};
 
 /// Width of one API bucket.
@@ -132,7 +134,8 @@ pub struct TargetPlan {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     pub targets: Vec<TargetPlan>,
-    pub requests: Vec<Request>,
+    /// Shared, not copied, with a run's fetches.
+    pub requests: Arc<[Request]>,
 }
 
 impl Plan {
@@ -147,7 +150,10 @@ impl Plan {
             targets.push(tp);
         }
         requests.sort_by_key(|a| (a.start, a.target));
-        Plan { targets, requests }
+        Plan {
+            targets,
+            requests: requests.into(),
+        }
     }
 }
 
@@ -388,7 +394,7 @@ mod tests {
         assert!(tp.lost.is_empty());
         assert_eq!(tp.cursor, Some(t(11, 55, 0)));
         assert_eq!(
-            plan.requests,
+            plan.requests.to_vec(),
             vec![Request {
                 target: 0,
                 start: t(11, 1, 0),
@@ -562,7 +568,7 @@ mod tests {
             let w = Window::at(now, len);
             let plan = Plan::build(std::slice::from_ref(&p), w);
             let mut covered = BTreeSet::new();
-            for r in &plan.requests {
+            for r in plan.requests.iter() {
                 prop_assert!(r.end - r.start <= MAX_SPAN);
                 prop_assert!(r.start < r.end);
                 prop_assert!(r.start >= now - HORIZON, "start {} before horizon", r.start);

@@ -222,7 +222,7 @@ rooms = ["room-2"]
     let pending = &state["targets"][failing_target.key()]["incomplete"];
     let pending_slots = pending.as_array().map_or(0, Vec::len);
     assert_eq!(pending_slots as u64, s["slots_pending"].as_u64().unwrap());
-    for t in &pipeline.targets {
+    for t in pipeline.targets.iter() {
         if t.key() != failing_target.key() {
             assert!(
                 state["targets"][t.key()].get("incomplete").is_none(),

@@ -100,7 +100,7 @@ async fn three_hour_outage_records_exactly_the_lost_ranges_and_fail_on_gap_exits
     // The dataset: the first run's hour and exactly the last 60 minutes now.
     let pipeline = load(&cfg);
     let mut expected = expected_first_run(&pipeline, now);
-    for t in &pipeline.targets {
+    for t in pipeline.targets.iter() {
         expected.extend(expected_for(
             t,
             at("2026-11-25T14:01:00Z"),
@@ -209,7 +209,7 @@ async fn backfill_rewrites_what_the_api_still_has_and_reports_the_rest() {
 
     let pipeline = load(&cfg);
     let mut expected = Vec::new();
-    for t in &pipeline.targets {
+    for t in pipeline.targets.iter() {
         expected.extend(expected_for(
             t,
             at("2026-11-25T11:01:00Z"),

@@ -120,6 +120,8 @@ pub struct RowStore {
     next_part: u64,
     /// Points written to parts so far.
     pub spilled: u64,
+    /// The buffer sorted runs are copied into, kept from sort to sort.
+    scratch: Vec<Point>,
 }
 
 impl RowStore {
@@ -138,6 +140,7 @@ impl RowStore {
             held: 0,
             next_part: 0,
             spilled: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -279,8 +282,8 @@ impl RowStore {
     /// order of their first keys, do not overlap, copying them in that order is the
     /// sorted, duplicate-free result. Anything else (a series asked twice, points out of
     /// order) takes the general stable sort.
-    fn sort_dedup(ranks: &Ranks, points: &mut Vec<Point>) {
-        if points.len() < 2 || Self::sort_runs(ranks, points) {
+    fn sort_dedup(ranks: &Ranks, points: &mut Vec<Point>, scratch: &mut Vec<Point>) {
+        if points.len() < 2 || Self::sort_runs(ranks, points, scratch) {
             return;
         }
         points.sort_by_key(|p| Self::key(ranks, p));
@@ -298,7 +301,8 @@ impl RowStore {
     }
 
     /// The fast path of [`Self::sort_dedup`]: whether it could order `points` by runs.
-    fn sort_runs(ranks: &Ranks, points: &mut Vec<Point>) -> bool {
+    /// The result is built in `scratch`, which gets `points`' old buffer back.
+    fn sort_runs(ranks: &Ranks, points: &mut Vec<Point>, scratch: &mut Vec<Point>) -> bool {
         // (first key, last key, start, len) of each strictly ascending run of one series:
         // split at series changes too, or runs joined across series would overlap.
         let mut runs: Vec<(Key, Key, usize, usize)> = Vec::new();
@@ -322,11 +326,13 @@ impl RowStore {
         if runs.windows(2).any(|w| w[1].0 <= w[0].1) {
             return false;
         }
-        let mut sorted = Vec::with_capacity(points.len());
+        scratch.clear();
+        scratch.reserve(points.len());
         for &(_, _, start, len) in &runs {
-            sorted.extend_from_slice(&points[start..start + len]);
+            scratch.extend_from_slice(&points[start..start + len]);
         }
-        *points = sorted;
+        std::mem::swap(points, scratch);
+        scratch.clear();
         true
     }
 
@@ -344,17 +350,20 @@ impl RowStore {
             if rows.mem.is_empty() {
                 continue;
             }
-            let mut mem = std::mem::take(&mut rows.mem);
+            // Sorted and written in place: the slot keeps its buffer for the points
+            // still to come, instead of growing a new one after every spill.
+            let mem = &mut rows.mem;
             self.held -= mem.len();
-            Self::sort_dedup(&self.ranks, &mut mem);
+            Self::sort_dedup(&self.ranks, mem, &mut self.scratch);
             let path = self.dir.join(format!("{:08}.part", self.next_part));
             self.next_part += 1;
             let mut w = BufWriter::with_capacity(64 * 1024, File::create(&path)?);
-            for p in &mem {
+            for p in mem.iter() {
                 w.write_all(&p.to_bytes())?;
             }
             w.into_inner().map_err(|e| e.into_error())?;
             self.spilled += mem.len() as u64;
+            mem.clear();
             rows.parts.push(path);
         }
         Ok(())
@@ -372,9 +381,10 @@ impl RowStore {
         let SlotRows { mut mem, parts } = rows;
         self.held -= mem.len();
         let ranks = &self.ranks;
-        Self::sort_dedup(ranks, &mut mem);
+        let scratch = &mut self.scratch;
+        Self::sort_dedup(ranks, &mut mem, scratch);
         let mut old = old;
-        Self::sort_dedup(ranks, &mut old);
+        Self::sort_dedup(ranks, &mut old, scratch);
         let mut inputs: Vec<Input> = Vec::with_capacity(parts.len() + 2);
         for path in &parts {
             let f = File::open(path).map_err(|e| MergeError::Spill(path.clone(), e))?;
@@ -673,15 +683,23 @@ mod tests {
         let rows = answers(3, 40, false);
         let mut points: Vec<Point> = rows.iter().map(|r| store.point(r.borrowed())).collect();
         store.refresh_ranks();
-        assert!(RowStore::sort_runs(&store.ranks, &mut points));
+        assert!(RowStore::sort_runs(
+            &store.ranks,
+            &mut points,
+            &mut Vec::new()
+        ));
         let got: Vec<Row> = points.iter().map(|p| store.row(p).to_row()).collect();
         assert_eq!(got, reference(rows));
         // The same room twice: its runs overlap, so only the full sort is right.
         let rows = answers(3, 40, true);
         let mut points: Vec<Point> = rows.iter().map(|r| store.point(r.borrowed())).collect();
         store.refresh_ranks();
-        assert!(!RowStore::sort_runs(&store.ranks, &mut points));
-        RowStore::sort_dedup(&store.ranks, &mut points);
+        assert!(!RowStore::sort_runs(
+            &store.ranks,
+            &mut points,
+            &mut Vec::new()
+        ));
+        RowStore::sort_dedup(&store.ranks, &mut points, &mut Vec::new());
         let got: Vec<Row> = points.iter().map(|p| store.row(p).to_row()).collect();
         assert_eq!(got, reference(rows));
     }

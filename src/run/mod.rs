@@ -349,7 +349,7 @@ async fn run_leased(
             runner.gaps_pending.push(gap);
         }
     }
-    for req in &runner.plan.requests {
+    for req in runner.plan.requests.iter() {
         let app = &pipeline.targets[req.target].app_id;
         for s in &req.slots {
             runner
@@ -481,8 +481,8 @@ impl Runner<'_> {
         // so a runner slower than the network holds back the fetches instead of
         // buffering answers.
         let (tx, mut rx) = mpsc::channel::<Fetched>(in_flight.min(8));
-        let requests = Arc::new(self.plan.requests.clone());
-        let targets = Arc::new(self.pipeline.targets.clone());
+        let requests = self.plan.requests.clone();
+        let targets = self.pipeline.targets.clone();
         let dispatcher = {
             let stop = stop.clone();
             let fetcher = fetcher.clone();

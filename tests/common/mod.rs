@@ -267,7 +267,7 @@ pub fn expected_first_run(pipeline: &Pipeline, now: DateTime<Utc>) -> Vec<Key> {
     let window = Window::at(now, pipeline.sink.slot);
     let plan = Plan::build(&vec![Progress::default(); pipeline.targets.len()], window);
     let mut out = Vec::new();
-    for r in &plan.requests {
+    for r in plan.requests.iter() {
         out.extend(expected_for(
             &pipeline.targets[r.target],
             r.start,
