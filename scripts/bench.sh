@@ -7,10 +7,12 @@
 #   scripts/bench.sh                 # everything (rate use takes ~2 x TARGETS/2 s)
 #   CASES=throughput scripts/bench.sh
 #   CASES=floor scripts/bench.sh     # the JSON reader and Parquet writer alone
+#   CASES=profile scripts/bench.sh   # instructions per row by part (callgrind, 500 targets)
 #   CASES="rate peer" TARGETS=120 scripts/bench.sh
 #
 # Knobs (environment):
-#   CASES        which groups to run: rate, throughput, peer, floor (default: all four)
+#   CASES        which groups to run: rate, throughput, peer, floor, profile (default:
+#                all but profile)
 #   TARGETS      targets of the rate-use runs (default 600: ~300 s per latency)
 #   LATENCIES    added emulator latency of the rate-use runs, ms (default "300 1000")
 #   SIZES        targets of the throughput runs (default "500 2000 8000")
@@ -185,6 +187,26 @@ EOF
   ROWS+=("|  ↳ \`CASES=peer PEER_SIZES=$n scripts/bench.sh\` (after the throughput row) | | | | |")
 }
 
+# Instructions per row by part of the run, counted by callgrind: the same figures on
+# every run, whatever else the machine does (user space only; kernel time is not in it).
+case_profile() {
+  local n=${PROFILE_TARGETS:-500} name=profile rows
+  echo "== profile: callgrind over a $n-target catch-up" >&2
+  command -v valgrind >/dev/null || { echo "no valgrind: skipping the profile" >&2; return; }
+  rm -rf "$OUT/$name.data"
+  "$PY" scripts/bench_pipeline.py --targets "$n" --indicators 5 --rps 1000 \
+    --sink "$OUT/$name.data" >"$OUT/$name.toml"
+  start_emulator 0 0 "$OUT/$name.emulator.log"
+  valgrind --tool=callgrind --callgrind-out-file="$OUT/$name.callgrind" \
+    "$BIN" --log-format text run --config "$OUT/$name.toml" --endpoint "$url" \
+    --now "$BENCH_NOW" --summary "$OUT/$name.summary.json" 2>"$OUT/$name.log" || true
+  stop_emulator
+  callgrind_annotate --inclusive=yes "$OUT/$name.callgrind" >"$OUT/$name.txt" 2>/dev/null
+  rows=$(json "$OUT/$name.summary.json" "s['rows_written']")
+  ROWS+=("$("$PY" scripts/profile_summary.py "$rows" "$OUT/$name.txt")")
+  ROWS+=("|  ↳ \`CASES=profile scripts/bench.sh\` (all functions: \`.bench/profile.txt\`) | | | | |")
+}
+
 # The two libraries every row goes through, timed alone (no HTTP, no spill, no merge):
 # serde_json reading answers and the Parquet writer encoding a slot file.
 case_floor() {
@@ -203,7 +225,8 @@ for c in $CASES; do
     throughput) for n in $SIZES; do case_throughput "$n"; done ;;
     peer) for n in $PEER_SIZES; do case_peer "$n"; done ;;
     floor) case_floor ;;
-    *) echo "unknown case $c (rate, throughput, peer, floor)" >&2; exit 2 ;;
+    profile) case_profile ;;
+    *) echo "unknown case $c (rate, throughput, peer, floor, profile)" >&2; exit 2 ;;
   esac
 done
 
