@@ -17,9 +17,12 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 use std::fs::File;
+use std::hash::{BuildHasher, RandomState};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use hashbrown::HashTable;
 
 use crate::config::ProductType;
 use crate::sink::RowRef;
@@ -111,7 +114,10 @@ pub struct RowStore {
     strings: Vec<Arc<str>>,
     string_ids: HashMap<Arc<str>, u32>,
     series: Vec<SeriesHead>,
-    series_ids: HashMap<SeriesHead, u32>,
+    /// Ids into `series`, found by the head's hash: 5 bytes a series where a map from
+    /// heads to ids would hold a second copy of every head (about 4 MB at 80,000 series).
+    series_ids: HashTable<u32>,
+    hasher: RandomState,
     ranks: Ranks,
     dir: PathBuf,
     dir_made: bool,
@@ -132,7 +138,8 @@ impl RowStore {
             strings: Vec::new(),
             string_ids: HashMap::new(),
             series: Vec::new(),
-            series_ids: HashMap::new(),
+            series_ids: HashTable::new(),
+            hasher: RandomState::new(),
             ranks: Ranks::default(),
             dir,
             dir_made: false,
@@ -176,12 +183,19 @@ impl RowStore {
             indicator: self.intern(indicator),
             unit: self.intern(unit),
         };
-        if let Some(&id) = self.series_ids.get(&head) {
+        let hash = self.hasher.hash_one(head);
+        let series = &self.series;
+        if let Some(&id) = self
+            .series_ids
+            .find(hash, |&id| series[id as usize] == head)
+        {
             return id;
         }
         let id = self.series.len() as u32;
         self.series.push(head);
-        self.series_ids.insert(head, id);
+        let (series, hasher) = (&self.series, &self.hasher);
+        self.series_ids
+            .insert_unique(hash, id, |&id| hasher.hash_one(series[id as usize]));
         id
     }
 
