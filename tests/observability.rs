@@ -34,19 +34,12 @@ async fn json_logs_name_the_pipeline_and_run_on_every_line_and_metrics_match_the
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_pipeline(dir.path(), "logs", &emu.url(), 20.0, MIXED_TARGETS);
     let metrics = dir.path().join("rtcq_logs.prom");
-    let out = rtcq_async(vec![
-        arg("run"),
-        arg("--config"),
-        arg(cfg.display()),
-        arg("--now"),
-        arg(now.to_rfc3339()),
-        arg("--log-format"),
-        arg("json"),
-        arg("--summary"),
-        arg("-"),
-        arg("--metrics-file"),
-        arg(metrics.display()),
-    ])
+    let metrics_path = metrics.display().to_string();
+    let out = rtcq_async(run_args(
+        &cfg,
+        now,
+        &["--log-format", "json", "--metrics-file", &metrics_path],
+    ))
     .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     // `--summary -` is one line on stdout, the last one (what Airflow pushes to XCom).
@@ -317,19 +310,12 @@ async fn plan_and_run_say_when_the_targets_do_not_fit_the_schedule() {
     // `run` warns in its log (and stops here at its one-second deadline).
     let now = t0();
     let emu = emulator_at(now, None).await;
-    let out = rtcq_async(vec![
-        arg("run"),
-        arg("--config"),
-        arg(cfg.display()),
-        arg("--endpoint"),
-        emu.url(),
-        arg("--now"),
-        arg(now.to_rfc3339()),
-        arg("--max-duration"),
-        arg("1s"),
-        arg("--summary"),
-        arg("-"),
-    ])
+    let url = emu.url();
+    let out = rtcq_async(run_args(
+        &cfg,
+        now,
+        &["--endpoint", &url, "--max-duration", "1s"],
+    ))
     .await;
     assert_eq!(out.code, 3, "{}", out.stderr);
     let warned = json_lines(&out.stderr).into_iter().any(|l| {

@@ -76,19 +76,12 @@ async fn ninety_minutes_later_fetches_only_the_horizon_and_warns_about_the_rest(
     drop(emu);
 
     let emu = emulator_at(later, None).await;
-    let out = rtcq_async(vec![
-        arg("run"),
-        arg("--config"),
-        arg(cfg.display()),
-        arg("--endpoint"),
-        emu.url(),
-        arg("--now"),
-        arg(later.to_rfc3339()),
-        arg("--summary"),
-        arg("-"),
-        arg("--log-format"),
-        arg("json"),
-    ])
+    let url = emu.url();
+    let out = rtcq_async(run_args(
+        &cfg,
+        later,
+        &["--endpoint", &url, "--log-format", "json"],
+    ))
     .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
@@ -168,15 +161,7 @@ async fn spilling_rows_to_disk_writes_the_same_files_and_leaves_nothing_behind()
     for spill in ["100000000", "97"] {
         let dir = tempfile::tempdir().unwrap();
         let cfg = write_pipeline(dir.path(), "mixed", &emu.url(), 50.0, MIXED_TARGETS);
-        let args = vec![
-            arg("run"),
-            arg("--config"),
-            arg(cfg.display()),
-            arg("--now"),
-            arg(now.to_rfc3339()),
-            arg("--summary"),
-            arg("-"),
-        ];
+        let args = run_args(&cfg, now, &[]);
         let env = vec![(arg("RTCQ_SPILL_ROWS"), arg(spill))];
         let out = rtcq_async_env(args, env).await;
         assert_eq!(out.code, 0, "stderr: {}", out.stderr);

@@ -23,18 +23,6 @@ fn arg(s: impl ToString) -> String {
     s.to_string()
 }
 
-fn run_args(cfg: &std::path::Path, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
-    vec![
-        arg("run"),
-        arg("--config"),
-        arg(cfg.display()),
-        arg("--now"),
-        arg(now.to_rfc3339()),
-        arg("--summary"),
-        arg("-"),
-    ]
-}
-
 fn with_endpoint(mut args: Vec<String>, endpoint: &str) -> Vec<String> {
     args.extend([arg("--endpoint"), arg(endpoint)]);
     args
@@ -84,7 +72,7 @@ async fn s3_first_run_writes_exactly_the_generator_rows_with_the_local_keys_and_
     let cfg = write_pipeline_to(s3_dir.path(), "mixed", &emu.url(), 50.0, URL, MIXED_TARGETS);
     let pipeline = load(&cfg);
 
-    let out = rtcq_async_env(run_args(&cfg, now), moto.env()).await;
+    let out = rtcq_async_env(run_args(&cfg, now, &[]), moto.env()).await;
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
     let first = summary(&out);
     assert_eq!(first["requests_planned"], 11);
@@ -108,7 +96,7 @@ async fn s3_first_run_writes_exactly_the_generator_rows_with_the_local_keys_and_
     // local lock file stays).
     let local_dir = tempfile::tempdir().unwrap();
     let local_cfg = write_pipeline(local_dir.path(), "mixed", &emu.url(), 50.0, MIXED_TARGETS);
-    let out = rtcq_async(run_args(&local_cfg, now)).await;
+    let out = rtcq_async(run_args(&local_cfg, now, &[])).await;
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
     let local_files = relative_files(&local_dir.path().join("data"));
     let s3_keys = moto::keys(&root).await;
@@ -140,7 +128,7 @@ async fn s3_first_run_writes_exactly_the_generator_rows_with_the_local_keys_and_
         }
         v
     };
-    let out = rtcq_async_env(run_args(&cfg, now), moto.env()).await;
+    let out = rtcq_async_env(run_args(&cfg, now, &[]), moto.env()).await;
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
     let second = summary(&out);
     assert_eq!(second["requests_sent"], 0);
@@ -164,11 +152,11 @@ async fn pyarrow_reads_the_same_rows_from_s3_as_from_local_disk() {
     let emu = emulator_at(now, None).await;
     let s3_dir = tempfile::tempdir().unwrap();
     let cfg = write_pipeline_to(s3_dir.path(), "mixed", &emu.url(), 50.0, URL, MIXED_TARGETS);
-    let out = rtcq_async_env(run_args(&cfg, now), moto.env()).await;
+    let out = rtcq_async_env(run_args(&cfg, now, &[]), moto.env()).await;
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
     let local_dir = tempfile::tempdir().unwrap();
     let local_cfg = write_pipeline(local_dir.path(), "mixed", &emu.url(), 50.0, MIXED_TARGETS);
-    let out = rtcq_async(run_args(&local_cfg, now)).await;
+    let out = rtcq_async(run_args(&local_cfg, now, &[])).await;
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
 
     let endpoint = moto.endpoint();
@@ -209,8 +197,8 @@ async fn race(sink_url: Option<&str>) {
         None => write_pipeline(dir.path(), "race", &emu.url(), 50.0, ONE_TARGET),
     };
     let (a, b) = tokio::join!(
-        rtcq_async_env(run_args(&cfg, now), moto.env()),
-        rtcq_async_env(run_args(&cfg, now), moto.env())
+        rtcq_async_env(run_args(&cfg, now, &[]), moto.env()),
+        rtcq_async_env(run_args(&cfg, now, &[]), moto.env())
     );
     let (winner, loser) = if a.code == 0 { (a, b) } else { (b, a) };
     assert_eq!(winner.code, 0, "stderr: {}", winner.stderr);
@@ -278,9 +266,9 @@ async fn a_long_run_renews_its_lease_so_a_later_run_is_still_busy() {
     // TTL 1.5 s, renewed every 0.5 s: without renewal it would expire long before the
     // answer comes back.
     let env = env_plus(&moto, &[("RTCQ_LEASE_TTL_SECONDS", "1.5")]);
-    let a = tokio::spawn(rtcq_async_env(run_args(&cfg, now), env.clone()));
+    let a = tokio::spawn(rtcq_async_env(run_args(&cfg, now, &[]), env.clone()));
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let b = rtcq_async_env(run_args(&cfg, now), env).await;
+    let b = rtcq_async_env(run_args(&cfg, now, &[]), env).await;
     assert_eq!(b.code, 4, "stderr: {}", b.stderr);
     let a = a.await.unwrap();
     assert_eq!(a.code, 0, "stderr: {}", a.stderr);
@@ -313,7 +301,7 @@ async fn taken_over(pipeline: &str, renew: &str, a_error: &str) {
     let root = moto.open(URL);
 
     // A first run leaves a state behind, so the next saves are conditional updates.
-    let out = rtcq_async_env(run_args(&cfg, now), moto.env()).await;
+    let out = rtcq_async_env(run_args(&cfg, now, &[]), moto.env()).await;
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
 
     // Run A: a 1 s lease it never renews, and answers that take 5 s.
@@ -327,13 +315,13 @@ async fn taken_over(pipeline: &str, renew: &str, a_error: &str) {
         ],
     );
     let a = tokio::spawn(rtcq_async_env(
-        with_endpoint(run_args(&cfg, later), &slow.url()),
+        with_endpoint(run_args(&cfg, later, &[]), &slow.url()),
         a_env,
     ));
     // Run B, once A's lease has expired: takes it over, fetches quickly, saves.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let b = rtcq_async_env(
-        with_endpoint(run_args(&cfg, later), &fast.url()),
+        with_endpoint(run_args(&cfg, later, &[]), &fast.url()),
         moto.env(),
     )
     .await;

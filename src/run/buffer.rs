@@ -113,6 +113,8 @@ type Key = (u32, i64, u32);
 pub struct RowStore {
     strings: Vec<Arc<str>>,
     string_ids: HashMap<Arc<str>, u32>,
+    /// The string interned last.
+    last_string: Option<u32>,
     series: Vec<SeriesHead>,
     /// Ids into `series`, found by the head's hash: 5 bytes a series where a map from
     /// heads to ids would hold a second copy of every head (about 4 MB at 80,000 series).
@@ -137,6 +139,7 @@ impl RowStore {
         RowStore {
             strings: Vec::new(),
             string_ids: HashMap::new(),
+            last_string: None,
             series: Vec::new(),
             series_ids: HashTable::new(),
             hasher: RandomState::new(),
@@ -157,13 +160,24 @@ impl RowStore {
     }
 
     fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.string_ids.get(s) {
-            return id;
+        // Strings come in runs (a stream id on every point of a series, the same room
+        // for every series of an answer): the last one saves hashing most of them.
+        if let Some(last) = self.last_string
+            && *self.strings[last as usize] == *s
+        {
+            return last;
         }
-        let id = self.strings.len() as u32;
-        let s: Arc<str> = Arc::from(s);
-        self.strings.push(s.clone());
-        self.string_ids.insert(s, id);
+        let id = match self.string_ids.get(s) {
+            Some(&id) => id,
+            None => {
+                let id = self.strings.len() as u32;
+                let s: Arc<str> = Arc::from(s);
+                self.strings.push(s.clone());
+                self.string_ids.insert(s, id);
+                id
+            }
+        };
+        self.last_string = Some(id);
         id
     }
 
@@ -567,14 +581,19 @@ mod tests {
         rows
     }
 
-    fn sample(seed: u64, n: usize) -> Vec<Row> {
+    /// A small deterministic generator for test data.
+    fn lcg(seed: u64) -> impl FnMut() -> u64 {
         let mut x = seed;
-        let mut next = move || {
+        move || {
             x = x
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             x >> 33
-        };
+        }
+    }
+
+    fn sample(seed: u64, n: usize) -> Vec<Row> {
+        let mut next = lcg(seed);
         let rooms = [None, Some("b"), Some("a"), Some("ab")];
         let inds = ["z", "a", "m"];
         let streams = [None, Some("s2"), Some("s1")];
@@ -639,13 +658,7 @@ mod tests {
     /// each in time order, some with streams; `repeat` sends some rooms twice with other
     /// values, so runs overlap and the later values must win.
     fn answers(seed: u64, rooms: usize, repeat: bool) -> Vec<Row> {
-        let mut x = seed;
-        let mut next = move || {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            x >> 33
-        };
+        let mut next = lcg(seed);
         let inds = ["z", "a", "m"];
         let mut rows = Vec::new();
         let mut order: Vec<usize> = (0..rooms).collect();
@@ -655,9 +668,9 @@ mod tests {
         for (n, room) in order.into_iter().enumerate() {
             let room = format!("r{}", (room * 7919 + seed as usize) % 1000);
             for ind in inds {
-                let stream = (next() % 3 == 0).then_some("s");
+                let stream = next().is_multiple_of(3).then_some("s");
                 for t in 0..10 {
-                    if next() % 10 == 0 {
+                    if next().is_multiple_of(10) {
                         continue; // a missing bucket
                     }
                     rows.push(row(

@@ -564,7 +564,10 @@ impl Runner<'_> {
 
     /// Takes one answer in, writing every slot it completes.
     async fn take(&mut self, f: Fetched) -> Result<(), RunError> {
-        let req = self.plan.requests[f.request].clone();
+        // The plan's requests are shared: holding them borrows nothing from `self`, so
+        // an answer's request is not copied.
+        let requests = self.plan.requests.clone();
+        let req = &requests[f.request];
         let t = req.target;
         let target = &self.pipeline.targets[t];
         let app = target.app_id.clone();
@@ -594,9 +597,8 @@ impl Runner<'_> {
                         )
                     })
                     .collect();
-                // Points come in runs of one slot and one stream: remember the last.
+                // Points come in runs of one slot: remember the last one's index.
                 let mut last_slot: Option<(DateTime<Utc>, Option<usize>)> = None;
-                let mut last_stream: Option<(&str, u32)> = None;
                 rows::for_each_point(
                     target,
                     result,
@@ -617,18 +619,9 @@ impl Runner<'_> {
                             }
                         };
                         let Some(index) = index else { return };
-                        let stream = match (p.stream_id, last_stream) {
-                            (None, _) => 0,
-                            (Some(s), Some((last, id))) if s == last => id,
-                            (Some(s), _) => {
-                                let id = store.stream_id(Some(s));
-                                last_stream = Some((s, id));
-                                id
-                            }
-                        };
                         by_slot[index].push(Point {
                             series: series[p.series],
-                            stream,
+                            stream: store.stream_id(p.stream_id),
                             ts: p.timestamp_us,
                             value: p.value,
                         });

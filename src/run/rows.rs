@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeDelta, Utc};
 
 pub use crate::api::AnswerPoint;
-pub use crate::api::time::parse_timestamp_us;
 use crate::api::{QualityResult, QualityResultRef};
 use crate::config::Target;
 use crate::sink::Row;

@@ -352,12 +352,7 @@ impl Lease {
     /// lease if it is still ours (best effort: a failure only leaves it to expire).
     pub async fn release(mut self) {
         match &mut self.kind {
-            Kind::Local { file, .. } => {
-                if let Some(file) = file.take() {
-                    let _ = file.set_len(0);
-                    let _ = file.unlock();
-                }
-            }
+            Kind::Local { file, .. } => unlock_local(file),
             Kind::Remote(r) => {
                 if let Some(h) = r.renewer.take() {
                     h.abort();
@@ -391,12 +386,7 @@ impl Drop for Lease {
     /// remote lease stops being renewed.
     fn drop(&mut self) {
         match &mut self.kind {
-            Kind::Local { file, .. } => {
-                if let Some(file) = file.take() {
-                    let _ = file.set_len(0);
-                    let _ = file.unlock();
-                }
-            }
+            Kind::Local { file, .. } => unlock_local(file),
             Kind::Remote(r) => {
                 if let Some(h) = r.renewer.take() {
                     h.abort();
@@ -458,6 +448,15 @@ async fn renew(
                 tracing::warn!(lease = %path, error = %e, "cannot renew the lease: retrying");
             }
         }
+    }
+}
+
+/// Empties and unlocks a local lease file, once (best effort: the kernel unlocks it
+/// anyway when the process ends).
+fn unlock_local(file: &mut Option<File>) {
+    if let Some(file) = file.take() {
+        let _ = file.set_len(0);
+        let _ = file.unlock();
     }
 }
 
