@@ -59,10 +59,8 @@ pub struct PipelineArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub pipeline: PipelineArgs,
-    /// Stop in time for the next schedule (e.g. 4m, 90s): save what is done, exit 3 if
-    /// work is left.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub max_duration: Option<Duration>,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
     /// Exit 6 when this run records a new gap.
     #[arg(long)]
     pub fail_on_gap: bool,
@@ -78,9 +76,6 @@ pub struct RunArgs {
     /// http://pushgateway:9091), grouped by job rtcq and the pipeline.
     #[arg(long, value_name = "URL")]
     pub pushgateway: Option<String>,
-    /// How often the scheduler starts a run: warns when the targets do not fit it.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
-    pub schedule: Duration,
     /// Validity of the lease on object stores, renewed every third of it (default 120).
     #[arg(
         long,
@@ -163,9 +158,21 @@ pub struct PlanArgs {
     /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
-    /// How often the scheduler starts a run: says whether the targets fit it.
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+}
+
+/// The request budget of the runs: how often they start and how long each may send.
+#[derive(Debug, Args)]
+pub struct BudgetArgs {
+    /// How often the scheduler starts a run: what a run leaves is judged safe or not by
+    /// when the next runs start, and the capacity is stated for it.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
     pub schedule: Duration,
+    /// Stop sending after this long (e.g. 4m, 90s), write what was fetched and leave the
+    /// rest, earliest due first, to the next runs.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_duration: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -178,6 +185,8 @@ pub struct StatusArgs {
     /// Only gaps detected at or after this instant (RFC 3339).
     #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
     pub since: Option<DateTime<Utc>>,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {

@@ -8,15 +8,16 @@ use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
 use crate::auth::Credentials;
-use crate::cli::{BackfillArgs, PipelineArgs, PlanArgs, RunArgs, StatusArgs};
+use crate::capacity::{Budget, Capacity};
+use crate::cli::{BackfillArgs, BudgetArgs, PipelineArgs, PlanArgs, RunArgs, StatusArgs};
 use crate::clock::Clock;
 use crate::config::{self, Pipeline};
 use crate::metrics;
-use crate::plan::{Backfill, Plan, ScheduleFit, Window};
-use crate::progress::Progress;
+use crate::plan::{Backfill, Plan, Progress, SlotRange, Window, leaves_horizon};
+use crate::progress::Progress as Bar;
 use crate::run::{self, Exit, RunOptions, Summary};
 use crate::sink::Sink;
-use crate::state::{GapLedger, LeaseOptions, StateStore, TargetState};
+use crate::state::{GapLedger, LeaseOptions, StateStore};
 
 fn load_config(args: &PipelineArgs) -> Result<Pipeline, Exit> {
     let mut pipeline = config::load(&args.config).map_err(|e| fail(e, Exit::Usage))?;
@@ -41,12 +42,12 @@ fn fail(msg: impl std::fmt::Display, code: Exit) -> Exit {
 
 /// `rtcq run`: one run in its span, then its summary, metrics file and push. Every line
 /// it logs after the config is read carries the pipeline and the run id.
-pub async fn run(args: &RunArgs, progress: Progress) -> Exit {
+pub async fn run(args: &RunArgs, progress: Bar) -> Exit {
     run_with(args, progress, None).await
 }
 
 /// `rtcq backfill`: a run that also re-fetches `[from, to)`.
-pub async fn backfill(args: &BackfillArgs, progress: Progress) -> Exit {
+pub async fn backfill(args: &BackfillArgs, progress: Bar) -> Exit {
     if args.from >= args.to {
         return fail(
             format!(
@@ -64,7 +65,7 @@ pub async fn backfill(args: &BackfillArgs, progress: Progress) -> Exit {
     run_with(&args.run, progress, Some(range)).await
 }
 
-async fn run_with(args: &RunArgs, progress: Progress, backfill: Option<Backfill>) -> Exit {
+async fn run_with(args: &RunArgs, progress: Bar, backfill: Option<Backfill>) -> Exit {
     let pipeline = match load_config(&args.pipeline) {
         Ok(p) => p,
         Err(code) => return code,
@@ -82,7 +83,7 @@ async fn run_and_report(
     pipeline: &Pipeline,
     run_id: &str,
     started_at: DateTime<Utc>,
-    progress: Progress,
+    progress: Bar,
     backfill: Option<Backfill>,
 ) -> Exit {
     let stopped = |error: String, code: Exit| {
@@ -161,23 +162,22 @@ async fn start_run(
     pipeline: &Pipeline,
     run_id: &str,
     started_at: DateTime<Utc>,
-    progress: Progress,
+    progress: Bar,
     backfill: Option<Backfill>,
 ) -> Result<Summary, (String, Exit, Option<Summary>)> {
     let creds = Credentials::from_env().map_err(|e| (e.to_string(), Exit::Usage, None))?;
     let lease = lease_options(args).map_err(|e| (e, Exit::Usage, None))?;
     let opts = RunOptions {
         now: args.pipeline.now,
-        max_duration: args.max_duration,
+        max_duration: args.budget.max_duration,
         fail_on_gap: args.fail_on_gap,
         lease,
-        schedule: Some(args.schedule),
+        schedule: Some(args.budget.schedule),
         progress,
         retry: args.retry_policy(),
         timeouts: args.timeouts(),
         backfill,
         spill_rows: args.spill_rows.map(|n| n as usize),
-        ..RunOptions::default()
     };
     run::run_with_id(pipeline, creds, &opts, run_id, started_at)
         .await
@@ -210,7 +210,7 @@ fn lease_options(args: &RunArgs) -> Result<LeaseOptions, String> {
     Ok(opts)
 }
 
-async fn read_state(pipeline: &Pipeline) -> Result<(Sink, Vec<TargetState>), Exit> {
+async fn read_state(pipeline: &Pipeline) -> Result<(Sink, Vec<Progress>), Exit> {
     let sink = run::open_sink(pipeline).map_err(|e| fail(e, Exit::Failed))?;
     let store = StateStore::new(
         sink.store(),
@@ -222,17 +222,7 @@ async fn read_state(pipeline: &Pipeline) -> Result<(Sink, Vec<TargetState>), Exi
         .load(&pipeline.name, pipeline.sink.slot.num_seconds())
         .await
         .map_err(|e| fail(e, Exit::Failed))?;
-    let prior = pipeline
-        .targets
-        .iter()
-        .map(|t| {
-            state
-                .as_ref()
-                .and_then(|s| s.targets.get(&t.key()).cloned())
-                .unwrap_or_default()
-        })
-        .collect();
-    Ok((sink, prior))
+    Ok((sink, run::prior_progress(pipeline, state.as_ref())))
 }
 
 fn now_of(arg: Option<DateTime<Utc>>) -> DateTime<Utc> {
@@ -241,6 +231,35 @@ fn now_of(arg: Option<DateTime<Utc>>) -> DateTime<Utc> {
 
 fn hm(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// The pipeline's capacity at the budget of `args`.
+fn capacity(pipeline: &Pipeline, args: &BudgetArgs) -> Capacity {
+    Capacity {
+        targets: pipeline.targets.len() as u64,
+        budget: Budget::new(
+            pipeline.api.requests_per_second,
+            args.schedule,
+            args.max_duration,
+        ),
+    }
+}
+
+/// The capacity as JSON, for `plan --json` and `status --json`.
+fn capacity_json(c: &Capacity) -> serde_json::Value {
+    let b = &c.budget;
+    serde_json::json!({
+        "targets": c.targets,
+        "capacity": b.capacity(),
+        "over_capacity": c.over(),
+        "requests_per_second": b.requests_per_second,
+        "schedule_seconds": b.schedule.as_secs(),
+        "run_seconds": b.run_time.as_secs(),
+        "requests_per_run": b.requests_per_run(),
+        "serve_every_seconds": b.serve_every(c.targets).map(|d| d.as_secs()),
+        "worst_lag_seconds": b.worst_lag(c.targets).map(|d| d.as_secs()),
+        "text": c.to_string(),
+    })
 }
 
 /// `rtcq plan`.
@@ -255,22 +274,17 @@ pub async fn plan(args: &PlanArgs) -> Exit {
     };
     let now = now_of(args.pipeline.now);
     let window = Window::at(now, pipeline.sink.slot);
-    let progress: Vec<_> = prior.iter().map(TargetState::progress).collect();
-    let plan = Plan::build(&progress, window);
+    let plan = Plan::build(prior, window, |i| pipeline.targets[i].max_lag);
     let rate = pipeline.api.requests_per_second;
     let seconds = plan.requests.len() as f64 / rate;
-    let fit = ScheduleFit {
-        targets: pipeline.targets.len(),
-        requests_per_second: rate,
-        schedule: args.schedule,
-    };
-    let slots: usize = plan.targets.iter().map(|t| t.slots.len()).sum();
-    let lost: Vec<_> = plan
-        .targets
+    let cap = capacity(&pipeline, &args.budget);
+    let per_run = cap.budget.requests_per_run() as usize;
+    let slots: usize = plan
+        .requests
         .iter()
-        .zip(pipeline.targets.iter())
-        .flat_map(|(tp, t)| tp.lost.iter().map(move |l| (t, l)))
-        .collect();
+        .map(|r| r.slots(window.slot_len).count)
+        .sum();
+    let first = plan.requests.iter().filter(|r| r.first).count();
     if args.json {
         let doc = serde_json::json!({
             "pipeline": pipeline.name,
@@ -281,62 +295,62 @@ pub async fn plan(args: &PlanArgs) -> Exit {
             "slots": slots,
             "requests": plan.requests.iter().map(|r| serde_json::json!({
                 "target": pipeline.targets[r.target].to_string(),
-                "start": r.start, "end": r.end, "slots": r.slots.len(),
+                "start": r.start, "end": r.end, "slots": r.slots(window.slot_len).count,
+                "due": r.due, "first": r.first,
             })).collect::<Vec<_>>(),
+            "never_fetched": first,
             "seconds_at_rate": seconds,
             "requests_per_second": rate,
-            "schedule_seconds": args.schedule.as_secs(),
-            "seconds_per_run": fit.seconds_needed(),
-            "fits_schedule": fit.fits(),
-            "schedule": fit.to_string(),
-            "lost": lost.iter().map(|(t, l)| serde_json::json!({
-                "target": t.to_string(), "start": l.start, "end": l.end,
+            "requests_this_run": plan.requests.len().min(per_run),
+            "capacity": capacity_json(&cap),
+            "fits_schedule": !cap.over(),
+            "lost": plan.lost.iter().map(|(t, l)| serde_json::json!({
+                "target": pipeline.targets[*t].to_string(), "start": l.start, "end": l.end,
             })).collect::<Vec<_>>(),
         });
         emit(&format!("{doc:#}\n"));
         return Exit::Done;
     }
-    let mut out = String::new();
-    out.push_str(&format!(
-        "pipeline {}: {} targets, now {}, settled end {}, horizon {}\n",
+    let mut out = format!(
+        "pipeline {}: {} targets, now {}, settled end {}, horizon {}\n{cap}\n",
         pipeline.name,
         pipeline.targets.len(),
         hm(now),
         hm(window.settled_end),
         hm(window.horizon)
-    ));
+    );
     out.push_str(&format!(
-        "{} requests covering {} slots: {:.1} s at {} requests/second\n",
+        "{} requests earliest due first ({first} for targets never fetched), covering {slots} slots: {seconds:.1} s at {rate} requests/second; a run sends the first {}\n",
         plan.requests.len(),
-        slots,
-        seconds,
-        rate
+        plan.requests.len().min(per_run),
     ));
-    if fit.fits() {
-        out.push_str(&format!("{fit}\n"));
-    } else {
-        out.push_str(&format!(
-            "{fit}: split the targets across pipelines (one per account) or schedule less often\n"
-        ));
-    }
     for r in plan.requests.iter() {
+        let due = if r.first {
+            "first request".to_string()
+        } else {
+            format!("due {}", hm(r.due))
+        };
         out.push_str(&format!(
-            "  {}  [{}, {})  {} slot(s)\n",
+            "  {}  [{}, {})  {due}\n",
             pipeline.targets[r.target],
             hm(r.start),
             hm(r.end),
-            r.slots.len()
         ));
     }
-    if lost.is_empty() {
+    if plan.lost.is_empty() {
         out.push_str("nothing is beyond the horizon\n");
     } else {
         out.push_str(&format!(
             "{} range(s) are already beyond the 60-minute horizon and will be recorded as lost:\n",
-            lost.len()
+            plan.lost.len()
         ));
-        for (t, l) in &lost {
-            out.push_str(&format!("  {t}  [{}, {})\n", hm(l.start), hm(l.end)));
+        for (t, l) in &plan.lost {
+            out.push_str(&format!(
+                "  {}  [{}, {})\n",
+                pipeline.targets[*t],
+                hm(l.start),
+                hm(l.end)
+            ));
         }
     }
     emit(&out);
@@ -363,25 +377,39 @@ pub async fn status(args: &StatusArgs) -> Exit {
         .filter(|g| args.since.is_none_or(|s| g.detected_at >= s))
         .collect();
     let now = now_of(args.pipeline.now);
+    let window = Window::at(now, pipeline.sink.slot);
+    let cap = capacity(&pipeline, &args.budget);
     let rows: Vec<_> = pipeline
         .targets
         .iter()
         .zip(&prior)
-        .map(|(t, s)| {
-            let oldest = s.incomplete.iter().next().copied().or(s.cursor);
-            (t, s, oldest.map(|o| (now - o).num_seconds()))
+        .map(|(t, p)| {
+            let owed = p.owed_from();
+            let pending = owed.map_or(0, |o| {
+                SlotRange::covering(o, window.settled_end, window.slot_len).count
+            });
+            (t, p, owed, pending)
         })
         .collect();
+    let max_lag = rows
+        .iter()
+        .filter_map(|(_, _, o, _)| o.map(|o| (now - o).num_seconds()))
+        .max();
+    let never = prior.iter().filter(|p| p.is_new()).count();
     if args.json {
         let doc = serde_json::json!({
             "pipeline": pipeline.name,
             "now": now,
-            "targets": rows.iter().map(|(t, s, lag)| serde_json::json!({
+            "capacity": capacity_json(&cap),
+            "max_lag_seconds": max_lag,
+            "targets_never_fetched": never,
+            "targets": rows.iter().map(|(t, p, owed, pending)| serde_json::json!({
                 "target": t.to_string(),
                 "app_id": t.app_id, "product_type": t.product_type.as_str(),
                 "room_id": t.room_id, "user_id": t.user_id,
-                "cursor": s.cursor, "pending_slots": s.incomplete.len(),
-                "lag_seconds": lag,
+                "cursor": p.cursor, "pending_slots": pending,
+                "lag_seconds": owed.map(|o| (now - o).num_seconds()),
+                "leaves_horizon": owed.map(leaves_horizon),
             })).collect::<Vec<_>>(),
             "gaps": gaps,
         });
@@ -390,30 +418,32 @@ pub async fn status(args: &StatusArgs) -> Exit {
     }
     let table: Vec<[String; 5]> = rows
         .iter()
-        .map(|(t, s, lag)| {
+        .map(|(t, p, owed, pending)| {
             [
                 t.to_string(),
-                s.cursor.map(hm).unwrap_or_else(|| "never run".into()),
-                lag.map(human_secs).unwrap_or_else(|| "-".into()),
-                s.incomplete.len().to_string(),
-                s.incomplete
-                    .iter()
-                    .next()
-                    .map(|t| hm(*t))
+                p.cursor.map(hm).unwrap_or_else(|| "never run".into()),
+                owed.map(|o| human_secs((now - o).num_seconds()))
+                    .unwrap_or_else(|| "-".into()),
+                pending.to_string(),
+                owed.map(|o| hm(leaves_horizon(o)))
                     .unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
-    let pending: usize = prior.iter().map(|s| s.incomplete.len()).sum();
+    let pending: usize = rows.iter().map(|r| r.3).sum();
     let mut out = format!(
-        "pipeline {}: {} targets, {} pending slot(s), now {}\n\n",
+        "pipeline {}: {} targets, {} pending slot(s), now {}\n{cap}\n",
         pipeline.name,
         pipeline.targets.len(),
         pending,
         hm(now)
     );
+    out.push_str(&format!(
+        "most behind: {}; never fetched: {never}\n\n",
+        max_lag.map(human_secs).unwrap_or_else(|| "-".into())
+    ));
     out.push_str(&render_table(
-        ["target", "cursor", "lag", "pending", "oldest pending"],
+        ["target", "cursor", "lag", "pending", "leaves horizon"],
         &table,
     ));
     out.push_str(&format!("\n{} gap(s) recorded", gaps.len()));

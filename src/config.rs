@@ -83,8 +83,11 @@ pub struct Target {
     pub product_type: ProductType,
     pub room_id: Option<String>,
     pub user_id: Option<String>,
-    /// Requested indicators, sorted and unique.
-    pub indicators: Vec<String>,
+    /// Requested indicators, sorted and unique; shared by the targets of one entry.
+    pub indicators: Arc<[String]>,
+    /// How far behind the target may fall (`max_lag`): it is due before its lag passes
+    /// this, not only before its data leaves the horizon.
+    pub max_lag: Option<TimeDelta>,
 }
 
 impl Target {
@@ -185,6 +188,7 @@ struct TargetFile {
     product_types: Option<Vec<String>>,
     rooms: Option<Vec<String>>,
     users: Option<Vec<String>>,
+    max_lag: Option<String>,
 }
 
 impl Pipeline {
@@ -314,7 +318,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
             }
             indicators.insert(ind.clone());
         }
-        let indicators: Vec<String> = indicators.into_iter().collect();
+        let indicators: Arc<[String]> = indicators.into_iter().collect();
+        let max_lag = t
+            .max_lag
+            .as_deref()
+            .map(parse_max_lag)
+            .transpose()
+            .map_err(|r| err(&at("max_lag"), r))?;
         let mut products = BTreeSet::new();
         for p in t
             .product_types
@@ -381,6 +391,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
                         room_id: room.clone(),
                         user_id: user,
                         indicators: indicators.clone(),
+                        max_lag,
                     };
                     // Keys seen so far: a set, so a pipeline of thousands of targets is
                     // checked in linear time (a scan per target took 30 s at 8,000).
@@ -457,6 +468,25 @@ fn parse_slot(s: &str) -> Result<TimeDelta, String> {
         _ => return Err(bad()),
     };
     if secs <= 0 || secs % 30 != 0 || 3600 % secs != 0 {
+        return Err(bad());
+    }
+    Ok(TimeDelta::seconds(secs))
+}
+
+/// `max_lag = "10m"`: from one bucket (30 s) to the API's 60 minutes.
+fn parse_max_lag(s: &str) -> Result<TimeDelta, String> {
+    let bad =
+        || format!("{s:?} is not a lag: write it like \"90s\", \"10m\" or \"1h\", from 30s to 60m");
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (num, unit) = s.split_at(split);
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60).ok_or_else(bad)?,
+        "h" => n.checked_mul(3600).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    if !(30..=3600).contains(&secs) {
         return Err(bad());
     }
     Ok(TimeDelta::seconds(secs))
@@ -641,7 +671,7 @@ indicators = ["stall_rate"]
         assert_eq!(p.sink.slot, TimeDelta::minutes(5));
         let app_level = p.targets.iter().find(|t| t.room_id.is_none()).unwrap();
         assert_eq!(app_level.product_type, ProductType::Native);
-        assert_eq!(app_level.indicators, vec!["stall_rate"]);
+        assert_eq!(*app_level.indicators, ["stall_rate".to_string()]);
         let per_user = p.targets.iter().filter(|t| t.user_id.is_some()).count();
         assert_eq!(per_user, 8);
     }

@@ -45,17 +45,21 @@ impl Pacer {
 
     /// Waits for this caller's turn.
     pub async fn acquire(&self) {
-        let at = {
-            let mut next = self.next.lock().await;
-            let now = Instant::now();
-            let at = match *next {
-                Some(t) if t > now => t,
-                _ => now,
-            };
-            *next = Some(at + self.interval);
-            at
-        };
+        let at = self.reserve().await;
         tokio::time::sleep_until(at).await;
+    }
+
+    /// Takes the next turn without waiting for it: callers that reserve in order are
+    /// served in that order, however their tasks are scheduled.
+    pub async fn reserve(&self) -> Instant {
+        let mut next = self.next.lock().await;
+        let now = Instant::now();
+        let at = match *next {
+            Some(t) if t > now => t,
+            _ => now,
+        };
+        *next = Some(at + self.interval);
+        at
     }
 
     /// Pushes the next start back by `delay`: used after the server said we were too

@@ -71,6 +71,31 @@ pub fn render(summary: &Summary) -> String {
         summary.targets as f64,
     );
     gauge(
+        "rtcq_capacity_targets",
+        "Targets the pipeline's rate, schedule and run time serve without loss.",
+        summary.capacity as f64,
+    );
+    gauge(
+        "rtcq_over_capacity",
+        "1 when the pipeline has more targets than its capacity: data is lost every hour.",
+        if summary.over_capacity { 1.0 } else { 0.0 },
+    );
+    gauge(
+        "rtcq_targets_deferred",
+        "Targets the last run left for the next one (its deadline came first).",
+        summary.targets_deferred as f64,
+    );
+    gauge(
+        "rtcq_targets_at_risk",
+        "Targets whose owed data leaves the API's horizon before the next runs reach it.",
+        summary.targets_at_risk as f64,
+    );
+    gauge(
+        "rtcq_max_lag_seconds",
+        "Age of the oldest data owed by any target (0 when none owes anything).",
+        summary.max_lag_seconds.unwrap_or(0) as f64,
+    );
+    gauge(
         "rtcq_last_run_exit_code",
         "Exit code of the last run (0 done, 3 incomplete, 4 busy; see the README).",
         u8::from(summary.exit_code) as f64,

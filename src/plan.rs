@@ -69,7 +69,10 @@ pub fn ceil_to(t: DateTime<Utc>, step: TimeDelta) -> DateTime<Utc> {
 pub struct Window {
     pub now: DateTime<Utc>,
     pub slot_len: TimeDelta,
-    /// End of the newest slot with `end <= now - SETTLE`.
+    /// The newest settled instant: `now - SETTLE` on the 30 s grid. Requests end here,
+    /// not at a slot boundary, so what a target owes starts as late as it can (up to a
+    /// slot length more time before it leaves the horizon); the slot it cuts is written
+    /// with what is settled and completed by a later run.
     pub settled_end: DateTime<Utc>,
     /// The oldest instant still asked for: `now - HORIZON + HORIZON_MARGIN`, on the
     /// 30 s grid.
@@ -81,7 +84,7 @@ impl Window {
         Window {
             now,
             slot_len,
-            settled_end: floor_to(now - SETTLE, slot_len),
+            settled_end: floor_to(now - SETTLE, BUCKET),
             horizon: horizon_at(now),
         }
     }
@@ -92,14 +95,68 @@ pub fn horizon_at(now: DateTime<Utc>) -> DateTime<Utc> {
     ceil_to(now - HORIZON + HORIZON_MARGIN, BUCKET)
 }
 
-/// What a target has already: everything before `cursor` except the `incomplete` slots.
+/// What a target owes: everything from `cursor` on, plus the `incomplete` parts before
+/// it. A target with neither was never fetched and owes nothing yet.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
+    /// Everything before it is written, except `incomplete`; on the 30 s grid.
     pub cursor: Option<DateTime<Utc>>,
-    /// Slots before `cursor` that are still owed, each as the instant it is owed from:
-    /// its start, or a later instant inside it when the part before was never owed (a
-    /// new target starting at the horizon) or is already recorded as lost.
+    /// Parts before `cursor` still owed, each as the instant it is owed from: the entry
+    /// `i` owes `[i, min(end of its slot, cursor))`. Left by `rtcq backfill` and by
+    /// states of earlier versions.
     pub incomplete: std::collections::BTreeSet<DateTime<Utc>>,
+}
+
+impl Progress {
+    /// Whether the target was never fetched (it owes nothing until its first request).
+    pub fn is_new(&self) -> bool {
+        self.cursor.is_none() && self.incomplete.is_empty()
+    }
+
+    /// The oldest instant owed, if any.
+    pub fn owed_from(&self) -> Option<DateTime<Utc>> {
+        match (self.incomplete.first(), self.cursor) {
+            (Some(i), Some(c)) => Some((*i).min(c)),
+            (Some(i), None) => Some(*i),
+            (None, c) => c,
+        }
+    }
+
+    /// Gives up everything owed before `t` (it can no longer be fetched) and returns
+    /// it, oldest first, adjacent ranges merged.
+    pub fn cut_at(&mut self, t: DateTime<Utc>, slot_len: TimeDelta) -> Vec<Lost> {
+        let mut lost = Vec::new();
+        let Some(cursor) = self.cursor else {
+            return lost;
+        };
+        let mut kept = std::collections::BTreeSet::new();
+        for &i in &self.incomplete {
+            let end = (floor_to(i, slot_len) + slot_len).min(cursor);
+            if i >= end {
+                continue;
+            }
+            if i < t {
+                push_lost(&mut lost, i, end.min(t));
+                if end > t {
+                    kept.insert(t);
+                }
+            } else {
+                kept.insert(i);
+            }
+        }
+        if cursor < t {
+            push_lost(&mut lost, cursor, t);
+            self.cursor = Some(t);
+        }
+        self.incomplete = kept;
+        lost
+    }
+
+    /// Everything before `end` is written.
+    pub fn done_until(&mut self, end: DateTime<Utc>) {
+        self.incomplete.retain(|i| *i >= end);
+        self.cursor = Some(self.cursor.map_or(end, |c| c.max(end)));
+    }
 }
 
 /// A range the API no longer has, so it can never be fetched.
@@ -109,107 +166,151 @@ pub struct Lost {
     pub end: DateTime<Utc>,
 }
 
-/// One request to send: `[start, end)` for one target, covering `slots`. `start` is
-/// after the first slot's start when the horizon cut that slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One request to send: `[start, end)` for one target, everything it owes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Request {
     pub target: usize,
+    /// The oldest instant owed (a new target: the horizon at plan time). At send time
+    /// the start moves up to the horizon of that moment.
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
-    pub slots: Vec<Slot>,
+    /// The instant this request is due: its oldest owed data leaves the horizon then, or
+    /// the target's lag passes its `max_lag`. A new target is due at once.
+    pub due: DateTime<Utc>,
+    /// The target was never fetched: the part before the horizon at send time was never
+    /// owed, so nothing is lost when the start moves.
+    pub first: bool,
 }
 
-/// What one target needs this run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TargetPlan {
-    /// Slots to fetch, oldest first.
-    pub slots: Vec<Slot>,
-    /// Ranges lost before they could be fetched, oldest first, merged.
-    pub lost: Vec<Lost>,
-    /// The cursor once every planned slot is written.
-    pub cursor: Option<DateTime<Utc>>,
+impl Request {
+    /// The slots `[start, end)` touches, as indexes from the slot of `start`.
+    pub fn slots(&self, slot_len: TimeDelta) -> SlotRange {
+        SlotRange::covering(self.start, self.end, slot_len)
+    }
 }
 
-/// The whole run: per target plans and the requests, oldest first across targets.
+/// Consecutive slots `[first, first + count × len)`: how a request names its slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotRange {
+    pub first: DateTime<Utc>,
+    pub count: usize,
+    pub len: TimeDelta,
+}
+
+impl SlotRange {
+    /// The slots that `[start, end)` touches.
+    pub fn covering(start: DateTime<Utc>, end: DateTime<Utc>, len: TimeDelta) -> Self {
+        let first = floor_to(start, len);
+        let last = if start < end {
+            ceil_to(end, len)
+        } else {
+            first
+        };
+        let n = (last - first).num_microseconds().unwrap_or(0)
+            / len.num_microseconds().unwrap_or(1).max(1);
+        SlotRange {
+            first,
+            count: usize::try_from(n).unwrap_or(0),
+            len,
+        }
+    }
+
+    /// The index of the slot that starts at `start`, if it is in the range.
+    pub fn index_of(&self, start: DateTime<Utc>) -> Option<usize> {
+        let d = (start - self.first).num_microseconds()?;
+        let len = self.len.num_microseconds()?.max(1);
+        let i = usize::try_from(d / len).ok()?;
+        (d % len == 0 && i < self.count).then_some(i)
+    }
+
+    /// The `i`-th slot.
+    pub fn get(&self, i: usize) -> Slot {
+        let start = self.first + self.len * i as i32;
+        Slot {
+            start,
+            end: start + self.len,
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Slot> + '_ {
+        (0..self.count).map(|i| self.get(i))
+    }
+}
+
+/// The instant data owed from `owed_from` leaves the horizon: the last moment a
+/// request can still ask for it.
+pub fn leaves_horizon(owed_from: DateTime<Utc>) -> DateTime<Utc> {
+    owed_from + HORIZON - HORIZON_MARGIN
+}
+
+/// When a target owing from `owed_from` is due: when that data leaves the horizon, or
+/// earlier when its lag would pass `max_lag`.
+pub fn due(owed_from: DateTime<Utc>, max_lag: Option<TimeDelta>) -> DateTime<Utc> {
+    let leaves = leaves_horizon(owed_from);
+    max_lag.map_or(leaves, |l| leaves.min(owed_from + l))
+}
+
+/// The whole run: what each target owes once the lost parts are given up, what was
+/// lost, and the requests earliest due first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    pub targets: Vec<TargetPlan>,
-    /// Shared, not copied, with a run's fetches.
+    /// Per target (the pipeline's order): what it owes after the losses below.
+    pub progress: Vec<Progress>,
+    /// Ranges already beyond the horizon, by target index.
+    pub lost: Vec<(usize, Lost)>,
+    /// Earliest due first (ties: target order); shared, not copied, with the fetches.
     pub requests: Arc<[Request]>,
 }
 
 impl Plan {
-    /// Builds the plan for targets whose progress is `progress` (same order as the
-    /// pipeline's targets).
-    pub fn build(progress: &[Progress], window: Window) -> Plan {
-        let mut targets = Vec::with_capacity(progress.len());
+    /// Plans a run at `window` for targets whose progress is `progress`; `max_lag` gives
+    /// a target's freshness goal by its index.
+    pub fn build(
+        mut progress: Vec<Progress>,
+        window: Window,
+        max_lag: impl Fn(usize) -> Option<TimeDelta>,
+    ) -> Plan {
+        let mut lost = Vec::new();
         let mut requests = Vec::new();
-        for (i, p) in progress.iter().enumerate() {
-            let tp = plan_target(p, &window);
-            requests.extend(requests_for(i, &tp.slots, window.horizon));
-            targets.push(tp);
+        for (i, p) in progress.iter_mut().enumerate() {
+            lost.extend(
+                p.cut_at(window.horizon, window.slot_len)
+                    .into_iter()
+                    .map(|l| (i, l)),
+            );
+            if let Some(r) = request_for(i, p, &window, max_lag(i)) {
+                requests.push(r);
+            }
         }
-        requests.sort_by_key(|a| (a.start, a.target));
+        requests.sort_by_key(|r| (r.due, r.target));
         Plan {
-            targets,
+            progress,
+            lost,
             requests: requests.into(),
         }
     }
 }
 
-fn plan_target(p: &Progress, w: &Window) -> TargetPlan {
-    let len = w.slot_len;
-    // A new target starts at the horizon: nothing was owed before it existed.
-    let owed_from = p.cursor;
-    let from = p.cursor.unwrap_or_else(|| floor_to(w.horizon, len));
-    // Slot start -> the instant it is owed from.
-    let mut incomplete: std::collections::BTreeMap<DateTime<Utc>, DateTime<Utc>> =
-        std::collections::BTreeMap::new();
-    for s in p.incomplete.iter().copied().filter(|s| *s < w.settled_end) {
-        let o = incomplete.entry(floor_to(s, len)).or_insert(s);
-        *o = (*o).min(s);
-    }
-    let mut starts: std::collections::BTreeSet<DateTime<Utc>> =
-        incomplete.keys().copied().collect();
-    let mut t = from;
-    while t < w.settled_end {
-        starts.insert(t);
-        t += len;
-    }
-    let mut slots = Vec::new();
-    let mut lost: Vec<Lost> = Vec::new();
-    for start in starts {
-        let slot = Slot {
-            start,
-            end: start + len,
-        };
-        // The slot is owed from where it was left incomplete, or from its start if the
-        // target had a cursor at or before it; a new target owes nothing before it.
-        let owed = incomplete
-            .get(&start)
-            .copied()
-            .or_else(|| owed_from.filter(|c| *c <= start).map(|_| start));
-        if slot.end <= w.horizon {
-            if let Some(o) = owed.filter(|o| *o < slot.end) {
-                push_lost(&mut lost, o, slot.end);
-            }
-            continue;
-        }
-        if let Some(o) = owed.filter(|o| *o < w.horizon) {
-            push_lost(&mut lost, o, w.horizon);
-        }
-        slots.push(slot);
-    }
-    let cursor = match p.cursor {
-        Some(c) if c >= w.settled_end => Some(c),
-        _ if from < w.settled_end => Some(w.settled_end),
-        other => other,
+/// The one request a target needs this run: everything it owes, up to the settled end
+/// (never more than [`MAX_SPAN`]: what it owes starts at the horizon or later).
+fn request_for(
+    target: usize,
+    p: &Progress,
+    w: &Window,
+    max_lag: Option<TimeDelta>,
+) -> Option<Request> {
+    let (start, due, first) = match p.owed_from() {
+        None => (w.horizon, w.now, true),
+        Some(o) => (o, due(o, max_lag), false),
     };
-    TargetPlan {
-        slots,
-        lost,
-        cursor,
-    }
+    let end = w.settled_end;
+    (start < end).then(|| Request {
+        target,
+        start,
+        end: end.min(start + MAX_SPAN),
+        due,
+        first,
+    })
 }
 
 /// `rtcq backfill`: re-fetch and rewrite every slot of `[from, to)` that the API still
@@ -264,85 +365,6 @@ fn push_lost(lost: &mut Vec<Lost>, start: DateTime<Utc>, end: DateTime<Utc>) {
     }
 }
 
-/// Consecutive slots merge into requests of at most [`MAX_SPAN`].
-fn requests_for(target: usize, slots: &[Slot], horizon: DateTime<Utc>) -> Vec<Request> {
-    let mut out: Vec<Request> = Vec::new();
-    for slot in slots {
-        let start = slot.start.max(horizon);
-        match out.last_mut() {
-            Some(r) if r.end == slot.start && slot.end - r.start <= MAX_SPAN => {
-                r.end = slot.end;
-                r.slots.push(*slot);
-            }
-            _ => out.push(Request {
-                target,
-                start,
-                end: slot.end,
-                slots: vec![*slot],
-            }),
-        }
-    }
-    out
-}
-
-/// Whether a pipeline's steady state, one request per target per run, fits its schedule
-/// at the configured request rate. A catch-up after an outage sends more (one request per
-/// 60 minutes owed) but only once.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ScheduleFit {
-    pub targets: usize,
-    pub requests_per_second: f64,
-    pub schedule: std::time::Duration,
-}
-
-impl ScheduleFit {
-    /// Seconds of requests one steady-state run needs.
-    pub fn seconds_needed(&self) -> f64 {
-        self.targets as f64 / self.requests_per_second
-    }
-
-    pub fn fits(&self) -> bool {
-        self.seconds_needed() <= self.schedule.as_secs_f64()
-    }
-}
-
-impl std::fmt::Display for ScheduleFit {
-    /// "612 targets need 306 s per run: more than a 5-minute schedule allows".
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let need = self.seconds_needed();
-        let need = if need >= 10.0 {
-            format!("{need:.0}")
-        } else {
-            format!("{need:.1}")
-        };
-        let s = self.schedule.as_secs();
-        let every = if s.is_multiple_of(3600) {
-            format!("{}-hour", s / 3600)
-        } else if s.is_multiple_of(60) {
-            format!("{}-minute", s / 60)
-        } else {
-            format!("{s}-second")
-        };
-        let targets = match self.targets {
-            1 => "1 target needs".to_string(),
-            n => format!("{n} targets need"),
-        };
-        if self.fits() {
-            write!(
-                f,
-                "{targets} {need} s per run at {} requests/second: fits a {every} schedule",
-                self.requests_per_second
-            )
-        } else {
-            write!(
-                f,
-                "{targets} {need} s per run at {} requests/second: more than a {every} schedule allows",
-                self.requests_per_second
-            )
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,122 +376,185 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 25, h, m, s).unwrap()
     }
 
-    #[test]
-    fn an_incomplete_slot_is_owed_only_from_where_it_was_cut() {
-        let len = TimeDelta::minutes(5);
-        // A new target's first slot [11:00, 11:05) was cut at the 11:01 horizon, and
-        // its request failed: it is owed from 11:01 only.
-        let p = Progress {
-            cursor: Some(t(11, 55, 0)),
-            incomplete: BTreeSet::from([t(11, 1, 0)]),
-        };
-        let plan = Plan::build(std::slice::from_ref(&p), Window::at(t(12, 0, 10), len));
-        assert!(
-            plan.targets[0].lost.is_empty(),
-            "{:?}",
-            plan.targets[0].lost
-        );
-        assert_eq!(plan.requests[0].start, t(11, 1, 0));
-        assert_eq!(plan.targets[0].slots[0].start, t(11, 0, 0));
-        // Two minutes later the horizon is 11:03: only [11:01, 11:03) is lost.
-        let plan = Plan::build(&[p], Window::at(t(12, 2, 10), len));
-        assert_eq!(
-            plan.targets[0].lost,
-            vec![Lost {
-                start: t(11, 1, 0),
-                end: t(11, 3, 0)
-            }]
-        );
+    fn at(cursor: DateTime<Utc>) -> Progress {
+        Progress {
+            cursor: Some(cursor),
+            incomplete: BTreeSet::new(),
+        }
+    }
+
+    fn build(progress: Vec<Progress>, now: DateTime<Utc>) -> Plan {
+        Plan::build(progress, Window::at(now, TimeDelta::minutes(5)), |_| None)
     }
 
     #[test]
-    fn first_run_starts_at_the_horizon_without_a_gap() {
+    fn the_settled_end_is_on_the_bucket_grid() {
         let w = Window::at(t(12, 0, 10), TimeDelta::minutes(5));
-        assert_eq!(w.settled_end, t(11, 55, 0));
+        assert_eq!(w.settled_end, t(11, 59, 0));
         assert_eq!(w.horizon, t(11, 1, 0));
-        let plan = Plan::build(&[Progress::default()], w);
-        let tp = &plan.targets[0];
-        assert_eq!(tp.slots.first().unwrap().start, t(11, 0, 0));
-        assert_eq!(tp.slots.len(), 11);
-        assert!(tp.lost.is_empty());
-        assert_eq!(tp.cursor, Some(t(11, 55, 0)));
+        let w = Window::at(t(12, 0, 40), TimeDelta::minutes(5));
+        assert_eq!(w.settled_end, t(11, 59, 30));
+        assert_eq!(w.horizon, t(11, 1, 30));
+    }
+
+    #[test]
+    fn a_new_target_starts_at_the_horizon_first_and_owes_nothing() {
+        let plan = build(vec![Progress::default()], t(12, 0, 10));
+        assert!(plan.lost.is_empty());
+        assert_eq!(plan.progress, vec![Progress::default()]);
         assert_eq!(
             plan.requests.to_vec(),
             vec![Request {
                 target: 0,
                 start: t(11, 1, 0),
-                end: t(11, 55, 0),
-                slots: tp.slots.clone()
+                end: t(11, 59, 0),
+                due: t(12, 0, 10),
+                first: true,
+            }]
+        );
+        // However long it waits for budget, nothing is ever lost.
+        let plan = build(vec![Progress::default()], t(23, 0, 10));
+        assert!(plan.lost.is_empty());
+        assert_eq!(plan.requests[0].start, t(22, 1, 0));
+    }
+
+    #[test]
+    fn a_served_target_owes_from_its_cursor_and_is_due_when_that_leaves() {
+        let plan = build(vec![at(t(11, 59, 0))], t(12, 0, 29));
+        assert!(plan.requests.is_empty(), "nothing newly settled");
+        let plan = build(vec![at(t(11, 59, 0))], t(12, 20, 10));
+        assert_eq!(
+            plan.requests.to_vec(),
+            vec![Request {
+                target: 0,
+                start: t(11, 59, 0),
+                end: t(12, 19, 0),
+                due: t(12, 58, 30),
+                first: false,
             }]
         );
     }
 
     #[test]
-    fn second_run_right_after_fetches_nothing() {
-        let w = Window::at(t(12, 0, 10), TimeDelta::minutes(5));
-        let p = Progress {
-            cursor: Some(t(11, 55, 0)),
-            incomplete: BTreeSet::new(),
-        };
-        let plan = Plan::build(&[p], Window::at(t(12, 0, 50), TimeDelta::minutes(5)));
-        assert!(plan.requests.is_empty());
-        assert_eq!(plan.targets[0].cursor, Some(t(11, 55, 0)));
-        let _ = w;
+    fn requests_are_earliest_due_first_and_max_lag_pulls_a_target_forward() {
+        let progress = vec![
+            at(t(11, 50, 0)),
+            at(t(11, 20, 0)),
+            Progress::default(),
+            at(t(11, 40, 0)),
+            at(t(11, 45, 0)),
+        ];
+        let plan = Plan::build(
+            progress,
+            Window::at(t(12, 0, 10), TimeDelta::minutes(5)),
+            |i| (i == 3).then(|| TimeDelta::minutes(10)),
+        );
+        let order: Vec<(usize, DateTime<Utc>)> =
+            plan.requests.iter().map(|r| (r.target, r.due)).collect();
+        assert_eq!(
+            order,
+            vec![
+                (3, t(11, 50, 0)),
+                (2, t(12, 0, 10)),
+                (1, t(12, 19, 30)),
+                (4, t(12, 44, 30)),
+                (0, t(12, 49, 30)),
+            ]
+        );
     }
 
     #[test]
-    fn outage_records_the_lost_range_and_cuts_the_first_slot() {
-        // Cursor at 10:30, now 12:00:10: [10:30, 11:01) is gone.
+    fn an_outage_records_what_left_the_horizon_and_asks_for_the_rest() {
+        // Cursor at 10:30, a backfilled part at 10:00, now 12:00:10: [10:00, 10:05)
+        // and [10:30, 11:01) are gone.
         let p = Progress {
             cursor: Some(t(10, 30, 0)),
             incomplete: BTreeSet::from([t(10, 0, 0)]),
         };
-        let plan = Plan::build(&[p], Window::at(t(12, 0, 10), TimeDelta::minutes(5)));
-        let tp = &plan.targets[0];
+        let plan = build(vec![p], t(12, 0, 10));
         assert_eq!(
-            tp.lost,
+            plan.lost,
             vec![
-                Lost {
-                    start: t(10, 0, 0),
-                    end: t(10, 5, 0)
-                },
-                Lost {
-                    start: t(10, 30, 0),
-                    end: t(11, 1, 0)
-                }
+                (
+                    0,
+                    Lost {
+                        start: t(10, 0, 0),
+                        end: t(10, 5, 0)
+                    }
+                ),
+                (
+                    0,
+                    Lost {
+                        start: t(10, 30, 0),
+                        end: t(11, 1, 0)
+                    }
+                )
             ]
         );
+        assert_eq!(plan.progress, vec![at(t(11, 1, 0))]);
         assert_eq!(plan.requests[0].start, t(11, 1, 0));
-        assert_eq!(plan.requests[0].slots[0].start, t(11, 0, 0));
+        assert_eq!(plan.requests[0].due, t(12, 0, 30));
     }
 
     #[test]
-    fn requests_are_oldest_first_across_targets() {
-        let w = Window::at(t(12, 0, 10), TimeDelta::minutes(5));
-        let a = Progress {
-            cursor: Some(t(11, 50, 0)),
-            incomplete: BTreeSet::new(),
+    fn an_incomplete_part_is_owed_only_from_where_it_starts_and_up_to_the_cursor() {
+        // [11:01, 11:05) owed, then everything from the cursor at 11:57.
+        let p = Progress {
+            cursor: Some(t(11, 57, 0)),
+            incomplete: BTreeSet::from([t(11, 1, 0), t(11, 55, 0)]),
         };
-        let b = Progress {
-            cursor: Some(t(11, 20, 0)),
-            incomplete: BTreeSet::from([t(11, 5, 0)]),
-        };
-        let plan = Plan::build(&[a, b], w);
-        let order: Vec<(usize, DateTime<Utc>)> =
-            plan.requests.iter().map(|r| (r.target, r.start)).collect();
+        let plan = build(vec![p.clone()], t(12, 0, 10));
+        assert!(plan.lost.is_empty());
+        assert_eq!(plan.requests[0].start, t(11, 1, 0));
+        // Two minutes later the horizon is 11:03: only [11:01, 11:03) is lost.
+        let plan = build(vec![p], t(12, 2, 10));
         assert_eq!(
-            order,
-            vec![(1, t(11, 5, 0)), (1, t(11, 20, 0)), (0, t(11, 50, 0))]
+            plan.lost,
+            vec![(
+                0,
+                Lost {
+                    start: t(11, 1, 0),
+                    end: t(11, 3, 0)
+                }
+            )]
         );
+        assert_eq!(
+            plan.progress[0].incomplete,
+            BTreeSet::from([t(11, 3, 0), t(11, 55, 0)])
+        );
+        // Done up to 12:01: nothing is owed before it any more.
+        let mut p = plan.progress[0].clone();
+        p.done_until(t(12, 1, 0));
+        assert_eq!(p, at(t(12, 1, 0)));
     }
 
     #[test]
-    fn backfill_reopens_written_slots_inside_the_horizon_only() {
+    fn slot_ranges_name_the_slots_a_request_touches() {
+        let r = SlotRange::covering(t(11, 1, 0), t(11, 59, 0), TimeDelta::minutes(5));
+        assert_eq!(r.first, t(11, 0, 0));
+        assert_eq!(r.count, 12);
+        assert_eq!(r.index_of(t(11, 55, 0)), Some(11));
+        assert_eq!(r.index_of(t(12, 0, 0)), None);
+        assert_eq!(r.index_of(t(11, 56, 0)), None);
+        assert_eq!(r.index_of(t(10, 55, 0)), None);
+        assert_eq!(
+            r.get(11),
+            Slot {
+                start: t(11, 55, 0),
+                end: t(12, 0, 0)
+            }
+        );
+        assert_eq!(r.iter().count(), 12);
+        let r = SlotRange::covering(t(11, 0, 0), t(11, 5, 0), TimeDelta::minutes(5));
+        assert_eq!(r.count, 1);
+        let r = SlotRange::covering(t(11, 59, 0), t(11, 59, 0), TimeDelta::minutes(5));
+        assert_eq!(r.count, 0);
+    }
+
+    #[test]
+    fn backfill_reopens_written_parts_inside_the_horizon_only() {
         let w = Window::at(t(12, 0, 10), TimeDelta::minutes(5));
-        let mut p = Progress {
-            cursor: Some(t(11, 50, 0)),
-            incomplete: BTreeSet::new(),
-        };
+        let mut p = at(t(11, 50, 0));
         let b = Backfill {
             from: t(10, 30, 0),
             to: t(11, 20, 0),
@@ -486,16 +571,11 @@ mod tests {
                 end: t(11, 1, 0)
             })
         );
-        let plan = Plan::build(&[p], w);
-        let tp = &plan.targets[0];
-        // Nothing recorded as lost, cursor not moved back.
-        assert!(tp.lost.is_empty());
-        assert_eq!(tp.cursor, Some(t(11, 55, 0)));
-        let starts: Vec<_> = plan.requests.iter().map(|r| (r.start, r.end)).collect();
-        assert_eq!(
-            starts,
-            vec![(t(11, 1, 0), t(11, 20, 0)), (t(11, 50, 0), t(11, 55, 0))]
-        );
+        let plan = Plan::build(vec![p], w, |_| None);
+        // Nothing recorded as lost; one request from the backfill's start.
+        assert!(plan.lost.is_empty());
+        let ranges: Vec<_> = plan.requests.iter().map(|r| (r.start, r.end)).collect();
+        assert_eq!(ranges, vec![(t(11, 1, 0), t(11, 59, 0))]);
         // A target that never ran has nothing to re-fetch.
         let mut fresh = Progress::default();
         b.apply(&mut fresh, &w);
@@ -507,36 +587,83 @@ mod tests {
         assert_eq!(
             late.unsettled(&w),
             Some(Lost {
-                start: t(11, 55, 0),
+                start: t(11, 59, 0),
                 end: t(12, 30, 0)
             })
         );
     }
 
+    /// One simulated day of runs every `schedule` that each send the first
+    /// `requests_per_run` requests of their plan at the paced rate: the ranges lost,
+    /// and the mean minutes asked for per request.
+    fn simulate(targets: usize, rps: f64, schedule_s: i64, run_s: u64) -> (usize, f64) {
+        let budget = crate::capacity::Budget::new(
+            rps,
+            std::time::Duration::from_secs(schedule_s as u64),
+            Some(std::time::Duration::from_secs(run_s)),
+        );
+        let per_run = budget.requests_per_run() as usize;
+        let spacing = TimeDelta::microseconds((crate::limit::HEADROOM / rps * 1e6) as i64);
+        let mut progress = vec![Progress::default(); targets];
+        let start = t(0, 2, 47);
+        let (mut lost, mut minutes, mut sent) = (0, 0.0, 0);
+        let runs = 24 * 3600 / schedule_s;
+        for k in 0..runs {
+            let now = start + TimeDelta::seconds(k * schedule_s);
+            let plan = Plan::build(progress, Window::at(now, TimeDelta::minutes(5)), |_| None);
+            lost += plan.lost.len();
+            progress = plan.progress;
+            for (j, r) in plan.requests.iter().take(per_run).enumerate() {
+                let sent_at = now + spacing * j as i32;
+                let asked = r.start.max(horizon_at(sent_at));
+                if !r.first && asked > r.start {
+                    lost += 1;
+                }
+                minutes += (r.end - asked).num_seconds() as f64 / 60.0;
+                sent += 1;
+                progress[r.target].done_until(r.end);
+            }
+        }
+        (lost, minutes / sent as f64)
+    }
+
     #[test]
-    fn schedule_fit_says_whether_targets_fit() {
-        let fit = |targets, rps, secs| ScheduleFit {
-            targets,
-            requests_per_second: rps,
-            schedule: std::time::Duration::from_secs(secs),
-        };
-        let f = fit(612, 2.0, 300);
-        assert!(!f.fits());
-        assert_eq!(
-            f.to_string(),
-            "612 targets need 306 s per run at 2 requests/second: more than a 5-minute schedule allows"
+    fn a_day_at_two_per_second_loses_nothing_within_capacity() {
+        for targets in [1_000, 2_500, 5_000] {
+            let (lost, mean) = simulate(targets, 2.0, 300, 240);
+            assert_eq!(lost, 0, "{targets} targets");
+            // Fewer, fuller requests as the targets grow.
+            assert!(
+                mean >= 5.0 * (targets as f64 / 470.0).floor(),
+                "{targets}: {mean}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_day_beyond_capacity_records_gaps_and_the_warning_says_why() {
+        let budget = crate::capacity::Budget::new(
+            2.0,
+            std::time::Duration::from_secs(300),
+            Some(std::time::Duration::from_secs(240)),
         );
-        let f = fit(11, 2.0, 300);
-        assert!(f.fits());
-        assert_eq!(
-            f.to_string(),
-            "11 targets need 5.5 s per run at 2 requests/second: fits a 5-minute schedule"
+        let targets = 6_000;
+        let capacity = crate::capacity::Capacity { targets, budget };
+        assert!(capacity.over());
+        assert!(
+            capacity.to_string().contains("over capacity, 595 more targets than can be served, so data will be lost every hour"),
+            "{capacity}"
         );
-        assert!(fit(600, 2.0, 300).fits());
-        assert_eq!(
-            fit(1, 0.5, 90).to_string(),
-            "1 target needs 2.0 s per run at 0.5 requests/second: fits a 90-second schedule"
-        );
+        let (lost, _) = simulate(targets as usize, 2.0, 300, 240);
+        assert!(lost > 0);
+    }
+
+    #[test]
+    fn the_checked_deployment_fits() {
+        // 1,200 rooms at 4 requests/second, 30-second runs every 5 minutes.
+        let (lost, mean) = simulate(1_200, 4.0, 300, 30);
+        assert_eq!(lost, 0);
+        assert!(mean > 45.0, "{mean}");
     }
 
     fn arb_case() -> impl Strategy<Value = (Progress, DateTime<Utc>, TimeDelta)> {
@@ -551,7 +678,7 @@ mod tests {
                 let len = TimeDelta::seconds(len);
                 let now =
                     t(0, 0, 0) + TimeDelta::seconds(now_s) + TimeDelta::milliseconds(now_s % 997);
-                let grid = |back: i64| floor_to(now - TimeDelta::seconds(back), len);
+                let grid = |back: i64| floor_to(now - TimeDelta::seconds(back), BUCKET);
                 let cursor = cursor_back.map(grid);
                 let incomplete = inc_back
                     .into_iter()
@@ -566,8 +693,9 @@ mod tests {
         #[test]
         fn requests_respect_every_api_limit((p, now, len) in arb_case()) {
             let w = Window::at(now, len);
-            let plan = Plan::build(std::slice::from_ref(&p), w);
-            let mut covered = BTreeSet::new();
+            let plan = Plan::build(vec![p.clone()], w, |_| None);
+            prop_assert!(plan.requests.len() <= 1);
+            let after = &plan.progress[0];
             for r in plan.requests.iter() {
                 prop_assert!(r.end - r.start <= MAX_SPAN);
                 prop_assert!(r.start < r.end);
@@ -576,30 +704,18 @@ mod tests {
                 prop_assert_eq!(r.start.timestamp() % 30, 0);
                 prop_assert_eq!(r.end.timestamp() % 30, 0);
                 prop_assert_eq!(r.start.timestamp_subsec_nanos(), 0);
-                prop_assert_eq!(r.start, r.slots[0].start.max(w.horizon));
-                prop_assert_eq!(r.end, r.slots.last().unwrap().end);
-                for s in &r.slots {
-                    prop_assert!(covered.insert(s.start), "slot {} twice", s.start);
-                }
+                prop_assert_eq!(Some(r.start), after.owed_from().or(Some(w.horizon)));
+                prop_assert_eq!(r.first, p.is_new());
             }
-            // Every pending slot still inside the horizon is covered, exactly once.
-            let tp = &plan.targets[0];
-            let planned: BTreeSet<_> = tp.slots.iter().map(|s| s.start).collect();
-            prop_assert_eq!(&covered, &planned);
-            let mut expected = BTreeSet::new();
-            let from = p.cursor.unwrap_or_else(|| floor_to(w.horizon, len));
-            let mut s = from;
-            while s < w.settled_end {
-                if s + len > w.horizon { expected.insert(s); }
-                s += len;
-            }
-            for s in &p.incomplete {
-                if *s + len > w.horizon && *s < w.settled_end { expected.insert(*s); }
-            }
-            prop_assert_eq!(planned, expected);
-            // Lost ranges lie wholly before the horizon and never overlap a request.
-            for l in &tp.lost {
+            // Lost ranges lie wholly before the horizon, and nothing owed is left
+            // before it.
+            for (_, l) in &plan.lost {
                 prop_assert!(l.end <= w.horizon && l.start < l.end);
+            }
+            prop_assert!(after.owed_from().is_none_or(|o| o >= w.horizon));
+            // A target never fetched loses nothing.
+            if p.is_new() {
+                prop_assert!(plan.lost.is_empty());
             }
         }
     }

@@ -73,7 +73,9 @@ async fn fault_then_clean(kind: FaultKind) {
     assert_eq!(s["requests_sent"], 6, "{kind}: {s}");
     assert_eq!(s["requests_retried"], 4, "{kind}: {s}");
     assert_eq!(s["requests_failed"], 2, "{kind}: {s}");
-    assert!(s["slots_pending"].as_u64().unwrap() > 0, "{kind}: {s}");
+    // Both targets were never fetched: they owe nothing yet, and lose nothing.
+    assert_eq!(s["targets_never_fetched"], 2, "{kind}: {s}");
+    assert_eq!(s["gaps_recorded"], 0, "{kind}: {s}");
     assert_eq!(s["rows_written"], 0);
     assert_eq!(s["files_written"], 0);
     assert!(read_dataset(&root).is_empty(), "{kind}: rows were written");
@@ -208,7 +210,10 @@ rooms = ["room-2"]
     assert_eq!(out.code, 3, "{}", out.stderr);
     let s = summary(&out);
     assert_eq!(s["requests_failed"], 1, "{s}");
-    assert!(s["slots_pending"].as_u64().unwrap() > 0);
+    assert_eq!(s["targets_served"], pipeline.targets.len() - 1, "{s}");
+    // Its first request failed: the room was never fetched, so it owes nothing yet.
+    assert_eq!(s["targets_never_fetched"], 1, "{s}");
+    assert_eq!(s["gaps_recorded"], 0, "{s}");
     assert!(
         out.stderr.contains("room=room-2"),
         "the failing target is named: {}",
@@ -219,34 +224,30 @@ rooms = ["room-2"]
     let state_path = root.join("_state/repair.json");
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
-    let pending = &state["targets"][failing_target.key()]["incomplete"];
-    let pending_slots = pending.as_array().map_or(0, Vec::len);
-    assert_eq!(pending_slots as u64, s["slots_pending"].as_u64().unwrap());
+    assert_eq!(
+        state["targets"][failing_target.key()]["cursor"],
+        serde_json::Value::Null,
+        "{state}"
+    );
     for t in pipeline.targets.iter() {
         if t.key() != failing_target.key() {
-            assert!(
-                state["targets"][t.key()].get("incomplete").is_none(),
-                "{t} has pending slots: {state}"
+            assert_eq!(
+                state["targets"][t.key()]["cursor"],
+                "2026-11-25T11:59:00Z",
+                "{t}: {state}"
             );
         }
     }
     let files_before: Vec<_> = snapshot(&root).into_keys().collect();
 
-    // The next run fetches only the failing room's slots.
+    // The next run fetches only the failing room, with one request.
     let out = rtcq_async_env(run_args(&cfg, now, &[]), fast_retries()).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let s = summary(&out);
-    let failing_requests = {
-        let window = rtcq::plan::Window::at(now, pipeline.sink.slot);
-        rtcq::plan::Plan::build(&[rtcq::plan::Progress::default()], window)
-            .requests
-            .len()
-    };
-    assert_eq!(s["requests_sent"], failing_requests as u64, "{s}");
-    assert_eq!(s["requests_planned"], failing_requests as u64, "{s}");
+    assert_eq!(s["requests_sent"], 1, "{s}");
+    assert_eq!(s["requests_planned"], 1, "{s}");
     assert_eq!(s["slots_pending"], 0);
-    // The room's first slot was cut by the horizon when it was new: the part before was
-    // never owed, so the repair records no loss.
+    assert_eq!(s["targets_never_fetched"], 0);
     assert_eq!(s["gaps_recorded"], 0, "{s}");
     assert!(!root.join("_state/gaps/repair.jsonl").exists());
     let files_after: Vec<_> = snapshot(&root).into_keys().collect();
@@ -254,10 +255,9 @@ rooms = ["room-2"]
     assert_exact(&read_dataset(&root), &expected);
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
-    assert!(
-        state["targets"][failing_target.key()]
-            .get("incomplete")
-            .is_none(),
+    assert_eq!(
+        state["targets"][failing_target.key()]["cursor"],
+        "2026-11-25T11:59:00Z",
         "{state}"
     );
 }

@@ -64,7 +64,7 @@ async fn json_logs_name_the_pipeline_and_run_on_every_line_and_metrics_match_the
             .any(|l| l["target"] == target && l["message"].as_str().unwrap().contains(message))
     };
     assert!(from("rtcq::run::fetch", "retrying"), "{}", out.stderr);
-    assert!(from("rtcq::run", "planned"), "{}", out.stderr);
+    assert!(from("rtcq::run::prepare", "planned"), "{}", out.stderr);
     let finished = lines
         .iter()
         .find(|l| l["message"] == "run finished")
@@ -85,6 +85,12 @@ async fn json_logs_name_the_pipeline_and_run_on_every_line_and_metrics_match_the
         "rows_written",
         "files_written",
         "slots_pending",
+        "targets_served",
+        "targets_deferred",
+        "targets_at_risk",
+        "max_lag_seconds",
+        "capacity",
+        "over_capacity",
         "lag",
         "gaps_recorded",
         "exit_code",
@@ -112,6 +118,10 @@ async fn json_logs_name_the_pipeline_and_run_on_every_line_and_metrics_match_the
         ("rtcq_slots_pending", "slots_pending"),
         ("rtcq_gaps_recorded_total", "gaps_recorded"),
         ("rtcq_last_run_exit_code", "exit_code"),
+        ("rtcq_capacity_targets", "capacity"),
+        ("rtcq_targets_deferred", "targets_deferred"),
+        ("rtcq_targets_at_risk", "targets_at_risk"),
+        ("rtcq_max_lag_seconds", "max_lag_seconds"),
     ] {
         assert_eq!(value(metric), summary[field].as_f64().unwrap(), "{metric}");
     }
@@ -123,7 +133,7 @@ async fn json_logs_name_the_pipeline_and_run_on_every_line_and_metrics_match_the
         11
     );
     assert!(text.contains(
-        "rtcq_target_lag_seconds{pipeline=\"logs\",target=\"app=app-a product=web room=room-1 user=u2\",app_id=\"app-a\",product_type=\"web\",room_id=\"room-1\",user_id=\"u2\"} 310\n"
+        "rtcq_target_lag_seconds{pipeline=\"logs\",target=\"app=app-a product=web room=room-1 user=u2\",app_id=\"app-a\",product_type=\"web\",room_id=\"room-1\",user_id=\"u2\"} 70\n"
     ), "{text}");
 
     // `status` after the run: a table sized to the targets, and the same as JSON.
@@ -132,13 +142,20 @@ async fn json_logs_name_the_pipeline_and_run_on_every_line_and_metrics_match_the
     let out = rtcq(&["status", "--config", &cfg_s, "--now", &later]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let lines: Vec<&str> = out.stdout.lines().collect();
+    // Ten minutes after the run every target owes [11:59, 12:09): three slots each.
     assert_eq!(
-        lines[0],
-        "pipeline logs: 11 targets, 0 pending slot(s), now 2026-11-25 12:10:10"
+        lines[0..3],
+        [
+            "pipeline logs: 11 targets, 33 pending slot(s), now 2026-11-25 12:10:10",
+            "capacity 68231 targets (5882 requests per 5-minute run every 5 minutes at 20 requests/second); 11 targets: each served every 1 min, worst lag 2 min",
+            "most behind: 11m10s; never fetched: 0",
+        ],
+        "{}",
+        out.stdout
     );
-    assert!(lines[2].starts_with("target "), "{}", out.stdout);
+    assert!(lines[4].starts_with("target "), "{}", out.stdout);
     assert!(
-        lines[2].ends_with("pending  oldest pending"),
+        lines[4].ends_with("lag     pending  leaves horizon"),
         "{}",
         out.stdout
     );
@@ -146,7 +163,10 @@ async fn json_logs_name_the_pipeline_and_run_on_every_line_and_metrics_match_the
         .iter()
         .find(|l| l.starts_with("app=app-b product=native room=room-9 "))
         .unwrap();
-    assert!(row.contains("2026-11-25 11:55:00  15m10s"), "{row}");
+    assert!(
+        row.ends_with("2026-11-25 11:59:00  11m10s        3  2026-11-25 12:58:30"),
+        "{row}"
+    );
     assert!(
         out.stdout.ends_with("\n0 gap(s) recorded\n"),
         "{}",
@@ -155,7 +175,13 @@ async fn json_logs_name_the_pipeline_and_run_on_every_line_and_metrics_match_the
     let out = rtcq(&["status", "--config", &cfg_s, "--now", &later, "--json"]);
     let status: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(status["targets"].as_array().unwrap().len(), 11);
-    assert_eq!(status["targets"][0]["lag_seconds"], 910);
+    assert_eq!(status["targets"][0]["lag_seconds"], 670);
+    assert_eq!(
+        status["targets"][0]["leaves_horizon"],
+        "2026-11-25T12:58:30Z"
+    );
+    assert_eq!(status["capacity"]["capacity"], 68231);
+    assert_eq!(status["max_lag_seconds"], 670);
 }
 
 #[test]
@@ -238,7 +264,7 @@ async fn pushes_the_run_figures_to_a_real_pushgateway() {
         format!("rtcq_rows_written_total{{{labels}}} {rows}"),
         format!("rtcq_requests_sent_total{{{labels}}} 1"),
         format!("rtcq_last_run_exit_code{{{labels}}} 0"),
-        format!("rtcq_files_written_total{{{labels}}} 11"),
+        format!("rtcq_files_written_total{{{labels}}} 12"),
         "# TYPE rtcq_target_lag_seconds gauge".to_string(),
         // The escaped quote in the room id survived the round trip.
         "room_id=\"r\\\"1\"".to_string(),
@@ -271,26 +297,30 @@ async fn pushes_the_run_figures_to_a_real_pushgateway() {
     assert!(!out.stderr.contains("pushsecret"), "{}", out.stderr);
 }
 
+/// 900 targets at 0.2 requests/second: 58 requests per 5-minute run, 673 targets
+/// served without loss. `plan` says so with the numbers, `run` warns in its log and its
+/// summary says over capacity.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plan_and_run_say_when_the_targets_do_not_fit_the_schedule() {
+async fn plan_and_run_say_when_the_targets_are_over_capacity() {
     let dir = tempfile::tempdir().unwrap();
-    let rooms: Vec<String> = (0..306).map(|i| format!("\"r{i}\"")).collect();
+    let rooms: Vec<String> = (0..450).map(|i| format!("\"r{i}\"")).collect();
     let cfg = write_pipeline(
         dir.path(),
         "big",
         "http://127.0.0.1:9",
-        2.0,
+        0.2,
         &format!(
             "[[targets]]\napp_id = \"a\"\nindicators = [\"stall_rate\"]\nproduct_types = [\"native\", \"web\"]\nrooms = [{}]\n",
             rooms.join(", ")
         ),
     );
+    let over = "capacity 673 targets (58 requests per 5-minute run every 5 minutes at 0.2 requests/second); 900 targets: each served every 78 min, worst lag 80 min: over capacity, 227 more targets than can be served, so data will be lost every hour (split the targets across accounts, give this pipeline more of its account's rate, or let runs send longer)";
     let out = rtcq(&["plan", "--config", cfg.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.lines().nth(1), Some(over), "{}", out.stdout);
     assert!(
-        out.stdout.contains(
-            "612 targets need 306 s per run at 2 requests/second: more than a 5-minute schedule allows"
-        ),
+        out.stdout
+            .contains("900 requests earliest due first (900 for targets never fetched)"),
         "{}",
         out.stdout
     );
@@ -303,11 +333,14 @@ async fn plan_and_run_say_when_the_targets_do_not_fit_the_schedule() {
         "--json",
     ]);
     let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(plan["fits_schedule"], true);
-    assert_eq!(plan["schedule_seconds"], 600);
-    assert_eq!(plan["seconds_per_run"], 306.0);
+    assert_eq!(plan["fits_schedule"], false);
+    assert_eq!(plan["capacity"]["schedule_seconds"], 600);
+    assert_eq!(plan["capacity"]["requests_per_run"], 117);
+    assert_eq!(plan["capacity"]["over_capacity"], true);
+    assert_eq!(plan["requests_this_run"], 117);
 
-    // `run` warns in its log (and stops here at its one-second deadline).
+    // `run` warns in its log and its summary (stopping here at its one-second
+    // deadline, on a schedule whose runs may send for a whole 5 minutes).
     let now = t0();
     let emu = emulator_at(now, None).await;
     let url = emu.url();
@@ -317,16 +350,21 @@ async fn plan_and_run_say_when_the_targets_do_not_fit_the_schedule() {
         &["--endpoint", &url, "--max-duration", "1s"],
     ))
     .await;
-    assert_eq!(out.code, 3, "{}", out.stderr);
     let warned = json_lines(&out.stderr).into_iter().any(|l| {
         l["level"] == "WARN"
             && l["message"]
                 .as_str()
                 .unwrap()
-                .starts_with("612 targets need 306 s per run at 2 requests/second: more than a 5-minute schedule allows")
+                .starts_with("capacity 0 targets (0 requests per 1-second run every 5 minutes at 0.2 requests/second)")
     });
     assert!(warned, "{}", out.stderr);
     let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(summary["fits_schedule"], false);
+    assert_eq!(summary["over_capacity"], true);
+    assert_eq!(summary["capacity"], 0);
     assert_eq!(summary["schedule_seconds"], 300);
+    assert_eq!(summary["targets_served"], 1);
+    // The one target served owes what settles next, and no run can reach it.
+    assert_eq!(summary["targets_at_risk"], 1);
+    assert_eq!(out.code, 3, "{}", out.stderr);
 }

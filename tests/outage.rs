@@ -52,7 +52,7 @@ async fn three_hour_outage_records_exactly_the_lost_ranges_and_fail_on_gap_exits
     assert_eq!(summary["exit_code"], 6);
     assert_eq!(summary["slots_pending"], 0);
 
-    // Cursors were at 11:55; at 15:00:10 the horizon is 14:01:00.
+    // Cursors were at 11:59; at 15:00:10 the horizon is 14:01:00.
     let ledger = std::fs::read_to_string(dir.path().join("data/_state/gaps/outage.jsonl")).unwrap();
     let mut gaps: Vec<(String, String, Option<String>, String, String, String)> = ledger
         .lines()
@@ -83,7 +83,7 @@ async fn three_hour_outage_records_exactly_the_lost_ranges_and_fail_on_gap_exits
             app.to_string(),
             pt.to_string(),
             room.map(str::to_string),
-            "2026-11-25T11:55:00Z".to_string(),
+            "2026-11-25T11:59:00Z".to_string(),
             "2026-11-25T14:01:00Z".to_string(),
             serde_json::json!([app, pt, room, null]).to_string(),
         )
@@ -104,7 +104,7 @@ async fn three_hour_outage_records_exactly_the_lost_ranges_and_fail_on_gap_exits
         expected.extend(expected_for(
             t,
             at("2026-11-25T14:01:00Z"),
-            at("2026-11-25T14:55:00Z"),
+            at("2026-11-25T14:59:00Z"),
             later,
         ));
     }
@@ -201,10 +201,10 @@ async fn backfill_rewrites_what_the_api_still_has_and_reports_the_rest() {
         out.stderr
     );
     assert!(f1.exists() && f2.exists());
-    // Cursors moved forward to the new settled end (12:00), never back.
+    // Cursors moved forward to the new settled end (12:01), never back.
     let st = state(dir.path(), "bf");
     for (_, t) in st["targets"].as_object().unwrap() {
-        assert_eq!(t["cursor"], "2026-11-25T12:00:00Z");
+        assert_eq!(t["cursor"], "2026-11-25T12:01:00Z");
     }
 
     let pipeline = load(&cfg);
@@ -213,7 +213,7 @@ async fn backfill_rewrites_what_the_api_still_has_and_reports_the_rest() {
         expected.extend(expected_for(
             t,
             at("2026-11-25T11:01:00Z"),
-            at("2026-11-25T12:00:00Z"),
+            at("2026-11-25T12:01:00Z"),
             later,
         ));
     }
@@ -233,24 +233,84 @@ async fn backfill_rewrites_what_the_api_still_has_and_reports_the_rest() {
     assert!(out.stderr.contains("is not before --to"), "{}", out.stderr);
 }
 
+/// A run stopped by its deadline writes every answer it got (nothing fetched is thrown
+/// away), leaves the targets it did not reach never fetched (they owe nothing, so no gap),
+/// exits 0 because what waits is safe until the next run, and the next run completes
+/// the dataset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_stopped_by_its_deadline_saves_progress_and_the_next_completes_it() {
+async fn a_run_stopped_by_its_deadline_keeps_what_it_fetched_and_the_next_completes_it() {
     let now = t0();
     let dir = tempfile::tempdir().unwrap();
+    // 1.5 s per answer at 2 requests/second: two requests are sent within the
+    // one-second deadline, their answers arrive after it and are kept.
     let emu = emulator_slow(now, None, std::time::Duration::from_millis(1500)).await;
     let cfg = write_pipeline(dir.path(), "deadline", &emu.url(), 2.0, THREE_TARGETS);
+    let pipeline = load(&cfg);
     let out = rtcq_async(run_args(&cfg, now, &["--max-duration", "1s"])).await;
-    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(summary["deadline_reached"], true);
-    assert_eq!(summary["files_written"], 0);
+    assert_eq!(summary["requests_planned"], 3);
+    assert_eq!(summary["requests_sent"], 2, "{summary}");
+    assert_eq!(summary["targets_served"], 2);
+    assert_eq!(summary["targets_deferred"], 1);
+    assert_eq!(summary["targets_never_fetched"], 1);
+    assert_eq!(summary["targets_at_risk"], 0);
+    assert_eq!(summary["gaps_recorded"], 0);
+    // The first two in the plan's order (all new: target order) were written.
+    let plan = rtcq::plan::Plan::build(
+        vec![rtcq::plan::Progress::default(); 3],
+        rtcq::plan::Window::at(now, pipeline.sink.slot),
+        |_| None,
+    );
+    let mut served = Vec::new();
+    for r in plan.requests.iter().take(2) {
+        served.extend(expected_for(
+            &pipeline.targets[r.target],
+            r.start,
+            r.end,
+            now,
+        ));
+    }
+    served.sort();
+    assert!(!served.is_empty());
+    let root = dir.path().join("data");
+    assert_exact(&read_dataset(&root), &served);
+    assert_eq!(summary["rows_written"], served.len());
+    let st = state(dir.path(), "deadline");
+    let cursors: Vec<_> = pipeline
+        .targets
+        .iter()
+        .map(|t| st["targets"][t.key()]["cursor"].clone())
+        .collect();
+    assert_eq!(
+        cursors,
+        vec![
+            serde_json::json!("2026-11-25T11:59:00Z"),
+            serde_json::json!("2026-11-25T11:59:00Z"),
+            serde_json::Value::Null
+        ]
+    );
     drop(emu);
 
-    let emu = emulator_at(now, None).await;
-    let out = rtcq_async(run_args(&cfg, now, &["--endpoint", &emu.url()])).await;
+    // Two minutes later: the third target's first request starts at the horizon then,
+    // the two served ones ask for what settled since.
+    let later = now + TimeDelta::minutes(2);
+    let emu = emulator_at(later, None).await;
+    let out = rtcq_async(run_args(&cfg, later, &["--endpoint", &emu.url()])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_exact(
-        &read_dataset(&dir.path().join("data")),
-        &expected_first_run(&load(&cfg), now),
-    );
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(summary["requests_sent"], 3);
+    assert_eq!(summary["gaps_recorded"], 0);
+    let mut expected = Vec::new();
+    for (i, t) in pipeline.targets.iter().enumerate() {
+        let start = if i < 2 {
+            at("2026-11-25T11:01:00Z")
+        } else {
+            at("2026-11-25T11:03:00Z")
+        };
+        expected.extend(expected_for(t, start, at("2026-11-25T12:01:00Z"), later));
+    }
+    expected.sort();
+    assert_exact(&read_dataset(&root), &expected);
 }

@@ -32,8 +32,9 @@ async fn first_run_writes_exactly_the_generator_rows_and_second_run_fetches_noth
     assert!(expected.len() > 1000, "{}", expected.len());
     assert_exact(&got, &expected);
     assert_eq!(summary["rows_written"], expected.len());
-    // 11 slots of 5 minutes ([11:00, 11:55)) for each of two apps.
-    assert_eq!(summary["files_written"], 22);
+    // 12 slots of 5 minutes ([11:00, 12:00), the last one up to 11:59) for each of
+    // two apps.
+    assert_eq!(summary["files_written"], 24);
 
     let before = snapshot(&root);
     let out = rtcq_async(run_args(&cfg, now, &[])).await;
@@ -85,8 +86,8 @@ async fn ninety_minutes_later_fetches_only_the_horizon_and_warns_about_the_rest(
     .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    // Cursor was 11:55; now 13:30:10: horizon 12:31:00, settled end 13:25.
-    assert_eq!(summary["lost"][0]["start"], "2026-11-25T11:55:00Z");
+    // Cursor was 11:59; now 13:30:10: horizon 12:31:00, settled end 13:29.
+    assert_eq!(summary["lost"][0]["start"], "2026-11-25T11:59:00Z");
     assert_eq!(summary["lost"][0]["end"], "2026-11-25T12:31:00Z");
     assert_eq!(summary["gaps_recorded"], 1);
     assert!(
@@ -102,13 +103,13 @@ async fn ninety_minutes_later_fetches_only_the_horizon_and_warns_about_the_rest(
     let mut expected = expected_for(
         target,
         parse("2026-11-25T11:01:00Z"),
-        parse("2026-11-25T11:55:00Z"),
+        parse("2026-11-25T11:59:00Z"),
         now,
     );
     expected.extend(expected_for(
         target,
         parse("2026-11-25T12:31:00Z"),
-        parse("2026-11-25T13:25:00Z"),
+        parse("2026-11-25T13:29:00Z"),
         later,
     ));
     expected.sort();
@@ -182,6 +183,6 @@ async fn spilling_rows_to_disk_writes_the_same_files_and_leaves_nothing_behind()
             .collect();
         files.push(data);
     }
-    assert_eq!(files[0].len(), 22);
+    assert_eq!(files[0].len(), 24);
     assert_eq!(files[0], files[1], "spilling changed the files");
 }

@@ -79,7 +79,7 @@ async fn s3_first_run_writes_exactly_the_generator_rows_with_the_local_keys_and_
     assert_eq!(first["requests_sent"], 11);
     assert_eq!(first["slots_pending"], 0);
     assert_eq!(first["gaps_recorded"], 0);
-    assert_eq!(first["files_written"], 22);
+    assert_eq!(first["files_written"], 24);
 
     let root = moto.open(URL);
     let got = moto::read_dataset(&root).await;
@@ -107,7 +107,7 @@ async fn s3_first_run_writes_exactly_the_generator_rows_with_the_local_keys_and_
         .collect();
     without_lock.sort();
     assert_eq!(s3_keys, without_lock);
-    assert_eq!(s3_keys.len(), 22 + 1);
+    assert_eq!(s3_keys.len(), 24 + 1);
     assert_eq!(s3_keys[0], "_state/mixed.json");
     assert_eq!(
         moto.raw_keys(BUCKET),
@@ -172,7 +172,7 @@ async fn pyarrow_reads_the_same_rows_from_s3_as_from_local_disk() {
     .unwrap();
     let expected = expected_first_run(&load(&cfg), now);
     assert_eq!(s3["rows"].as_array().unwrap().len(), expected.len());
-    assert_eq!(s3["files"].as_array().unwrap().len(), 22);
+    assert_eq!(s3["files"].as_array().unwrap().len(), 24);
     assert_eq!(s3["columns"], local["columns"]);
     assert_eq!(s3["files"], local["files"]);
     assert_eq!(s3["rows"], local["rows"]);

@@ -42,7 +42,8 @@ fn target(user: Option<&str>) -> Target {
         product_type: ProductType::Native,
         room_id: user.map(|_| "r".to_string()),
         user_id: user.map(str::to_string),
-        indicators: vec!["stall_rate".into()],
+        indicators: vec!["stall_rate".into()].into(),
+        max_lag: None,
     }
 }
 
@@ -655,7 +656,7 @@ const FIXED: &str = r#"{"ResponseMetadata":{"RequestId":"fake"},"Result":{"Indic
  {"TimeStamp":"2026-11-25T11:50:00Z","Value":4.0},
  {"TimeStamp":"2026-11-25T10:00:00Z","Value":3},
  {"TimeStamp":"2026-11-25T11:00:30Z","Value":3},
- {"TimeStamp":"2026-11-25T11:55:00Z","Value":3},
+ {"TimeStamp":"2026-11-25T11:59:00Z","Value":3},
  {"TimeStamp":"2026-11-25T11:06:10Z","Value":3},
  {"TimeStamp":"2026-11-25T11:29:60Z","Value":3},
  {"TimeStamp":"2026-11-25T11:07:00Z","Value":"NaN"},
@@ -693,7 +694,7 @@ async fn a_run_against_a_server_sending_duplicates_and_junk_writes_each_point_on
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(server.served.load(Ordering::SeqCst), 1);
     let summary: Value = serde_json::from_str(&out.stdout).unwrap();
-    // The run asked for [11:01, 11:55).
+    // The run asked for [11:01, 11:59).
     assert_eq!(
         summary["points_dropped"],
         json!({

@@ -484,6 +484,20 @@ impl RowStore {
         Ok(())
     }
 
+    /// Forgets every string and series once no point refers to them (every slot was
+    /// written): the tables then hold one checkpoint's worth, not the whole run's.
+    pub fn forget_rows(&mut self) {
+        if self.held > 0 {
+            return;
+        }
+        self.strings.clear();
+        self.string_ids.clear();
+        self.last_string = None;
+        self.series.clear();
+        self.series_ids.clear();
+        self.ranks = Ranks::default();
+    }
+
     /// Removes the spill directory.
     pub fn cleanup(&mut self) {
         if self.dir_made {

@@ -36,10 +36,31 @@ pub struct Fetched {
     pub request: usize,
     /// The start actually asked for (after any horizon cut at send time).
     pub start: DateTime<Utc>,
-    /// The part cut off because it fell out of the horizon while queued.
+    /// The part cut off because it fell out of the horizon while queued (never for a
+    /// target's first request: it owed nothing before).
     pub lost: Option<Lost>,
-    /// `Ok(None)`: everything fell out of the horizon, nothing was asked.
-    pub outcome: Result<Option<Answer>, ApiError>,
+    pub outcome: Outcome,
+}
+
+/// What came of one planned request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The API answered.
+    Answer(Answer),
+    /// Everything it would have asked for fell out of the horizon: nothing was asked.
+    Gone,
+    /// The run stopped (its deadline) before the request could be sent: it waits for
+    /// the next run.
+    Deferred,
+    /// It failed for good.
+    Failed(ApiError),
+}
+
+/// Why one attempt did not answer.
+#[derive(Debug)]
+enum AttemptError {
+    Api(ApiError),
+    Stopped,
 }
 
 /// What every fetch of a run shares.
@@ -50,28 +71,52 @@ pub struct Fetcher {
     pub policy: RetryPolicy,
     pub clock: Clock,
     pub stats: Arc<FetchStats>,
+    /// Turns true when the run stops sending (its deadline): requests not yet sent are
+    /// deferred, not sent late.
+    pub stop: tokio::sync::watch::Receiver<bool>,
 }
 
 /// How long everyone waits after a throttled answer.
 const THROTTLE_PAUSE: Duration = Duration::from_secs(1);
 
 impl Fetcher {
-    pub async fn fetch(&self, index: usize, target: &Target, req: &plan::Request) -> Fetched {
-        let mut start = req.start;
-        let mut resigned = false;
+    /// Sends request `index` (the first attempt at the pacer turn `turn`, reserved in
+    /// plan order by the caller) and retries it as the policy says.
+    pub async fn fetch(
+        &self,
+        index: usize,
+        target: &Target,
+        req: &plan::Request,
+        turn: tokio::time::Instant,
+    ) -> Fetched {
+        let turn = std::sync::Mutex::new(Some(turn));
         let attempt = || async {
             let horizon = plan::horizon_at(self.clock.now());
             let asked = req.start.max(horizon);
             if asked >= req.end {
                 return Ok((asked, None));
             }
-            self.pacer.acquire().await;
+            let mut stop = self.stop.clone();
+            if *stop.borrow() {
+                return Err(AttemptError::Stopped);
+            }
+            let first = turn.lock().ok().and_then(|mut t| t.take());
+            let wait = async {
+                match first {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => self.pacer.acquire().await,
+                }
+            };
+            tokio::select! {
+                () = wait => {}
+                _ = stop.wait_for(|s| *s) => return Err(AttemptError::Stopped),
+            }
             self.stats.sent.fetch_add(1, Ordering::Relaxed);
             let body = QualityRequest {
                 app_id: target.app_id.clone(),
                 start_time: asked.to_rfc3339_opts(SecondsFormat::Secs, true),
                 end_time: req.end.to_rfc3339_opts(SecondsFormat::Secs, true),
-                indicator: target.indicators.clone(),
+                indicator: target.indicators.to_vec(),
                 room_id: target.room_id.clone(),
                 user_id: target.user_id.iter().cloned().collect(),
                 product_type: Some(target.product_type.as_str().to_string()),
@@ -87,36 +132,46 @@ impl Fetcher {
                         self.stats.throttled.fetch_add(1, Ordering::Relaxed);
                         self.pacer.back_off(THROTTLE_PAUSE).await;
                     }
-                    Err(e)
+                    Err(AttemptError::Api(e))
                 }
             }
         };
+        let mut resigned = false;
         let result = attempt
             .retry(self.policy.backoff())
             .sleep(tokio::time::sleep)
-            .when(|e: &ApiError| {
+            .when(|e: &AttemptError| {
+                let AttemptError::Api(e) = e else {
+                    return false;
+                };
                 if e.is_clock() && !resigned {
                     resigned = true;
                     return true;
                 }
                 e.is_retryable()
             })
-            .notify(|e: &ApiError, after: Duration| {
-                self.stats.retried.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(target_id = %target, error = %e, retry_in_ms = after.as_millis() as u64, "request failed, retrying");
+            .notify(|e: &AttemptError, after: Duration| {
+                if let AttemptError::Api(e) = e {
+                    self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(target_id = %target, error = %e, retry_in_ms = after.as_millis() as u64, "request failed, retrying");
+                }
             })
             .await;
-        let outcome = match result {
-            Ok((asked, r)) => {
-                start = asked;
-                Ok(r)
-            }
-            Err(e) => {
+        let (start, outcome) = match result {
+            Ok((asked, Some(r))) => (asked, Outcome::Answer(r)),
+            Ok((asked, None)) => (asked, Outcome::Gone),
+            Err(AttemptError::Stopped) => (req.start, Outcome::Deferred),
+            Err(AttemptError::Api(e)) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                Err(e)
+                // The horizon at the last attempt: what is before it is gone either way.
+                let asked = req
+                    .start
+                    .max(plan::horizon_at(self.clock.now()))
+                    .min(req.end);
+                (asked, Outcome::Failed(e))
             }
         };
-        let lost = (start > req.start).then_some(Lost {
+        let lost = (!req.first && start > req.start).then_some(Lost {
             start: req.start,
             end: start.min(req.end),
         });

@@ -258,7 +258,8 @@ mod tests {
             product_type: ProductType::Web,
             room_id: Some("r".into()),
             user_id: user.map(str::to_string),
-            indicators: vec!["stall_rate".into()],
+            indicators: vec!["stall_rate".into()].into(),
+            max_lag: None,
         }
     }
 

@@ -10,13 +10,14 @@ use super::rows::Dropped;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(into = "u8")]
 pub enum Exit {
-    /// Done: everything planned is written.
+    /// Done: what was fetched is written, and what waits is safe until the next runs.
     Done = 0,
     /// Something else failed (storage, I/O).
     Failed = 1,
     /// Usage or config error.
     Usage = 2,
-    /// Some slots could not be fetched after retries; progress is saved.
+    /// Requests failed after retries, or something waiting would leave the API's
+    /// horizon before the next runs reach it; progress is saved.
     Incomplete = 3,
     /// Another run holds the pipeline's lease; nothing was written.
     Busy = 4,
@@ -98,13 +99,28 @@ pub struct Summary {
     pub targets: usize,
     /// The schedule the run was told it is on (`--schedule`), in seconds.
     pub schedule_seconds: u64,
-    /// Whether one request per target fits that schedule at the configured rate.
+    /// Whether the targets are within the capacity (`!over_capacity`).
     pub fits_schedule: bool,
+    /// How many targets the rate, schedule and run time serve without loss.
+    pub capacity: u64,
+    /// More targets than the capacity: data will be lost every hour.
+    pub over_capacity: bool,
     pub requests_planned: usize,
     pub requests_sent: u64,
     pub requests_retried: u64,
     pub requests_throttled: u64,
     pub requests_failed: u64,
+    /// Targets whose request was answered (and written).
+    pub targets_served: usize,
+    /// Targets whose request was not sent before the run stopped: they wait for the
+    /// next run.
+    pub targets_deferred: usize,
+    /// Targets never fetched yet (they owe nothing until their first request).
+    pub targets_never_fetched: usize,
+    /// Targets whose owed data leaves the horizon before the next runs can reach it.
+    pub targets_at_risk: usize,
+    /// The lag of the most-behind target: how old its oldest owed data is.
+    pub max_lag_seconds: Option<i64>,
     pub rows_written: u64,
     pub files_written: u64,
     pub slots_pending: usize,
@@ -141,11 +157,18 @@ impl Summary {
             targets,
             schedule_seconds: 0,
             fits_schedule: true,
+            capacity: 0,
+            over_capacity: false,
             requests_planned: 0,
             requests_sent: 0,
             requests_retried: 0,
             requests_throttled: 0,
             requests_failed: 0,
+            targets_served: 0,
+            targets_deferred: 0,
+            targets_never_fetched: 0,
+            targets_at_risk: 0,
+            max_lag_seconds: None,
             rows_written: 0,
             files_written: 0,
             slots_pending: 0,

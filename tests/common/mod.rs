@@ -265,7 +265,11 @@ pub fn expected_for(
 /// horizon to the settled end.
 pub fn expected_first_run(pipeline: &Pipeline, now: DateTime<Utc>) -> Vec<Key> {
     let window = Window::at(now, pipeline.sink.slot);
-    let plan = Plan::build(&vec![Progress::default(); pipeline.targets.len()], window);
+    let plan = Plan::build(
+        vec![Progress::default(); pipeline.targets.len()],
+        window,
+        |_| None,
+    );
     let mut out = Vec::new();
     for r in plan.requests.iter() {
         out.extend(expected_for(
@@ -634,6 +638,22 @@ pub fn assert_exact(got: &[Key], expected: &[Key]) {
     let mut dedup = got.to_vec();
     dedup.dedup();
     assert_eq!(dedup.len(), got.len(), "duplicate rows");
-    assert_eq!(got.len(), expected.len(), "row count");
+    if got.len() != expected.len() {
+        let missing: Vec<_> = expected
+            .iter()
+            .filter(|k| !got.contains(k))
+            .take(5)
+            .collect();
+        let extra: Vec<_> = got
+            .iter()
+            .filter(|k| !expected.contains(k))
+            .take(5)
+            .collect();
+        panic!(
+            "row count: got {}, expected {}; missing {missing:?}; unexpected {extra:?}",
+            got.len(),
+            expected.len()
+        );
+    }
     assert!(got == expected, "rows differ from the expected rows");
 }
