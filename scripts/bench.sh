@@ -8,16 +8,23 @@
 #   CASES=throughput scripts/bench.sh
 #   CASES=floor scripts/bench.sh     # the JSON reader and Parquet writer alone
 #   CASES=profile scripts/bench.sh   # instructions per row by part (callgrind, 500 targets)
+#   CASES=capacity scripts/bench.sh  # 1,200 targets, 4/s, 20 runs of 30 s every 5 min
+#   CASES=memory scripts/bench.sh    # peak RSS at 2,000, 8,000 and 20,000 targets
 #   CASES="rate peer" TARGETS=120 scripts/bench.sh
 #
 # Knobs (environment):
-#   CASES        which groups to run: rate, throughput, peer, floor, profile (default:
-#                all but profile)
+#   CASES        which groups to run: rate, throughput, peer, floor, profile, capacity,
+#                memory (default: rate throughput peer floor)
 #   TARGETS      targets of the rate-use runs (default 600: ~300 s per latency)
 #   LATENCIES    added emulator latency of the rate-use runs, ms (default "300 1000")
 #   SIZES        targets of the throughput runs (default "500 2000 8000")
 #   PEER_SIZES   targets of the dlt runs (default: SIZES)
 #   BENCH_NOW    the fixed clock of emulator and pipeline (default 2026-11-25T12:00:10Z)
+#   CAP_TARGETS, CAP_RPS, CAP_RUNS, CAP_MAX, CAP_SCHEDULE_MIN
+#                the capacity case: targets (1200), rate of pipeline and emulator (4),
+#                budgeted runs (20), their --max-duration (30s), minutes between runs
+#                (5); one run without a limit follows
+#   MEM_SIZES    targets of the memory runs (default "2000 8000 20000")
 #   BIN          the rtcq binary (default target/release/rtcq, built first)
 #   NO_BUILD=1   skip `cargo build --release`
 #   OUT          where work files go (default .bench/, git-ignored)
@@ -219,6 +226,68 @@ case_floor() {
   ROWS+=("|  ↳ \`CASES=floor scripts/bench.sh\` | | | | |")
 }
 
+# Many targets over consecutive simulated runs at a scaled-down budget: each run gets
+# its own emulator pinned to the run's clock (strict rate limit), a budgeted
+# --max-duration, and the state is kept between runs; a last run has no limit.
+case_capacity() {
+  local n=${CAP_TARGETS:-1200} rps=${CAP_RPS:-4} runs=${CAP_RUNS:-20} max=${CAP_MAX:-30s}
+  local every=${CAP_SCHEDULE_MIN:-5} name="capacity-$n" dir k now limit
+  dir="$OUT/$name"
+  echo "== capacity: $n targets at $rps/s, $runs runs of $max every $every min, then one without a limit" >&2
+  rm -rf "$dir" && mkdir -p "$dir"
+  "$PY" scripts/bench_pipeline.py --targets "$n" --indicators 2 --rps "$rps" \
+    --name cap --sink "$dir/data" >"$dir/cap.toml"
+  for k in $(seq 0 "$runs"); do
+    now=$("$PY" -c "import datetime as d,sys; t=d.datetime.fromisoformat(sys.argv[1].replace('Z','+00:00'))+d.timedelta(minutes=$every*$k); print(t.strftime('%Y-%m-%dT%H:%M:%SZ'))" "$BENCH_NOW")
+    limit=(--max-duration "$max")
+    [ "$k" -eq "$runs" ] && limit=()
+    "$BIN" --log-format text emulator --listen 127.0.0.1:0 --now "$now" \
+      --rate-limit "$rps" >"$dir/emu-$k.out" 2>"$dir/emu-$k.log" &
+    emu_pid=$!
+    url=
+    for _ in $(seq 1 200); do
+      url=$(sed -n 's/^listening on //p' "$dir/emu-$k.out" 2>/dev/null | head -n1)
+      [ -n "$url" ] && break
+      sleep 0.05
+    done
+    "$BIN" --log-format text run --config "$dir/cap.toml" --endpoint "$url" --now "$now" \
+      --schedule "${every}m" "${limit[@]}" --summary "$dir/run-$k.summary.json" \
+      2>"$dir/run-$k.log" || true
+    stop_emulator
+    echo "$now" >"$dir/run-$k.now"
+    cp "$dir/data/_state/cap.json" "$dir/run-$k.state.json"
+    echo "   run $k at $now: exit $(json "$dir/run-$k.summary.json" "s['exit_code']"), served $(json "$dir/run-$k.summary.json" "s['targets_served']"), gaps $(json "$dir/run-$k.summary.json" "s['gaps_recorded']")" >&2
+  done
+  local vpy=$ROOT/.venv/bin/python
+  [ -x "$vpy" ] || vpy=$PY
+  ROWS+=("$("$vpy" scripts/bench_capacity.py "$dir")")
+  ROWS+=("|  ↳ \`CASES=capacity CAP_TARGETS=$n CAP_RPS=$rps CAP_RUNS=$runs CAP_MAX=$max scripts/bench.sh\` | | | | |")
+}
+
+# Peak RSS of one unlimited first run at several sizes (5 indicators a target) and the
+# growth per target between sizes.
+case_memory() {
+  local prev_n= prev_rss= n name rss
+  for n in ${MEM_SIZES:-2000 8000 20000}; do
+    name="mem-$n"
+    echo "== memory: $n targets x 5 indicators, no limit" >&2
+    rm -rf "$OUT/$name.data"
+    "$PY" scripts/bench_pipeline.py --targets "$n" --indicators 5 --rps 1000 \
+      --sink "$OUT/$name.data" >"$OUT/$name.toml"
+    start_emulator 0 0 "$OUT/$name.emulator.log"
+    run_rtcq "$name" "$OUT/$name.toml"
+    stop_emulator
+    rss=$(timev "$OUT/$name.time" "Maximum resident set size (kbytes)")
+    local per=""
+    if [ -n "$prev_n" ]; then
+      per=$("$PY" -c "print(f'{($rss - $prev_rss) * 1024 / ($n - $prev_n):,.0f} bytes per target more than at $prev_n')")
+    fi
+    ROWS+=("| memory, $n targets x 5 ind. | $(json "$OUT/$name.summary.json" "s['rows_written']") rows | | peak RSS $("$PY" -c "print(f'{$rss/1024:.1f}')") MB | $per |")
+    prev_n=$n prev_rss=$rss
+  done
+  ROWS+=("|  ↳ \`CASES=memory MEM_SIZES=\"${MEM_SIZES:-2000 8000 20000}\" scripts/bench.sh\` | | | | |")
+}
+
 for c in $CASES; do
   case $c in
     rate) for l in $LATENCIES; do case_rate "$l"; done ;;
@@ -226,7 +295,9 @@ for c in $CASES; do
     peer) for n in $PEER_SIZES; do case_peer "$n"; done ;;
     floor) case_floor ;;
     profile) case_profile ;;
-    *) echo "unknown case $c (rate, throughput, peer, floor, profile)" >&2; exit 2 ;;
+    capacity) case_capacity ;;
+    memory) case_memory ;;
+    *) echo "unknown case $c (rate, throughput, peer, floor, profile, capacity, memory)" >&2; exit 2 ;;
   esac
 done
 

@@ -18,13 +18,22 @@ use crate::progress::Progress as Bar;
 use crate::sink::Sink;
 use crate::state::{Gap, GapLedger, Lease, LeaseError, State, StateStore, TargetState};
 
-/// The work on one slot file: which targets were answered for it and their rows.
+/// The work on one slot file: which answers touch it and their rows.
 #[derive(Debug, Default)]
 pub(super) struct SlotWork {
-    /// Targets whose answer covers `[from, to)` of this slot: their old rows in that
-    /// range are replaced.
-    pub fetched: Vec<(usize, DateTime<Utc>, DateTime<Utc>)>,
+    /// Indexes into [`Runner::answered`]: those targets' old rows in the part of this
+    /// slot their answer covers are replaced (4 bytes a target and slot).
+    pub fetched: Vec<u32>,
     pub rows: SlotRows,
+}
+
+/// One answered request whose rows wait for the next flush.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Answered {
+    pub target: usize,
+    /// The window asked: `[start, end)`.
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
 }
 
 /// What the run did, for the summary.
@@ -61,8 +70,8 @@ pub(super) struct Runner<'a> {
     pub requests: Arc<[Request]>,
     /// Per target: what it owes, as of the files already written.
     pub progress: Vec<Progress>,
-    /// Targets answered whose rows wait in `slots`, with the end they were asked to.
-    pub answered: Vec<(usize, DateTime<Utc>)>,
+    /// Targets answered whose rows wait in `slots`.
+    pub answered: Vec<Answered>,
     pub slots: HashMap<(String, DateTime<Utc>), SlotWork>,
     /// The rows of `slots`, in memory or spilled.
     pub store: RowStore,

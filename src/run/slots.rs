@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::buffer::{self, Point};
-use super::runner::{Runner, SlotWork};
+use super::runner::{Answered, Runner, SlotWork};
 use super::{Dropped, Fetched, Outcome, RunError, blocking, rows};
 use crate::config::ProductType;
 use crate::plan::{Slot, SlotRange};
@@ -27,7 +27,6 @@ impl Runner<'_> {
         match &f.outcome {
             Outcome::Answer(answer) => {
                 self.collect(t, f.start, req.end, answer);
-                self.answered.push((t, req.end));
                 self.tally.answered += 1;
             }
             Outcome::Gone => {}
@@ -110,13 +109,18 @@ impl Runner<'_> {
             );
         }
         self.tally.dropped.add(&dropped);
+        let answer_id = self.answered.len() as u32;
+        self.answered.push(Answered {
+            target: t,
+            start,
+            end,
+        });
         for (index, slot) in slots.iter().enumerate() {
             let work = self
                 .slots
                 .entry((target.app_id.clone(), slot.start))
                 .or_default();
-            work.fetched
-                .push((t, start.max(slot.start), end.min(slot.end)));
+            work.fetched.push(answer_id);
             self.store.add(&mut work.rows, &by_slot[index]);
         }
         for points in &mut by_slot {
@@ -138,8 +142,8 @@ impl Runner<'_> {
             };
             self.write_slot(&app, slot, work).await?;
         }
-        for (t, end) in std::mem::take(&mut self.answered) {
-            self.progress[t].done_until(end);
+        for a in std::mem::take(&mut self.answered) {
+            self.progress[a.target].done_until(a.end);
         }
         // Every point is written: the next answers start from empty tables.
         self.store.forget_rows();
@@ -152,8 +156,10 @@ impl Runner<'_> {
             return Ok(());
         }
         let mut replaced: HashMap<SeriesKey<'_>, Vec<(i64, i64)>> = HashMap::new();
-        for (t, from, to) in &work.fetched {
-            let tg = &self.pipeline.targets[*t];
+        for &id in &work.fetched {
+            let a = self.answered[id as usize];
+            let (from, to) = (a.start.max(slot.start), a.end.min(slot.end));
+            let tg = &self.pipeline.targets[a.target];
             replaced
                 .entry((
                     tg.product_type,
