@@ -70,15 +70,34 @@ impl Point {
     }
 }
 
-/// The identity of a series, as string ids.
+/// The identity of a series, as string ids: 20 bytes, one per series of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct SeriesHead {
-    room: Option<u32>,
-    user: Option<u32>,
+    /// [`NO_ID`] for none.
+    room: u32,
+    /// [`NO_ID`] for none.
+    user: u32,
     product_type: ProductType,
     indicator: u32,
     unit: u32,
 }
+
+/// The id of an absent room or user (ids count up from 0; a run never has 2^32 strings).
+const NO_ID: u32 = u32::MAX;
+
+impl SeriesHead {
+    fn room(&self) -> Option<u32> {
+        (self.room != NO_ID).then_some(self.room)
+    }
+
+    fn user(&self) -> Option<u32> {
+        (self.user != NO_ID).then_some(self.user)
+    }
+}
+
+/// Read buffers of all the parts one slot merges, together: the parts of a slot grow
+/// with the rows of a run, their buffers must not.
+const MERGE_READ_BYTES: usize = 1 << 20;
 
 /// The rows of one slot file: points in memory and sorted parts on disk.
 #[derive(Debug, Default)]
@@ -191,8 +210,8 @@ impl RowStore {
         unit: &str,
     ) -> u32 {
         let head = SeriesHead {
-            room: room.map(|s| self.intern(s)),
-            user: user.map(|s| self.intern(s)),
+            room: room.map_or(NO_ID, |s| self.intern(s)),
+            user: user.map_or(NO_ID, |s| self.intern(s)),
             product_type,
             indicator: self.intern(indicator),
             unit: self.intern(unit),
@@ -233,8 +252,8 @@ impl RowStore {
         let h = &self.series[p.series as usize];
         let s = |id: u32| &*self.strings[id as usize];
         RowRef {
-            room_id: h.room.map(s),
-            user_id: h.user.map(s),
+            room_id: h.room().map(s),
+            user_id: h.user().map(s),
             product_type: h.product_type,
             indicator: s(h.indicator),
             unit: s(h.unit),
@@ -268,7 +287,7 @@ impl RowStore {
         }
         let strings = &self.strings;
         let s = |id: u32| &*strings[id as usize];
-        let key = |h: &SeriesHead| (h.room.map(s), h.user.map(s), h.product_type, s(h.indicator));
+        let key = |h: &SeriesHead| (h.room().map(s), h.user().map(s), h.product_type, s(h.indicator));
         let mut order: Vec<u32> = (0..self.series.len() as u32).collect();
         order.sort_unstable_by(|a, b| {
             key(&self.series[*a as usize]).cmp(&key(&self.series[*b as usize]))
@@ -414,12 +433,10 @@ impl RowStore {
         let mut old = old;
         Self::sort_dedup(ranks, &mut old, scratch);
         let mut inputs: Vec<Input> = Vec::with_capacity(parts.len() + 2);
+        let read = (MERGE_READ_BYTES / parts.len().max(1)).clamp(4 * 1024, 64 * 1024);
         for path in &parts {
             let f = File::open(path).map_err(|e| MergeError::Spill(path.clone(), e))?;
-            inputs.push(Input::File(
-                BufReader::with_capacity(64 * 1024, f),
-                path.clone(),
-            ));
+            inputs.push(Input::File(BufReader::with_capacity(read, f), path.clone()));
         }
         inputs.push(Input::Mem(mem.into_iter()));
         inputs.push(Input::Mem(old.into_iter()));
@@ -490,11 +507,12 @@ impl RowStore {
         if self.held > 0 {
             return;
         }
-        self.strings.clear();
-        self.string_ids.clear();
+        // Replaced, not cleared: a cleared table would keep its capacity.
+        self.strings = Vec::new();
+        self.string_ids = HashMap::new();
         self.last_string = None;
-        self.series.clear();
-        self.series_ids.clear();
+        self.series = Vec::new();
+        self.series_ids = HashTable::new();
         self.ranks = Ranks::default();
     }
 

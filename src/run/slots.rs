@@ -155,7 +155,10 @@ impl Runner<'_> {
         if work.fetched.is_empty() {
             return Ok(());
         }
-        let mut replaced: HashMap<SeriesKey<'_>, Vec<(i64, i64)>> = HashMap::new();
+        // One answer per target and flush: one range per series key (the hull, should
+        // a key ever come twice).
+        let mut replaced: HashMap<SeriesKey<'_>, (i64, i64)> =
+            HashMap::with_capacity(work.fetched.len());
         for &id in &work.fetched {
             let a = self.answered[id as usize];
             let (from, to) = (a.start.max(slot.start), a.end.min(slot.end));
@@ -166,8 +169,11 @@ impl Runner<'_> {
                     tg.room_id.as_deref(),
                     tg.user_id.as_deref(),
                 ))
-                .or_default()
-                .push((from.timestamp_micros(), to.timestamp_micros()));
+                .and_modify(|r| {
+                    r.0 = r.0.min(from.timestamp_micros());
+                    r.1 = r.1.max(to.timestamp_micros());
+                })
+                .or_insert((from.timestamp_micros(), to.timestamp_micros()));
         }
         self.check_lease()?;
         let existing = self.sink.read_slot_bytes(app, &slot).await?;
@@ -178,11 +184,9 @@ impl Runner<'_> {
             if let Some((bytes, path)) = existing {
                 crate::sink::decode_each(bytes, &path, |r| {
                     let key = (r.product_type, r.room_id, r.user_id);
-                    let is_replaced = replaced.get(&key).is_some_and(|ranges| {
-                        ranges
-                            .iter()
-                            .any(|(a, b)| r.timestamp_us >= *a && r.timestamp_us < *b)
-                    });
+                    let is_replaced = replaced
+                        .get(&key)
+                        .is_some_and(|(a, b)| r.timestamp_us >= *a && r.timestamp_us < *b);
                     if !is_replaced {
                         old.push(store.point(r));
                     }
