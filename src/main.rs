@@ -9,6 +9,7 @@ use rtcq::cli::{Cli, Command};
 use rtcq::progress::Progress;
 
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     // A progress bar only for a run, on a terminal, with text logs.
     let progress = if matches!(cli.command, Command::Run(_) | Command::Backfill(_))
@@ -48,3 +49,24 @@ fn main() -> ExitCode {
     });
     ExitCode::from(code)
 }
+
+/// Keeps glibc's allocator from holding on to memory a run has freed: at most two arenas
+/// (with one per thread, each keeps its own peak), and large buffers always mapped and
+/// unmapped (glibc otherwise raises that threshold each time a large buffer is freed, and
+/// keeps later ones in its heap). Peak RSS then grows about 1.6 KB per target instead of
+/// 2 to 3 (README, Performance). `MALLOC_ARENA_MAX` and `MALLOC_MMAP_THRESHOLD_` in the
+/// environment win.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets a parameter of the allocator, before any thread starts.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    }
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: as above.
+        unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024) };
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}

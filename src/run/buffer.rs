@@ -287,7 +287,14 @@ impl RowStore {
         }
         let strings = &self.strings;
         let s = |id: u32| &*strings[id as usize];
-        let key = |h: &SeriesHead| (h.room().map(s), h.user().map(s), h.product_type, s(h.indicator));
+        let key = |h: &SeriesHead| {
+            (
+                h.room().map(s),
+                h.user().map(s),
+                h.product_type,
+                s(h.indicator),
+            )
+        };
         let mut order: Vec<u32> = (0..self.series.len() as u32).collect();
         order.sort_unstable_by(|a, b| {
             key(&self.series[*a as usize]).cmp(&key(&self.series[*b as usize]))
