@@ -33,6 +33,7 @@ $(VENV)/.installed: requirements-test.txt
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 
 test: deps venv lint
 	RTCQ_PYTHON=$(PY) cargo test --all-targets --no-fail-fast

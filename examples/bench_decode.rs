@@ -10,7 +10,7 @@ use std::time::Instant;
 use chrono::{TimeDelta, TimeZone, Utc};
 use rtcq::api::client::decode_response_with;
 use rtcq::api::{Envelope, ResponseMetadata};
-use rtcq::config::ProductType;
+use rtcq::domain::ProductType;
 use rtcq::run::rows::Answer;
 
 fn main() -> anyhow::Result<()> {

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use chrono::{TimeDelta, TimeZone, Utc};
-use rtcq::config::ProductType;
+use rtcq::domain::ProductType;
 use rtcq::plan::Slot;
 use rtcq::sink::{FileMeta, RowRef, SlotEncoder};
 

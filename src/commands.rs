@@ -290,7 +290,7 @@ pub async fn plan(args: &PlanArgs) -> Exit {
     let first = plan.requests.iter().filter(|r| r.first).count();
     if args.json {
         let doc = serde_json::json!({
-            "pipeline": pipeline.name,
+            "pipeline": pipeline.name.as_str(),
             "now": now,
             "settled_end": window.settled_end,
             "horizon": window.horizon,
@@ -401,7 +401,7 @@ pub async fn status(args: &StatusArgs) -> Exit {
     let never = prior.iter().filter(|p| p.is_new()).count();
     if args.json {
         let doc = serde_json::json!({
-            "pipeline": pipeline.name,
+            "pipeline": pipeline.name.as_str(),
             "now": now,
             "capacity": capacity_json(&cap),
             "max_lag_seconds": max_lag,

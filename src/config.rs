@@ -3,12 +3,14 @@
 //! file, the key and the reason.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::TimeDelta;
 use serde::Deserialize;
+
+use crate::domain::endpoint::url_is_loopback;
+use crate::domain::{PipelineName, ProductType, Target};
 
 /// Indicators `ListRealTimeQuality` accepts (doc 6348/1167931, section listquality).
 pub const INDICATORS: [&str; 5] = [
@@ -34,38 +36,6 @@ pub const DEFAULT_ENDPOINT: &str = "https://rtc.volcengineapi.com";
 /// Default signing region.
 pub const DEFAULT_REGION: &str = "cn-north-1";
 
-/// Which client platforms the data comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ProductType {
-    Native,
-    Web,
-}
-
-impl ProductType {
-    /// The wire and column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProductType::Native => "native",
-            ProductType::Web => "web",
-        }
-    }
-
-    /// Parses the wire value; `None` for anything else.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "native" => Some(ProductType::Native),
-            "web" => Some(ProductType::Web),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for ProductType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A config file that cannot be used. Always names the file; `key` is the dotted path
 /// of the offending entry when there is one.
 #[derive(Debug, thiserror::Error)]
@@ -74,47 +44,6 @@ pub struct ConfigError {
     pub file: PathBuf,
     pub key: Option<String>,
     pub reason: String,
-}
-
-/// One series of requests: (app, product type, room or none, user or none).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Target {
-    pub app_id: String,
-    pub product_type: ProductType,
-    pub room_id: Option<String>,
-    pub user_id: Option<String>,
-    /// Requested indicators, sorted and unique; shared by the targets of one entry.
-    pub indicators: Arc<[String]>,
-    /// How far behind the target may fall (`max_lag`): it is due before its lag passes
-    /// this, not only before its data leaves the horizon.
-    pub max_lag: Option<TimeDelta>,
-}
-
-impl Target {
-    /// A stable key for the state file. Ids are JSON-escaped so no id can collide with
-    /// another tuple.
-    pub fn key(&self) -> String {
-        serde_json::json!([
-            self.app_id,
-            self.product_type.as_str(),
-            self.room_id,
-            self.user_id
-        ])
-        .to_string()
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "app={} product={}", self.app_id, self.product_type)?;
-        if let Some(room) = &self.room_id {
-            write!(f, " room={room}")?;
-        }
-        if let Some(user) = &self.user_id {
-            write!(f, " user={user}")?;
-        }
-        Ok(())
-    }
 }
 
 /// How to reach the API.
@@ -143,7 +72,7 @@ pub struct SinkSettings {
 /// A validated pipeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {
-    pub name: String,
+    pub name: PipelineName,
     pub file: PathBuf,
     pub api: ApiSettings,
     pub sink: SinkSettings,
@@ -227,21 +156,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
         err(&key, reason)
     })?;
 
-    if raw.name.is_empty()
-        || raw.name.len() > 64
-        || !raw
-            .name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-    {
-        return Err(err(
-            "name",
-            format!(
-                "{:?} is not a valid pipeline name: use 1 to 64 characters of a-z, 0-9, '_' and '-'",
-                raw.name
-            ),
-        ));
-    }
+    let name = PipelineName::parse(&raw.name).map_err(|r| err("name", r))?;
 
     let endpoint = raw
         .api
@@ -264,7 +179,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
     if !(rps.is_finite() && rps > 0.0 && rps <= 1000.0) {
         return Err(err(
             "api.requests_per_second",
-            format!("{rps} is not a rate: give a number above 0 (the API allows 2.0)"),
+            format!(
+                "{rps} is not a rate: give requests per second above 0 and at most 1000 (the API allows 2.0 per account)"
+            ),
         ));
     }
 
@@ -288,7 +205,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
     for (i, t) in raw.targets.iter().enumerate() {
         let at = |k: &str| format!("targets[{i}].{k}");
         check_id(&t.app_id).map_err(|r| err(&at("app_id"), r))?;
-        let segment = crate::sink::partition::app_segment(&t.app_id);
+        let segment = crate::domain::escape::app_segment(&t.app_id);
         if segment.len() > MAX_SEGMENT_LEN {
             return Err(err(
                 &at("app_id"),
@@ -413,7 +330,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
     }
 
     Ok(Pipeline {
-        name: raw.name,
+        name,
         file: path.to_path_buf(),
         api: ApiSettings {
             endpoint,
@@ -521,48 +438,6 @@ fn validate_endpoint(endpoint: &str, allow_http: bool) -> Result<(), String> {
         }
         _ => Err(format!("{endpoint:?} must start with https://")),
     }
-}
-
-/// Whether `url` is a parseable `http://` URL to this machine, with no user info (so
-/// `http://localhost:80@example.com` is not). Used to allow plain http only to loopback.
-pub fn is_loopback_http(url: &str) -> bool {
-    reqwest::Url::parse(url).is_ok_and(|u| {
-        u.scheme() == "http"
-            && u.username().is_empty()
-            && u.password().is_none()
-            && url_is_loopback(&u)
-    })
-}
-
-/// Whether the parsed URL's host is `localhost` or a loopback address (the whole
-/// 127.0.0.0/8 and `::1`). The host is taken from the parsed URL, never from the text,
-/// so user info or odd spellings (`127.1`, `0x7f.0.0.1`) cannot fool it.
-fn url_is_loopback(url: &reqwest::Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    is_loopback(host)
-}
-
-/// The host part of `host[:port]` or `[v6]:port`.
-pub fn host_of(host_port: &str) -> &str {
-    if let Some(rest) = host_port.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    host_port.rsplit_once(':').map_or(host_port, |(h, _)| h)
-}
-
-/// Whether a host name or address is on this machine.
-pub fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
 }
 
 /// The key and reason of a TOML error. The key is never empty: a field the parser
@@ -686,6 +561,18 @@ indicators = ["stall_rate"]
             (
                 GOOD.replace("name = \"demo\"", "name = \"Demo!\""),
                 "pipelines/t.toml: name: \"Demo!\" is not a valid pipeline name",
+            ),
+            (
+                GOOD.replace("name = \"demo\"", "name = \"_demo\""),
+                "pipelines/t.toml: name: \"_demo\" is not a valid pipeline name: use 1 to 64 characters of a-z, 0-9, '_' and '-', starting with a letter or digit",
+            ),
+            (
+                GOOD.replace("name = \"demo\"", "name = \"-demo\""),
+                "pipelines/t.toml: name: \"-demo\" is not a valid pipeline name",
+            ),
+            (
+                GOOD.replace("[api]", "[api]\nrequests_per_second = 1000000.0"),
+                "pipelines/t.toml: api.requests_per_second: 1000000 is not a rate: give requests per second above 0 and at most 1000 (the API allows 2.0 per account)",
             ),
             (
                 GOOD.replace("[sink]", "[sink]\nslot = \"7m\""),

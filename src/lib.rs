@@ -15,6 +15,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod domain;
 pub mod emulator;
 pub mod limit;
 pub mod logs;

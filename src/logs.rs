@@ -8,7 +8,7 @@
 //! carries them. Text lines are written around the progress bar, never through it.
 
 use std::fmt;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{SecondsFormat, Utc};
@@ -17,7 +17,7 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber, span};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -193,25 +193,4 @@ fn push_pair(out: &mut String, key: &str, value: &Value) {
     out.push_str(&Value::from(key).to_string());
     out.push(':');
     out.push_str(&value.to_string());
-}
-
-/// Writes log lines to stderr with the progress bar hidden meanwhile.
-#[derive(Clone)]
-pub struct AroundBar(pub(crate) indicatif::ProgressBar);
-
-impl<'a> MakeWriter<'a> for AroundBar {
-    type Writer = AroundBar;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Write for AroundBar {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.suspend(|| io::stderr().write_all(buf))?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        io::stderr().flush()
-    }
 }

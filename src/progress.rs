@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::logs::AroundBar;
+use std::io::{self, Write};
+
+use tracing_subscriber::fmt::MakeWriter;
 
 /// A progress bar that may be switched off. Clones share one bar.
 #[derive(Clone)]
@@ -86,5 +88,26 @@ impl Progress {
         if self.enabled {
             self.bar.finish_and_clear();
         }
+    }
+}
+
+/// Writes log lines to stderr with the progress bar hidden meanwhile.
+#[derive(Clone)]
+pub struct AroundBar(pub(crate) indicatif::ProgressBar);
+
+impl<'a> MakeWriter<'a> for AroundBar {
+    type Writer = AroundBar;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl Write for AroundBar {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.suspend(|| io::stderr().write_all(buf))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
     }
 }

@@ -148,3 +148,42 @@ async fn wrong_credentials_exit_5_with_the_api_code() {
         out.stderr
     );
 }
+
+/// A pipeline name that would hide its files from Spark is refused when the file is
+/// read, by every command, naming the file and the key, before anything is created.
+#[test]
+fn a_hidden_pipeline_name_exits_2_naming_the_key() {
+    for name in ["_demo", "-demo"] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write_pipeline(
+            dir.path(),
+            name,
+            "http://127.0.0.1:9",
+            2.0,
+            "[[targets]]\napp_id = \"a\"\nindicators = [\"stall_rate\"]\n",
+        );
+        for command in ["run", "plan", "status"] {
+            let out = rtcq(&[
+                command,
+                "--config",
+                cfg.to_str().unwrap(),
+                "--log-format",
+                "text",
+            ]);
+            assert_eq!(out.code, 2, "{command} {name}: {}", out.stderr);
+            let want = format!(
+                "error: {}: name: {name:?} is not a valid pipeline name: use 1 to 64 characters of a-z, 0-9, '_' and '-', starting with a letter or digit",
+                cfg.display()
+            );
+            assert!(
+                out.stderr.contains(&want),
+                "{command} {name}: {}",
+                out.stderr
+            );
+            assert!(
+                !dir.path().join("data").exists(),
+                "{command} created the sink"
+            );
+        }
+    }
+}

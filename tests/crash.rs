@@ -165,7 +165,6 @@ fn assert_only_final_files(names: &[String], pipeline: &str) {
                 && name.ends_with(".parquet")
         };
         assert!(ok, "leftover file {rel}");
-        let _ = name;
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use rtcq::api::{Envelope, QualityResult};
 use rtcq::auth::{Credentials, RequestToSign, sign};
-use rtcq::config::ProductType;
+use rtcq::domain::ProductType;
 use rtcq::emulator::{
     DEMO_ACCESS_KEY, DEMO_SECRET_KEY, EmulatorConfig, RunningEmulator, generate, spawn,
 };

@@ -399,7 +399,7 @@ async fn a_run_that_finds_its_lease_taken_over_at_renewal_stops_at_its_next_writ
 
 fn state_cursor(
     state: &serde_json::Value,
-    target: &rtcq::config::Target,
+    target: &rtcq::domain::Target,
 ) -> chrono::DateTime<chrono::Utc> {
     let s = state["targets"][target.key()]["cursor"].as_str().unwrap();
     chrono::DateTime::parse_from_rfc3339(s)

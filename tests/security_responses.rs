@@ -19,7 +19,7 @@ use proptest::prelude::*;
 use rtcq::api::client::{MAX_BODY_BYTES, decode_response};
 use rtcq::api::{ApiError, Client, QualityRequest, QualityResult, Timeouts};
 use rtcq::auth::Credentials;
-use rtcq::config::{ProductType, Target};
+use rtcq::domain::{ProductType, Target};
 use rtcq::run::Dropped;
 use rtcq::run::rows::split_into_slots;
 use serde_json::{Value, json};

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use chrono::{TimeDelta, TimeZone, Utc};
-use rtcq::config::ProductType;
+use rtcq::domain::ProductType;
 use rtcq::plan::Slot;
 use rtcq::sink::{Row, Sink, StoreOptions, open};
 use serde_json::{Value, json};

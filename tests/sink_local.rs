@@ -4,7 +4,7 @@
 use std::path::Path as FsPath;
 
 use chrono::{TimeDelta, TimeZone, Utc};
-use rtcq::config::ProductType;
+use rtcq::domain::ProductType;
 use rtcq::plan::Slot;
 use rtcq::sink::{Row, Sink, SinkError, StoreOptions, WrittenFile, open};
 

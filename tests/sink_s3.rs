@@ -7,7 +7,7 @@ mod common;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use futures::TryStreamExt;
-use rtcq::config::ProductType;
+use rtcq::domain::ProductType;
 use rtcq::plan::Slot;
 use rtcq::sink::store::open_with_env;
 use rtcq::sink::{Row, Sink, StoreOptions};

@@ -10,7 +10,7 @@
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 
 use crate::api::{DataPoint, QualityResult, Series};
-use crate::config::ProductType;
+use crate::domain::ProductType;
 use crate::plan::{BUCKET, SETTLE, ceil_to};
 
 /// Per mille of buckets missing in each series.

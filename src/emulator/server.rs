@@ -1,5 +1,5 @@
 //! The HTTP/1.1 server: one hyper connection task per accepted socket, one shared
-//! [`Inner`] holding the config, the data clock, the throttle and the counters.
+//! `Inner` holding the config, the data clock, the throttle and the counters.
 //!
 //! A request goes through, in order: the route ([`verify::check_route`]), the body
 //! (read up to [`MAX_BODY`]), the signature ([`verify::verify`]), the per-key throttle

@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
-use crate::config::{INDICATORS, MAX_USERS_PER_REQUEST, ProductType, check_id};
+use crate::config::{INDICATORS, MAX_USERS_PER_REQUEST, check_id};
+use crate::domain::ProductType;
 use crate::plan::{HORIZON, MAX_SPAN};
 
 /// A body that passed every check.

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 
-use crate::config::ProductType;
+use crate::domain::ProductType;
 use crate::sink::RowRef;
 
 /// Points held in memory, over all slots, before they are spilled: 6 MB of points

@@ -11,7 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::api::{ApiError, Client, QualityRequest};
 use crate::clock::Clock;
-use crate::config::Target;
+use crate::domain::Target;
 use crate::limit::{Pacer, RetryPolicy};
 use crate::plan::{self, Lost};
 use crate::run::rows::Answer;

@@ -17,14 +17,14 @@ pub mod summary;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tracing::Instrument;
 
 use crate::api::client::ClientError;
 use crate::api::{Client, Timeouts};
 use crate::auth::Credentials;
 use crate::capacity::{Budget, Capacity};
 use crate::clock::Clock;
-use crate::config::{Pipeline, Target};
+use crate::config::Pipeline;
+use crate::domain::Target;
 use crate::limit::{Pacer, RetryPolicy};
 use crate::plan::{Backfill, Lost};
 use crate::progress::Progress;
@@ -136,22 +136,9 @@ pub fn run_span(pipeline: &str, run_id: &str) -> tracing::Span {
     tracing::info_span!("run", pipeline = %pipeline, run_id = %run_id)
 }
 
-/// Runs `pipeline` once, in its own [`run_span`].
-pub async fn run(
-    pipeline: &Pipeline,
-    creds: Credentials,
-    opts: &RunOptions,
-) -> Result<Summary, RunError> {
-    let started_at = Utc::now();
-    let run_id = new_run_id(started_at);
-    let span = run_span(&pipeline.name, &run_id);
-    run_with_id(pipeline, creds, opts, &run_id, started_at)
-        .instrument(span)
-        .await
-}
-
-/// [`run`] with an id and start time the caller chose, in the caller's span (which
-/// should be [`run_span`], so that the caller's own lines carry the same fields).
+/// Runs `pipeline` once, with an id and start time the caller chose, in the caller's
+/// span (which should be [`run_span`], so that the caller's own lines carry the same
+/// fields).
 pub async fn run_with_id(
     pipeline: &Pipeline,
     creds: Credentials,

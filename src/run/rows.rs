@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 pub use crate::api::AnswerPoint;
 use crate::api::{QualityResult, QualityResultRef};
-use crate::config::Target;
+use crate::domain::Target;
 use crate::sink::Row;
 
 /// Points dropped from answers, by reason.
@@ -249,7 +249,7 @@ fn may_repeat(answer: &Answer) -> bool {
 mod tests {
     use super::*;
     use crate::api::{DataPoint, Series};
-    use crate::config::ProductType;
+    use crate::domain::ProductType;
     use chrono::TimeZone;
 
     fn target(user: Option<&str>) -> Target {

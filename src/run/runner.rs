@@ -288,7 +288,7 @@ impl<'a> Runner<'a> {
         let s = &fetcher.stats;
         Summary {
             backfill: self.backfill.clone(),
-            pipeline: self.pipeline.name.clone(),
+            pipeline: self.pipeline.name.to_string(),
             run_id: self.run_id.clone(),
             started_at,
             finished_at,

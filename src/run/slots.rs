@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::buffer::{self, Point};
 use super::runner::{Answered, Runner, SlotWork};
 use super::{Dropped, Fetched, Outcome, RunError, blocking, rows};
-use crate::config::ProductType;
+use crate::domain::ProductType;
 use crate::plan::{Slot, SlotRange};
 use crate::sink::SlotEncoder;
 

@@ -24,7 +24,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::error::SinkError;
 use super::row::{Row, RowRef};
-use crate::config::ProductType;
+use crate::domain::ProductType;
 use crate::plan::Slot;
 
 /// The schema version this code writes and reads.
@@ -126,7 +126,7 @@ fn timestamps() -> TimestampMicrosecondBuilder {
 
 /// Writes one slot file from rows given one at a time, already sorted by
 /// [`Row::sort_key`] and without duplicate keys (the caller's duty: the file says it is
-/// sorted). Rows go through Arrow builders in batches of [`BATCH_ROWS`], so memory is
+/// sorted). Rows go through Arrow builders in batches of `BATCH_ROWS`, so memory is
 /// the encoded file plus one batch, whatever the number of rows.
 pub struct SlotEncoder {
     writer: ArrowWriter<Vec<u8>>,
@@ -224,11 +224,6 @@ impl SlotEncoder {
         self.rows += self.pending;
         self.pending = 0;
         Ok(())
-    }
-
-    /// Rows pushed so far.
-    pub fn rows(&self) -> usize {
-        self.rows + self.pending
     }
 
     /// Finishes the file: its bytes and its number of rows.

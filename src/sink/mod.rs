@@ -2,7 +2,7 @@
 //!
 //! - [`store`] turns the `[sink] url` into an object store and a root prefix;
 //! - [`partition`] escapes partition values and names each slot file;
-//! - [`encode`] turns rows into Parquet bytes and back;
+//! - [`encode`](mod@encode) turns rows into Parquet bytes and back;
 //! - [`writer`] reads and atomically writes slot files ([`Sink`]);
 //! - [`error`] is the one error type of all of them.
 

@@ -1,7 +1,7 @@
 //! One flattened data point, as stored (DESIGN.md, "Rows"). `app_id` and `date` are
 //! partition columns and live in the path, not here.
 
-use crate::config::ProductType;
+use crate::domain::ProductType;
 
 /// One 30-second value of one returned series.
 #[derive(Debug, Clone, PartialEq)]

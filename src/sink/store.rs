@@ -264,7 +264,7 @@ fn s3_builder(bucket: &str, opts: &StoreOptions, env: &[(String, String)]) -> Am
     if let Some(region) = opts.region.as_deref() {
         b = b.with_region(region);
     }
-    let loopback_http = endpoint.is_some_and(crate::config::is_loopback_http);
+    let loopback_http = endpoint.is_some_and(crate::domain::endpoint::is_loopback_http);
     let allow_http = var("AWS_ALLOW_HTTP").is_some_and(is_true) || loopback_http;
     let virtual_hosted = var("AWS_VIRTUAL_HOSTED_STYLE_REQUEST").is_some_and(is_true);
     b.with_allow_http(allow_http)

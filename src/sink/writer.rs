@@ -53,7 +53,7 @@ impl Sink {
     /// `a-z`, `0-9`, `_`, `-`, starting with a letter or digit (a leading `_` or `.` would
     /// hide the files from Spark).
     pub fn new(root: SinkRoot, pipeline: &str) -> Result<Self, SinkError> {
-        check_pipeline(pipeline).map_err(|reason| SinkError::PipelineName {
+        crate::domain::PipelineName::parse(pipeline).map_err(|reason| SinkError::PipelineName {
             name: pipeline.to_string(),
             reason,
         })?;
@@ -261,27 +261,6 @@ impl Sink {
     }
 }
 
-fn check_pipeline(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    if ok {
-        Ok(())
-    } else {
-        Err(
-            "use 1 to 64 characters of a-z, 0-9, '_' and '-', starting with a letter or digit \
-             (a leading '_' would hide the files from Spark)"
-                .into(),
-        )
-    }
-}
-
 fn fsync_file_and_dir(file: &std::path::Path) -> Result<(), SinkError> {
     let io = |path: &std::path::Path, action| {
         let path = path.to_path_buf();
@@ -456,15 +435,5 @@ mod tests {
             assert!(!is_leftover(n, "demo"), "{n}");
         }
         assert!(is_leftover(".demo-b-2355.parquet.tmp-1-0", "demo-b"));
-    }
-
-    #[test]
-    fn pipeline_names() {
-        for ok in ["demo", "a", "p-1_x", "0abc"] {
-            assert!(check_pipeline(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "_x", "-x", "Demo", "a.b", "a/b", &"x".repeat(65)] {
-            assert!(check_pipeline(bad).is_err(), "{bad}");
-        }
     }
 }

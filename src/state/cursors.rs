@@ -134,10 +134,6 @@ impl StateStore {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Reads the state; `None` if there is none yet.
     pub async fn load(
         &self,

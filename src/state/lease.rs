@@ -148,11 +148,6 @@ fn ttl_delta(ttl: Duration) -> TimeDelta {
 }
 
 impl Lease {
-    /// Takes the pipeline's lease in the sink's store with the default TTL.
-    pub async fn acquire(sink: &Sink, pipeline: &str, run_id: &str) -> Result<Lease, LeaseError> {
-        Self::acquire_with(sink, pipeline, run_id, LeaseOptions::default()).await
-    }
-
     /// Takes the pipeline's lease in the sink's store.
     pub async fn acquire_with(
         sink: &Sink,

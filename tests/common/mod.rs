@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::{DateTime, Utc};
-use rtcq::config::{self, Pipeline, Target};
+use rtcq::config::{self, Pipeline};
+use rtcq::domain::Target;
 use rtcq::emulator::{self, EmulatorConfig, RunningEmulator};
 use rtcq::plan::{Plan, Progress, Window};
 
@@ -194,7 +195,7 @@ pub fn read_dataset(root: &Path) -> Vec<Key> {
         let Some(escaped) = name.strip_prefix("app_id=") else {
             continue;
         };
-        let app_id = rtcq::sink::partition::unescape_value(escaped);
+        let app_id = rtcq::domain::escape::unescape_value(escaped);
         for date in std::fs::read_dir(&app).unwrap() {
             for file in std::fs::read_dir(date.unwrap().path()).unwrap() {
                 let file = file.unwrap().path();
@@ -573,7 +574,7 @@ pub mod moto {
                 .strip_prefix("app_id=")
                 .and_then(|k| k.split('/').next())
                 .unwrap_or_else(|| panic!("unexpected object {key}"));
-            let app_id = rtcq::sink::partition::unescape_value(app);
+            let app_id = rtcq::domain::escape::unescape_value(app);
             let bytes = root
                 .store()
                 .get(&path)

@@ -1,0 +1,79 @@
+//! What a pipeline asks for: its targets, each one series of requests.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+
+/// Which client platforms the data comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProductType {
+    Native,
+    Web,
+}
+
+impl ProductType {
+    /// The wire and column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProductType::Native => "native",
+            ProductType::Web => "web",
+        }
+    }
+
+    /// Parses the wire value; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "native" => Some(ProductType::Native),
+            "web" => Some(ProductType::Web),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ProductType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One series of requests: (app, product type, room or none, user or none).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Target {
+    pub app_id: String,
+    pub product_type: ProductType,
+    pub room_id: Option<String>,
+    pub user_id: Option<String>,
+    /// Requested indicators, sorted and unique; shared by the targets of one entry.
+    pub indicators: Arc<[String]>,
+    /// How far behind the target may fall (`max_lag`): it is due before its lag passes
+    /// this, not only before its data leaves the horizon.
+    pub max_lag: Option<TimeDelta>,
+}
+
+impl Target {
+    /// A stable key for the state file. Ids are JSON-escaped so no id can collide with
+    /// another tuple.
+    pub fn key(&self) -> String {
+        serde_json::json!([
+            self.app_id,
+            self.product_type.as_str(),
+            self.room_id,
+            self.user_id
+        ])
+        .to_string()
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "app={} product={}", self.app_id, self.product_type)?;
+        if let Some(room) = &self.room_id {
+            write!(f, " room={room}")?;
+        }
+        if let Some(user) = &self.user_id {
+            write!(f, " user={user}")?;
+        }
+        Ok(())
+    }
+}
