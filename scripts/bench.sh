@@ -29,7 +29,7 @@
 #   NO_BUILD=1   skip `cargo build --release`
 #   OUT          where work files go (default .bench/, git-ignored)
 #
-# The peer needs `dlt` in .bench-venv (see README, "Performance").
+# The peer needs `dlt` in .bench-venv (see docs/performance.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -161,7 +161,7 @@ EOF
 case_peer() {
   local n=$1
   local name="dlt-$n"
-  [ -x "$PEER_PY" ] || { echo "no $PEER_PY: skipping the dlt peer (see README)" >&2; return; }
+  [ -x "$PEER_PY" ] || { echo "no $PEER_PY: skipping the dlt peer (see docs/performance.md)" >&2; return; }
   echo "== peer (dlt): $n targets x 5 indicators, no limit" >&2
   rm -rf "$OUT/$name.data" "$OUT/$name.dlt"
   start_emulator 0 0 "$OUT/$name.emulator.log"

@@ -54,7 +54,7 @@ fn main() -> ExitCode {
 /// (with one per thread, each keeps its own peak), and large buffers always mapped and
 /// unmapped (glibc otherwise raises that threshold each time a large buffer is freed, and
 /// keeps later ones in its heap). Peak RSS then grows about 1.6 KB per target instead of
-/// 2 to 3 (README, Performance). `MALLOC_ARENA_MAX` and `MALLOC_MMAP_THRESHOLD_` in the
+/// 2 to 3 (docs/performance.md). `MALLOC_ARENA_MAX` and `MALLOC_MMAP_THRESHOLD_` in the
 /// environment win.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_allocator() {

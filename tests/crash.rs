@@ -37,7 +37,7 @@ const KILLS_PER_ROUND: usize = 8;
 /// At least this many kills in all.
 const MIN_KILLS: usize = 30;
 /// Rounds at most: every loop is bounded.
-const MAX_ROUNDS: usize = 16;
+const MAX_ROUNDS: usize = 30;
 
 /// A small deterministic generator (SplitMix64).
 struct Rng(u64);

@@ -1,4 +1,4 @@
-//! README.md's query guide works: every DuckDB and Spark snippet runs against a dataset
+//! docs/querying.md's query guide works: every DuckDB and Spark snippet runs against a dataset
 //! a run wrote, including an all-digit app id, and Spark (pyspark in local mode on the
 //! machine's Java) sees every column with the right type and the same rows as DuckDB.
 
@@ -9,7 +9,7 @@ use std::process::Command;
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_readme_snippet_runs_and_spark_agrees_with_duckdb() {
+async fn every_query_guide_snippet_runs_and_spark_agrees_with_duckdb() {
     let now = t0();
     let emu = emulator_at(now, None).await;
     let dir = tempfile::tempdir().unwrap();
@@ -28,14 +28,14 @@ async fn every_readme_snippet_runs_and_spark_agrees_with_duckdb() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let expected = expected_first_run(&load(&cfg), now);
 
-    let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let guide = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/querying.md");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/query_guide.py");
     let py = python();
     let cwd = dir.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(&py)
             .arg(script)
-            .arg(readme)
+            .arg(guide)
             .current_dir(cwd)
             .env("SPARK_LOCAL_IP", "127.0.0.1")
             .env("TZ", "UTC")

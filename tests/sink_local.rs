@@ -262,7 +262,9 @@ fn bad_pipeline_name_is_rejected() {
     let root = open(tmp.path().to_str().unwrap(), &StoreOptions::default()).unwrap();
     let err = Sink::new(root, "_hidden").unwrap_err().to_string();
     assert!(
-        err.starts_with("pipeline name \"_hidden\": use 1 to 64 characters"),
+        err.starts_with(
+            "\"_hidden\" is not a valid pipeline name: use 1 to 64 characters of a-z, 0-9, '_' and '-', starting with a letter or digit"
+        ),
         "{err}"
     );
 }

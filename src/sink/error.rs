@@ -20,8 +20,8 @@ pub enum SinkError {
         source: std::io::Error,
     },
 
-    /// The pipeline name cannot be used in file names.
-    #[error("pipeline name {name:?}: {reason}")]
+    /// The pipeline name cannot be used in file names (`reason` names it and the rule).
+    #[error("{reason}")]
     PipelineName { name: String, reason: String },
 
     /// Rows could not be turned into Parquet.

@@ -1,7 +1,7 @@
-"""Runs every query snippet of README.md's query guide against a dataset and prints what
+"""Runs every query snippet of docs/querying.md's query guide against a dataset and prints what
 they saw, as JSON (the last line of stdout).
 
-Usage: query_guide.py README.md   (run from the directory that holds `data/`)
+Usage: query_guide.py docs/querying.md   (run from the directory that holds `data/`)
 
 Fenced blocks tagged ```sql duckdb run in a fresh DuckDB connection each (all their
 statements; the last one's rows are kept). Blocks tagged ```python spark run with
@@ -62,7 +62,7 @@ def main():
         session.sparkContext.setLogLevel("ERROR")
         for code in spark_blocks:
             ns = {}
-            exec(compile(code, "README.md (python spark)", "exec"), ns)
+            exec(compile(code, "docs/querying.md (python spark)", "exec"), ns)
             df = ns["df"]
             # One job for every figure.
             agg = df.agg(
