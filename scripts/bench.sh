@@ -62,10 +62,11 @@ stop_emulator() {
 }
 trap stop_emulator EXIT
 
-# start_emulator RATE LATENCY_MS LOG: sets $url and $emu_pid.
+# start_emulator RATE LATENCY_MS LOG [NOW]: sets $url and $emu_pid (clock at NOW,
+# default $BENCH_NOW).
 start_emulator() {
-  local rate=$1 latency=$2 log=$3
-  "$BIN" --log-format text emulator --listen 127.0.0.1:0 --now "$BENCH_NOW" \
+  local rate=$1 latency=$2 log=$3 now=${4:-$BENCH_NOW}
+  "$BIN" --log-format text emulator --listen 127.0.0.1:0 --now "$now" \
     --rate-limit "$rate" --latency-ms "$latency" >"$log.out" 2>"$log" &
   emu_pid=$!
   url=
@@ -241,15 +242,7 @@ case_capacity() {
     now=$("$PY" -c "import datetime as d,sys; t=d.datetime.fromisoformat(sys.argv[1].replace('Z','+00:00'))+d.timedelta(minutes=$every*$k); print(t.strftime('%Y-%m-%dT%H:%M:%SZ'))" "$BENCH_NOW")
     limit=(--max-duration "$max")
     [ "$k" -eq "$runs" ] && limit=()
-    "$BIN" --log-format text emulator --listen 127.0.0.1:0 --now "$now" \
-      --rate-limit "$rps" >"$dir/emu-$k.out" 2>"$dir/emu-$k.log" &
-    emu_pid=$!
-    url=
-    for _ in $(seq 1 200); do
-      url=$(sed -n 's/^listening on //p' "$dir/emu-$k.out" 2>/dev/null | head -n1)
-      [ -n "$url" ] && break
-      sleep 0.05
-    done
+    start_emulator "$rps" 0 "$dir/emu-$k.log" "$now"
     "$BIN" --log-format text run --config "$dir/cap.toml" --endpoint "$url" --now "$now" \
       --schedule "${every}m" "${limit[@]}" --summary "$dir/run-$k.summary.json" \
       2>"$dir/run-$k.log" || true

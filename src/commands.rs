@@ -13,7 +13,7 @@ use crate::cli::{BackfillArgs, BudgetArgs, PipelineArgs, PlanArgs, RunArgs, Stat
 use crate::clock::Clock;
 use crate::config::{self, Pipeline};
 use crate::metrics;
-use crate::plan::{Backfill, Plan, Progress, SlotRange, Window, leaves_horizon};
+use crate::plan::{Backfill, Plan, Progress, Window, leaves_horizon};
 use crate::progress::Progress as Bar;
 use crate::run::{self, Exit, RunOptions, Summary};
 use crate::sink::Sink;
@@ -387,17 +387,11 @@ pub async fn status(args: &StatusArgs) -> Exit {
         .iter()
         .zip(&prior)
         .map(|(t, p)| {
-            let owed = p.owed_from();
-            let pending = owed.map_or(0, |o| {
-                SlotRange::covering(o, window.settled_end, window.slot_len).count
-            });
-            (t, p, owed, pending)
+            let lag = p.lag(now).map(|l| l.num_seconds());
+            (t, p, lag, p.pending_slots(&window))
         })
         .collect();
-    let max_lag = rows
-        .iter()
-        .filter_map(|(_, _, o, _)| o.map(|o| (now - o).num_seconds()))
-        .max();
+    let max_lag = rows.iter().filter_map(|r| r.2).max();
     let never = prior.iter().filter(|p| p.is_new()).count();
     if args.json {
         let doc = serde_json::json!({
@@ -406,13 +400,13 @@ pub async fn status(args: &StatusArgs) -> Exit {
             "capacity": capacity_json(&cap),
             "max_lag_seconds": max_lag,
             "targets_never_fetched": never,
-            "targets": rows.iter().map(|(t, p, owed, pending)| serde_json::json!({
+            "targets": rows.iter().map(|(t, p, lag, pending)| serde_json::json!({
                 "target": t.to_string(),
                 "app_id": t.app_id, "product_type": t.product_type.as_str(),
                 "room_id": t.room_id, "user_id": t.user_id,
                 "cursor": p.cursor, "pending_slots": pending,
-                "lag_seconds": owed.map(|o| (now - o).num_seconds()),
-                "leaves_horizon": owed.map(leaves_horizon),
+                "lag_seconds": lag,
+                "leaves_horizon": p.owed_from().map(leaves_horizon),
             })).collect::<Vec<_>>(),
             "gaps": gaps,
         });
@@ -421,14 +415,14 @@ pub async fn status(args: &StatusArgs) -> Exit {
     }
     let table: Vec<[String; 5]> = rows
         .iter()
-        .map(|(t, p, owed, pending)| {
+        .map(|(t, p, lag, pending)| {
             [
                 t.to_string(),
                 p.cursor.map(hm).unwrap_or_else(|| "never run".into()),
-                owed.map(|o| human_secs((now - o).num_seconds()))
-                    .unwrap_or_else(|| "-".into()),
+                lag.map(human_secs).unwrap_or_else(|| "-".into()),
                 pending.to_string(),
-                owed.map(|o| hm(leaves_horizon(o)))
+                p.owed_from()
+                    .map(|o| hm(leaves_horizon(o)))
                     .unwrap_or_else(|| "-".into()),
             ]
         })

@@ -370,43 +370,37 @@ pub fn check_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_slot(s: &str) -> Result<TimeDelta, String> {
-    let bad = || {
-        format!(
-            "{s:?} is not a slot length: write it like \"30s\", \"5m\" or \"1h\"; it must divide 60 minutes and be a multiple of 30 s"
-        )
-    };
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
-    let n: i64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n.checked_mul(60).ok_or_else(bad)?,
-        "h" => n.checked_mul(3600).ok_or_else(bad)?,
-        _ => return Err(bad()),
-    };
-    if secs <= 0 || secs % 30 != 0 || 3600 % secs != 0 {
-        return Err(bad());
+/// Seconds of `"90s"`, `"5m"` or `"1h"`; `None` for anything else.
+fn parse_seconds(s: &str) -> Option<i64> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: i64 = num.parse().ok()?;
+    match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        _ => None,
     }
-    Ok(TimeDelta::seconds(secs))
+}
+
+fn parse_slot(s: &str) -> Result<TimeDelta, String> {
+    match parse_seconds(s) {
+        Some(secs) if secs > 0 && secs % 30 == 0 && 3600 % secs == 0 => {
+            Ok(TimeDelta::seconds(secs))
+        }
+        _ => Err(format!(
+            "{s:?} is not a slot length: write it like \"30s\", \"5m\" or \"1h\"; it must divide 60 minutes and be a multiple of 30 s"
+        )),
+    }
 }
 
 /// `max_lag = "10m"`: from one bucket (30 s) to the API's 60 minutes.
 fn parse_max_lag(s: &str) -> Result<TimeDelta, String> {
-    let bad =
-        || format!("{s:?} is not a lag: write it like \"90s\", \"10m\" or \"1h\", from 30s to 60m");
-    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (num, unit) = s.split_at(split);
-    let n: i64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n.checked_mul(60).ok_or_else(bad)?,
-        "h" => n.checked_mul(3600).ok_or_else(bad)?,
-        _ => return Err(bad()),
-    };
-    if !(30..=3600).contains(&secs) {
-        return Err(bad());
+    match parse_seconds(s) {
+        Some(secs) if (30..=3600).contains(&secs) => Ok(TimeDelta::seconds(secs)),
+        _ => Err(format!(
+            "{s:?} is not a lag: write it like \"90s\", \"10m\" or \"1h\", from 30s to 60m"
+        )),
     }
-    Ok(TimeDelta::seconds(secs))
 }
 
 fn validate_endpoint(endpoint: &str, allow_http: bool) -> Result<(), String> {

@@ -152,6 +152,19 @@ impl Progress {
         lost
     }
 
+    /// How far behind the target is at `now`: the age of its oldest owed data (`None`
+    /// for a target never fetched, which owes nothing).
+    pub fn lag(&self, now: DateTime<Utc>) -> Option<TimeDelta> {
+        self.owed_from().map(|o| now - o)
+    }
+
+    /// The slots what the target owes touches, up to the settled end of `w`.
+    pub fn pending_slots(&self, w: &Window) -> usize {
+        self.owed_from().map_or(0, |o| {
+            SlotRange::covering(o, w.settled_end, w.slot_len).count
+        })
+    }
+
     /// Everything before `end` is written.
     pub fn done_until(&mut self, end: DateTime<Utc>) {
         self.incomplete.retain(|i| *i >= end);

@@ -3,7 +3,6 @@
 //! [`CHECKPOINT_EVERY`], and a stop at the run's deadline that keeps what was fetched.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -51,12 +50,11 @@ impl Runner<'_> {
     ) -> Result<bool, RunError> {
         let in_flight =
             ((self.pipeline.api.requests_per_second * 8.0).ceil() as usize).clamp(4, 64);
-        let refused = Arc::new(AtomicBool::new(false));
         // Answers waiting for the runner are parsed (about 100 KiB each): a short queue,
         // so a runner slower than the network holds back the fetches instead of
         // buffering answers.
         let (tx, mut rx) = mpsc::channel::<Fetched>(in_flight.min(8));
-        let dispatcher = self.spawn_dispatcher(fetcher, in_flight, refused.clone(), tx);
+        let dispatcher = self.spawn_dispatcher(fetcher, in_flight, tx);
         let mut last_checkpoint = Instant::now();
         let mut deadline_reached = false;
         let mut give_up: Option<Instant> = None;
@@ -76,7 +74,6 @@ impl Runner<'_> {
             if let Outcome::Failed(e) = &f.outcome
                 && stops_everything(e)
             {
-                refused.store(true, Ordering::Relaxed);
                 let _ = stop_sending.send(true);
             }
             self.take(f)?;
@@ -99,12 +96,12 @@ impl Runner<'_> {
     }
 
     /// Hands the requests out in order, at most `in_flight` at once; stops handing out
-    /// once an answer says no request can succeed.
+    /// once the run stops sending (its deadline, or an answer that says no request can
+    /// succeed).
     fn spawn_dispatcher(
         &self,
         fetcher: &Fetcher,
         in_flight: usize,
-        refused: Arc<AtomicBool>,
         tx: mpsc::Sender<Fetched>,
     ) -> tokio::task::JoinHandle<()> {
         let requests = self.requests.clone();
@@ -118,7 +115,7 @@ impl Runner<'_> {
                     let Ok(permit) = permits.clone().acquire_owned().await else {
                         break;
                     };
-                    if refused.load(Ordering::Relaxed) || *fetcher.stop.borrow() {
+                    if *fetcher.stop.borrow() {
                         break;
                     }
                     // Turns are taken here, in plan order: the earliest due is sent first

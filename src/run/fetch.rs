@@ -13,7 +13,7 @@ use crate::api::{ApiError, Client, QualityRequest};
 use crate::clock::Clock;
 use crate::domain::Target;
 use crate::limit::{Pacer, RetryPolicy};
-use crate::plan::{self, Lost};
+use crate::plan;
 use crate::run::rows::Answer;
 
 /// Request counters shared by every fetch of a run.
@@ -36,9 +36,6 @@ pub struct Fetched {
     pub request: usize,
     /// The start actually asked for (after any horizon cut at send time).
     pub start: DateTime<Utc>,
-    /// The part cut off because it fell out of the horizon while queued (never for a
-    /// target's first request: it owed nothing before).
-    pub lost: Option<Lost>,
     pub outcome: Outcome,
 }
 
@@ -171,14 +168,9 @@ impl Fetcher {
                 (asked, Outcome::Failed(e))
             }
         };
-        let lost = (!req.first && start > req.start).then_some(Lost {
-            start: req.start,
-            end: start.min(req.end),
-        });
         Fetched {
             request: index,
             start,
-            lost,
             outcome,
         }
     }

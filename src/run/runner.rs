@@ -13,7 +13,7 @@ use super::summary::{BackfillReport, Exit, LostRange, Summary, TargetLag};
 use super::{Dropped, Fetcher, RunError, RunOptions, make_gap};
 use crate::capacity::{Budget, Capacity};
 use crate::config::Pipeline;
-use crate::plan::{Progress, Request, SlotRange, Window, due, leaves_horizon};
+use crate::plan::{Progress, Request, Window, due, leaves_horizon};
 use crate::progress::Progress as Bar;
 use crate::sink::Sink;
 use crate::state::{Gap, GapLedger, Lease, LeaseError, State, StateStore, TargetState};
@@ -246,10 +246,7 @@ impl<'a> Runner<'a> {
             .iter()
             .zip(&self.progress)
             .map(|(t, p)| {
-                let owed = p.owed_from();
-                let pending = owed.map_or(0, |o| {
-                    SlotRange::covering(o, self.window.settled_end, self.window.slot_len).count
-                });
+                let pending = p.pending_slots(&self.window);
                 slots_pending += pending;
                 TargetLag {
                     target: t.to_string(),
@@ -258,7 +255,7 @@ impl<'a> Runner<'a> {
                     room_id: t.room_id.clone(),
                     user_id: t.user_id.clone(),
                     cursor: p.cursor,
-                    lag_seconds: owed.map(|o| (now - o).num_seconds()),
+                    lag_seconds: p.lag(now).map(|l| l.num_seconds()),
                     pending_slots: pending,
                 }
             })

@@ -21,9 +21,9 @@ impl Runner<'_> {
     pub fn take(&mut self, f: Fetched) -> Result<(), RunError> {
         let req = self.requests[f.request];
         let t = req.target;
-        if f.lost.is_some() {
-            self.record_lost(t, f.start.min(req.end));
-        }
+        // What the target owed before the start actually asked is gone (nothing for a
+        // target never fetched, or a request asked from where it was planned).
+        self.record_lost(t, f.start.min(req.end));
         match &f.outcome {
             Outcome::Answer(answer) => {
                 self.collect(t, f.start, req.end, answer);
