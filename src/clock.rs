@@ -1,37 +1,80 @@
-//! The run's notion of "now". Injected so that `--now` and tests can move time without
-//! sleeping; the real clock is still used for request signatures.
-
-use std::time::Instant;
+//! The run's one time source. Injected so that `--now` and tests can move time without
+//! sleeping: it advances with tokio's clock, which tests pause and advance at will.
+//!
+//! It gives two readings. [`Clock::now`] is the data clock: what the horizon and the
+//! windows are measured against, moved by `--now`. [`Clock::wall`] is the real time of
+//! the process, for what other processes compare with it (lease expiry, `started_at`,
+//! `updated_at`): `--now` never moves it. Request signatures use the system clock
+//! directly, since the server checks them against its own.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use tokio::time::Instant;
 
-/// A clock that starts at `base` and advances with real time from its creation.
-///
-/// `--now` builds one from the given instant, so a long run still sees the horizon move
-/// as it would in production.
+/// A clock whose readings start at fixed instants and advance with tokio's clock.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
-    base: DateTime<Utc>,
+    data: DateTime<Utc>,
+    wall: DateTime<Utc>,
     started: Instant,
 }
 
+impl Default for Clock {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
 impl Clock {
-    /// The real wall clock.
+    /// The real clock: both readings are the system's time.
     pub fn system() -> Self {
-        Self::starting_at(Utc::now())
+        Self::at(None)
     }
 
-    /// A clock that reads `base` now and advances in real time.
-    pub fn starting_at(base: DateTime<Utc>) -> Self {
+    /// A clock whose data reading starts at `now` (or the system's time when `None`),
+    /// while its wall reading stays real.
+    pub fn at(now: Option<DateTime<Utc>>) -> Self {
+        let wall = Utc::now();
         Self {
-            base,
+            data: now.unwrap_or(wall),
+            wall,
             started: Instant::now(),
         }
     }
 
-    /// The current instant on this clock.
+    /// The wall instant the clock was made: when the run it times started.
+    pub fn started(&self) -> DateTime<Utc> {
+        self.wall
+    }
+
+    /// The data clock's current instant: the horizon and windows are measured from it.
     pub fn now(&self) -> DateTime<Utc> {
-        let elapsed = TimeDelta::from_std(self.started.elapsed()).unwrap_or(TimeDelta::zero());
-        self.base + elapsed
+        self.data + self.elapsed()
+    }
+
+    /// The real current instant, for what is compared across processes.
+    pub fn wall(&self) -> DateTime<Utc> {
+        self.wall + self.elapsed()
+    }
+
+    fn elapsed(&self) -> TimeDelta {
+        TimeDelta::from_std(self.started.elapsed()).unwrap_or(TimeDelta::zero())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn both_readings_advance_with_paused_time_and_only_the_data_one_is_moved() {
+        let then: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let clock = Clock::at(Some(then));
+        let wall = clock.wall();
+        assert_eq!(clock.now(), then);
+        tokio::time::sleep(Duration::from_secs(90)).await;
+        assert_eq!(clock.now(), then + TimeDelta::seconds(90));
+        assert_eq!(clock.wall(), wall + TimeDelta::seconds(90));
+        assert!(wall > then, "the wall reading is not moved by --now");
     }
 }

@@ -2,7 +2,7 @@
 //! [`Pipeline`] a run uses. Validation happens once, here, and every rejection names the
 //! file, the key and the reason.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -146,206 +146,288 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
 
 /// Validates pipeline text as if read from `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
-    let err = |key: &str, reason: String| ConfigError {
+    let in_file = |r: Rejection| ConfigError {
         file: path.to_path_buf(),
-        key: (!key.is_empty()).then(|| key.to_string()),
-        reason,
+        key: (!r.key.is_empty()).then_some(r.key),
+        reason: r.reason,
     };
     let raw: PipelineFile = toml::from_str(text).map_err(|e| {
         let (key, reason) = describe_toml_error(text, &e);
-        err(&key, reason)
+        in_file(Rejection::new(key, reason))
     })?;
+    let name = PipelineName::parse(&raw.name).map_err(|r| in_file(Rejection::new("name", r)))?;
+    // Sections are checked in file order (api, sink, targets): the first rejection wins.
+    let api = api_settings(raw.api).map_err(in_file)?;
+    let sink = sink_settings(raw.sink).map_err(in_file)?;
+    let targets = expand_targets(&raw.targets).map_err(in_file)?;
+    Ok(Pipeline {
+        name,
+        file: path.to_path_buf(),
+        api,
+        sink,
+        targets,
+    })
+}
 
-    let name = PipelineName::parse(&raw.name).map_err(|r| err("name", r))?;
+/// A rejection from one section's checks: the dotted key and the reason. The section
+/// helpers do not know the file; [`parse`] adds it to make the [`ConfigError`].
+struct Rejection {
+    key: String,
+    reason: String,
+}
 
-    let endpoint = raw
-        .api
-        .endpoint
-        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
-    validate_endpoint(&endpoint, raw.api.allow_http.unwrap_or(false))
-        .map_err(|r| err("api.endpoint", r))?;
-    let region = raw.api.region.unwrap_or_else(|| DEFAULT_REGION.to_string());
+impl Rejection {
+    fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Rejection {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The `[api]` table with its defaults filled in, so a run never sees a missing value;
+/// checks the endpoint, the region and the rate, in that order.
+fn api_settings(api: ApiFile) -> Result<ApiSettings, Rejection> {
+    let allow_http = api.allow_http.unwrap_or(false);
+    let endpoint = api.endpoint.unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+    validate_endpoint(&endpoint, allow_http).map_err(|r| Rejection::new("api.endpoint", r))?;
+    let region = api.region.unwrap_or_else(|| DEFAULT_REGION.to_string());
     if region.is_empty()
         || !region
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     {
-        return Err(err(
+        return Err(Rejection::new(
             "api.region",
             format!("{region:?} is not a region name such as \"cn-north-1\""),
         ));
     }
-    let rps = raw.api.requests_per_second.unwrap_or(2.0);
+    let rps = api.requests_per_second.unwrap_or(2.0);
     if !(rps.is_finite() && rps > 0.0 && rps <= 1000.0) {
-        return Err(err(
+        return Err(Rejection::new(
             "api.requests_per_second",
             format!(
                 "{rps} is not a rate: give requests per second above 0 and at most 1000 (the API allows 2.0 per account)"
             ),
         ));
     }
-
-    let slot_text = raw.sink.slot.unwrap_or_else(|| "5m".to_string());
-    let slot = parse_slot(&slot_text).map_err(|r| err("sink.slot", r))?;
-    if raw.sink.url.trim().is_empty() {
-        return Err(err(
-            "sink.url",
-            "is empty: give a local path or s3://bucket/prefix".into(),
-        ));
-    }
-
-    if raw.targets.is_empty() {
-        return Err(err(
-            "targets",
-            "no [[targets]] entry: add at least one with app_id and indicators".into(),
-        ));
-    }
-    let mut targets = BTreeSet::new();
-    let mut keys = std::collections::HashSet::new();
-    for (i, t) in raw.targets.iter().enumerate() {
-        let at = |k: &str| format!("targets[{i}].{k}");
-        check_id(&t.app_id).map_err(|r| err(&at("app_id"), r))?;
-        let segment = crate::domain::escape::app_segment(&t.app_id);
-        if segment.len() > MAX_SEGMENT_LEN {
-            return Err(err(
-                &at("app_id"),
-                format!(
-                    "{:?} becomes the {}-byte directory name {segment:?}: at most {MAX_SEGMENT_LEN} bytes fit a file name",
-                    t.app_id,
-                    segment.len()
-                ),
-            ));
-        }
-        if t.indicators.is_empty() {
-            return Err(err(
-                &at("indicators"),
-                format!("is empty: name at least one of {}", INDICATORS.join(", ")),
-            ));
-        }
-        let mut indicators = BTreeSet::new();
-        for ind in &t.indicators {
-            if !INDICATORS.contains(&ind.as_str()) {
-                return Err(err(
-                    &at("indicators"),
-                    format!(
-                        "{ind:?} is not an indicator of ListRealTimeQuality: use one of {}",
-                        INDICATORS.join(", ")
-                    ),
-                ));
-            }
-            indicators.insert(ind.clone());
-        }
-        let indicators: Arc<[String]> = indicators.into_iter().collect();
-        let max_lag = t
-            .max_lag
-            .as_deref()
-            .map(parse_max_lag)
-            .transpose()
-            .map_err(|r| err(&at("max_lag"), r))?;
-        let mut products = BTreeSet::new();
-        for p in t
-            .product_types
-            .clone()
-            .unwrap_or_else(|| vec!["native".into()])
-        {
-            let pt = ProductType::parse(&p).ok_or_else(|| {
-                err(
-                    &at("product_types"),
-                    format!("{p:?} is not a product type: use \"native\" or \"web\""),
-                )
-            })?;
-            products.insert(pt);
-        }
-        if products.is_empty() {
-            return Err(err(
-                &at("product_types"),
-                "is empty: leave it out for [\"native\"] or name \"native\" and/or \"web\"".into(),
-            ));
-        }
-        let rooms: Option<Vec<String>> = t.rooms.clone();
-        if let Some(rooms) = &rooms {
-            if rooms.is_empty() {
-                return Err(err(
-                    &at("rooms"),
-                    "is empty: leave it out for app-level data or name the rooms".into(),
-                ));
-            }
-            for (j, r) in rooms.iter().enumerate() {
-                check_id(r).map_err(|reason| err(&at(&format!("rooms[{j}]")), reason))?;
-            }
-        }
-        if let Some(users) = &t.users {
-            if rooms.is_none() {
-                return Err(err(
-                    &at("users"),
-                    "needs rooms: the API applies UserId only together with a RoomId".into(),
-                ));
-            }
-            if users.is_empty() {
-                return Err(err(
-                    &at("users"),
-                    "is empty: leave it out for room-level data or name the users".into(),
-                ));
-            }
-            for (j, u) in users.iter().enumerate() {
-                check_id(u).map_err(|reason| err(&at(&format!("users[{j}]")), reason))?;
-            }
-        }
-        for &pt in &products {
-            let room_list: Vec<Option<String>> = match &rooms {
-                Some(r) => r.iter().cloned().map(Some).collect(),
-                None => vec![None],
-            };
-            for room in room_list {
-                let user_list: Vec<Option<String>> = match &t.users {
-                    Some(u) => u.iter().cloned().map(Some).collect(),
-                    None => vec![None],
-                };
-                for user in user_list {
-                    let target = Target {
-                        app_id: t.app_id.clone(),
-                        product_type: pt,
-                        room_id: room.clone(),
-                        user_id: user,
-                        indicators: indicators.clone(),
-                        max_lag,
-                    };
-                    // Keys seen so far: a set, so a pipeline of thousands of targets is
-                    // checked in linear time (a scan per target took 30 s at 8,000).
-                    if !keys.insert(target.key())
-                        && let Some(prev) =
-                            targets.iter().find(|p: &&Target| p.key() == target.key())
-                    {
-                        return Err(err(
-                            &format!("targets[{i}]"),
-                            format!(
-                                "repeats target {prev}: list each (app, product type, room, user) once"
-                            ),
-                        ));
-                    }
-                    targets.insert(target);
-                }
-            }
-        }
-    }
-
-    Ok(Pipeline {
-        name,
-        file: path.to_path_buf(),
-        api: ApiSettings {
-            endpoint,
-            region,
-            requests_per_second: rps,
-            allow_http: raw.api.allow_http.unwrap_or(false),
-        },
-        sink: SinkSettings {
-            url: raw.sink.url,
-            slot,
-            endpoint: raw.sink.endpoint,
-            region: raw.sink.region,
-        },
-        targets: targets.into_iter().collect::<Vec<_>>().into(),
+    Ok(ApiSettings {
+        endpoint,
+        region,
+        requests_per_second: rps,
+        allow_http,
     })
+}
+
+/// The `[sink]` table with the default slot length filled in; checks the slot before
+/// the URL.
+fn sink_settings(sink: SinkFile) -> Result<SinkSettings, Rejection> {
+    let slot_text = sink.slot.unwrap_or_else(|| "5m".to_string());
+    let slot = parse_slot(&slot_text).map_err(|r| Rejection::new("sink.slot", r))?;
+    if sink.url.trim().is_empty() {
+        return Err(Rejection::new(
+            "sink.url",
+            "is empty: give a local path or s3://bucket/prefix",
+        ));
+    }
+    Ok(SinkSettings {
+        url: sink.url,
+        slot,
+        endpoint: sink.endpoint,
+        region: sink.region,
+    })
+}
+
+/// Every `[[targets]]` entry checked and expanded, in file order, into the pipeline's
+/// sorted, unique targets: an entry is fully checked before its targets are added, so
+/// a bad key is reported before a repeat.
+fn expand_targets(entries: &[TargetFile]) -> Result<Arc<[Target]>, Rejection> {
+    if entries.is_empty() {
+        return Err(Rejection::new(
+            "targets",
+            "no [[targets]] entry: add at least one with app_id and indicators",
+        ));
+    }
+    let mut targets = TargetSet::default();
+    for (i, entry) in entries.iter().enumerate() {
+        for target in entry_targets(i, entry)? {
+            targets.insert(i, target)?;
+        }
+    }
+    Ok(targets.targets.into_iter().collect::<Vec<_>>().into())
+}
+
+/// The dotted key of field `field` of the `i`th `[[targets]]` entry, as rejections
+/// name it (`targets[0].rooms[1]`).
+fn target_key(i: usize, field: &str) -> String {
+    format!("targets[{i}].{field}")
+}
+
+/// Checks the `i`th `[[targets]]` entry field by field, in the order its rejections
+/// are reported, and expands it into its targets.
+fn entry_targets(i: usize, t: &TargetFile) -> Result<Vec<Target>, Rejection> {
+    let at = |field: &str| target_key(i, field);
+    check_app_id(&t.app_id).map_err(|r| Rejection::new(at("app_id"), r))?;
+    let indicators =
+        entry_indicators(&t.indicators).map_err(|r| Rejection::new(at("indicators"), r))?;
+    let max_lag = t
+        .max_lag
+        .as_deref()
+        .map(parse_max_lag)
+        .transpose()
+        .map_err(|r| Rejection::new(at("max_lag"), r))?;
+    let products = entry_products(t.product_types.as_deref())
+        .map_err(|r| Rejection::new(at("product_types"), r))?;
+    check_scope(i, t)?;
+    let mut out = Vec::new();
+    for &pt in &products {
+        for room in scope_ids(t.rooms.as_deref()) {
+            for user in scope_ids(t.users.as_deref()) {
+                out.push(Target {
+                    app_id: t.app_id.clone(),
+                    product_type: pt,
+                    room_id: room.clone(),
+                    user_id: user,
+                    indicators: indicators.clone(),
+                    max_lag,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An app id is also a directory name once escaped, so on top of [`check_id`] its
+/// escaped form must fit a file name.
+fn check_app_id(app_id: &str) -> Result<(), String> {
+    check_id(app_id)?;
+    let segment = crate::domain::escape::app_segment(app_id);
+    if segment.len() > MAX_SEGMENT_LEN {
+        return Err(format!(
+            "{:?} becomes the {}-byte directory name {segment:?}: at most {MAX_SEGMENT_LEN} bytes fit a file name",
+            app_id,
+            segment.len()
+        ));
+    }
+    Ok(())
+}
+
+/// An entry's indicators, sorted and unique, shared by all its targets; each must be
+/// one `ListRealTimeQuality` knows.
+fn entry_indicators(names: &[String]) -> Result<Arc<[String]>, String> {
+    if names.is_empty() {
+        return Err(format!(
+            "is empty: name at least one of {}",
+            INDICATORS.join(", ")
+        ));
+    }
+    let mut indicators = BTreeSet::new();
+    for ind in names {
+        if !INDICATORS.contains(&ind.as_str()) {
+            return Err(format!(
+                "{ind:?} is not an indicator of ListRealTimeQuality: use one of {}",
+                INDICATORS.join(", ")
+            ));
+        }
+        indicators.insert(ind.clone());
+    }
+    Ok(indicators.into_iter().collect())
+}
+
+/// An entry's product types, sorted and unique; `["native"]` when the key is left out.
+fn entry_products(names: Option<&[String]>) -> Result<BTreeSet<ProductType>, String> {
+    let default = ["native".to_string()];
+    let mut products = BTreeSet::new();
+    for p in names.unwrap_or(&default) {
+        let pt = ProductType::parse(p)
+            .ok_or_else(|| format!("{p:?} is not a product type: use \"native\" or \"web\""))?;
+        products.insert(pt);
+    }
+    if products.is_empty() {
+        return Err(
+            "is empty: leave it out for [\"native\"] or name \"native\" and/or \"web\"".into(),
+        );
+    }
+    Ok(products)
+}
+
+/// Checks an entry's `rooms` and `users`: users only within rooms, as the API applies
+/// them.
+fn check_scope(i: usize, t: &TargetFile) -> Result<(), Rejection> {
+    if let Some(rooms) = &t.rooms {
+        check_id_list(
+            i,
+            "rooms",
+            rooms,
+            "is empty: leave it out for app-level data or name the rooms",
+        )?;
+    }
+    if let Some(users) = &t.users {
+        if t.rooms.is_none() {
+            return Err(Rejection::new(
+                target_key(i, "users"),
+                "needs rooms: the API applies UserId only together with a RoomId",
+            ));
+        }
+        check_id_list(
+            i,
+            "users",
+            users,
+            "is empty: leave it out for room-level data or name the users",
+        )?;
+    }
+    Ok(())
+}
+
+/// Rooms and users take the same checks: a list given must name at least one id (else
+/// `if_empty`), and each id must pass [`check_id`], keyed by its index (`rooms[1]`).
+fn check_id_list(i: usize, field: &str, ids: &[String], if_empty: &str) -> Result<(), Rejection> {
+    if ids.is_empty() {
+        return Err(Rejection::new(target_key(i, field), if_empty));
+    }
+    for (j, id) in ids.iter().enumerate() {
+        check_id(id).map_err(|r| Rejection::new(target_key(i, &format!("{field}[{j}]")), r))?;
+    }
+    Ok(())
+}
+
+/// The rooms or users a target list ranges over: each id given, or `None` alone (the
+/// app- or room-level data) when the key is left out.
+fn scope_ids(ids: Option<&[String]>) -> Vec<Option<String>> {
+    match ids {
+        Some(ids) => ids.iter().cloned().map(Some).collect(),
+        None => vec![None],
+    }
+}
+
+/// The pipeline's targets while they are collected, with their keys beside them so a
+/// repeat is found without a scan.
+#[derive(Default)]
+struct TargetSet {
+    targets: BTreeSet<Target>,
+    /// Keys seen so far: a set, so a pipeline of thousands of targets is checked in
+    /// linear time (a scan per target took 30 s at 8,000).
+    keys: HashSet<String>,
+}
+
+impl TargetSet {
+    /// Adds a target of the `i`th entry, rejecting one whose (app, product type, room,
+    /// user) is already there.
+    fn insert(&mut self, i: usize, target: Target) -> Result<(), Rejection> {
+        if !self.keys.insert(target.key())
+            && let Some(prev) = self
+                .targets
+                .iter()
+                .find(|p: &&Target| p.key() == target.key())
+        {
+            return Err(Rejection::new(
+                format!("targets[{i}]"),
+                format!("repeats target {prev}: list each (app, product type, room, user) once"),
+            ));
+        }
+        self.targets.insert(target);
+        Ok(())
+    }
 }
 
 /// Checks an app, room or user id. Ids become partition values and object-key parts, so

@@ -1,12 +1,15 @@
 //! rtcq copies Volcengine RTC `ListRealTimeQuality` metrics into a Hive-partitioned
 //! Parquet dataset on local disk or S3. See `DESIGN.md` for the run, step by step.
 //!
-//! Each module owns one thing: `config` parses pipeline files, `auth` signs requests,
-//! `api` talks HTTP, `limit` paces and retries, `plan` turns cursors into requests, `capacity` says how many targets a budget serves,
-//! `sink` writes Parquet slot files, `state` keeps cursors and the lease, `run` wires
-//! one run together, `cli` is the command line, `logs` and `progress` are what a run
-//! shows while it goes, `metrics` is its summary for Prometheus, and `emulator` is the
-//! local stand-in for the real API.
+//! Each module owns one thing. From the bottom up: `domain` holds the words of the
+//! design as types (targets, pipeline names, ranges and gaps, partition escaping);
+//! `clock` is the one time source; `auth` signs requests, `api` talks HTTP, `limit`
+//! paces and retries; `config` turns a pipeline file into domain types; `plan` turns
+//! cursors into requests and `capacity` says how many targets a budget serves; `sink`
+//! writes Parquet slot files and `state` keeps cursors, gaps and the lease; `run` is one
+//! run as stages; `commands` is what each subcommand does, `cli` its arguments; `logs`,
+//! `progress` and `metrics` are what a run shows; `emulator` is the local stand-in for
+//! the real API.
 
 pub mod api;
 pub mod auth;

@@ -16,125 +16,144 @@ use crate::run::Summary;
 pub fn render(summary: &Summary) -> String {
     let mut out = String::new();
     let p = [("pipeline", summary.pipeline.as_str())];
-    let mut gauge = |name: &str, help: &str, value: f64| {
-        family(&mut out, name, help);
-        sample(&mut out, name, &p, value);
-    };
-    gauge(
-        "rtcq_rows_written_total",
-        "Rows written by the last run.",
-        summary.rows_written as f64,
-    );
-    gauge(
-        "rtcq_files_written_total",
-        "Slot files written by the last run.",
-        summary.files_written as f64,
-    );
-    gauge(
-        "rtcq_requests_planned",
-        "Requests the last run planned.",
-        summary.requests_planned as f64,
-    );
-    gauge(
-        "rtcq_requests_sent_total",
-        "API requests sent by the last run, retries included.",
-        summary.requests_sent as f64,
-    );
-    gauge(
-        "rtcq_requests_retried_total",
-        "API requests the last run retried.",
-        summary.requests_retried as f64,
-    );
-    gauge(
-        "rtcq_requests_throttled_total",
-        "API answers of the last run that said it was too fast.",
-        summary.requests_throttled as f64,
-    );
-    gauge(
-        "rtcq_requests_failed_total",
-        "API requests of the last run that failed after retries.",
-        summary.requests_failed as f64,
-    );
-    gauge(
-        "rtcq_slots_pending",
-        "Slots left pending after the last run, fetched by the next.",
-        summary.slots_pending as f64,
-    );
-    gauge(
-        "rtcq_gaps_recorded_total",
-        "Lost ranges the last run recorded in the gap ledger.",
-        summary.gaps_recorded as f64,
-    );
-    gauge(
-        "rtcq_targets",
-        "Targets in the pipeline.",
-        summary.targets as f64,
-    );
-    gauge(
-        "rtcq_capacity_targets",
-        "Targets the pipeline's rate, schedule and run time serve without loss.",
-        summary.capacity as f64,
-    );
-    gauge(
-        "rtcq_over_capacity",
-        "1 when the pipeline has more targets than its capacity: data is lost every hour.",
-        if summary.over_capacity { 1.0 } else { 0.0 },
-    );
-    gauge(
-        "rtcq_targets_deferred",
-        "Targets the last run left for the next one (its deadline came first).",
-        summary.targets_deferred as f64,
-    );
-    gauge(
-        "rtcq_targets_at_risk",
-        "Targets whose owed data leaves the API's horizon before the next runs reach it.",
-        summary.targets_at_risk as f64,
-    );
-    gauge(
-        "rtcq_max_lag_seconds",
-        "Age of the oldest data owed by any target (0 when none owes anything).",
-        summary.max_lag_seconds.unwrap_or(0) as f64,
-    );
-    gauge(
-        "rtcq_last_run_exit_code",
-        "Exit code of the last run (0 done, 3 incomplete, 4 busy; see the README).",
-        u8::from(summary.exit_code) as f64,
-    );
-    gauge(
-        "rtcq_last_run_timestamp_seconds",
-        "When the last run finished, in seconds since the Unix epoch.",
-        summary.finished_at.timestamp_micros() as f64 / 1e6,
-    );
-    gauge(
-        "rtcq_run_duration_seconds",
-        "How long the last run took.",
-        summary.duration_seconds(),
-    );
+    for f in FIGURES {
+        family(&mut out, f.name, f.help);
+        sample(&mut out, f.name, &p, (f.value)(summary));
+    }
+    target_lags(&mut out, summary);
+    out
+}
+
+/// One run-wide gauge: its name, its HELP text and how to read it off a summary.
+struct Figure {
+    name: &'static str,
+    help: &'static str,
+    value: fn(&Summary) -> f64,
+}
+
+/// The run-wide gauges, one sample each, labelled by pipeline, in output order. A
+/// table keeps names, help and order in one place; [`render`] writes it top to bottom.
+const FIGURES: &[Figure] = &[
+    Figure {
+        name: "rtcq_rows_written_total",
+        help: "Rows written by the last run.",
+        value: |s| s.rows_written as f64,
+    },
+    Figure {
+        name: "rtcq_files_written_total",
+        help: "Slot files written by the last run.",
+        value: |s| s.files_written as f64,
+    },
+    Figure {
+        name: "rtcq_requests_planned",
+        help: "Requests the last run planned.",
+        value: |s| s.requests_planned as f64,
+    },
+    Figure {
+        name: "rtcq_requests_sent_total",
+        help: "API requests sent by the last run, retries included.",
+        value: |s| s.requests_sent as f64,
+    },
+    Figure {
+        name: "rtcq_requests_retried_total",
+        help: "API requests the last run retried.",
+        value: |s| s.requests_retried as f64,
+    },
+    Figure {
+        name: "rtcq_requests_throttled_total",
+        help: "API answers of the last run that said it was too fast.",
+        value: |s| s.requests_throttled as f64,
+    },
+    Figure {
+        name: "rtcq_requests_failed_total",
+        help: "API requests of the last run that failed after retries.",
+        value: |s| s.requests_failed as f64,
+    },
+    Figure {
+        name: "rtcq_slots_pending",
+        help: "Slots left pending after the last run, fetched by the next.",
+        value: |s| s.slots_pending as f64,
+    },
+    Figure {
+        name: "rtcq_gaps_recorded_total",
+        help: "Lost ranges the last run recorded in the gap ledger.",
+        value: |s| s.gaps_recorded as f64,
+    },
+    Figure {
+        name: "rtcq_targets",
+        help: "Targets in the pipeline.",
+        value: |s| s.targets as f64,
+    },
+    Figure {
+        name: "rtcq_capacity_targets",
+        help: "Targets the pipeline's rate, schedule and run time serve without loss.",
+        value: |s| s.capacity as f64,
+    },
+    Figure {
+        name: "rtcq_over_capacity",
+        help: "1 when the pipeline has more targets than its capacity: data is lost every hour.",
+        value: |s| if s.over_capacity { 1.0 } else { 0.0 },
+    },
+    Figure {
+        name: "rtcq_targets_deferred",
+        help: "Targets the last run left for the next one (its deadline came first).",
+        value: |s| s.targets_deferred as f64,
+    },
+    Figure {
+        name: "rtcq_targets_at_risk",
+        help: "Targets whose owed data leaves the API's horizon before the next runs reach it.",
+        value: |s| s.targets_at_risk as f64,
+    },
+    Figure {
+        name: "rtcq_max_lag_seconds",
+        help: "Age of the oldest data owed by any target (0 when none owes anything).",
+        value: |s| s.max_lag_seconds.unwrap_or(0) as f64,
+    },
+    Figure {
+        name: "rtcq_last_run_exit_code",
+        help: "Exit code of the last run (0 done, 3 incomplete, 4 busy; see the README).",
+        value: |s| u8::from(s.exit_code) as f64,
+    },
+    Figure {
+        name: "rtcq_last_run_timestamp_seconds",
+        help: "When the last run finished, in seconds since the Unix epoch.",
+        value: |s| s.finished_at.timestamp_micros() as f64 / 1e6,
+    },
+    Figure {
+        name: "rtcq_run_duration_seconds",
+        help: "How long the last run took.",
+        value: Summary::duration_seconds,
+    },
+];
+
+/// The per-target lag family, one sample per target with a known lag; left out
+/// entirely (HELP and TYPE too) when no target has one.
+fn target_lags(out: &mut String, summary: &Summary) {
     let lags: Vec<_> = summary
         .lag
         .iter()
         .filter_map(|l| l.lag_seconds.map(|s| (l, s)))
         .collect();
-    if !lags.is_empty() {
-        let name = "rtcq_target_lag_seconds";
-        family(
-            &mut out,
-            name,
-            "How far each target's cursor is behind the last run's now.",
-        );
-        for (l, secs) in lags {
-            let labels = [
-                ("pipeline", summary.pipeline.as_str()),
-                ("target", l.target.as_str()),
-                ("app_id", l.app_id.as_str()),
-                ("product_type", l.product_type.as_str()),
-                ("room_id", l.room_id.as_deref().unwrap_or("")),
-                ("user_id", l.user_id.as_deref().unwrap_or("")),
-            ];
-            sample(&mut out, name, &labels, secs as f64);
-        }
+    if lags.is_empty() {
+        return;
     }
-    out
+    let name = "rtcq_target_lag_seconds";
+    family(
+        out,
+        name,
+        "How far each target's cursor is behind the last run's now.",
+    );
+    for (l, secs) in lags {
+        let labels = [
+            ("pipeline", summary.pipeline.as_str()),
+            ("target", l.target.as_str()),
+            ("app_id", l.app_id.as_str()),
+            ("product_type", l.product_type.as_str()),
+            ("room_id", l.room_id.as_deref().unwrap_or("")),
+            ("user_id", l.user_id.as_deref().unwrap_or("")),
+        ];
+        sample(out, name, &labels, secs as f64);
+    }
 }
 
 fn family(out: &mut String, name: &str, help: &str) {
@@ -296,6 +315,7 @@ fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
     use crate::run::{Exit, TargetLag};
     use chrono::{DateTime, Utc};
 
@@ -308,12 +328,12 @@ mod tests {
         let mut s = Summary::stopped(
             "demo",
             "r1",
-            at("2026-11-25T12:00:10Z"),
-            at("2026-11-25T12:00:10Z"),
+            &Clock::system(),
             2,
             "x".into(),
             Exit::Incomplete,
         );
+        (s.started_at, s.now) = (at("2026-11-25T12:00:10Z"), at("2026-11-25T12:00:10Z"));
         s.finished_at = at("2026-11-25T12:00:12.5Z");
         s.rows_written = 1200;
         s.requests_sent = 3;

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::domain::TimeRange;
+
 /// Width of one API bucket.
 pub const BUCKET: TimeDelta = TimeDelta::seconds(30);
 /// How far back the API answers.
@@ -124,7 +126,7 @@ impl Progress {
 
     /// Gives up everything owed before `t` (it can no longer be fetched) and returns
     /// it, oldest first, adjacent ranges merged.
-    pub fn cut_at(&mut self, t: DateTime<Utc>, slot_len: TimeDelta) -> Vec<Lost> {
+    pub fn cut_at(&mut self, t: DateTime<Utc>, slot_len: TimeDelta) -> Vec<TimeRange> {
         let mut lost = Vec::new();
         let Some(cursor) = self.cursor else {
             return lost;
@@ -170,13 +172,6 @@ impl Progress {
         self.incomplete.retain(|i| *i >= end);
         self.cursor = Some(self.cursor.map_or(end, |c| c.max(end)));
     }
-}
-
-/// A range the API no longer has, so it can never be fetched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Lost {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
 }
 
 /// One request to send: `[start, end)` for one target, everything it owes.
@@ -270,7 +265,7 @@ pub struct Plan {
     /// Per target (the pipeline's order): what it owes after the losses below.
     pub progress: Vec<Progress>,
     /// Ranges already beyond the horizon, by target index.
-    pub lost: Vec<(usize, Lost)>,
+    pub lost: Vec<(usize, TimeRange)>,
     /// Earliest due first (ties: target order); shared, not copied, with the fetches.
     pub requests: Arc<[Request]>,
 }
@@ -353,28 +348,28 @@ impl Backfill {
     }
 
     /// The part of the range the API no longer has.
-    pub fn unreachable(&self, w: &Window) -> Option<Lost> {
+    pub fn unreachable(&self, w: &Window) -> Option<TimeRange> {
         let end = self.to.min(w.horizon);
-        (self.from < end).then_some(Lost {
+        (self.from < end).then_some(TimeRange {
             start: self.from,
             end,
         })
     }
 
     /// The part of the range that is not settled yet (a later run fetches it).
-    pub fn unsettled(&self, w: &Window) -> Option<Lost> {
+    pub fn unsettled(&self, w: &Window) -> Option<TimeRange> {
         let start = self.from.max(w.settled_end);
-        (start < self.to).then_some(Lost {
+        (start < self.to).then_some(TimeRange {
             start,
             end: self.to,
         })
     }
 }
 
-fn push_lost(lost: &mut Vec<Lost>, start: DateTime<Utc>, end: DateTime<Utc>) {
+fn push_lost(lost: &mut Vec<TimeRange>, start: DateTime<Utc>, end: DateTime<Utc>) {
     match lost.last_mut() {
         Some(last) if last.end == start => last.end = end,
-        _ => lost.push(Lost { start, end }),
+        _ => lost.push(TimeRange { start, end }),
     }
 }
 
@@ -490,14 +485,14 @@ mod tests {
             vec![
                 (
                     0,
-                    Lost {
+                    TimeRange {
                         start: t(10, 0, 0),
                         end: t(10, 5, 0)
                     }
                 ),
                 (
                     0,
-                    Lost {
+                    TimeRange {
                         start: t(10, 30, 0),
                         end: t(11, 1, 0)
                     }
@@ -525,7 +520,7 @@ mod tests {
             plan.lost,
             vec![(
                 0,
-                Lost {
+                TimeRange {
                     start: t(11, 1, 0),
                     end: t(11, 3, 0)
                 }
@@ -579,7 +574,7 @@ mod tests {
         );
         assert_eq!(
             b.unreachable(&w),
-            Some(Lost {
+            Some(TimeRange {
                 start: t(10, 30, 0),
                 end: t(11, 1, 0)
             })
@@ -599,7 +594,7 @@ mod tests {
         };
         assert_eq!(
             late.unsettled(&w),
-            Some(Lost {
+            Some(TimeRange {
                 start: t(11, 59, 0),
                 end: t(12, 30, 0)
             })

@@ -1,5 +1,5 @@
 //! API answers are not trusted: arbitrary bytes and mutated valid answers never panic
-//! `decode_response` or `split_into_slots`; points outside the asked window, off the
+//! `decode_response`, `decode_response_with` or `for_each_point`; points outside the asked window, off the
 //! 30 s grid, without a usable time or value, or repeated are dropped and counted; deep
 //! nesting and oversized bodies fail cleanly with an error that says what was wrong; and a
 //! whole run against a loopback server answering such a body writes each point once.
@@ -16,12 +16,12 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
 use proptest::prelude::*;
-use rtcq::api::client::{MAX_BODY_BYTES, decode_response};
-use rtcq::api::{ApiError, Client, QualityRequest, QualityResult, Timeouts};
+use rtcq::api::client::{MAX_BODY_BYTES, decode_response, decode_response_with};
+use rtcq::api::{ApiError, Client, QualityRequest, Timeouts};
 use rtcq::auth::Credentials;
 use rtcq::domain::{ProductType, Target};
 use rtcq::run::Dropped;
-use rtcq::run::rows::split_into_slots;
+use rtcq::run::rows::{Answer, for_each_point};
 use serde_json::{Value, json};
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -47,35 +47,71 @@ fn target(user: Option<&str>) -> Target {
     }
 }
 
-/// Splits `result` and checks what every answer must satisfy: each point is either a row
-/// or counted as dropped; rows lie in the window, on the grid, in their slot, with a
-/// finite value, and no key twice.
-fn split_checked(result: &QualityResult, user: Option<&str>) -> Result<Dropped, TestCaseError> {
+/// The answer a run builds from a response (the borrowed parse of `body`).
+fn answer_of(status: u16, body: &[u8]) -> Result<Answer, ApiError> {
+    decode_response_with(status, body, Answer::from_ref)
+}
+
+/// The kept points of `answer` for `target`, as (slot start, timestamp µs, value bits,
+/// stream), in answer order, and the dropped ones counted.
+#[allow(clippy::type_complexity)]
+fn points_of(
+    target: &Target,
+    answer: &Answer,
+) -> (
+    Vec<(DateTime<Utc>, i64, u64, Option<String>, usize)>,
+    Dropped,
+) {
     let mut dropped = Dropped::default();
-    let slots = split_into_slots(
-        &target(user),
-        result,
+    let mut out = Vec::new();
+    for_each_point(
+        target,
+        answer,
         start(),
         end(),
         TimeDelta::minutes(5),
         &mut dropped,
+        |p| {
+            out.push((
+                p.slot_start,
+                p.timestamp_us,
+                p.value.to_bits(),
+                p.stream_id.map(str::to_string),
+                p.series,
+            ))
+        },
     );
-    let points: u64 = result.indicators.iter().map(|s| s.data.len() as u64).sum();
-    let rows: u64 = slots.values().map(|r| r.len() as u64).sum();
-    prop_assert_eq!(rows + dropped.total(), points);
+    (out, dropped)
+}
+
+/// Splits `answer` into points and checks what every answer must satisfy: each point is
+/// either kept or counted as dropped; kept points lie in the window, on the grid, in
+/// their slot, with a finite value, and no key twice.
+fn split_checked(answer: &Answer, user: Option<&str>) -> Result<Dropped, TestCaseError> {
+    let (kept, dropped) = points_of(&target(user), answer);
+    let points: u64 = answer.series.iter().map(|s| s.points.len() as u64).sum();
+    prop_assert_eq!(kept.len() as u64 + dropped.total(), points);
     let mut keys = std::collections::HashSet::new();
-    for (slot, rows) in &slots {
-        for r in rows {
-            prop_assert!(r.timestamp_us >= start().timestamp_micros());
-            prop_assert!(r.timestamp_us < end().timestamp_micros());
-            prop_assert_eq!(r.timestamp_us % 30_000_000, 0);
-            prop_assert!(r.timestamp_us >= slot.timestamp_micros());
-            prop_assert!(r.timestamp_us < slot.timestamp_micros() + 300_000_000);
-            prop_assert!(r.value.is_finite());
-            prop_assert!(keys.insert((r.indicator.clone(), r.stream_id.clone(), r.timestamp_us)));
-        }
+    for (slot, ts, value, stream, series) in &kept {
+        prop_assert!(*ts >= start().timestamp_micros());
+        prop_assert!(*ts < end().timestamp_micros());
+        prop_assert_eq!(ts % 30_000_000, 0);
+        prop_assert!(*ts >= slot.timestamp_micros());
+        prop_assert!(*ts < slot.timestamp_micros() + 300_000_000);
+        prop_assert!(f64::from_bits(*value).is_finite());
+        let name = answer.series[*series].name.clone();
+        prop_assert!(keys.insert((name, stream.clone(), *ts)));
     }
     Ok(dropped)
+}
+
+/// What every refused body must satisfy: an error that says something, bounded in size
+/// whatever the body holds.
+fn check_error(e: &ApiError) -> Result<(), TestCaseError> {
+    let msg = e.to_string();
+    prop_assert!(!msg.is_empty());
+    prop_assert!(msg.len() < 2000, "{} bytes", msg.len());
+    Ok(())
 }
 
 // ---- generated answers ----
@@ -236,8 +272,9 @@ proptest! {
         status in prop_oneof![Just(200u16), Just(400u16), Just(500u16), 0u16..1000],
         body in proptest::collection::vec(any::<u8>(), 0..2000),
     ) {
-        if let Ok(r) = decode_response(status, &body) {
-            split_checked(&r, None)?;
+        let _ = decode_response(status, &body);
+        if let Ok(a) = answer_of(status, &body) {
+            split_checked(&a, None)?;
         }
     }
 
@@ -247,8 +284,8 @@ proptest! {
         user in proptest::option::of(prop_oneof![Just("u1"), Just("u3")]),
     ) {
         let body = serde_json::to_vec(&a).unwrap();
-        let r = decode_response(200, &body).unwrap();
-        split_checked(&r, user)?;
+        decode_response(200, &body).unwrap();
+        split_checked(&answer_of(200, &body).unwrap(), user)?;
     }
 
     #[test]
@@ -258,14 +295,12 @@ proptest! {
         status in prop_oneof![Just(200u16), Just(429u16), Just(503u16)],
     ) {
         let body = mutate(serde_json::to_vec(&a).unwrap(), &edits);
-        match decode_response(status, &body) {
-            Ok(r) => { split_checked(&r, None)?; }
-            Err(e) => {
-                let msg = e.to_string();
-                prop_assert!(!msg.is_empty());
-                // Bounded, whatever the body holds.
-                prop_assert!(msg.len() < 2000, "{} bytes", msg.len());
-            }
+        if let Err(e) = decode_response(status, &body) {
+            check_error(&e)?;
+        }
+        match answer_of(status, &body) {
+            Ok(a) => { split_checked(&a, None)?; }
+            Err(e) => check_error(&e)?,
         }
     }
 }
@@ -295,16 +330,8 @@ fn every_kind_of_bad_point_is_dropped_and_counted() {
         ]},
         {"Name": "", "Data": [{"TimeStamp": "2026-11-25T11:00:00Z", "Value": 1}]}
     ]}});
-    let r = decode_response(200, &serde_json::to_vec(&body).unwrap()).unwrap();
-    let mut dropped = Dropped::default();
-    let slots = split_into_slots(
-        &target(None),
-        &r,
-        start(),
-        end(),
-        TimeDelta::minutes(5),
-        &mut dropped,
-    );
+    let answer = answer_of(200, &serde_json::to_vec(&body).unwrap()).unwrap();
+    let (kept, dropped) = points_of(&target(None), &answer);
     assert_eq!(
         dropped,
         Dropped {
@@ -317,24 +344,34 @@ fn every_kind_of_bad_point_is_dropped_and_counted() {
             duplicate: 1,
         }
     );
-    let rows: Vec<(i64, u64, Option<String>)> = slots
-        .values()
-        .flatten()
-        .map(|r| (r.timestamp_us, r.value.to_bits(), r.stream_id.clone()))
-        .collect();
     let us = |s: &str| at(s).timestamp_micros();
+    let slot = at("2026-11-25T11:05:00Z");
     assert_eq!(
-        rows,
+        kept,
         [
-            (us("2026-11-25T11:05:00Z"), 1.5f64.to_bits(), None),
-            (us("2026-11-25T11:05:30Z"), 2.5f64.to_bits(), None),
+            (slot, us("2026-11-25T11:05:00Z"), 1.5f64.to_bits(), None, 0),
+            (slot, us("2026-11-25T11:05:30Z"), 2.5f64.to_bits(), None, 0),
             (
+                slot,
                 us("2026-11-25T11:05:30Z"),
                 2.5f64.to_bits(),
-                Some("s1".into())
+                Some("s1".into()),
+                0
             ),
-            (us("2026-11-25T11:08:00Z"), 1e308f64.to_bits(), None),
-            (us("2026-11-25T11:08:30Z"), (-0.0f64).to_bits(), None),
+            (
+                slot,
+                us("2026-11-25T11:08:00Z"),
+                1e308f64.to_bits(),
+                None,
+                0
+            ),
+            (
+                slot,
+                us("2026-11-25T11:08:30Z"),
+                (-0.0f64).to_bits(),
+                None,
+                0
+            ),
         ]
     );
 }
@@ -450,18 +487,16 @@ fn deep_nesting_fails_cleanly_everywhere() {
         r#"{{"Result":{{"Indicators":[{{"Name":"x","Data":[{{"TimeStamp":"2026-11-25T11:00:00Z","Value":{}}}]}}]}}}}"#,
         closed(100_000)
     );
-    let r = decode_response(200, body.as_bytes()).unwrap();
-    let mut dropped = Dropped::default();
-    let slots = split_into_slots(
-        &target(None),
-        &r,
-        start(),
-        end(),
-        TimeDelta::minutes(5),
-        &mut dropped,
+    decode_response(200, body.as_bytes()).unwrap();
+    let (kept, dropped) = points_of(&target(None), &answer_of(200, body.as_bytes()).unwrap());
+    assert_eq!(kept, []);
+    assert_eq!(
+        dropped,
+        Dropped {
+            bad_value: 1,
+            ..Dropped::default()
+        }
     );
-    assert!(slots.is_empty());
-    assert_eq!(dropped.bad_value, 1);
 }
 
 // ---- a loopback server answering fixed bodies ----

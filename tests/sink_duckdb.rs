@@ -4,12 +4,15 @@
 //!
 //! Needs Python with duckdb and pyarrow: `RTCQ_PYTHON`, else `.venv/bin/python` (`make venv`).
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use rtcq::domain::ProductType;
 use rtcq::plan::Slot;
+use rtcq::run::slot_file::Replaced;
 use rtcq::sink::{Row, Sink, StoreOptions, open};
 use serde_json::{Value, json};
 
@@ -142,8 +145,8 @@ async fn duckdb_and_pyarrow_read_back_exactly() {
             for r in &rows {
                 expected.push(expected_row(app, &slot.date(), r));
             }
-            let w = sink.write_slot(app, &slot, rows).await.unwrap();
-            expected_files.push(w.path);
+            let w = common::write_rows(&sink, app, slot, rows, &Replaced::new()).await;
+            expected_files.push(w.unwrap().path);
         }
     }
     expected_files.sort();

@@ -1,12 +1,16 @@
-//! The sink on a local directory: file names on disk, atomic rewrites, read-back, unions
-//! and the sweep of leftovers.
+//! The sink on a local directory only: concurrent atomic publishes, the sweep of
+//! leftovers, file-system limits. What every store must do is in `sink_stores.rs`.
+
+mod common;
 
 use std::path::Path as FsPath;
 
 use chrono::{TimeDelta, TimeZone, Utc};
+use common::{read_rows, relative_files, try_write_rows, write_rows};
 use rtcq::domain::ProductType;
 use rtcq::plan::Slot;
-use rtcq::sink::{Row, Sink, SinkError, StoreOptions, WrittenFile, open};
+use rtcq::run::slot_file::Replaced;
+use rtcq::sink::{Row, Sink, SlotEncoder, StoreOptions, open};
 
 fn slot(h: u32, m: u32) -> Slot {
     let t = Utc.with_ymd_and_hms(2026, 11, 25, h, m, 0).unwrap();
@@ -33,136 +37,9 @@ fn row(
     }
 }
 
-/// Every file under `root`, as `/`-separated paths relative to it, sorted.
-fn files(root: &FsPath) -> Vec<String> {
-    fn walk(dir: &FsPath, prefix: &str, out: &mut Vec<String>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            let name = e.file_name().into_string().unwrap();
-            let rel = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}/{name}")
-            };
-            if e.file_type().unwrap().is_dir() {
-                walk(&e.path(), &rel, out);
-            } else {
-                out.push(rel);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(root, "", &mut out);
-    out.sort();
-    out
-}
-
 fn sink(dir: &FsPath, pipeline: &str) -> Sink {
     let root = open(dir.to_str().unwrap(), &StoreOptions::default()).unwrap();
     Sink::new(root, pipeline).unwrap()
-}
-
-#[tokio::test]
-async fn writes_named_files_and_reads_them_back() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
-    let sink = sink(&dir, "demo");
-    let s1 = slot(23, 55);
-    let s2 = slot(0, 0);
-
-    let rows_a = vec![
-        row(Some("r1"), None, "stall_rate", &s1, 1, 0.5),
-        row(None, None, "stall_rate", &s1, 0, 1.0),
-        row(None, None, "stall_rate", &s1, 0, 2.0), // same key: the later row wins
-    ];
-    let w = sink.write_slot("demo-app", &s1, rows_a).await.unwrap();
-    let on_disk = dir
-        .canonicalize()
-        .unwrap()
-        .join("app_id=demo-app/date=2026-11-25/demo-2355.parquet");
-    assert_eq!(
-        w,
-        WrittenFile {
-            path: "app_id=demo-app/date=2026-11-25/demo-2355.parquet".into(),
-            rows: 2,
-            bytes: std::fs::metadata(&on_disk).unwrap().len() as usize,
-        }
-    );
-    sink.write_slot("a/b", &s2, vec![row(None, None, "stall_rate", &s2, 3, 9.0)])
-        .await
-        .unwrap();
-    sink.write_slot(
-        "../../etc",
-        &s2,
-        vec![row(None, None, "stall_rate", &s2, 3, 7.0)],
-    )
-    .await
-    .unwrap();
-
-    assert_eq!(
-        files(&dir),
-        [
-            "app_id=%2E.%2F..%2Fetc/date=2026-11-25/demo-0000.parquet",
-            "app_id=a%2Fb/date=2026-11-25/demo-0000.parquet",
-            "app_id=demo-app/date=2026-11-25/demo-2355.parquet",
-        ]
-    );
-    assert_eq!(
-        files(tmp.path()).len(),
-        3,
-        "nothing was written outside the root"
-    );
-
-    let back = sink.read_slot("demo-app", &s1).await.unwrap().unwrap();
-    assert_eq!(
-        back,
-        vec![
-            row(None, None, "stall_rate", &s1, 0, 2.0),
-            row(Some("r1"), None, "stall_rate", &s1, 1, 0.5),
-        ]
-    );
-    let back = sink.read_slot("../../etc", &s2).await.unwrap().unwrap();
-    assert_eq!(back, vec![row(None, None, "stall_rate", &s2, 3, 7.0)]);
-    assert_eq!(sink.read_slot("demo-app", &s2).await.unwrap(), None);
-    assert_eq!(sink.read_slot("nobody", &s1).await.unwrap(), None);
-}
-
-#[tokio::test]
-async fn rewrite_with_union_replaces_the_file() {
-    let tmp = tempfile::tempdir().unwrap();
-    let sink = sink(tmp.path(), "demo");
-    let s = slot(12, 5);
-    let first = vec![
-        row(Some("r1"), Some("u1"), "stall_rate", &s, 0, 1.0),
-        row(Some("r1"), Some("u1"), "stall_rate", &s, 1, 1.5),
-        row(Some("r2"), None, "stall_rate", &s, 0, 4.0),
-    ];
-    sink.write_slot("app", &s, first).await.unwrap();
-
-    // A refetch of target r1/u1 only: keep r2's rows, replace r1/u1's.
-    let old = sink.read_slot("app", &s).await.unwrap().unwrap();
-    let refetched = vec![
-        row(Some("r1"), Some("u1"), "stall_rate", &s, 1, 1.75),
-        row(Some("r1"), Some("u1"), "stall_rate", &s, 2, 2.0),
-    ];
-    let mut union = old;
-    union.extend(refetched);
-    let w = sink.write_slot("app", &s, union).await.unwrap();
-    assert_eq!(w.rows, 4);
-
-    assert_eq!(
-        sink.read_slot("app", &s).await.unwrap().unwrap(),
-        vec![
-            row(Some("r1"), Some("u1"), "stall_rate", &s, 0, 1.0),
-            row(Some("r1"), Some("u1"), "stall_rate", &s, 1, 1.75),
-            row(Some("r1"), Some("u1"), "stall_rate", &s, 2, 2.0),
-            row(Some("r2"), None, "stall_rate", &s, 0, 4.0),
-        ]
-    );
-    assert_eq!(
-        files(tmp.path()),
-        ["app_id=app/date=2026-11-25/demo-1205.parquet"]
-    );
 }
 
 #[tokio::test]
@@ -176,19 +53,24 @@ async fn concurrent_writers_of_one_slot_leave_one_whole_file() {
     let b: Vec<Row> = (0..10)
         .map(|i| row(None, None, "stall_rate", &s, i, 2.0))
         .collect();
+    // Each writer replaces the whole slot of the one series: the file is one of them.
+    let replaced = Replaced::from([(
+        (ProductType::Native, None, None),
+        (s.start.timestamp_micros(), s.end.timestamp_micros()),
+    )]);
     let (ra, rb) = tokio::join!(
-        sink.write_slot("x", &s, a.clone()),
-        sink.write_slot("x", &s, b.clone())
+        write_rows(&sink, "x", s, a.clone(), &replaced),
+        write_rows(&sink, "x", s, b.clone(), &replaced)
     );
-    ra.unwrap();
-    rb.unwrap();
-    let back = sink.read_slot("x", &s).await.unwrap().unwrap();
+    assert_eq!(ra.unwrap().rows, 10);
+    assert_eq!(rb.unwrap().rows, 10);
+    let back = read_rows(&sink, "x", s).await.unwrap();
     assert!(
         back == a || back == b,
         "the file is one writer's whole content"
     );
     assert_eq!(
-        files(tmp.path()),
+        relative_files(tmp.path()),
         ["app_id=x/date=2026-11-25/demo-0100.parquet"]
     );
 }
@@ -198,9 +80,8 @@ async fn sweep_removes_only_this_pipelines_leftovers() {
     let tmp = tempfile::tempdir().unwrap();
     let sink = sink(tmp.path(), "demo");
     let s = slot(23, 55);
-    sink.write_slot("app", &s, vec![row(None, None, "stall_rate", &s, 0, 1.0)])
-        .await
-        .unwrap();
+    let rows = vec![row(None, None, "stall_rate", &s, 0, 1.0)];
+    write_rows(&sink, "app", s, rows.clone(), &Replaced::new()).await;
     let d = tmp.path().join("app_id=app/date=2026-11-25");
     let other = tmp.path().join("app_id=b/date=2026-11-24");
     std::fs::create_dir_all(&other).unwrap();
@@ -223,7 +104,7 @@ async fn sweep_removes_only_this_pipelines_leftovers() {
 
     assert_eq!(sink.sweep_temp_files().await.unwrap(), 4);
     assert_eq!(
-        files(tmp.path()),
+        relative_files(tmp.path()),
         [
             ".demo-0000.parquet.tmp-1-1",
             "app_id=app/date=2026-11-25/.DS_Store",
@@ -234,26 +115,7 @@ async fn sweep_removes_only_this_pipelines_leftovers() {
     );
     assert_eq!(sink.sweep_temp_files().await.unwrap(), 0);
     // The real file is untouched.
-    assert_eq!(sink.read_slot("app", &s).await.unwrap().unwrap().len(), 1);
-}
-
-#[tokio::test]
-async fn unreadable_slot_file_names_its_path() {
-    let tmp = tempfile::tempdir().unwrap();
-    let sink = sink(tmp.path(), "demo");
-    let s = slot(0, 5);
-    let d = tmp.path().join("app_id=app/date=2026-11-25");
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(d.join("demo-0005.parquet"), b"PAR1 but not really").unwrap();
-    let err = sink.read_slot("app", &s).await.unwrap_err();
-    assert!(matches!(err, SinkError::Decode { .. }), "{err:?}");
-    let msg = err.to_string();
-    assert!(
-        msg.starts_with(
-            "decoding app_id=app/date=2026-11-25/demo-0005.parquet: not a readable Parquet file"
-        ),
-        "{msg}"
-    );
+    assert_eq!(read_rows(&sink, "app", s).await, Some(rows));
 }
 
 #[test]
@@ -261,11 +123,10 @@ fn bad_pipeline_name_is_rejected() {
     let tmp = tempfile::tempdir().unwrap();
     let root = open(tmp.path().to_str().unwrap(), &StoreOptions::default()).unwrap();
     let err = Sink::new(root, "_hidden").unwrap_err().to_string();
-    assert!(
-        err.starts_with(
-            "\"_hidden\" is not a valid pipeline name: use 1 to 64 characters of a-z, 0-9, '_' and '-', starting with a letter or digit"
-        ),
-        "{err}"
+    assert_eq!(
+        err,
+        "\"_hidden\" is not a valid pipeline name: use 1 to 64 characters of a-z, 0-9, '_' and \
+         '-', starting with a letter or digit (a leading '_' would hide the files from Spark)"
     );
 }
 
@@ -274,22 +135,53 @@ async fn over_long_escaped_id_fails_with_the_path_named() {
     // 128 '/' (config's longest id) escape to 384 bytes: longer than a file-system name may be.
     let tmp = tempfile::tempdir().unwrap();
     let sink = sink(tmp.path(), "demo");
+    let dir = sink.sink_root().local_dir().unwrap().display().to_string();
     let s = slot(0, 0);
     let id = "/".repeat(128);
-    let err = sink
-        .write_slot(&id, &s, vec![row(None, None, "stall_rate", &s, 0, 1.0)])
+    let key = format!(
+        "app_id={}/date=2026-11-25/demo-0000.parquet",
+        "%2F".repeat(128)
+    );
+
+    // A run stops at reading the slot's existing file.
+    let rows = vec![row(None, None, "stall_rate", &s, 0, 1.0)];
+    let err = try_write_rows(&sink, &id, s, rows.clone(), &Replaced::new())
         .await
         .unwrap_err();
-    let msg = err.to_string();
-    assert!(
-        msg.starts_with(&format!(
-            "writing app_id={}/date=2026-11-25/",
-            "%2F".repeat(128)
-        )),
-        "{msg}"
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "reading {key}: Generic LocalFileSystem error: Unable to open file {dir}/{key}: File \
+             name too long (os error 36)"
+        )
+    );
+
+    // Publishing the encoded file fails the same way, naming where it wrote.
+    let mut enc = SlotEncoder::new(&sink.file_meta(&s)).unwrap();
+    enc.push(rows[0].borrowed()).unwrap();
+    let (bytes, n) = enc.finish().unwrap();
+    let err = sink
+        .write_slot_bytes(&id, &s, bytes, n)
+        .await
+        .unwrap_err()
+        .to_string();
+    // The temporary name holds this process's id and a counter shared by its writers.
+    let partition = format!("app_id={}/date=2026-11-25", "%2F".repeat(128));
+    let temp_prefix = format!("{partition}/.demo-0000.parquet.tmp-{}-", std::process::id());
+    let seq = err
+        .strip_prefix(&format!("writing {temp_prefix}"))
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("{err}"));
+    let temp = format!("{temp_prefix}{seq}");
+    assert_eq!(
+        err,
+        format!(
+            "writing {temp}: Generic LocalFileSystem error: Unable to open file {dir}/{temp}#1: \
+             File name too long (os error 36)"
+        )
     );
     assert_eq!(
-        files(tmp.path()),
+        relative_files(tmp.path()),
         Vec::<String>::new(),
         "nothing half-written"
     );

@@ -5,7 +5,9 @@
 pub mod endpoint;
 pub mod escape;
 pub mod name;
+pub mod range;
 pub mod target;
 
 pub use name::PipelineName;
+pub use range::{Gap, LostRange, TimeRange};
 pub use target::{ProductType, Target};

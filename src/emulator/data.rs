@@ -269,17 +269,57 @@ mod tests {
             .collect()
     }
 
+    /// The inputs of one [`generate`] call, defaulted so each test spells out only what it varies.
+    struct Gen<'a> {
+        app: &'a str,
+        product: ProductType,
+        room: Option<&'a str>,
+        users: Vec<String>,
+        indicators: Vec<String>,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    }
+
+    impl Default for Gen<'_> {
+        fn default() -> Self {
+            Gen {
+                app: "app-1",
+                product: ProductType::Native,
+                room: None,
+                users: Vec::new(),
+                indicators: all(),
+                start: t(11, 0, 0),
+                end: t(11, 30, 0),
+                now: t(12, 0, 0),
+            }
+        }
+    }
+
+    impl Gen<'_> {
+        fn run(&self) -> QualityResult {
+            generate(
+                self.app,
+                self.product,
+                self.room,
+                &self.users,
+                &self.indicators,
+                self.start,
+                self.end,
+                self.now,
+            )
+        }
+    }
+
     fn gen_room(start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>) -> QualityResult {
-        generate(
-            "app-1",
-            ProductType::Native,
-            Some("room-1"),
-            &[],
-            &all(),
+        Gen {
+            room: Some("room-1"),
             start,
             end,
             now,
-        )
+            ..Gen::default()
+        }
+        .run()
     }
 
     #[test]
@@ -362,16 +402,13 @@ mod tests {
 
     #[test]
     fn exact_values_are_pinned() {
-        let r = generate(
-            "661e0000000000000543cf",
-            ProductType::Native,
-            None,
-            &[],
-            &["join_room_success_rate".to_string()],
-            t(11, 0, 0),
-            t(11, 1, 30),
-            t(12, 0, 0),
-        );
+        let r = Gen {
+            app: "661e0000000000000543cf",
+            indicators: vec!["join_room_success_rate".to_string()],
+            end: t(11, 1, 30),
+            ..Gen::default()
+        }
+        .run();
         let got: Vec<Points> = r
             .indicators
             .iter()
@@ -456,42 +493,26 @@ mod tests {
         // 11:59:00 <= 11:59:10 but [11:59:00, 11:59:30) ends after now - 60 s.
         let now = t(12, 0, 10);
         assert_eq!(newest_bucket(now), t(11, 58, 30));
-        let r = generate(
-            "app-1",
-            ProductType::Web,
-            None,
-            &[],
-            &["stall_rate".to_string()],
-            t(11, 30, 0),
-            t(12, 30, 0),
-            now,
-        );
+        let stalls = |start, end, now| {
+            Gen {
+                product: ProductType::Web,
+                indicators: vec!["stall_rate".to_string()],
+                start,
+                end,
+                now,
+                ..Gen::default()
+            }
+            .run()
+        };
+        let r = stalls(t(11, 30, 0), t(12, 30, 0), now);
         let newest = format_timestamp(t(11, 58, 30));
         for s in &r.indicators {
             assert!(s.data.iter().all(|p| p.time_stamp <= newest), "{}", s.name);
         }
         // Exactly on the edge: [11:58:30, 11:59:00) becomes available at now = 12:00:00.
-        let edge = generate(
-            "app-1",
-            ProductType::Web,
-            None,
-            &[],
-            &["stall_rate".to_string()],
-            t(11, 58, 30),
-            t(11, 59, 0),
-            t(11, 59, 59),
-        );
+        let edge = stalls(t(11, 58, 30), t(11, 59, 0), t(11, 59, 59));
         assert!(edge.indicators.iter().all(|s| s.data.is_empty()));
-        let edge = generate(
-            "app-1",
-            ProductType::Web,
-            None,
-            &[],
-            &["stall_rate".to_string()],
-            t(11, 58, 30),
-            t(11, 59, 0),
-            t(12, 0, 0),
-        );
+        let edge = stalls(t(11, 58, 30), t(11, 59, 0), t(12, 0, 0));
         // Present unless this bucket happens to be one of the missing ones.
         let n: usize = edge.indicators.iter().map(|s| s.data.len()).sum();
         assert!(n >= 1, "{edge:?}");
@@ -519,19 +540,15 @@ mod tests {
 
     #[test]
     fn targets_differ_and_users_are_a_set() {
-        let ind = vec!["stall_rate".to_string()];
-        let g = |pt, room: Option<&str>, users: &[&str]| {
-            let users: Vec<String> = users.iter().map(|s| s.to_string()).collect();
-            generate(
-                "app-1",
-                pt,
+        let g = |product, room, users: &[&str]| {
+            Gen {
+                product,
                 room,
-                &users,
-                &ind,
-                t(11, 0, 0),
-                t(11, 30, 0),
-                t(12, 0, 0),
-            )
+                users: users.iter().map(|s| s.to_string()).collect(),
+                indicators: vec!["stall_rate".to_string()],
+                ..Gen::default()
+            }
+            .run()
         };
         let app = g(ProductType::Native, None, &[]);
         let web = g(ProductType::Web, None, &[]);
@@ -554,7 +571,11 @@ mod tests {
         let mut with_streams = 0;
         let mut with_overview = 0;
         for room in &rooms {
-            let r = gen_room_named(room);
+            let r = Gen {
+                room: Some(room),
+                ..Gen::default()
+            }
+            .run();
             for s in &r.indicators {
                 let has = s.data.iter().any(|p| p.stream_id.is_some());
                 if has {
@@ -574,16 +595,7 @@ mod tests {
         assert!(with_streams > 0 && with_overview > 0);
         assert!(with_streams < 30 * 5 && with_overview < 30 * 10);
         // App-level series never carry streams.
-        let app = generate(
-            "app-1",
-            ProductType::Native,
-            None,
-            &[],
-            &all(),
-            t(11, 0, 0),
-            t(11, 30, 0),
-            t(12, 0, 0),
-        );
+        let app = Gen::default().run();
         assert!(
             app.indicators
                 .iter()
@@ -591,31 +603,15 @@ mod tests {
         );
     }
 
-    fn gen_room_named(room: &str) -> QualityResult {
-        generate(
-            "app-1",
-            ProductType::Native,
-            Some(room),
-            &[],
-            &all(),
-            t(11, 0, 0),
-            t(11, 30, 0),
-            t(12, 0, 0),
-        )
-    }
-
     #[test]
     fn repeated_indicators_come_back_once() {
-        let r = generate(
-            "a",
-            ProductType::Native,
-            None,
-            &[],
-            &["stall_rate".to_string(), "stall_rate".to_string()],
-            t(11, 0, 0),
-            t(11, 1, 0),
-            t(12, 0, 0),
-        );
+        let r = Gen {
+            app: "a",
+            indicators: vec!["stall_rate".to_string(), "stall_rate".to_string()],
+            end: t(11, 1, 0),
+            ..Gen::default()
+        }
+        .run();
         assert_eq!(r.indicators.len(), 2);
     }
 

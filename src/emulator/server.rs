@@ -19,7 +19,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -154,10 +154,7 @@ pub async fn spawn(
     cfg: EmulatorConfig,
 ) -> Result<RunningEmulator, std::io::Error> {
     let addr = listener.local_addr()?;
-    let clock = match cfg.now {
-        Some(now) => Clock::starting_at(now),
-        None => Clock::system(),
-    };
+    let clock = Clock::at(cfg.now);
     let throttle = cfg
         .requests_per_second
         .filter(|r| r.is_finite() && *r > 0.0)
@@ -343,33 +340,7 @@ async fn process(
 ) -> Result<QualityResult, ApiError> {
     let (parts, body) = req.into_parts();
     verify::check_route(&parts.method, parts.uri.path(), parts.uri.query())?;
-
-    let too_large = || {
-        let mut e = ApiError::invalid_parameter(
-            None,
-            format!("The request body is larger than {MAX_BODY} bytes"),
-        );
-        e.status = StatusCode::PAYLOAD_TOO_LARGE;
-        e
-    };
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(too_large());
-    }
-    let body = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-        Err(e) => {
-            return Err(ApiError::invalid_parameter(
-                Some("Unmarshal"),
-                format!("The request body could not be read: {e}"),
-            ));
-        }
-    };
+    let body = read_body(&parts.headers, body).await?;
 
     let cfg = &inner.cfg;
     let access_key = verify::verify(
@@ -382,44 +353,12 @@ async fn process(
         },
         Utc::now(),
     )?;
-
-    if let Some(throttle) = &inner.throttle {
-        let admitted = throttle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .admit(&access_key, Instant::now());
-        if !admitted {
-            inner.throttled.fetch_add(1, Ordering::Relaxed);
-            return Err(ApiError::flow_limit_exceeded(format!(
-                "Request rate exceeded for access key {access_key}: at most {} requests per second",
-                cfg.requests_per_second.unwrap_or_default()
-            )));
-        }
-    }
-    let n = inner.admitted.fetch_add(1, Ordering::Relaxed) + 1;
-    if let Some(every) = cfg.faults.internal_error_every
-        && every > 0
-        && n.is_multiple_of(every)
-    {
-        return Err(ApiError::internal_error("Injected fault: internal error"));
-    }
-    if let Some(e) = inject(inner, n, delivery) {
-        return Err(e);
-    }
+    check_throttle(inner, &access_key)?;
+    admitted_fault(inner, delivery)?;
 
     let now = inner.clock.now();
     let v = validate::validate(&body, now)?;
-    if let Some(fr) = &cfg.faults.fail_room
-        && v.app_id == fr.app_id
-        && v.room_id.as_deref() == Some(fr.room_id.as_str())
-        && inner.fail_room_seen.fetch_add(1, Ordering::Relaxed) < fr.requests
-    {
-        inner.faults.fetch_add(1, Ordering::Relaxed);
-        return Err(ApiError::internal_error(format!(
-            "Injected fault: room {} of app {} is failing",
-            fr.room_id, fr.app_id
-        )));
-    }
+    fail_room(inner, &v)?;
     Ok(data::generate(
         &v.app_id,
         v.product_type,
@@ -430,6 +369,85 @@ async fn process(
         v.end,
         now,
     ))
+}
+
+/// An oversized body is refused the same way whether its size was declared or discovered.
+fn body_too_large() -> ApiError {
+    let mut e = ApiError::invalid_parameter(
+        None,
+        format!("The request body is larger than {MAX_BODY} bytes"),
+    );
+    e.status = StatusCode::PAYLOAD_TOO_LARGE;
+    e
+}
+
+/// The signature covers the body, so it must be read whole, but never more than [`MAX_BODY`].
+async fn read_body(headers: &HeaderMap, body: Incoming) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(body_too_large());
+    }
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(body_too_large()),
+        Err(e) => Err(ApiError::invalid_parameter(
+            Some("Unmarshal"),
+            format!("The request body could not be read: {e}"),
+        )),
+    }
+}
+
+/// The API limits each access key, so only a verified key may use up its own allowance.
+fn check_throttle(inner: &Inner, access_key: &str) -> Result<(), ApiError> {
+    let Some(throttle) = &inner.throttle else {
+        return Ok(());
+    };
+    let admitted = throttle
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .admit(access_key, Instant::now());
+    if !admitted {
+        inner.throttled.fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError::flow_limit_exceeded(format!(
+            "Request rate exceeded for access key {access_key}: at most {} requests per second",
+            inner.cfg.requests_per_second.unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
+/// Faults are counted over admitted requests only, so throttled ones do not shift them.
+fn admitted_fault(inner: &Inner, delivery: &mut Delivery) -> Result<(), ApiError> {
+    let n = inner.admitted.fetch_add(1, Ordering::Relaxed) + 1;
+    if let Some(every) = inner.cfg.faults.internal_error_every
+        && every > 0
+        && n.is_multiple_of(every)
+    {
+        return Err(ApiError::internal_error("Injected fault: internal error"));
+    }
+    match inject(inner, n, delivery) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The per-room fault needs the validated body to know which app and room were asked for.
+fn fail_room(inner: &Inner, v: &validate::ValidRequest) -> Result<(), ApiError> {
+    if let Some(fr) = &inner.cfg.faults.fail_room
+        && v.app_id == fr.app_id
+        && v.room_id.as_deref() == Some(fr.room_id.as_str())
+        && inner.fail_room_seen.fetch_add(1, Ordering::Relaxed) < fr.requests
+    {
+        inner.faults.fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError::internal_error(format!(
+            "Injected fault: room {} of app {} is failing",
+            fr.room_id, fr.app_id
+        )));
+    }
+    Ok(())
 }
 
 /// Applies the random fault of the `n`-th admitted request: an error to answer with, or

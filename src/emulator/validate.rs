@@ -32,9 +32,32 @@ pub struct ValidRequest {
 /// Validates `body` at data-clock time `now`.
 pub fn validate(body: &[u8], now: DateTime<Utc>) -> Result<ValidRequest, ApiError> {
     let raw = decode(body)?;
-    let bad = |message: String| ApiError::invalid_parameter(None, message);
+    let app_id = check_app_id(raw.app_id)?;
+    let start = parse_time("StartTime", raw.start_time)?;
+    let end = parse_time("EndTime", raw.end_time)?;
+    let indicators = check_indicators(raw.indicator)?;
+    let product_type = parse_product_type(raw.product_type)?;
+    let (room_id, users) = check_room_and_users(raw.room_id, raw.user_id)?;
+    check_window(start, end, now)?;
+    Ok(ValidRequest {
+        app_id,
+        product_type,
+        room_id,
+        users,
+        indicators,
+        start,
+        end,
+    })
+}
 
-    let app_id = raw.app_id.unwrap_or_default();
+/// Most rejections are the bare `InvalidParameter` code, with only the message varying.
+fn bad(message: String) -> ApiError {
+    ApiError::invalid_parameter(None, message)
+}
+
+/// The app id is mandatory and must follow the same id rules rtcq's config enforces.
+fn check_app_id(value: Option<String>) -> Result<String, ApiError> {
+    let app_id = value.unwrap_or_default();
     if app_id.is_empty() {
         return Err(bad("AppId is required".into()));
     }
@@ -43,19 +66,23 @@ pub fn validate(body: &[u8], now: DateTime<Utc>) -> Result<ValidRequest, ApiErro
     check_id(&app_id).map_err(|reason| {
         ApiError::invalid_parameter(Some("IllegalAppId"), format!("AppId {reason}"))
     })?;
-    let time = |name: &str, value: Option<String>| -> Result<DateTime<Utc>, ApiError> {
-        let v = value.unwrap_or_default();
-        if v.is_empty() {
-            return Err(bad(format!("{name} is required")));
-        }
-        DateTime::parse_from_rfc3339(&v)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| bad(format!("{name} {v:?} is not an RFC 3339 time")))
-    };
-    let start = time("StartTime", raw.start_time)?;
-    let end = time("EndTime", raw.end_time)?;
+    Ok(app_id)
+}
 
-    let indicators = raw.indicator.unwrap_or_default();
+/// `StartTime` and `EndTime` share their rules and messages, differing only in the name.
+fn parse_time(name: &str, value: Option<String>) -> Result<DateTime<Utc>, ApiError> {
+    let v = value.unwrap_or_default();
+    if v.is_empty() {
+        return Err(bad(format!("{name} is required")));
+    }
+    DateTime::parse_from_rfc3339(&v)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| bad(format!("{name} {v:?} is not an RFC 3339 time")))
+}
+
+/// The data has series only for the documented indicators, so any other one is refused.
+fn check_indicators(value: Option<Vec<String>>) -> Result<Vec<String>, ApiError> {
+    let indicators = value.unwrap_or_default();
     if indicators.is_empty() {
         return Err(bad("Indicator is required".into()));
     }
@@ -68,25 +95,34 @@ pub fn validate(body: &[u8], now: DateTime<Utc>) -> Result<ValidRequest, ApiErro
             INDICATORS.join(", ")
         )));
     }
+    Ok(indicators)
+}
 
-    let product = raw.product_type.unwrap_or_default();
-    let product_type = if product.is_empty() {
-        ProductType::Native
-    } else {
-        ProductType::parse(&product).ok_or_else(|| {
-            bad(format!(
-                "ProductType {product:?} is not supported; use native or web"
-            ))
-        })?
-    };
+/// An absent or empty `ProductType` means native, so only a value actually sent can fail.
+fn parse_product_type(value: Option<String>) -> Result<ProductType, ApiError> {
+    let product = value.unwrap_or_default();
+    if product.is_empty() {
+        return Ok(ProductType::Native);
+    }
+    ProductType::parse(&product).ok_or_else(|| {
+        bad(format!(
+            "ProductType {product:?} is not supported; use native or web"
+        ))
+    })
+}
 
-    let room_id = raw.room_id.filter(|r| !r.is_empty());
+/// Users only make sense within a room, and the API drops bad user ids rather than failing.
+fn check_room_and_users(
+    room_id: Option<String>,
+    user_id: Option<Vec<String>>,
+) -> Result<(Option<String>, Vec<String>), ApiError> {
+    let room_id = room_id.filter(|r| !r.is_empty());
     if let Some(room) = &room_id {
         check_id(room).map_err(|reason| {
             ApiError::invalid_parameter(Some("IllegalRoomID"), format!("RoomId {reason}"))
         })?;
     }
-    let mut users = raw.user_id.unwrap_or_default();
+    let mut users = user_id.unwrap_or_default();
     if users.len() > MAX_USERS_PER_REQUEST {
         return Err(bad(format!(
             "UserId names {} users; at most {MAX_USERS_PER_REQUEST} are allowed",
@@ -98,7 +134,15 @@ pub fn validate(body: &[u8], now: DateTime<Utc>) -> Result<ValidRequest, ApiErro
     }
     // Invalid user ids are silently dropped, as the reference says the API does.
     users.retain(|u| check_id(u).is_ok());
+    Ok((room_id, users))
+}
 
+/// The window is checked last, against the data clock, with the API's own sub-codes.
+fn check_window(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     if start >= end {
         return Err(ApiError::invalid_parameter(
             Some("StartTimeAfterEndTime"),
@@ -124,16 +168,7 @@ pub fn validate(body: &[u8], now: DateTime<Utc>) -> Result<ValidRequest, ApiErro
             ),
         ));
     }
-
-    Ok(ValidRequest {
-        app_id,
-        product_type,
-        room_id,
-        users,
-        indicators,
-        start,
-        end,
-    })
+    Ok(())
 }
 
 #[derive(Default)]

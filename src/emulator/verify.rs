@@ -23,8 +23,8 @@ use hyper::{HeaderMap, Method};
 use super::error::ApiError;
 use crate::api::{ACTION, SERVICE, VERSION};
 use crate::auth::{
-    X_DATE_FORMAT, canonical_query, canonical_request, parse_authorization, sha256_hex, signature,
-    signing_host,
+    AuthorizationHeader, X_DATE_FORMAT, canonical_query, canonical_request, parse_authorization,
+    sha256_hex, signature, signing_host,
 };
 
 /// How far `X-Date` may be from the real clock (the signature's default validity).
@@ -77,6 +77,41 @@ pub fn verify(
     real_now: DateTime<Utc>,
 ) -> Result<String, ApiError> {
     let headers = &parts.headers;
+    let (auth, x_date) = read_authorization(headers)?;
+    let signed = signed_header_values(headers, &auth)?;
+    if auth.access_key != keys.access_key {
+        return Err(ApiError::invalid_access_key(format!(
+            "The access key {:?} does not exist",
+            auth.access_key
+        )));
+    }
+    check_timestamp(&x_date, real_now)?;
+    check_security_token(
+        keys.session_token,
+        header(headers, "x-security-token").as_deref(),
+        &signed,
+    )?;
+    check_scope(&auth, &x_date)?;
+
+    let body_hash = sha256_hex(body);
+    if let Some(sent) = header(headers, "x-content-sha256")
+        && sent != body_hash
+    {
+        return Err(ApiError::signature_does_not_match(
+            "X-Content-Sha256 is not the SHA-256 of the body received",
+        ));
+    }
+    let want = expected_signature(parts, &signed, &body_hash, keys.secret_key, &x_date, &auth);
+    if !constant_time_eq(want.as_bytes(), auth.signature.as_bytes()) {
+        return Err(ApiError::signature_does_not_match(
+            "The request signature we calculated does not match the signature you provided. Check your Secret Access Key and signing method.",
+        ));
+    }
+    Ok(auth.access_key)
+}
+
+/// Nothing else can be checked without these two headers, so their absence is reported first.
+fn read_authorization(headers: &HeaderMap) -> Result<(AuthorizationHeader, String), ApiError> {
     let authorization = header(headers, "authorization")
         .ok_or_else(|| ApiError::missing_request_info("The Authorization header is missing"))?;
     let auth = parse_authorization(&authorization).ok_or_else(|| {
@@ -86,6 +121,14 @@ pub fn verify(
     })?;
     let x_date = header(headers, "x-date")
         .ok_or_else(|| ApiError::missing_request_info("The X-Date header is missing"))?;
+    Ok((auth, x_date))
+}
+
+/// The canonical request must hash the header values exactly as the client signed them.
+fn signed_header_values(
+    headers: &HeaderMap,
+    auth: &AuthorizationHeader,
+) -> Result<Vec<(String, String)>, ApiError> {
     let mut signed = Vec::with_capacity(auth.signed_headers.len());
     for name in &auth.signed_headers {
         let name = name.to_ascii_lowercase();
@@ -101,15 +144,12 @@ pub fn verify(
         };
         signed.push((name, value));
     }
+    Ok(signed)
+}
 
-    if auth.access_key != keys.access_key {
-        return Err(ApiError::invalid_access_key(format!(
-            "The access key {:?} does not exist",
-            auth.access_key
-        )));
-    }
-
-    let when = NaiveDateTime::parse_from_str(&x_date, X_DATE_FORMAT)
+/// A signature is valid only within [`MAX_SKEW`] of its `X-Date`, which bounds replays.
+fn check_timestamp(x_date: &str, real_now: DateTime<Utc>) -> Result<(), ApiError> {
+    let when = NaiveDateTime::parse_from_str(x_date, X_DATE_FORMAT)
         .map_err(|_| {
             ApiError::invalid_timestamp(format!(
                 "X-Date {x_date:?} is not of the form YYYYMMDDTHHMMSSZ"
@@ -125,34 +165,39 @@ pub fn verify(
             MAX_SKEW.num_seconds()
         )));
     }
+    Ok(())
+}
 
-    let token = header(headers, "x-security-token");
-    match (keys.session_token, token.as_deref()) {
-        (Some(_), None) => {
-            return Err(ApiError::missing_request_info(
-                "The X-Security-Token header is missing: the access key is temporary",
-            ));
-        }
-        (Some(want), Some(got)) if want != got => {
-            return Err(ApiError::invalid_access_key(
-                "The X-Security-Token does not belong to the access key",
-            ));
-        }
+/// Temporary keys need their own signed token and permanent keys none, each with its own code.
+fn check_security_token(
+    configured: Option<&str>,
+    sent: Option<&str>,
+    signed: &[(String, String)],
+) -> Result<(), ApiError> {
+    match (configured, sent) {
+        (Some(_), None) => Err(ApiError::missing_request_info(
+            "The X-Security-Token header is missing: the access key is temporary",
+        )),
+        (Some(want), Some(got)) if want != got => Err(ApiError::invalid_access_key(
+            "The X-Security-Token does not belong to the access key",
+        )),
         (Some(_), Some(_)) => {
             if !signed.iter().any(|(n, _)| n == "x-security-token") {
                 return Err(ApiError::signature_does_not_match(
                     "X-Security-Token must be listed in SignedHeaders",
                 ));
             }
+            Ok(())
         }
-        (None, Some(_)) => {
-            return Err(ApiError::invalid_access_key(
-                "An X-Security-Token was sent with a permanent access key",
-            ));
-        }
-        (None, None) => {}
+        (None, Some(_)) => Err(ApiError::invalid_access_key(
+            "An X-Security-Token was sent with a permanent access key",
+        )),
+        (None, None) => Ok(()),
     }
+}
 
+/// A wrong date, service or region gets a clearer message than a bare signature mismatch.
+fn check_scope(auth: &AuthorizationHeader, x_date: &str) -> Result<(), ApiError> {
     let short_date = x_date.get(..8).unwrap_or("");
     if auth.short_date != short_date {
         return Err(ApiError::signature_does_not_match(format!(
@@ -173,16 +218,18 @@ pub fn verify(
             REGIONS.join(", ")
         )));
     }
+    Ok(())
+}
 
-    let body_hash = sha256_hex(body);
-    if let Some(sent) = header(headers, "x-content-sha256")
-        && sent != body_hash
-    {
-        return Err(ApiError::signature_does_not_match(
-            "X-Content-Sha256 is not the SHA-256 of the body received",
-        ));
-    }
-
+/// Signs what was received, not what was expected, so tampering anywhere changes the result.
+fn expected_signature(
+    parts: &Parts,
+    signed: &[(String, String)],
+    body_hash: &str,
+    secret_key: &str,
+    x_date: &str,
+    auth: &AuthorizationHeader,
+) -> String {
     let pairs = parse_query(parts.uri.query().unwrap_or(""));
     let pair_refs: Vec<(&str, &str)> = pairs
         .iter()
@@ -192,22 +239,10 @@ pub fn verify(
         parts.method.as_str(),
         parts.uri.path(),
         &canonical_query(&pair_refs),
-        &signed,
-        &body_hash,
+        signed,
+        body_hash,
     );
-    let want = signature(
-        keys.secret_key,
-        &x_date,
-        &auth.region,
-        &auth.service,
-        &canonical,
-    );
-    if !constant_time_eq(want.as_bytes(), auth.signature.as_bytes()) {
-        return Err(ApiError::signature_does_not_match(
-            "The request signature we calculated does not match the signature you provided. Check your Secret Access Key and signing method.",
-        ));
-    }
-    Ok(auth.access_key)
+    signature(secret_key, x_date, &auth.region, &auth.service, &canonical)
 }
 
 /// All values of a header joined by `,`, bytes that are not UTF-8 replaced; `None`

@@ -11,8 +11,9 @@
 //! memory and the old file's kept rows, in [`Row::sort_key`](crate::sink::Row::sort_key)
 //! order, straight into the Parquet encoder: memory is the budget plus one encoded file.
 //!
-//! Ties keep the input given last, exactly as `encode`'s "later row wins" over the
-//! concatenation `parts ++ memory ++ old file`.
+//! Ties keep the input given last: the result is that of a stable sort of the
+//! concatenation `old file ++ parts ++ memory` keeping the later of equal keys, so a
+//! new row always wins over an old one.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
@@ -423,8 +424,9 @@ impl RowStore {
         Ok(())
     }
 
-    /// Gives every row of `rows` plus `old` (the kept rows of the existing file, given
-    /// last) to `emit`, in key order without duplicate keys, and removes the slot's parts.
+    /// Gives every row of `rows` plus `old` (the kept rows of the existing file, which a
+    /// new row of the same key replaces) to `emit`, in key order without duplicate keys,
+    /// and removes the slot's parts.
     pub fn merge(
         &mut self,
         rows: SlotRows,
@@ -439,24 +441,7 @@ impl RowStore {
         Self::sort_dedup(ranks, &mut mem, scratch);
         let mut old = old;
         Self::sort_dedup(ranks, &mut old, scratch);
-        let mut inputs: Vec<Input> = Vec::with_capacity(parts.len() + 2);
-        let read = (MERGE_READ_BYTES / parts.len().max(1)).clamp(4 * 1024, 64 * 1024);
-        for path in &parts {
-            let f = File::open(path).map_err(|e| MergeError::Spill(path.clone(), e))?;
-            inputs.push(Input::File(BufReader::with_capacity(read, f), path.clone()));
-        }
-        inputs.push(Input::Mem(mem.into_iter()));
-        inputs.push(Input::Mem(old.into_iter()));
-        let mut heap = BinaryHeap::with_capacity(inputs.len());
-        for (i, input) in inputs.iter_mut().enumerate() {
-            if let Some(p) = input.next()? {
-                heap.push(Reverse(Head {
-                    key: Self::key(ranks, &p),
-                    input: i,
-                    point: p,
-                }));
-            }
-        }
+        let (mut inputs, mut heap) = Self::merge_inputs(ranks, &parts, mem, old)?;
         while let Some(Reverse(first)) = heap.pop() {
             let mut kept = first.point;
             let mut advance = vec![first.input];
@@ -506,6 +491,36 @@ impl RowStore {
             let _ = std::fs::remove_file(path);
         }
         Ok(())
+    }
+
+    /// The sorted inputs of a merge (the file's kept rows first, then the spilled parts,
+    /// then the rows in memory: on equal keys the last wins, so the newest) and a heap of
+    /// their heads.
+    fn merge_inputs(
+        ranks: &Ranks,
+        parts: &[PathBuf],
+        mem: Vec<Point>,
+        old: Vec<Point>,
+    ) -> Result<(Vec<Input>, BinaryHeap<Reverse<Head>>), MergeError> {
+        let mut inputs: Vec<Input> = Vec::with_capacity(parts.len() + 2);
+        inputs.push(Input::Mem(old.into_iter()));
+        let read = (MERGE_READ_BYTES / parts.len().max(1)).clamp(4 * 1024, 64 * 1024);
+        for path in parts {
+            let f = File::open(path).map_err(|e| MergeError::Spill(path.clone(), e))?;
+            inputs.push(Input::File(BufReader::with_capacity(read, f), path.clone()));
+        }
+        inputs.push(Input::Mem(mem.into_iter()));
+        let mut heap = BinaryHeap::with_capacity(inputs.len());
+        for (i, input) in inputs.iter_mut().enumerate() {
+            if let Some(p) = input.next()? {
+                heap.push(Reverse(Head {
+                    key: Self::key(ranks, &p),
+                    input: i,
+                    point: p,
+                }));
+            }
+        }
+        Ok((inputs, heap))
     }
 
     /// Forgets every string and series once no point refers to them (every slot was
@@ -611,7 +626,8 @@ mod tests {
         }
     }
 
-    /// What `encode` would write for `rows` given in this order.
+    /// The rows a slot file should hold for `rows` given in this order: sorted, the
+    /// later of equal keys kept.
     fn reference(mut rows: Vec<Row>) -> Vec<Row> {
         rows.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         rows.reverse();
@@ -680,8 +696,8 @@ mod tests {
         for seed in 0..20 {
             let new = sample(seed, 300);
             let old = reference(sample(seed + 100, 50));
-            let mut all = new.clone();
-            all.extend(old.iter().cloned());
+            let mut all = old.clone();
+            all.extend(new.iter().cloned());
             let want = reference(all);
             for (budget, every) in [(usize::MAX, usize::MAX), (1000, 7), (40, 1000), (1, 1)] {
                 let (got, spilled) = run(budget, &new, &old, every);
@@ -731,8 +747,8 @@ mod tests {
             for repeat in [false, true] {
                 let new = answers(seed, 30, repeat);
                 let old = reference(answers(seed + 50, 5, false));
-                let mut all = new.clone();
-                all.extend(old.iter().cloned());
+                let mut all = old.clone();
+                all.extend(new.iter().cloned());
                 let want = reference(all);
                 for (budget, every) in [(usize::MAX, usize::MAX), (100, 1000), (1000, 97)] {
                     let (got, _) = run(budget, &new, &old, every);

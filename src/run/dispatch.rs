@@ -156,3 +156,103 @@ async fn sleep_until(at: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::run::fixtures::{Fixture, NOWHERE, TARGETS, at, emulator_at, fetcher, t0};
+
+    #[tokio::test(start_paused = true)]
+    async fn with_the_deadline_already_reached_nothing_is_sent_and_every_request_is_deferred() {
+        let f = Fixture::new(NOWHERE, 2.0, TARGETS);
+        f.save_state(&[(0, at("11:30:00"))]).await;
+        let opts = f.opts();
+        let (mut runner, _lease) = f.runner(&opts).await;
+        assert_eq!(runner.requests.len(), 3);
+        let (fetcher, stop) = fetcher(NOWHERE, 2.0, opts.clock);
+        let mut stopped = fetcher.stop.clone();
+
+        let deadline_reached = runner
+            .fetch_all(&fetcher, stop, Some(Instant::now()))
+            .await
+            .unwrap();
+
+        assert!(deadline_reached);
+        assert!(
+            *stopped.borrow_and_update(),
+            "the fetches were told to stop"
+        );
+        assert_eq!(fetcher.stats.sent.load(Ordering::Relaxed), 0);
+        assert_eq!(fetcher.stats.failed.load(Ordering::Relaxed), 0);
+        let t = &runner.tally;
+        assert_eq!((t.answered, t.failed, t.deferred), (0, 0, 3));
+        assert!(runner.answered.is_empty());
+        assert!(runner.slots.is_empty());
+        // Nothing moved: the next run owes what this one did.
+        assert_eq!(runner.progress[0].cursor, Some(at("11:30:00")));
+        assert!(runner.progress[1].is_new() && runner.progress[2].is_new());
+    }
+
+    #[tokio::test]
+    async fn with_the_emulator_every_planned_request_is_answered_once() {
+        let emu = emulator_at(t0()).await;
+        let f = Fixture::new(&emu.url(), 1000.0, TARGETS);
+        f.save_state(&[(0, at("11:30:00")), (1, at("11:45:00"))])
+            .await;
+        let opts = f.opts();
+        let (mut runner, _lease) = f.runner(&opts).await;
+        let (fetcher, stop) = fetcher(&emu.url(), 1000.0, opts.clock);
+
+        let deadline_reached = runner.fetch_all(&fetcher, stop, None).await.unwrap();
+
+        assert!(!deadline_reached);
+        let s = &fetcher.stats;
+        assert_eq!(s.sent.load(Ordering::Relaxed), 3);
+        assert_eq!(s.retried.load(Ordering::Relaxed), 0);
+        assert_eq!(s.failed.load(Ordering::Relaxed), 0);
+        let stats = emu.stats();
+        assert_eq!(stats.requests, 3);
+        assert_eq!(stats.status(200), 3);
+        let t = &runner.tally;
+        assert_eq!((t.answered, t.failed, t.deferred), (3, 0, 0));
+        assert!(t.errors.is_empty(), "{:?}", t.errors);
+        // Each target answered once, over exactly the range it owed.
+        let mut answered: Vec<_> = runner
+            .answered
+            .iter()
+            .map(|a| (a.target, a.start, a.end))
+            .collect();
+        answered.sort();
+        assert_eq!(
+            answered,
+            vec![
+                (0, at("11:30:00"), at("11:59:00")),
+                (1, at("11:45:00"), at("11:59:00")),
+                (2, at("11:01:00"), at("11:59:00")),
+            ]
+        );
+        // Rows wait in their slots for the flush: app-a's slots from 11:30, app-b's from
+        // 11:00.
+        let mut slots: Vec<_> = runner
+            .slots
+            .keys()
+            .map(|(app, start)| (app.clone(), start.format("%H%M").to_string()))
+            .collect();
+        slots.sort();
+        let want: Vec<(String, String)> = ["1130", "1135", "1140", "1145", "1150", "1155"]
+            .iter()
+            .map(|s| ("app-a".to_string(), s.to_string()))
+            .chain(
+                [
+                    "1100", "1105", "1110", "1115", "1120", "1125", "1130", "1135", "1140", "1145",
+                    "1150", "1155",
+                ]
+                .iter()
+                .map(|s| ("app-b".to_string(), s.to_string())),
+            )
+            .collect();
+        assert_eq!(slots, want);
+    }
+}

@@ -93,45 +93,10 @@ impl Fetcher {
             if asked >= req.end {
                 return Ok((asked, None));
             }
-            let mut stop = self.stop.clone();
-            if *stop.borrow() {
-                return Err(AttemptError::Stopped);
-            }
             let first = turn.lock().ok().and_then(|mut t| t.take());
-            let wait = async {
-                match first {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => self.pacer.acquire().await,
-                }
-            };
-            tokio::select! {
-                () = wait => {}
-                _ = stop.wait_for(|s| *s) => return Err(AttemptError::Stopped),
-            }
-            self.stats.sent.fetch_add(1, Ordering::Relaxed);
-            let body = QualityRequest {
-                app_id: target.app_id.clone(),
-                start_time: asked.to_rfc3339_opts(SecondsFormat::Secs, true),
-                end_time: req.end.to_rfc3339_opts(SecondsFormat::Secs, true),
-                indicator: target.indicators.to_vec(),
-                room_id: target.room_id.clone(),
-                user_id: target.user_id.iter().cloned().collect(),
-                product_type: Some(target.product_type.as_str().to_string()),
-            };
-            match self
-                .client
-                .list_real_time_quality_with(&body, Answer::from_ref)
-                .await
-            {
-                Ok(r) => Ok((asked, Some(r))),
-                Err(e) => {
-                    if e.is_throttle() {
-                        self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                        self.pacer.back_off(THROTTLE_PAUSE).await;
-                    }
-                    Err(AttemptError::Api(e))
-                }
-            }
+            self.wait_turn(first).await?;
+            let answer = self.send(&request_body(target, asked, req.end)).await?;
+            Ok((asked, Some(answer)))
         };
         let mut resigned = false;
         let result = attempt
@@ -173,5 +138,53 @@ impl Fetcher {
             start,
             outcome,
         }
+    }
+
+    /// Waits for the attempt's pacer turn (the reserved one for a first attempt), unless
+    /// the run stops sending first.
+    async fn wait_turn(&self, first: Option<tokio::time::Instant>) -> Result<(), AttemptError> {
+        let mut stop = self.stop.clone();
+        if *stop.borrow() {
+            return Err(AttemptError::Stopped);
+        }
+        let wait = async {
+            match first {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => self.pacer.acquire().await,
+            }
+        };
+        tokio::select! {
+            () = wait => Ok(()),
+            _ = stop.wait_for(|s| *s) => Err(AttemptError::Stopped),
+        }
+    }
+
+    /// Sends one attempt; a throttled answer slows every fetch of the run down.
+    async fn send(&self, body: &QualityRequest) -> Result<Answer, AttemptError> {
+        self.stats.sent.fetch_add(1, Ordering::Relaxed);
+        let answer = self
+            .client
+            .list_real_time_quality_with(body, Answer::from_ref)
+            .await;
+        if let Err(e) = &answer
+            && e.is_throttle()
+        {
+            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            self.pacer.back_off(THROTTLE_PAUSE).await;
+        }
+        answer.map_err(AttemptError::Api)
+    }
+}
+
+/// The body asking for `target`'s data in `[start, end)`.
+fn request_body(target: &Target, start: DateTime<Utc>, end: DateTime<Utc>) -> QualityRequest {
+    QualityRequest {
+        app_id: target.app_id.clone(),
+        start_time: start.to_rfc3339_opts(SecondsFormat::Secs, true),
+        end_time: end.to_rfc3339_opts(SecondsFormat::Secs, true),
+        indicator: target.indicators.to_vec(),
+        room_id: target.room_id.clone(),
+        user_id: target.user_id.iter().cloned().collect(),
+        product_type: Some(target.product_type.as_str().to_string()),
     }
 }

@@ -8,9 +8,12 @@
 pub mod buffer;
 mod dispatch;
 pub mod fetch;
+#[cfg(test)]
+mod fixtures;
 mod prepare;
 pub mod rows;
 mod runner;
+pub mod slot_file;
 mod slots;
 pub mod summary;
 
@@ -24,25 +27,24 @@ use crate::auth::Credentials;
 use crate::capacity::{Budget, Capacity};
 use crate::clock::Clock;
 use crate::config::Pipeline;
-use crate::domain::Target;
 use crate::limit::{Pacer, RetryPolicy};
-use crate::plan::{Backfill, Lost};
+use crate::plan::Backfill;
 use crate::progress::Progress;
 use crate::sink::{Sink, SinkError};
-use crate::state::{Gap, GapError, Lease, LeaseError, LeaseOptions, StateError};
+use crate::state::{GapError, Lease, LeaseError, LeaseOptions, StateError};
 
 pub use fetch::{FetchStats, Fetched, Fetcher, Outcome};
 pub(crate) use prepare::prior_progress;
 pub use rows::Dropped;
-pub use summary::{Exit, LostRange, Summary, TargetLag};
+pub use summary::{Exit, Summary, TargetLag};
 
 use runner::Runner;
 
 /// How a run behaves beyond its pipeline file.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Pretend the current time is this instant (planning only).
-    pub now: Option<DateTime<Utc>>,
+    /// The run's time source: `--now` moves its data reading.
+    pub clock: Clock,
     /// Stop sending after this long: write what was fetched and leave the rest for the
     /// next run.
     pub max_duration: Option<Duration>,
@@ -115,9 +117,6 @@ impl RunError {
     }
 }
 
-/// Why a loss happened, as written in the gap ledger.
-pub const GAP_REASON: &str = "beyond the API's 60-minute horizon before it could be fetched";
-
 /// A fresh id for a run: time and a random-ish suffix.
 pub fn new_run_id(now: DateTime<Utc>) -> String {
     let nanos = std::time::SystemTime::now()
@@ -144,17 +143,13 @@ pub async fn run_with_id(
     creds: Credentials,
     opts: &RunOptions,
     run_id: &str,
-    started_at: DateTime<Utc>,
 ) -> Result<Summary, RunError> {
-    let clock = opts.now.map_or_else(Clock::system, Clock::starting_at);
+    let clock = opts.clock;
     warn_over_capacity(pipeline, opts);
     let sink = open_sink(pipeline)?;
-    let lease = Lease::acquire_with(&sink, &pipeline.name, run_id, opts.lease).await?;
+    let lease = Lease::acquire_with(&sink, &pipeline.name, run_id, opts.lease, clock).await?;
     // Whatever happens next, the lease is released before returning.
-    let result = run_leased(
-        pipeline, creds, opts, sink, &lease, started_at, clock, run_id,
-    )
-    .await;
+    let result = run_leased(pipeline, creds, opts, sink, &lease, run_id).await;
     lease.release().await;
     result
 }
@@ -176,17 +171,15 @@ fn warn_over_capacity(pipeline: &Pipeline, opts: &RunOptions) {
 }
 
 /// The part of [`run`] done while holding the lease: prepare, fetch and write, report.
-#[allow(clippy::too_many_arguments)]
 async fn run_leased(
     pipeline: &Pipeline,
     creds: Credentials,
     opts: &RunOptions,
     sink: Sink,
     lease: &Lease,
-    started_at: DateTime<Utc>,
-    clock: Clock,
     run_id: &str,
 ) -> Result<Summary, RunError> {
+    let clock = opts.clock;
     let prepared = prepare::prepare(pipeline, opts, &sink, clock).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let fetcher = Fetcher {
@@ -219,14 +212,11 @@ async fn run_leased(
     }
     .await;
     runner.finish_store();
-    let finished_at = Utc::now();
     match outcome {
-        Ok(deadline_reached) => {
-            Ok(runner.summary(&fetcher, started_at, finished_at, deadline_reached))
-        }
+        Ok(deadline_reached) => Ok(runner.summary(&fetcher, deadline_reached)),
         // What the run did before it stopped, with the error and its exit code.
         Err(error) => {
-            let mut summary = runner.summary(&fetcher, started_at, finished_at, false);
+            let mut summary = runner.summary(&fetcher, false);
             summary.exit_code = error.exit();
             summary.errors.push(error.to_string());
             Err(RunError::Stopped {
@@ -247,21 +237,6 @@ pub fn open_sink(pipeline: &Pipeline) -> Result<Sink, SinkError> {
         },
     )?;
     Sink::new(root, &pipeline.name)
-}
-
-fn make_gap(pipeline: &str, target: &Target, l: &Lost, now: DateTime<Utc>) -> Gap {
-    Gap {
-        pipeline: pipeline.to_string(),
-        target: target.key(),
-        app_id: target.app_id.clone(),
-        product_type: target.product_type.as_str().to_string(),
-        room_id: target.room_id.clone(),
-        user_id: target.user_id.clone(),
-        start: l.start,
-        end: l.end,
-        reason: GAP_REASON.to_string(),
-        detected_at: now,
-    }
 }
 
 /// Runs CPU-bound work on the runner's task without stalling the other tasks of a

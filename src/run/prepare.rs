@@ -129,3 +129,204 @@ fn clean_spill_dir(sink: &Sink, pipeline: &str) -> Result<std::path::PathBuf, Ru
     }
     Ok(dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use chrono::TimeDelta;
+    use object_store::ObjectStoreExt;
+
+    use super::*;
+    use crate::domain::TimeRange;
+    use crate::plan::Request;
+    use crate::run::fixtures::{Fixture, NOWHERE, PIPELINE, TARGETS, at, files_under, t0};
+    use crate::state::StateError;
+
+    #[test]
+    fn prior_progress_maps_the_states_targets_by_key_and_a_new_target_has_no_cursor() {
+        let f = Fixture::new(NOWHERE, 2.0, TARGETS);
+        let targets = &f.pipeline.targets;
+        let keys: Vec<String> = targets.iter().map(|t| t.key()).collect();
+        assert_eq!(
+            keys,
+            [
+                r#"["app-a","native",null,null]"#,
+                r#"["app-a","web",null,null]"#,
+                r#"["app-b","native",null,null]"#,
+            ]
+        );
+        let mut state = State::new(PIPELINE, 300, "earlier-run", t0());
+        // Inserted out of the pipeline's order, plus a target no longer configured.
+        state.targets.insert(
+            keys[2].clone(),
+            TargetState {
+                cursor: Some(at("11:30:00")),
+                incomplete: BTreeSet::from([at("11:05:00")]),
+            },
+        );
+        state.targets.insert(
+            keys[0].clone(),
+            TargetState {
+                cursor: Some(at("11:45:00")),
+                incomplete: BTreeSet::new(),
+            },
+        );
+        state.targets.insert(
+            r#"["app-gone","native",null,null]"#.to_string(),
+            TargetState {
+                cursor: Some(at("11:00:00")),
+                incomplete: BTreeSet::new(),
+            },
+        );
+
+        let progress = prior_progress(&f.pipeline, Some(&state));
+
+        assert_eq!(
+            progress,
+            vec![
+                Progress {
+                    cursor: Some(at("11:45:00")),
+                    incomplete: BTreeSet::new(),
+                },
+                Progress::default(),
+                Progress {
+                    cursor: Some(at("11:30:00")),
+                    incomplete: BTreeSet::from([at("11:05:00")]),
+                },
+            ]
+        );
+        assert!(progress[1].is_new());
+        assert_eq!(progress[1].cursor, None);
+        // No state at all: every target is new.
+        assert_eq!(
+            prior_progress(&f.pipeline, None),
+            vec![Progress::default(); 3]
+        );
+    }
+
+    #[tokio::test]
+    async fn prepare_plans_the_owed_requests_earliest_due_first_and_reports_the_lost() {
+        let f = Fixture::new(NOWHERE, 2.0, TARGETS);
+        // app-a native is 29 minutes behind; app-a web is behind the horizon (11:01:00);
+        // app-b native is unknown to the state.
+        f.save_state(&[(0, at("11:30:00")), (1, at("10:50:00"))])
+            .await;
+        // A temporary file an interrupted run left: swept once the state is readable.
+        let date_dir = f.data_dir().join("app_id=app-a").join("date=2026-11-25");
+        std::fs::create_dir_all(&date_dir).unwrap();
+        std::fs::write(date_dir.join(".demo-1150.parquet.tmp-1-0"), b"half").unwrap();
+        let opts = f.opts();
+        let sink = f.sink();
+
+        let prepared = f.prepared(&opts, &sink).await;
+
+        let w = prepared.window;
+        assert_eq!(w.slot_len, TimeDelta::minutes(5));
+        assert_eq!(w.horizon, at("11:01:00"));
+        assert_eq!(w.settled_end, at("11:59:00"));
+        assert!(w.now >= t0() && w.now - t0() < TimeDelta::seconds(5));
+        let plan = &prepared.plan;
+        assert_eq!(
+            plan.requests.to_vec(),
+            vec![
+                // Never fetched: from the horizon, due at once.
+                Request {
+                    target: 2,
+                    start: at("11:01:00"),
+                    end: at("11:59:00"),
+                    due: w.now,
+                    first: true,
+                },
+                // From the horizon it was moved to: due when 11:01:00 leaves it.
+                Request {
+                    target: 1,
+                    start: at("11:01:00"),
+                    end: at("11:59:00"),
+                    due: at("12:00:30"),
+                    first: false,
+                },
+                Request {
+                    target: 0,
+                    start: at("11:30:00"),
+                    end: at("11:59:00"),
+                    due: at("12:29:30"),
+                    first: false,
+                },
+            ]
+        );
+        assert_eq!(
+            plan.lost,
+            vec![(
+                1,
+                TimeRange {
+                    start: at("10:50:00"),
+                    end: at("11:01:00"),
+                }
+            )]
+        );
+        assert_eq!(
+            plan.progress,
+            vec![
+                Progress {
+                    cursor: Some(at("11:30:00")),
+                    incomplete: BTreeSet::new(),
+                },
+                Progress {
+                    cursor: Some(at("11:01:00")),
+                    incomplete: BTreeSet::new(),
+                },
+                Progress::default(),
+            ]
+        );
+        // Planning writes nothing: the state is as saved, the leftover is gone.
+        assert_eq!(files_under(&f.data_dir()), ["_state/demo.json"]);
+        let state = f.load_state().await.unwrap();
+        assert_eq!(state.run_id, "earlier-run");
+        assert_eq!(state.targets.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_state_from_a_newer_schema_stops_prepare_with_its_error_and_changes_nothing() {
+        let f = Fixture::new(NOWHERE, 2.0, TARGETS);
+        let sink = f.sink();
+        let state_path = sink.root().clone().join("_state").join("demo.json");
+        let newer = br#"{"schema_version": 2, "pipeline": "demo", "slot_seconds": 300}"#;
+        sink.store()
+            .put(&state_path, newer.to_vec().into())
+            .await
+            .unwrap();
+        let date_dir = f.data_dir().join("app_id=app-a").join("date=2026-11-25");
+        std::fs::create_dir_all(&date_dir).unwrap();
+        std::fs::write(date_dir.join(".demo-1150.parquet.tmp-1-0"), b"half").unwrap();
+        let opts = f.opts();
+
+        let err = match prepare(&f.pipeline, &opts, &sink, opts.clock).await {
+            Ok(_) => panic!("a newer state must stop the run"),
+            Err(e) => e,
+        };
+
+        match &err {
+            RunError::State(StateError::NewerSchema { path, found }) => {
+                assert_eq!(path, "_state/demo.json");
+                assert_eq!(*found, 2);
+            }
+            other => panic!("expected NewerSchema, got {other:?}"),
+        }
+        assert_eq!(err.exit(), crate::run::Exit::Failed);
+        assert!(err.to_string().contains("upgrade rtcq"), "{err}");
+        // Every file as it was: the state untouched, the leftover not swept, no spill
+        // directory.
+        assert_eq!(
+            files_under(&f.data_dir()),
+            [
+                "_state/demo.json",
+                "app_id=app-a/date=2026-11-25/.demo-1150.parquet.tmp-1-0",
+            ]
+        );
+        assert_eq!(
+            std::fs::read(f.data_dir().join("_state/demo.json")).unwrap(),
+            newer.to_vec()
+        );
+    }
+}

@@ -1,15 +1,12 @@
-//! Turns one API answer into rows, split by slot. Points the API should not have sent
-//! (outside the asked window, off the 30 s grid, without a usable value or time) are
-//! dropped and counted, never written.
-
-use std::collections::BTreeMap;
+//! Turns one API answer into the points a run keeps, each with its slot. Points the API
+//! should not have sent (outside the asked window, off the 30 s grid, without a usable
+//! value or time) are dropped and counted, never written.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 pub use crate::api::AnswerPoint;
-use crate::api::{QualityResult, QualityResultRef};
+use crate::api::QualityResultRef;
 use crate::domain::Target;
-use crate::sink::Row;
 
 /// Points dropped from answers, by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -80,54 +77,6 @@ impl Answer {
                 .collect(),
         }
     }
-
-    /// From an owned response.
-    pub fn from_result(r: &QualityResult) -> Self {
-        Answer {
-            user_id: r.user_id.clone(),
-            series: r
-                .indicators
-                .iter()
-                .map(|s| AnswerSeries {
-                    name: s.name.clone(),
-                    unit: s.unit.clone(),
-                    points: s
-                        .data
-                        .iter()
-                        .map(|p| AnswerPoint::new(&p.time_stamp, p.value, p.stream_id.as_deref()))
-                        .collect(),
-                })
-                .collect(),
-        }
-    }
-}
-
-/// Rows of `result` for `target`, asked over `[start, end)`, grouped by the start of the
-/// slot of length `slot_len` they fall in.
-pub fn split_into_slots(
-    target: &Target,
-    result: &QualityResult,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    slot_len: TimeDelta,
-    dropped: &mut Dropped,
-) -> BTreeMap<DateTime<Utc>, Vec<Row>> {
-    let mut out: BTreeMap<DateTime<Utc>, Vec<Row>> = BTreeMap::new();
-    let answer = Answer::from_result(result);
-    for_each_point(target, &answer, start, end, slot_len, dropped, |p| {
-        let series = &answer.series[p.series];
-        out.entry(p.slot_start).or_default().push(Row {
-            room_id: target.room_id.clone(),
-            user_id: target.user_id.clone(),
-            product_type: target.product_type,
-            indicator: series.name.clone(),
-            unit: series.unit.clone(),
-            timestamp_us: p.timestamp_us,
-            value: p.value,
-            stream_id: p.stream_id.map(str::to_string),
-        });
-    });
-    out
 }
 
 /// One kept point of an answer.
@@ -143,7 +92,7 @@ pub struct PointOf<'a> {
 }
 
 /// Gives every point of `answer` that belongs in the dataset to `f`, in answer order,
-/// counting the others in `dropped`: the allocation-free core of [`split_into_slots`].
+/// counting the others in `dropped`.
 pub fn for_each_point<'a>(
     target: &Target,
     answer: &'a Answer,
@@ -153,19 +102,8 @@ pub fn for_each_point<'a>(
     dropped: &mut Dropped,
     mut f: impl FnMut(PointOf<'a>),
 ) {
-    if let Some(user) = &target.user_id {
-        let applied = answer
-            .user_id
-            .as_ref()
-            .is_some_and(|users| users.iter().any(|u| u == user));
-        if !applied {
-            dropped.user_not_applied += answer
-                .series
-                .iter()
-                .map(|s| s.points.len() as u64)
-                .sum::<u64>();
-            return;
-        }
+    if !user_applied(target, answer, dropped) {
+        return;
     }
     let (start_us, end_us) = (start.timestamp_micros(), end.timestamp_micros());
     let slot_us = slot_len.num_microseconds().unwrap_or(1).max(1);
@@ -184,20 +122,7 @@ pub fn for_each_point<'a>(
             continue;
         }
         for point in &series.points {
-            let Some(ts_us) = point.ts_us else {
-                dropped.bad_timestamp += 1;
-                continue;
-            };
-            if ts_us < start_us || ts_us >= end_us {
-                dropped.outside_window += 1;
-                continue;
-            }
-            if ts_us.rem_euclid(30_000_000) != 0 || point.fraction {
-                dropped.off_grid += 1;
-                continue;
-            }
-            let Some(value) = point.value.filter(|v| v.is_finite()) else {
-                dropped.bad_value += 1;
+            let Some((ts_us, value)) = readable(point, start_us..end_us, dropped) else {
                 continue;
             };
             if check_duplicates
@@ -229,6 +154,53 @@ pub fn for_each_point<'a>(
     }
 }
 
+/// Whether the API applied the target's user filter; when it did not, every point of
+/// the answer is someone else's and is dropped.
+fn user_applied(target: &Target, answer: &Answer, dropped: &mut Dropped) -> bool {
+    let Some(user) = &target.user_id else {
+        return true;
+    };
+    let applied = answer
+        .user_id
+        .as_ref()
+        .is_some_and(|users| users.iter().any(|u| u == user));
+    if !applied {
+        dropped.user_not_applied += answer
+            .series
+            .iter()
+            .map(|s| s.points.len() as u64)
+            .sum::<u64>();
+    }
+    applied
+}
+
+/// A point's time (µs) and value when it belongs in the dataset: a readable time
+/// inside the window asked and on the 30 s grid, and a finite value. Else it is counted
+/// in `dropped` under its reason.
+fn readable(
+    point: &AnswerPoint,
+    window_us: std::ops::Range<i64>,
+    dropped: &mut Dropped,
+) -> Option<(i64, f64)> {
+    let Some(ts_us) = point.ts_us else {
+        dropped.bad_timestamp += 1;
+        return None;
+    };
+    if !window_us.contains(&ts_us) {
+        dropped.outside_window += 1;
+        return None;
+    }
+    if ts_us.rem_euclid(30_000_000) != 0 || point.fraction {
+        dropped.off_grid += 1;
+        return None;
+    }
+    let Some(value) = point.value.filter(|v| v.is_finite()) else {
+        dropped.bad_value += 1;
+        return None;
+    };
+    Some((ts_us, value))
+}
+
 /// Whether two points of `answer` could be the same point: a series name that repeats, or
 /// a series whose readable time stamps do not strictly increase.
 fn may_repeat(answer: &Answer) -> bool {
@@ -248,7 +220,7 @@ fn may_repeat(answer: &Answer) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{DataPoint, Series};
+    use crate::api::client::decode_response_with;
     use crate::domain::ProductType;
     use chrono::TimeZone;
 
@@ -263,66 +235,78 @@ mod tests {
         }
     }
 
-    fn point(ts: &str, v: Option<f64>) -> DataPoint {
-        DataPoint {
-            time_stamp: ts.into(),
-            value: v,
-            stream_id: None,
-        }
+    /// The answer a run builds from a 200 response with this `Result`.
+    fn answer(result: serde_json::Value) -> Answer {
+        let body = serde_json::json!({"ResponseMetadata": {}, "Result": result});
+        decode_response_with(200, &serde_json::to_vec(&body).unwrap(), Answer::from_ref).unwrap()
+    }
+
+    /// The kept points of `answer` over `[start, end)` in 5-minute slots, in the order
+    /// given: (slot start, timestamp µs, value, stream, series index).
+    #[allow(clippy::type_complexity)]
+    fn points(
+        target: &Target,
+        answer: &Answer,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        dropped: &mut Dropped,
+    ) -> Vec<(DateTime<Utc>, i64, f64, Option<String>, usize)> {
+        let mut out = Vec::new();
+        for_each_point(
+            target,
+            answer,
+            start,
+            end,
+            TimeDelta::minutes(5),
+            dropped,
+            |p| {
+                out.push((
+                    p.slot_start,
+                    p.timestamp_us,
+                    p.value,
+                    p.stream_id.map(str::to_string),
+                    p.series,
+                ))
+            },
+        );
+        out
     }
 
     #[test]
     fn normalises_offsets_splits_slots_and_drops_bad_points() {
-        let result = QualityResult {
-            room_id: Some("r".into()),
-            user_id: None,
-            indicators: vec![
-                Series {
-                    name: "audio_stall_rate".into(),
-                    unit: "%".into(),
-                    data: vec![
-                        point("2026-11-25T19:04:30+08:00", Some(1.5)), // 11:04:30Z
-                        point("2026-11-25T11:05:00Z", Some(2.5)),      // next slot
-                        point("2026-11-25T19:10:00+08:00", Some(3.0)), // == end: outside
-                        point("2026-11-25T10:59:30Z", Some(3.0)),      // before start
-                        point("2026-11-25T11:01:10Z", Some(3.0)),      // off grid
-                        point("yesterday", Some(3.0)),
-                        point("2026-11-25T11:02:00Z", None),
-                        point("2026-11-25T11:02:30Z", Some(f64::NAN)),
-                    ],
-                    overview: None,
-                },
-                Series {
-                    name: String::new(),
-                    unit: "%".into(),
-                    data: vec![point("2026-11-25T11:00:00Z", Some(1.0))],
-                    overview: None,
-                },
-            ],
-        };
+        let answer = answer(serde_json::json!({
+            "Indicators": [
+                {"Name": "audio_stall_rate", "Unit": "%", "Data": [
+                    {"TimeStamp": "2026-11-25T19:04:30+08:00", "Value": 1.5}, // 11:04:30Z
+                    {"TimeStamp": "2026-11-25T11:05:00Z", "Value": 2.5},      // next slot
+                    {"TimeStamp": "2026-11-25T19:10:00+08:00", "Value": 3.0}, // == end: outside
+                    {"TimeStamp": "2026-11-25T10:59:30Z", "Value": 3.0},      // before start
+                    {"TimeStamp": "2026-11-25T11:01:10Z", "Value": 3.0},      // off grid
+                    {"TimeStamp": "yesterday", "Value": 3.0},
+                    {"TimeStamp": "2026-11-25T11:02:00Z", "Value": null},
+                    {"TimeStamp": "2026-11-25T11:02:30Z", "Value": "NaN"}
+                ]},
+                {"Name": "", "Unit": "%", "Data": [
+                    {"TimeStamp": "2026-11-25T11:00:00Z", "Value": 1.0}
+                ]}
+            ]
+        }));
         let start = Utc.with_ymd_and_hms(2026, 11, 25, 11, 0, 0).unwrap();
         let end = Utc.with_ymd_and_hms(2026, 11, 25, 11, 10, 0).unwrap();
         let mut dropped = Dropped::default();
-        let slots = split_into_slots(
-            &target(None),
-            &result,
-            start,
-            end,
-            TimeDelta::minutes(5),
-            &mut dropped,
-        );
-        assert_eq!(slots.len(), 2);
-        let first = &slots[&start];
-        assert_eq!(first.len(), 1);
-        assert_eq!(
-            first[0].timestamp_us,
-            Utc.with_ymd_and_hms(2026, 11, 25, 11, 4, 30)
+        let got = points(&target(None), &answer, start, end, &mut dropped);
+        let us = |m: u32, s: u32| {
+            Utc.with_ymd_and_hms(2026, 11, 25, 11, m, s)
                 .unwrap()
                 .timestamp_micros()
+        };
+        assert_eq!(
+            got,
+            vec![
+                (start, us(4, 30), 1.5, None, 0),
+                (start + TimeDelta::minutes(5), us(5, 0), 2.5, None, 0),
+            ]
         );
-        assert_eq!(first[0].value, 1.5);
-        assert_eq!(first[0].room_id.as_deref(), Some("r"));
-        assert_eq!(first[0].user_id, None);
         assert_eq!(
             dropped,
             Dropped {
@@ -338,28 +322,69 @@ mod tests {
     }
 
     #[test]
-    fn per_user_answer_without_the_user_is_dropped() {
-        let result = QualityResult {
-            room_id: Some("r".into()),
-            user_id: Some(vec![]),
-            indicators: vec![Series {
+    fn non_finite_values_are_dropped() {
+        // JSON cannot carry them; an answer built in memory can.
+        let start = Utc.with_ymd_and_hms(2026, 11, 25, 11, 0, 0).unwrap();
+        let answer = Answer {
+            user_id: None,
+            series: vec![AnswerSeries {
                 name: "x".into(),
                 unit: "%".into(),
-                data: vec![point("2026-11-25T11:00:00Z", Some(1.0))],
-                overview: None,
+                points: [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.5]
+                    .into_iter()
+                    .zip(0..)
+                    .map(|(v, i)| {
+                        let t = start + TimeDelta::seconds(30 * i);
+                        AnswerPoint::new(&t.to_rfc3339(), Some(v), None)
+                    })
+                    .collect(),
             }],
         };
-        let start = Utc.with_ymd_and_hms(2026, 11, 25, 11, 0, 0).unwrap();
         let mut dropped = Dropped::default();
-        let slots = split_into_slots(
-            &target(Some("u1")),
-            &result,
+        let got = points(
+            &target(None),
+            &answer,
             start,
             start + TimeDelta::minutes(5),
-            TimeDelta::minutes(5),
             &mut dropped,
         );
-        assert!(slots.is_empty());
-        assert_eq!(dropped.user_not_applied, 1);
+        assert_eq!(
+            got,
+            vec![(start, start.timestamp_micros() + 90_000_000, 0.5, None, 0)]
+        );
+        assert_eq!(
+            dropped,
+            Dropped {
+                bad_value: 3,
+                ..Dropped::default()
+            }
+        );
+    }
+
+    #[test]
+    fn per_user_answer_without_the_user_is_dropped() {
+        let answer = answer(serde_json::json!({
+            "UserId": [],
+            "Indicators": [{"Name": "x", "Unit": "%", "Data": [
+                {"TimeStamp": "2026-11-25T11:00:00Z", "Value": 1.0}
+            ]}]
+        }));
+        let start = Utc.with_ymd_and_hms(2026, 11, 25, 11, 0, 0).unwrap();
+        let mut dropped = Dropped::default();
+        let got = points(
+            &target(Some("u1")),
+            &answer,
+            start,
+            start + TimeDelta::minutes(5),
+            &mut dropped,
+        );
+        assert_eq!(got, vec![]);
+        assert_eq!(
+            dropped,
+            Dropped {
+                user_not_applied: 1,
+                ..Dropped::default()
+            }
+        );
     }
 }

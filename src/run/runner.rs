@@ -9,14 +9,16 @@ use chrono::{DateTime, Utc};
 
 use super::buffer::{Point, RowStore, SlotRows};
 use super::prepare::Prepared;
-use super::summary::{BackfillReport, Exit, LostRange, Summary, TargetLag};
-use super::{Dropped, Fetcher, RunError, RunOptions, make_gap};
+use super::summary::{BackfillReport, Exit, Summary, TargetLag};
+use super::{Dropped, Fetcher, RunError, RunOptions};
 use crate::capacity::{Budget, Capacity};
+use crate::clock::Clock;
 use crate::config::Pipeline;
+use crate::domain::{Gap, LostRange};
 use crate::plan::{Progress, Request, Window, due, leaves_horizon};
 use crate::progress::Progress as Bar;
 use crate::sink::Sink;
-use crate::state::{Gap, GapLedger, Lease, LeaseError, State, StateStore, TargetState};
+use crate::state::{GapLedger, Lease, LeaseError, State, StateStore, TargetState};
 
 /// The work on one slot file: which answers touch it and their rows.
 #[derive(Debug, Default)]
@@ -77,6 +79,8 @@ pub(super) struct Runner<'a> {
     pub store: RowStore,
     pub gaps_pending: Vec<Gap>,
     pub tally: Tally,
+    /// The run's time source, for when the state was saved.
+    pub clock: Clock,
     /// Set when the lease was found taken over: nothing more may be saved.
     pub lease_lost: Arc<AtomicBool>,
     pub lease_location: String,
@@ -104,7 +108,9 @@ impl<'a> Runner<'a> {
         let gaps_pending = plan
             .lost
             .iter()
-            .map(|(t, l)| make_gap(&pipeline.name, &pipeline.targets[*t], l, window.now))
+            .map(|(t, l)| {
+                Gap::beyond_horizon(&pipeline.name, &pipeline.targets[*t], *l, window.now)
+            })
             .collect();
         Runner {
             pipeline,
@@ -123,6 +129,7 @@ impl<'a> Runner<'a> {
             store,
             gaps_pending,
             tally: Tally::default(),
+            clock: opts.clock,
             lease_lost: lease.lost_flag(),
             lease_location: lease.location(),
             bar: opts.progress.clone(),
@@ -136,7 +143,7 @@ impl<'a> Runner<'a> {
         let target = &self.pipeline.targets[t];
         for l in self.progress[t].cut_at(at, self.window.slot_len) {
             tracing::warn!(target_id = %target, start = %l.start, end = %l.end, "range fell out of the horizon while queued: recorded as lost");
-            let gap = make_gap(&self.pipeline.name, target, &l, self.window.now);
+            let gap = Gap::beyond_horizon(&self.pipeline.name, target, l, self.window.now);
             self.gaps_pending.push(gap);
         }
     }
@@ -150,11 +157,7 @@ impl<'a> Runner<'a> {
         let added = self.ledger.append(&pending).await?;
         for g in &added {
             tracing::warn!(target_id = %g.target, start = %g.start, end = %g.end, "lost: {}", g.reason);
-            self.tally.lost.push(LostRange {
-                target: g.target.clone(),
-                start: g.start,
-                end: g.end,
-            });
+            self.tally.lost.push(LostRange::from(g));
         }
         self.tally.gaps_recorded += added.len();
         Ok(())
@@ -166,6 +169,7 @@ impl<'a> Runner<'a> {
             &self.pipeline.name,
             self.pipeline.sink.slot.num_seconds(),
             &self.run_id,
+            self.clock.wall(),
         );
         for (target, p) in self.pipeline.targets.iter().zip(&self.progress) {
             state.targets.insert(
@@ -211,6 +215,40 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// Each target's lag and pending slots, in the pipeline's order.
+    fn lag(&self) -> Vec<TargetLag> {
+        let targets = &self.pipeline.targets;
+        targets
+            .iter()
+            .zip(&self.progress)
+            .map(|(t, p)| TargetLag {
+                target: t.to_string(),
+                app_id: t.app_id.clone(),
+                product_type: t.product_type.as_str().to_string(),
+                room_id: t.room_id.clone(),
+                user_id: t.user_id.clone(),
+                cursor: p.cursor,
+                lag_seconds: p.lag(self.window.now).map(|l| l.num_seconds()),
+                pending_slots: p.pending_slots(&self.window),
+            })
+            .collect()
+    }
+
+    /// The exit code, most serious first: a refusal, a gap the user fails on, then
+    /// anything left undone or at risk.
+    fn exit_code(&self, at_risk: usize) -> Exit {
+        let t = &self.tally;
+        if t.rejected {
+            Exit::Rejected
+        } else if self.fail_on_gap && t.gaps_recorded > 0 {
+            Exit::Gap
+        } else if t.failed > 0 || at_risk > 0 {
+            Exit::Incomplete
+        } else {
+            Exit::Done
+        }
+    }
+
     /// How many targets' owed data would leave the horizon before the runs that follow
     /// reach it, each next run starting a schedule after this one.
     fn at_risk(&self) -> usize {
@@ -231,35 +269,10 @@ impl<'a> Runner<'a> {
         self.budget.at_risk(&mut due_list, next_start)
     }
 
-    pub fn summary(
-        &self,
-        fetcher: &Fetcher,
-        started_at: DateTime<Utc>,
-        finished_at: DateTime<Utc>,
-        deadline_reached: bool,
-    ) -> Summary {
+    pub fn summary(&self, fetcher: &Fetcher, deadline_reached: bool) -> Summary {
         let now = self.window.now;
-        let mut slots_pending = 0;
-        let lag: Vec<TargetLag> = self
-            .pipeline
-            .targets
-            .iter()
-            .zip(&self.progress)
-            .map(|(t, p)| {
-                let pending = p.pending_slots(&self.window);
-                slots_pending += pending;
-                TargetLag {
-                    target: t.to_string(),
-                    app_id: t.app_id.clone(),
-                    product_type: t.product_type.as_str().to_string(),
-                    room_id: t.room_id.clone(),
-                    user_id: t.user_id.clone(),
-                    cursor: p.cursor,
-                    lag_seconds: p.lag(now).map(|l| l.num_seconds()),
-                    pending_slots: pending,
-                }
-            })
-            .collect();
+        let lag = self.lag();
+        let slots_pending = lag.iter().map(|l| l.pending_slots).sum();
         let never_fetched = self.progress.iter().filter(|p| p.is_new()).count();
         let at_risk = self.at_risk();
         let capacity = Capacity {
@@ -267,15 +280,7 @@ impl<'a> Runner<'a> {
             budget: self.budget,
         };
         let t = &self.tally;
-        let exit_code = if t.rejected {
-            Exit::Rejected
-        } else if self.fail_on_gap && t.gaps_recorded > 0 {
-            Exit::Gap
-        } else if t.failed > 0 || at_risk > 0 {
-            Exit::Incomplete
-        } else {
-            Exit::Done
-        };
+        let exit_code = self.exit_code(at_risk);
         if at_risk > 0 {
             tracing::warn!(
                 targets = at_risk,
@@ -287,8 +292,8 @@ impl<'a> Runner<'a> {
             backfill: self.backfill.clone(),
             pipeline: self.pipeline.name.to_string(),
             run_id: self.run_id.clone(),
-            started_at,
-            finished_at,
+            started_at: self.clock.started(),
+            finished_at: self.clock.wall(),
             now,
             targets: self.pipeline.targets.len(),
             schedule_seconds: self.budget.schedule.as_secs(),
@@ -316,5 +321,234 @@ impl<'a> Runner<'a> {
             errors: t.errors.clone(),
             exit_code,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::AnswerPoint;
+    use crate::domain::range::GAP_REASON;
+    use crate::run::fixtures::{Fixture, NOWHERE, RUN_ID, TARGETS, at, fetcher};
+    use crate::run::rows::{Answer, AnswerSeries};
+    use crate::run::{Fetched, Outcome};
+
+    /// The outcome `outcome` of target `t`'s planned request, asked from where it was
+    /// planned.
+    fn fetched(runner: &Runner<'_>, t: usize, outcome: Outcome) -> Fetched {
+        let request = runner
+            .requests
+            .iter()
+            .position(|r| r.target == t)
+            .expect("a request for the target");
+        Fetched {
+            request,
+            start: runner.requests[request].start,
+            outcome,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_exit_code_is_the_most_serious_of_refused_gap_failed_or_at_risk_done() {
+        let f = Fixture::new(NOWHERE, 2.0, TARGETS);
+        let opts = f.opts();
+        let (mut runner, _lease) = f.runner(&opts).await;
+        // (rejected, fail_on_gap, gaps recorded, failed, at risk) → exit code
+        let cases = [
+            ((true, true, 1, 1, 1), Exit::Rejected, 5),
+            ((true, false, 0, 0, 0), Exit::Rejected, 5),
+            ((false, true, 1, 1, 1), Exit::Gap, 6),
+            ((false, true, 1, 0, 0), Exit::Gap, 6),
+            ((false, false, 1, 1, 0), Exit::Incomplete, 3),
+            ((false, true, 0, 1, 0), Exit::Incomplete, 3),
+            ((false, false, 0, 0, 1), Exit::Incomplete, 3),
+            ((false, false, 1, 0, 0), Exit::Done, 0),
+            ((false, false, 0, 0, 0), Exit::Done, 0),
+        ];
+        for ((rejected, fail_on_gap, gaps, failed, at_risk), want, code) in cases {
+            runner.tally.rejected = rejected;
+            runner.fail_on_gap = fail_on_gap;
+            runner.tally.gaps_recorded = gaps;
+            runner.tally.failed = failed;
+            let got = runner.exit_code(at_risk);
+            assert_eq!(
+                got, want,
+                "rejected {rejected}, fail_on_gap {fail_on_gap}, gaps {gaps}, failed {failed}, at risk {at_risk}"
+            );
+            assert_eq!(u8::from(got), code);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_summary_counts_served_deferred_and_never_fetched_targets() {
+        let f = Fixture::new(NOWHERE, 2.0, TARGETS);
+        // app-a native 10 minutes behind, app-a web 30, app-b never fetched.
+        f.save_state(&[(0, at("11:50:00")), (1, at("11:30:00"))])
+            .await;
+        let opts = f.opts();
+        let (mut runner, _lease) = f.runner(&opts).await;
+        let (fetcher, _stop) = fetcher(NOWHERE, 2.0, opts.clock);
+        let answer = Answer {
+            user_id: None,
+            series: vec![AnswerSeries {
+                name: "audio_stall_rate".into(),
+                unit: "%".into(),
+                points: vec![AnswerPoint::new("2026-11-25T11:50:00Z", Some(1.5), None)],
+            }],
+        };
+        let served = fetched(&runner, 0, Outcome::Answer(answer));
+        runner.take(served).unwrap();
+        for t in [1, 2] {
+            let deferred = fetched(&runner, t, Outcome::Deferred);
+            runner.take(deferred).unwrap();
+        }
+        runner.flush().await.unwrap();
+
+        let s = runner.summary(&fetcher, true);
+
+        assert_eq!(s.pipeline, "demo");
+        assert_eq!(s.run_id, RUN_ID);
+        assert_eq!(s.now, runner.window.now);
+        assert_eq!(s.targets, 3);
+        assert_eq!(s.requests_planned, 3);
+        assert_eq!(s.requests_sent, 0);
+        assert_eq!(s.targets_served, 1);
+        assert_eq!(s.targets_deferred, 2);
+        assert_eq!(s.targets_never_fetched, 1);
+        assert_eq!(s.targets_at_risk, 0);
+        assert_eq!((s.rows_written, s.files_written), (1, 1));
+        assert_eq!(s.gaps_recorded, 0);
+        assert!(s.lost.is_empty());
+        assert!(s.deadline_reached);
+        assert!(s.errors.is_empty());
+        assert_eq!(s.exit_code, Exit::Done);
+        // 2 requests/second every 5 minutes: 588 a run, 6,820 targets within 58 minutes.
+        assert_eq!(s.schedule_seconds, 300);
+        assert_eq!(s.capacity, 6820);
+        assert!(s.fits_schedule && !s.over_capacity);
+        let lag_seconds = |cursor: DateTime<Utc>| (s.now - cursor).num_seconds();
+        assert_eq!(lag_seconds(at("11:59:00")), 70);
+        assert_eq!(
+            s.lag,
+            vec![
+                TargetLag {
+                    target: "app=app-a product=native".into(),
+                    app_id: "app-a".into(),
+                    product_type: "native".into(),
+                    room_id: None,
+                    user_id: None,
+                    cursor: Some(at("11:59:00")),
+                    lag_seconds: Some(70),
+                    pending_slots: 0,
+                },
+                TargetLag {
+                    target: "app=app-a product=web".into(),
+                    app_id: "app-a".into(),
+                    product_type: "web".into(),
+                    room_id: None,
+                    user_id: None,
+                    cursor: Some(at("11:30:00")),
+                    lag_seconds: Some(1810),
+                    pending_slots: 6,
+                },
+                TargetLag {
+                    target: "app=app-b product=native".into(),
+                    app_id: "app-b".into(),
+                    product_type: "native".into(),
+                    room_id: None,
+                    user_id: None,
+                    cursor: None,
+                    lag_seconds: None,
+                    pending_slots: 0,
+                },
+            ]
+        );
+        assert_eq!(s.max_lag_seconds, Some(1810));
+        assert_eq!(s.slots_pending, 6);
+    }
+
+    #[tokio::test]
+    async fn a_loss_found_while_planning_is_recorded_once_and_fails_the_run_with_fail_on_gap() {
+        let f = Fixture::new(NOWHERE, 2.0, TARGETS);
+        f.save_state(&[(1, at("10:50:00"))]).await;
+        let mut opts = f.opts();
+        opts.fail_on_gap = true;
+        let (fetcher, _stop) = fetcher(NOWHERE, 2.0, opts.clock);
+        let lost = LostRange {
+            target: f.pipeline.targets[1].key(),
+            start: at("10:50:00"),
+            end: at("11:01:00"),
+        };
+        {
+            let (mut runner, _lease) = f.runner(&opts).await;
+            assert_eq!(runner.gaps_pending.len(), 1);
+
+            runner.flush_gaps().await.unwrap();
+            runner.flush_gaps().await.unwrap();
+
+            let gaps = runner.ledger.read().await.unwrap();
+            assert_eq!(gaps.len(), 1);
+            let g = &gaps[0];
+            assert_eq!(
+                (
+                    g.target.as_str(),
+                    g.app_id.as_str(),
+                    g.product_type.as_str()
+                ),
+                (r#"["app-a","web",null,null]"#, "app-a", "web")
+            );
+            assert_eq!((g.start, g.end), (at("10:50:00"), at("11:01:00")));
+            assert_eq!(g.reason, GAP_REASON);
+            assert_eq!(g.detected_at, runner.window.now);
+            let s = runner.summary(&fetcher, false);
+            assert_eq!(s.gaps_recorded, 1);
+            assert_eq!(s.lost, vec![lost.clone()]);
+            // Still owed from 11:01:00, which leaves the horizon at 12:00:30, before the
+            // next run (12:05:10): at risk too, but the gap comes first.
+            assert_eq!(s.targets_at_risk, 1);
+            assert_eq!(s.exit_code, Exit::Gap);
+        }
+        // The next run (same state: the cursor was not saved) finds the same loss on
+        // record and adds nothing.
+        let (mut runner, _lease) = f.runner(&opts).await;
+        runner.flush_gaps().await.unwrap();
+        assert_eq!(runner.ledger.read().await.unwrap().len(), 1);
+        let s = runner.summary(&fetcher, false);
+        assert_eq!(s.gaps_recorded, 0);
+        assert!(s.lost.is_empty());
+        assert_eq!(s.targets_at_risk, 1);
+        assert_eq!(s.exit_code, Exit::Incomplete);
+    }
+
+    #[tokio::test]
+    async fn a_runner_whose_lease_was_lost_saves_nothing() {
+        let f = Fixture::new(NOWHERE, 2.0, TARGETS);
+        f.save_state(&[(0, at("11:50:00"))]).await;
+        let opts = f.opts();
+        let (mut runner, _lease) = f.runner(&opts).await;
+        runner.progress[0].done_until(at("11:59:00"));
+        runner.lease_lost.store(true, Ordering::SeqCst);
+
+        let err = runner.save_state().await.unwrap_err();
+
+        assert!(
+            matches!(&err, RunError::Lease(LeaseError::Lost { path }) if path.ends_with("_state/demo.lease")),
+            "{err:?}"
+        );
+        let state = f.load_state().await.unwrap();
+        assert_eq!(state.run_id, "earlier-run");
+        assert_eq!(
+            state.targets[&f.pipeline.targets[0].key()].cursor,
+            Some(at("11:50:00"))
+        );
+        // With the lease held, the same save goes through.
+        runner.lease_lost.store(false, Ordering::SeqCst);
+        runner.save_state().await.unwrap();
+        let state = f.load_state().await.unwrap();
+        assert_eq!(state.run_id, RUN_ID);
+        assert_eq!(
+            state.targets[&f.pipeline.targets[0].key()].cursor,
+            Some(at("11:59:00"))
+        );
     }
 }

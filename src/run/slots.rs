@@ -6,15 +6,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::buffer::{self, Point};
+use super::buffer::Point;
 use super::runner::{Answered, Runner, SlotWork};
+use super::slot_file::{self, Replaced};
 use super::{Dropped, Fetched, Outcome, RunError, blocking, rows};
-use crate::domain::ProductType;
 use crate::plan::{Slot, SlotRange};
-use crate::sink::SlotEncoder;
-
-/// The rows of one target in a slot file: product type, room, user.
-type SeriesKey<'a> = (ProductType, Option<&'a str>, Option<&'a str>);
 
 impl Runner<'_> {
     /// Takes one answer in: its points wait in their slots for the next flush.
@@ -157,8 +153,7 @@ impl Runner<'_> {
         }
         // One answer per target and flush: one range per series key (the hull, should
         // a key ever come twice).
-        let mut replaced: HashMap<SeriesKey<'_>, (i64, i64)> =
-            HashMap::with_capacity(work.fetched.len());
+        let mut replaced: Replaced<'_> = HashMap::with_capacity(work.fetched.len());
         for &id in &work.fetched {
             let a = self.answered[id as usize];
             let (from, to) = (a.start.max(slot.start), a.end.min(slot.end));
@@ -176,39 +171,10 @@ impl Runner<'_> {
                 .or_insert((from.timestamp_micros(), to.timestamp_micros()));
         }
         self.check_lease()?;
-        let existing = self.sink.read_slot_bytes(app, &slot).await?;
-        let had_file = existing.is_some();
-        let store = &mut self.store;
-        let encoded = blocking(|| -> Result<_, RunError> {
-            let mut old: Vec<Point> = Vec::new();
-            if let Some((bytes, path)) = existing {
-                crate::sink::decode_each(bytes, &path, |r| {
-                    let key = (r.product_type, r.room_id, r.user_id);
-                    let is_replaced = replaced
-                        .get(&key)
-                        .is_some_and(|(a, b)| r.timestamp_us >= *a && r.timestamp_us < *b);
-                    if !is_replaced {
-                        old.push(store.point(r));
-                    }
-                })?;
-            }
-            if work.rows.is_empty() && old.is_empty() && !had_file {
-                return Ok(None);
-            }
-            let mut enc = SlotEncoder::new(&self.sink.file_meta(&slot))?;
-            store
-                .merge(work.rows, old, |r| enc.push(r))
-                .map_err(|e| match e {
-                    buffer::MergeError::Sink(e) => RunError::Sink(e),
-                    buffer::MergeError::Spill(path, source) => RunError::Spill {
-                        path: path.display().to_string(),
-                        source,
-                    },
-                })?;
-            Ok(Some(enc.finish()?))
-        })?;
-        if let Some((bytes, rows)) = encoded {
-            let written = self.sink.write_slot_bytes(app, &slot, bytes, rows).await?;
+        let written =
+            slot_file::rewrite(&self.sink, &mut self.store, app, slot, work.rows, &replaced)
+                .await?;
+        if let Some(written) = written {
             self.tally.rows_written += written.rows as u64;
             self.tally.files_written += 1;
             self.bar.rows(self.tally.rows_written);
@@ -229,5 +195,184 @@ impl Runner<'_> {
         )?;
         tracing::debug!(rows = held, "rows spilled to disk");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::AnswerPoint;
+    use crate::domain::ProductType::{Native, Web};
+    use crate::plan::Progress;
+    use crate::run::fixtures::{
+        Fixture, NOWHERE, RUN_ID, TARGETS, at, files_under, row, slot, slot_rows,
+    };
+    use crate::run::rows::{Answer, AnswerSeries};
+    use crate::state::TargetState;
+
+    /// An answer of one series `audio_stall_rate` (%) with these points.
+    fn answer(points: &[(&str, f64, Option<&str>)]) -> Answer {
+        Answer {
+            user_id: None,
+            series: vec![AnswerSeries {
+                name: "audio_stall_rate".into(),
+                unit: "%".into(),
+                points: points
+                    .iter()
+                    .map(|(ts, v, stream)| AnswerPoint::new(ts, Some(*v), *stream))
+                    .collect(),
+            }],
+        }
+    }
+
+    /// The answer to target `t`'s planned request, asked from where it was planned.
+    fn answered(runner: &Runner<'_>, t: usize, answer: Answer) -> Fetched {
+        let request = runner
+            .requests
+            .iter()
+            .position(|r| r.target == t)
+            .expect("a request for the target");
+        Fetched {
+            request,
+            start: runner.requests[request].start,
+            outcome: Outcome::Answer(answer),
+        }
+    }
+
+    /// A run where app-a's two targets owe `[11:50:00, 11:59:00)` and app-b is new.
+    async fn fixture() -> Fixture {
+        let f = Fixture::new(NOWHERE, 2.0, TARGETS);
+        f.save_state(&[(0, at("11:50:00")), (1, at("11:50:00"))])
+            .await;
+        f
+    }
+
+    /// Takes app-a native's and web's first answers in.
+    fn take_first_answers(runner: &mut Runner<'_>) {
+        let native = answer(&[
+            ("2026-11-25T11:50:00Z", 1.5, None),
+            ("2026-11-25T11:54:30Z", 2.0, None),
+            ("2026-11-25T19:55:00+08:00", 3.0, Some("s1")),
+        ]);
+        let web = answer(&[("2026-11-25T11:52:00Z", 4.0, None)]);
+        let f = answered(runner, 0, native);
+        runner.take(f).unwrap();
+        let f = answered(runner, 1, web);
+        runner.take(f).unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_answer_taken_and_flushed_writes_its_rows_moves_the_cursor_and_saves_the_state() {
+        let f = fixture().await;
+        let opts = f.opts();
+        let (mut runner, _lease) = f.runner(&opts).await;
+
+        take_first_answers(&mut runner);
+        // Taken, not written: no slot file and the cursors where they were.
+        assert_eq!(runner.tally.answered, 2);
+        assert_eq!(
+            files_under(&f.data_dir()),
+            ["_state/demo.json", "_state/demo.lease"]
+        );
+        assert_eq!(runner.progress[0].cursor, Some(at("11:50:00")));
+
+        runner.flush().await.unwrap();
+
+        let sink = f.sink();
+        assert_eq!(
+            slot_rows(&sink, "app-a", slot("11:50:00")).await,
+            Some(vec![
+                row(Native, "audio_stall_rate", at("11:50:00"), 1.5, None),
+                row(Native, "audio_stall_rate", at("11:54:30"), 2.0, None),
+                row(Web, "audio_stall_rate", at("11:52:00"), 4.0, None),
+            ])
+        );
+        assert_eq!(
+            slot_rows(&sink, "app-a", slot("11:55:00")).await,
+            Some(vec![row(
+                Native,
+                "audio_stall_rate",
+                at("11:55:00"),
+                3.0,
+                Some("s1")
+            )])
+        );
+        assert_eq!(
+            files_under(&f.data_dir()),
+            [
+                "_state/demo.json",
+                "_state/demo.lease",
+                "app_id=app-a/date=2026-11-25/demo-1150.parquet",
+                "app_id=app-a/date=2026-11-25/demo-1155.parquet",
+            ]
+        );
+        assert_eq!(
+            (runner.tally.files_written, runner.tally.rows_written),
+            (2, 4)
+        );
+        // The answered targets' cursors move to the end they were asked to; the new
+        // target, not answered, stays new.
+        assert_eq!(
+            runner.progress,
+            vec![
+                Progress {
+                    cursor: Some(at("11:59:00")),
+                    ..Progress::default()
+                },
+                Progress {
+                    cursor: Some(at("11:59:00")),
+                    ..Progress::default()
+                },
+                Progress::default(),
+            ]
+        );
+        assert!(runner.answered.is_empty() && runner.slots.is_empty());
+        let state = f.load_state().await.unwrap();
+        assert_eq!(state.run_id, RUN_ID);
+        let targets = &f.pipeline.targets;
+        let cursor = |t: usize| state.targets.get(&targets[t].key()).cloned();
+        assert_eq!(
+            cursor(0),
+            Some(TargetState {
+                cursor: Some(at("11:59:00")),
+                ..TargetState::default()
+            })
+        );
+        assert_eq!(cursor(1), cursor(0));
+        assert_eq!(cursor(2), Some(TargetState::default()));
+    }
+
+    #[tokio::test]
+    async fn a_second_answer_for_the_same_range_replaces_the_targets_rows_and_keeps_the_others() {
+        let f = fixture().await;
+        let opts = f.opts();
+        let (mut runner, _lease) = f.runner(&opts).await;
+        take_first_answers(&mut runner);
+        runner.flush().await.unwrap();
+
+        // app-a native again over [11:50, 11:59): 11:50:00 changed, the rest gone.
+        let again = answered(&runner, 0, answer(&[("2026-11-25T11:50:00Z", 9.0, None)]));
+        runner.take(again).unwrap();
+        runner.flush().await.unwrap();
+
+        let sink = f.sink();
+        assert_eq!(
+            slot_rows(&sink, "app-a", slot("11:50:00")).await,
+            Some(vec![
+                row(Native, "audio_stall_rate", at("11:50:00"), 9.0, None),
+                row(Web, "audio_stall_rate", at("11:52:00"), 4.0, None),
+            ])
+        );
+        // Its only row was native's: the file is rewritten empty, not left stale.
+        assert_eq!(
+            slot_rows(&sink, "app-a", slot("11:55:00")).await,
+            Some(vec![])
+        );
+        assert_eq!(
+            (runner.tally.files_written, runner.tally.rows_written),
+            (4, 6)
+        );
+        assert_eq!(runner.progress[0].cursor, Some(at("11:59:00")));
+        assert_eq!(runner.tally.answered, 3);
     }
 }

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::rows::Dropped;
+use crate::clock::Clock;
+use crate::domain::{LostRange, TimeRange};
 
 /// Exit codes (documented in the README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -46,43 +48,24 @@ pub struct TargetLag {
     pub pending_slots: usize,
 }
 
-/// A lost range reported by this run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LostRange {
-    pub target: String,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-}
-
 /// What a backfill could and could not do.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BackfillReport {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     /// The part beyond the API's 60-minute horizon: not fetched again.
-    pub unreachable: Option<Range>,
+    pub unreachable: Option<TimeRange>,
     /// The part not settled yet: a later run fetches it.
-    pub unsettled: Option<Range>,
-}
-
-/// A plain time range.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Range {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
+    pub unsettled: Option<TimeRange>,
 }
 
 impl BackfillReport {
     pub fn new(b: &crate::plan::Backfill, w: &crate::plan::Window) -> Self {
-        let range = |l: crate::plan::Lost| Range {
-            start: l.start,
-            end: l.end,
-        };
         BackfillReport {
             from: b.from,
             to: b.to,
-            unreachable: b.unreachable(w).map(range),
-            unsettled: b.unsettled(w).map(range),
+            unreachable: b.unreachable(w),
+            unsettled: b.unsettled(w),
         }
     }
 }
@@ -142,8 +125,7 @@ impl Summary {
     pub fn stopped(
         pipeline: &str,
         run_id: &str,
-        started_at: DateTime<Utc>,
-        now: DateTime<Utc>,
+        clock: &Clock,
         targets: usize,
         error: String,
         exit_code: Exit,
@@ -151,9 +133,9 @@ impl Summary {
         Summary {
             pipeline: pipeline.to_string(),
             run_id: run_id.to_string(),
-            started_at,
-            finished_at: Utc::now(),
-            now,
+            started_at: clock.started(),
+            finished_at: clock.wall(),
+            now: clock.now(),
             targets,
             schedule_seconds: 0,
             fits_schedule: true,
@@ -189,5 +171,193 @@ impl Summary {
             .to_std()
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::run::fixtures::at;
+
+    /// A summary with one target behind, one lost range and a backfill.
+    fn summary() -> Summary {
+        let clock = crate::clock::Clock::at(Some(at("12:00:10")));
+        let mut s = Summary::stopped("demo", "run-1", &clock, 1, "boom".into(), Exit::Incomplete);
+        // The clock's wall readings are the real time: fixed here to compare them.
+        s.started_at = at("12:00:10");
+        s.now = at("12:00:10");
+        s.finished_at = at("12:00:12");
+        s.schedule_seconds = 300;
+        s.capacity = 6820;
+        s.targets_at_risk = 1;
+        s.max_lag_seconds = Some(1810);
+        s.points_dropped.off_grid = 2;
+        s.lost = vec![LostRange {
+            target: r#"["app-a","web",null,null]"#.into(),
+            start: at("10:50:00"),
+            end: at("11:01:00"),
+        }];
+        s.lag = vec![TargetLag {
+            target: "app=app-a product=web".into(),
+            app_id: "app-a".into(),
+            product_type: "web".into(),
+            room_id: None,
+            user_id: None,
+            cursor: Some(at("11:30:00")),
+            lag_seconds: Some(1810),
+            pending_slots: 6,
+        }];
+        s
+    }
+
+    fn keys(v: &Value) -> Vec<&str> {
+        let mut k: Vec<&str> = v
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        k.sort_unstable();
+        k
+    }
+
+    #[test]
+    fn the_summary_serializes_the_field_names_the_docs_promise() {
+        let v = serde_json::to_value(summary()).unwrap();
+
+        // docs/operations.md, "The run summary", in its order; README: `backfill`
+        // (only for `rtcq backfill`).
+        let mut documented = vec![
+            "run_id",
+            "started_at",
+            "finished_at",
+            "targets",
+            "schedule_seconds",
+            "capacity",
+            "over_capacity",
+            "fits_schedule",
+            "requests_planned",
+            "requests_sent",
+            "requests_retried",
+            "requests_throttled",
+            "requests_failed",
+            "targets_served",
+            "targets_deferred",
+            "targets_never_fetched",
+            "targets_at_risk",
+            "max_lag_seconds",
+            "rows_written",
+            "files_written",
+            "slots_pending",
+            "points_dropped",
+            "gaps_recorded",
+            "lost",
+            "lag",
+            "errors",
+            "exit_code",
+            // Not in the prose, read by the tests and scripts.
+            "pipeline",
+            "now",
+            "deadline_reached",
+        ];
+        documented.sort_unstable();
+        assert_eq!(keys(&v), documented);
+        // The names the docs spell out, with their values.
+        assert_eq!(v["capacity"], json!(6820));
+        assert_eq!(v["over_capacity"], json!(false));
+        assert_eq!(v["fits_schedule"], json!(true));
+        assert_eq!(v["targets_at_risk"], json!(1));
+        assert_eq!(v["max_lag_seconds"], json!(1810));
+        assert_eq!(v["exit_code"], json!(3));
+        assert_eq!(v["run_id"], json!("run-1"));
+        assert_eq!(v["started_at"], json!("2026-11-25T12:00:10Z"));
+        assert_eq!(v["finished_at"], json!("2026-11-25T12:00:12Z"));
+        assert_eq!(v["schedule_seconds"], json!(300));
+        assert_eq!(v["errors"], json!(["boom"]));
+        // "points dropped and why".
+        assert_eq!(
+            v["points_dropped"],
+            json!({
+                "outside_window": 0,
+                "off_grid": 2,
+                "bad_timestamp": 0,
+                "bad_value": 0,
+                "unnamed_series": 0,
+                "user_not_applied": 0,
+                "duplicate": 0,
+            })
+        );
+        // "the lost ranges".
+        assert_eq!(
+            v["lost"],
+            json!([{
+                "target": r#"["app-a","web",null,null]"#,
+                "start": "2026-11-25T10:50:00Z",
+                "end": "2026-11-25T11:01:00Z",
+            }])
+        );
+        // "the lag of every target (cursor, seconds behind, pending slots)", with the
+        // labels of `rtcq_target_lag_seconds`.
+        assert_eq!(
+            v["lag"],
+            json!([{
+                "target": "app=app-a product=web",
+                "app_id": "app-a",
+                "product_type": "web",
+                "room_id": null,
+                "user_id": null,
+                "cursor": "2026-11-25T11:30:00Z",
+                "lag_seconds": 1810,
+                "pending_slots": 6,
+            }])
+        );
+        let s = summary();
+        assert_eq!(s.duration_seconds(), 2.0);
+    }
+
+    #[test]
+    fn the_backfill_field_is_only_there_for_a_backfill() {
+        let mut s = summary();
+        assert!(serde_json::to_value(&s).unwrap().get("backfill").is_none());
+
+        s.backfill = Some(BackfillReport {
+            from: at("10:00:00"),
+            to: at("11:30:00"),
+            unreachable: Some(TimeRange {
+                start: at("10:00:00"),
+                end: at("11:01:00"),
+            }),
+            unsettled: None,
+        });
+        let v = serde_json::to_value(&s).unwrap();
+
+        assert_eq!(
+            v["backfill"],
+            json!({
+                "from": "2026-11-25T10:00:00Z",
+                "to": "2026-11-25T11:30:00Z",
+                "unreachable": {"start": "2026-11-25T10:00:00Z", "end": "2026-11-25T11:01:00Z"},
+                "unsettled": null,
+            })
+        );
+    }
+
+    #[test]
+    fn exit_codes_serialize_as_the_numbers_of_the_readme_table() {
+        let codes = [
+            (Exit::Done, 0),
+            (Exit::Failed, 1),
+            (Exit::Usage, 2),
+            (Exit::Incomplete, 3),
+            (Exit::Busy, 4),
+            (Exit::Rejected, 5),
+            (Exit::Gap, 6),
+        ];
+        for (exit, code) in codes {
+            assert_eq!(serde_json::to_value(exit).unwrap(), json!(code), "{exit:?}");
+            assert_eq!(u8::from(exit), code);
+        }
     }
 }

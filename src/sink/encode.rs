@@ -1,11 +1,12 @@
 //! Rows to Parquet bytes and back (DESIGN.md, "Rows").
 //!
-//! A slot file holds the rows sorted by [`Row::sort_key`] with duplicates of a key
-//! removed (the later row wins, so `old ++ new` rewrites old values). Parquet settings:
-//! ZSTD level 3, dictionary encoding, page statistics, `sorting_columns` on (room_id,
-//! user_id, product_type, indicator, timestamp) ascending with nulls first, timestamps as
-//! INT64 `TIMESTAMP(MICROS, UTC)` (never INT96 or nanoseconds), and key-value metadata
-//! naming the pipeline, the slot, the schema version and the writer.
+//! A slot file holds the rows sorted by [`Row::sort_key`](super::Row::sort_key), one row
+//! a key: the merge of [`crate::run::slot_file::rewrite`] hands them to the
+//! [`SlotEncoder`] in that order. Parquet settings: ZSTD level 3, dictionary encoding,
+//! page statistics, `sorting_columns` on (room_id, user_id, product_type, indicator,
+//! timestamp) ascending with nulls first, timestamps as INT64 `TIMESTAMP(MICROS, UTC)`
+//! (never INT96 or nanoseconds), and key-value metadata naming the pipeline, the slot,
+//! the schema version and the writer.
 
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::error::SinkError;
-use super::row::{Row, RowRef};
+use super::row::RowRef;
 use crate::domain::ProductType;
 use crate::plan::Slot;
 
@@ -85,26 +86,6 @@ pub fn writer_name() -> String {
     format!("rtcq {}", env!("CARGO_PKG_VERSION"))
 }
 
-/// Sorts `rows` by [`Row::sort_key`], removes all but the last row of each key, and writes
-/// them as one Parquet file. `rows` is left sorted and deduplicated.
-pub fn encode(rows: &mut Vec<Row>, meta: &FileMeta) -> Result<Bytes, SinkError> {
-    sort_dedup(rows);
-    let mut enc = SlotEncoder::new(meta)?;
-    for r in rows.iter() {
-        enc.push(r.borrowed())?;
-    }
-    enc.finish().map(|(bytes, _)| bytes)
-}
-
-/// Stable sort by key, then keep the last row of each run of equal keys.
-fn sort_dedup(rows: &mut Vec<Row>) {
-    rows.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    // Walk backwards so the last of each run is the one kept.
-    rows.reverse();
-    rows.dedup_by(|later, kept| later.sort_key() == kept.sort_key());
-    rows.reverse();
-}
-
 /// Rows per Arrow batch handed to the Parquet writer: big enough to amortise the call,
 /// small enough that the builders stay a few hundred KiB.
 const BATCH_ROWS: usize = 8192;
@@ -125,9 +106,10 @@ fn timestamps() -> TimestampMicrosecondBuilder {
 }
 
 /// Writes one slot file from rows given one at a time, already sorted by
-/// [`Row::sort_key`] and without duplicate keys (the caller's duty: the file says it is
-/// sorted). Rows go through Arrow builders in batches of `BATCH_ROWS`, so memory is
-/// the encoded file plus one batch, whatever the number of rows.
+/// [`Row::sort_key`](super::Row::sort_key) and without duplicate keys (the caller's duty:
+/// the file says it is sorted). Rows go through Arrow builders in batches of
+/// `BATCH_ROWS`, so memory is the encoded file plus one batch, whatever the number of
+/// rows.
 pub struct SlotEncoder {
     writer: ArrowWriter<Vec<u8>>,
     what: String,
@@ -241,34 +223,6 @@ impl SlotEncoder {
     }
 }
 
-#[cfg(test)]
-fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let mut enc_rows = Vec::with_capacity(rows.len());
-    enc_rows.extend(rows.iter().map(Row::borrowed));
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter(enc_rows.iter().map(|r| r.room_id))),
-        Arc::new(StringArray::from_iter(enc_rows.iter().map(|r| r.user_id))),
-        Arc::new(StringArray::from_iter_values(
-            enc_rows.iter().map(|r| r.product_type.as_str()),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            enc_rows.iter().map(|r| r.indicator),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            enc_rows.iter().map(|r| r.unit),
-        )),
-        Arc::new(
-            TimestampMicrosecondArray::from_iter_values(enc_rows.iter().map(|r| r.timestamp_us))
-                .with_timezone("UTC"),
-        ),
-        Arc::new(Float64Array::from_iter_values(
-            enc_rows.iter().map(|r| r.value),
-        )),
-        Arc::new(StringArray::from_iter(enc_rows.iter().map(|r| r.stream_id))),
-    ];
-    RecordBatch::try_new(schema(), columns)
-}
-
 fn properties(meta: &FileMeta) -> Result<WriterProperties, parquet::errors::ParquetError> {
     let rfc3339 = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
     let kv = vec![
@@ -296,19 +250,7 @@ fn properties(meta: &FileMeta) -> Result<WriterProperties, parquet::errors::Parq
         .build())
 }
 
-/// Reads a slot file written by [`encode`] back into rows, in file order.
-pub fn decode(bytes: Bytes) -> Result<Vec<Row>, SinkError> {
-    decode_at(bytes, "<in-memory Parquet>")
-}
-
-/// [`decode`], naming `path` in errors.
-pub(crate) fn decode_at(bytes: Bytes, path: &str) -> Result<Vec<Row>, SinkError> {
-    let mut rows = Vec::new();
-    decode_each(bytes, path, |r| rows.push(r.to_row()))?;
-    Ok(rows)
-}
-
-/// Reads a slot file written by [`encode`] and gives each row, in file order, to `f`:
+/// Reads a slot file written by a [`SlotEncoder`] and gives each row, in file order, to `f`:
 /// one record batch is held at a time, never the whole file's rows.
 pub fn decode_each(
     bytes: Bytes,
@@ -424,11 +366,15 @@ fn each_row(batch: &RecordBatch, f: &mut impl FnMut(RowRef<'_>)) -> Result<(), S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::Row;
     use chrono::{TimeDelta, TimeZone, Utc};
     use parquet::basic::{LogicalType, Type as PhysicalType};
     use parquet::file::reader::{FileReader, SerializedFileReader};
 
     const T0: i64 = 1_795_651_200_000_000; // 2026-11-25T00:00:00Z
+
+    /// The key a decoding error names.
+    const PATH: &str = "app_id=demo/date=2026-11-25/demo-0000.parquet";
 
     fn meta() -> FileMeta {
         let t = Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap();
@@ -436,6 +382,24 @@ mod tests {
             pipeline: "demo".into(),
             slot: Slot::containing(t, TimeDelta::minutes(5)),
         }
+    }
+
+    /// `rows`, in the order given, through the encoder a run writes with.
+    fn encode_rows(rows: &[Row]) -> Bytes {
+        let mut enc = SlotEncoder::new(&meta()).unwrap();
+        for r in rows {
+            enc.push(r.borrowed()).unwrap();
+        }
+        let (bytes, n) = enc.finish().unwrap();
+        assert_eq!(n, rows.len(), "rows counted by the encoder");
+        bytes
+    }
+
+    /// Every row of a file, in file order, read the way a run reads it.
+    fn decode_rows(bytes: Bytes) -> Result<Vec<Row>, SinkError> {
+        let mut rows = Vec::new();
+        decode_each(bytes, PATH, |r| rows.push(r.to_row()))?;
+        Ok(rows)
     }
 
     fn row(
@@ -458,6 +422,8 @@ mod tests {
         }
     }
 
+    /// Rows with nulls, a stream, another unit, `-0.0` and `f64::MAX`, in key order (as
+    /// the run's merge hands them to the encoder).
     fn sample() -> Vec<Row> {
         let mut with_stream = row(
             Some("r1"),
@@ -469,7 +435,7 @@ mod tests {
         );
         with_stream.stream_id = Some("s-1".into());
         with_stream.unit = "ms".into();
-        vec![
+        let mut rows = vec![
             row(Some("r2"), None, ProductType::Native, "stall_rate", 0, 1.5),
             with_stream,
             row(None, None, ProductType::Web, "stall_rate", 0, 3.0),
@@ -499,14 +465,15 @@ mod tests {
                 0,
                 f64::MAX,
             ),
-        ]
+        ];
+        rows.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        rows
     }
 
     #[test]
-    fn roundtrip_sorted_with_nulls_and_stream() {
-        let mut rows = sample();
-        let bytes = encode(&mut rows, &meta()).unwrap();
-        let back = decode(bytes).unwrap();
+    fn roundtrip_keeps_order_nulls_units_and_streams() {
+        let rows = sample();
+        let back = decode_rows(encode_rows(&rows)).unwrap();
         #[allow(clippy::type_complexity)]
         let got: Vec<(
             Option<&str>,
@@ -581,47 +548,30 @@ mod tests {
                 (Some("r2"), None, "native", "stall_rate", 0, 1.5, None, "%"),
             ]
         );
-        assert_eq!(back, rows, "encode leaves `rows` as written");
+        assert_eq!(back, rows, "the file holds exactly the rows pushed");
         assert!(back[1].value.is_sign_negative(), "-0.0 kept bit for bit");
     }
 
     #[test]
-    fn duplicates_keep_the_last() {
-        let mut rows = vec![
-            row(None, None, ProductType::Native, "stall_rate", 0, 1.0),
-            row(None, None, ProductType::Native, "stall_rate", 1, 5.0),
-            row(None, None, ProductType::Native, "stall_rate", 0, 2.0),
-            row(None, None, ProductType::Native, "stall_rate", 0, 3.0),
-        ];
-        let mut other_stream = row(None, None, ProductType::Native, "stall_rate", 0, 7.0);
-        other_stream.stream_id = Some("s".into());
-        rows.push(other_stream);
-        let back = decode(encode(&mut rows, &meta()).unwrap()).unwrap();
-        let got: Vec<(i64, f64, Option<&str>)> = back
-            .iter()
-            .map(|r| {
-                (
-                    (r.timestamp_us - T0) / 30_000_000,
-                    r.value,
-                    r.stream_id.as_deref(),
-                )
-            })
+    fn rows_over_several_batches_roundtrip() {
+        let n = 2 * BATCH_ROWS + 5;
+        let rows: Vec<Row> = (0..n as i64)
+            .map(|i| row(None, None, ProductType::Native, "stall_rate", i, i as f64))
             .collect();
-        assert_eq!(
-            got,
-            vec![(0, 3.0, None), (0, 7.0, Some("s")), (1, 5.0, None)]
-        );
+        let bytes = encode_rows(&rows);
+        let reader = SerializedFileReader::new(bytes.clone()).unwrap();
+        assert_eq!(reader.metadata().file_metadata().num_rows(), n as i64);
+        assert_eq!(decode_rows(bytes).unwrap(), rows);
     }
 
     #[test]
     fn empty_file_roundtrips() {
-        let bytes = encode(&mut Vec::new(), &meta()).unwrap();
-        assert_eq!(decode(bytes).unwrap(), Vec::<Row>::new());
+        assert_eq!(decode_rows(encode_rows(&[])).unwrap(), Vec::<Row>::new());
     }
 
     #[test]
     fn parquet_metadata() {
-        let bytes = encode(&mut sample(), &meta()).unwrap();
+        let bytes = encode_rows(&sample());
         let reader = SerializedFileReader::new(bytes).unwrap();
         let md = reader.metadata();
         let file = md.file_metadata();
@@ -725,9 +675,38 @@ mod tests {
 
     #[test]
     fn arrow_schema_reads_back_as_utc_microseconds() {
-        let bytes = encode(&mut sample(), &meta()).unwrap();
+        let bytes = encode_rows(&sample());
         let b = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
         assert_eq!(b.schema().fields(), schema().fields());
+    }
+
+    fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+        let mut enc_rows = Vec::with_capacity(rows.len());
+        enc_rows.extend(rows.iter().map(Row::borrowed));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter(enc_rows.iter().map(|r| r.room_id))),
+            Arc::new(StringArray::from_iter(enc_rows.iter().map(|r| r.user_id))),
+            Arc::new(StringArray::from_iter_values(
+                enc_rows.iter().map(|r| r.product_type.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                enc_rows.iter().map(|r| r.indicator),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                enc_rows.iter().map(|r| r.unit),
+            )),
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values(
+                    enc_rows.iter().map(|r| r.timestamp_us),
+                )
+                .with_timezone("UTC"),
+            ),
+            Arc::new(Float64Array::from_iter_values(
+                enc_rows.iter().map(|r| r.value),
+            )),
+            Arc::new(StringArray::from_iter(enc_rows.iter().map(|r| r.stream_id))),
+        ];
+        RecordBatch::try_new(schema(), columns)
     }
 
     fn with_kv(version: Option<&str>) -> Bytes {
@@ -744,23 +723,27 @@ mod tests {
 
     #[test]
     fn rejects_other_schema_versions() {
-        let err = decode(with_kv(Some("2"))).unwrap_err().to_string();
+        let err = decode_rows(with_kv(Some("2"))).unwrap_err().to_string();
         assert_eq!(
             err,
-            "<in-memory Parquet>: written with rtcq schema version 2, this rtcq reads version 1: \
-             upgrade rtcq, or move the file out of the dataset"
+            "app_id=demo/date=2026-11-25/demo-0000.parquet: written with rtcq schema version 2, \
+             this rtcq reads version 1: upgrade rtcq, or move the file out of the dataset"
         );
-        let err = decode(with_kv(None)).unwrap_err().to_string();
-        assert!(
-            err.starts_with("decoding <in-memory Parquet>: has no rtcq.schema_version"),
-            "{err}"
+        let err = decode_rows(with_kv(None)).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "decoding app_id=demo/date=2026-11-25/demo-0000.parquet: has no rtcq.schema_version \
+             metadata: not an rtcq slot file; move it out of the dataset"
         );
-        assert_eq!(decode(with_kv(Some("1"))).unwrap().len(), 8);
-        let err = decode(Bytes::from_static(b"not parquet"))
+        assert_eq!(decode_rows(with_kv(Some("1"))).unwrap(), sample());
+        let err = decode_rows(Bytes::from_static(b"not parquet"))
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("decoding <in-memory Parquet>: not a readable Parquet file"),
+            err.starts_with(
+                "decoding app_id=demo/date=2026-11-25/demo-0000.parquet: not a readable Parquet \
+                 file"
+            ),
             "{err}"
         );
     }

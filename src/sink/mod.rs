@@ -2,7 +2,7 @@
 //!
 //! - [`store`] turns the `[sink] url` into an object store and a root prefix;
 //! - [`partition`] escapes partition values and names each slot file;
-//! - [`encode`](mod@encode) turns rows into Parquet bytes and back;
+//! - [`encode`] turns rows into Parquet bytes and back;
 //! - [`writer`] reads and atomically writes slot files ([`Sink`]);
 //! - [`error`] is the one error type of all of them.
 
@@ -13,7 +13,7 @@ pub mod row;
 pub mod store;
 pub mod writer;
 
-pub use encode::{FileMeta, SlotEncoder, decode, decode_each, encode, schema};
+pub use encode::{FileMeta, SlotEncoder, decode_each, schema};
 pub use error::SinkError;
 pub use partition::slot_path;
 pub use row::{Row, RowRef};

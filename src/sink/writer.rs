@@ -20,10 +20,9 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::io::AsyncWriteExt;
 
-use super::encode::{FileMeta, decode_at, encode};
+use super::encode::FileMeta;
 use super::error::SinkError;
 use super::partition::{self, EXTENSION};
-use super::row::Row;
 use super::store::SinkRoot;
 use crate::plan::Slot;
 
@@ -115,47 +114,6 @@ impl Sink {
             pipeline: self.pipeline.clone(),
             slot: *slot,
         }
-    }
-
-    /// The rows of an existing slot file, or `None` if there is none.
-    pub async fn read_slot(
-        &self,
-        app_id: &str,
-        slot: &Slot,
-    ) -> Result<Option<Vec<Row>>, SinkError> {
-        let Some((bytes, name)) = self.read_slot_bytes(app_id, slot).await? else {
-            return Ok(None);
-        };
-        let path = name.clone();
-        let rows = tokio::task::spawn_blocking(move || decode_at(bytes, &name))
-            .await
-            .map_err(|e| SinkError::Task {
-                what: format!("decoding {path}"),
-                reason: e.to_string(),
-            })??;
-        Ok(Some(rows))
-    }
-
-    /// Writes the file of `app_id` and `slot` with exactly `rows` (sorted, duplicates
-    /// removed, later rows winning), replacing any existing file as one atomic step.
-    pub async fn write_slot(
-        &self,
-        app_id: &str,
-        slot: &Slot,
-        rows: Vec<Row>,
-    ) -> Result<WrittenFile, SinkError> {
-        let path = self.slot_path(app_id, slot);
-        let meta = self.file_meta(slot);
-        let (bytes, n_rows) = tokio::task::spawn_blocking(move || {
-            let mut rows = rows;
-            encode(&mut rows, &meta).map(|b| (b, rows.len()))
-        })
-        .await
-        .map_err(|e| SinkError::Task {
-            what: format!("encoding {path}"),
-            reason: e.to_string(),
-        })??;
-        self.write_slot_bytes(app_id, slot, bytes, n_rows).await
     }
 
     /// Publishes a slot file encoded by the caller (a [`SlotEncoder`] of `n_rows` rows),

@@ -54,12 +54,12 @@ impl TargetState {
 }
 
 impl State {
-    pub fn new(pipeline: &str, slot_seconds: i64, run_id: &str) -> Self {
+    pub fn new(pipeline: &str, slot_seconds: i64, run_id: &str, updated_at: DateTime<Utc>) -> Self {
         State {
             schema_version: SCHEMA_VERSION,
             pipeline: pipeline.to_string(),
             slot_seconds,
-            updated_at: Utc::now(),
+            updated_at,
             run_id: run_id.to_string(),
             targets: BTreeMap::new(),
         }
@@ -251,7 +251,7 @@ mod tests {
     async fn roundtrip_and_conflict() {
         let s = store();
         assert_eq!(s.load("demo", 300).await.unwrap(), None);
-        let mut st = State::new("demo", 300, "run-1");
+        let mut st = State::new("demo", 300, "run-1", Utc::now());
         st.targets.insert("k".into(), TargetState::default());
         s.save(&st).await.unwrap();
         s.save(&st).await.unwrap();

@@ -5,32 +5,10 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use serde::{Deserialize, Serialize};
 
-/// One lost range of one target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Gap {
-    pub pipeline: String,
-    /// `Target::key()`.
-    pub target: String,
-    pub app_id: String,
-    pub product_type: String,
-    pub room_id: Option<String>,
-    pub user_id: Option<String>,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub reason: String,
-    pub detected_at: DateTime<Utc>,
-}
-
-impl Gap {
-    fn same_range(&self, o: &Gap) -> bool {
-        self.target == o.target && self.start == o.start && self.end == o.end
-    }
-}
+use crate::domain::Gap;
 
 /// The ledger could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +115,7 @@ impl GapLedger {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use chrono::Utc;
     use object_store::memory::InMemory;
 
     fn gap(target: &str, h: u32) -> Gap {

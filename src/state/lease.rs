@@ -26,6 +26,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::clock::Clock;
 use crate::sink::Sink;
 
 /// Default time a lease on an object store stays valid without renewal.
@@ -143,6 +144,47 @@ struct Remote {
     renewer: Option<JoinHandle<()>>,
 }
 
+/// A lease someone else holds, as read from the store.
+struct Held {
+    version: UpdateVersion,
+    expires_at: DateTime<Utc>,
+    who: String,
+}
+
+impl Held {
+    /// Reads the lease at `path`; `None` when it is gone. An unreadable body counts as
+    /// written with our own `ttl`.
+    async fn read(
+        store: &Arc<dyn ObjectStore>,
+        path: &Path,
+        ttl: Duration,
+    ) -> Result<Option<Held>, object_store::Error> {
+        let got = match store.get(path).await {
+            Ok(g) => g,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let version = UpdateVersion {
+            e_tag: got.meta.e_tag.clone(),
+            version: got.meta.version.clone(),
+        };
+        let last_modified = got.meta.last_modified;
+        let bytes = got.bytes().await?;
+        let (expires_at, who) = match serde_json::from_slice::<LeaseBody>(&bytes) {
+            Ok(b) => (b.expires_at, b.describe()),
+            Err(_) => (
+                last_modified + ttl_delta(ttl),
+                "unreadable lease body".to_string(),
+            ),
+        };
+        Ok(Some(Held {
+            version,
+            expires_at,
+            who,
+        }))
+    }
+}
+
 fn ttl_delta(ttl: Duration) -> TimeDelta {
     TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX)
 }
@@ -154,15 +196,24 @@ impl Lease {
         pipeline: &str,
         run_id: &str,
         opts: LeaseOptions,
+        clock: Clock,
     ) -> Result<Lease, LeaseError> {
         match sink.sink_root().local_dir() {
-            Some(root) => Self::acquire_local(root, pipeline, run_id),
-            None => Self::acquire_remote(sink.store(), sink.root(), pipeline, run_id, opts).await,
+            Some(root) => Self::acquire_local(root, pipeline, run_id, clock),
+            None => {
+                let store = sink.store();
+                Self::acquire_remote(store, sink.root(), pipeline, run_id, opts, clock).await
+            }
         }
     }
 
     /// Takes the local lease under `root/_state/`, or says who holds it.
-    pub fn acquire_local(root: &FsPath, pipeline: &str, run_id: &str) -> Result<Lease, LeaseError> {
+    pub fn acquire_local(
+        root: &FsPath,
+        pipeline: &str,
+        run_id: &str,
+        clock: Clock,
+    ) -> Result<Lease, LeaseError> {
         let dir = root.join("_state");
         let path = dir.join(format!("{pipeline}.lease"));
         let io = |e: std::io::Error| LeaseError::Io {
@@ -195,7 +246,7 @@ impl Lease {
         let owner = format!(
             "run {run_id}, pid {}, since {}",
             std::process::id(),
-            Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+            clock.wall().to_rfc3339_opts(SecondsFormat::Secs, true)
         );
         file.set_len(0).map_err(io)?;
         file.write_all(owner.as_bytes()).map_err(io)?;
@@ -216,6 +267,7 @@ impl Lease {
         pipeline: &str,
         run_id: &str,
         opts: LeaseOptions,
+        clock: Clock,
     ) -> Result<Lease, LeaseError> {
         let path = root
             .clone()
@@ -229,7 +281,7 @@ impl Lease {
         let owner = Owner::this_process();
         let mut holder = None;
         for _ in 0..ACQUIRE_ATTEMPTS {
-            let now = Utc::now();
+            let now = clock.wall();
             let body = LeaseBody {
                 owner: owner.clone(),
                 run_id: run_id.to_string(),
@@ -240,33 +292,22 @@ impl Lease {
             match put_body(&store, &path, &body, PutMode::Create).await {
                 Ok(version) => {
                     tracing::info!(lease = %shown, expires_at = %body.expires_at, "lease taken");
-                    return Ok(Self::remote(store, path, version, body, opts));
+                    return Ok(Self::remote(store, path, version, body, opts, clock));
                 }
                 Err(object_store::Error::AlreadyExists { .. }) => {}
                 Err(e) => return Err(io(e)),
             }
             // Someone holds it: live or expired?
-            let got = match store.get(&path).await {
-                Ok(g) => g,
+            let Some(Held {
+                version: theirs,
+                expires_at,
+                who,
+            }) = Held::read(&store, &path, opts.ttl).await.map_err(io)?
+            else {
                 // Released in between: try again.
-                Err(object_store::Error::NotFound { .. }) => continue,
-                Err(e) => return Err(io(e)),
+                continue;
             };
-            let theirs = UpdateVersion {
-                e_tag: got.meta.e_tag.clone(),
-                version: got.meta.version.clone(),
-            };
-            let last_modified = got.meta.last_modified;
-            let bytes = got.bytes().await.map_err(io)?;
-            let (expires_at, who) = match serde_json::from_slice::<LeaseBody>(&bytes) {
-                Ok(b) => (b.expires_at, b.describe()),
-                // Unreadable: treat it as written with our TTL.
-                Err(_) => (
-                    last_modified + ttl_delta(opts.ttl),
-                    "unreadable lease body".to_string(),
-                ),
-            };
-            if Utc::now() < expires_at {
+            if clock.wall() < expires_at {
                 holder = Some(who);
                 break;
             }
@@ -274,7 +315,7 @@ impl Lease {
             match put_body(&store, &path, &body, PutMode::Update(theirs)).await {
                 Ok(version) => {
                     tracing::info!(lease = %shown, expires_at = %body.expires_at, "lease taken over");
-                    return Ok(Self::remote(store, path, version, body, opts));
+                    return Ok(Self::remote(store, path, version, body, opts, clock));
                 }
                 // Renewed, taken over or released in between: look again.
                 Err(object_store::Error::Precondition { .. })
@@ -297,22 +338,22 @@ impl Lease {
         version: UpdateVersion,
         body: LeaseBody,
         opts: LeaseOptions,
+        clock: Clock,
     ) -> Lease {
         let lost = Arc::new(AtomicBool::new(false));
         let version = Arc::new(Mutex::new(version));
         let renewer = opts.renew_every.map(|every| {
-            tokio::spawn(
-                renew(
-                    store.clone(),
-                    path.clone(),
-                    version.clone(),
-                    lost.clone(),
-                    body,
-                    opts.ttl,
-                    every.max(Duration::from_millis(100)),
-                )
-                .in_current_span(),
-            )
+            let renewal = Renewal {
+                store: store.clone(),
+                path: path.clone(),
+                version: version.clone(),
+                lost: lost.clone(),
+                body,
+                ttl: opts.ttl,
+                every: every.max(Duration::from_millis(100)),
+                clock,
+            };
+            tokio::spawn(renewal.run().in_current_span())
         });
         Lease {
             lost,
@@ -412,35 +453,52 @@ async fn put_body(
     })
 }
 
-/// Renews the lease every `every` until aborted or lost.
-async fn renew(
+/// The task that keeps an object-store lease alive: what it rewrites, and when.
+struct Renewal {
     store: Arc<dyn ObjectStore>,
     path: Path,
+    /// The version last written, shared with [`Lease::release`].
     version: Arc<Mutex<UpdateVersion>>,
     lost: Arc<AtomicBool>,
-    mut body: LeaseBody,
+    body: LeaseBody,
     ttl: Duration,
     every: Duration,
-) {
-    loop {
-        tokio::time::sleep(every).await;
-        let now = Utc::now();
-        body.renewed_at = now;
-        body.expires_at = now + ttl_delta(ttl);
-        let mut v = version.lock().await;
-        match put_body(&store, &path, &body, PutMode::Update(v.clone())).await {
-            Ok(new) => {
-                *v = new;
-                tracing::debug!(lease = %path, expires_at = %body.expires_at, "lease renewed");
-            }
-            Err(object_store::Error::Precondition { .. })
-            | Err(object_store::Error::NotFound { .. }) => {
-                lost.store(true, Ordering::SeqCst);
-                tracing::error!(lease = %path, "lease lost: another run took it over");
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(lease = %path, error = %e, "cannot renew the lease: retrying");
+    clock: Clock,
+}
+
+impl Renewal {
+    /// Renews the lease every `every` until aborted or lost.
+    async fn run(self) {
+        let Renewal {
+            store,
+            path,
+            version,
+            lost,
+            mut body,
+            ttl,
+            every,
+            clock,
+        } = self;
+        loop {
+            tokio::time::sleep(every).await;
+            let now = clock.wall();
+            body.renewed_at = now;
+            body.expires_at = now + ttl_delta(ttl);
+            let mut v = version.lock().await;
+            match put_body(&store, &path, &body, PutMode::Update(v.clone())).await {
+                Ok(new) => {
+                    *v = new;
+                    tracing::debug!(lease = %path, expires_at = %body.expires_at, "lease renewed");
+                }
+                Err(object_store::Error::Precondition { .. })
+                | Err(object_store::Error::NotFound { .. }) => {
+                    lost.store(true, Ordering::SeqCst);
+                    tracing::error!(lease = %path, "lease lost: another run took it over");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(lease = %path, error = %e, "cannot renew the lease: retrying");
+                }
             }
         }
     }
@@ -463,8 +521,8 @@ mod tests {
     #[tokio::test]
     async fn second_taker_is_told_who_holds_it() {
         let dir = tempfile::tempdir().unwrap();
-        let first = Lease::acquire_local(dir.path(), "demo", "run-a").unwrap();
-        let err = Lease::acquire_local(dir.path(), "demo", "run-b").unwrap_err();
+        let first = Lease::acquire_local(dir.path(), "demo", "run-a", Clock::system()).unwrap();
+        let err = Lease::acquire_local(dir.path(), "demo", "run-b", Clock::system()).unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.starts_with("pipeline demo is busy: another run holds the lease"),
@@ -472,7 +530,7 @@ mod tests {
         );
         assert!(msg.contains("run run-a, pid "), "{msg}");
         first.release().await;
-        Lease::acquire_local(dir.path(), "demo", "run-c")
+        Lease::acquire_local(dir.path(), "demo", "run-c", Clock::system())
             .unwrap()
             .release()
             .await;
@@ -485,14 +543,22 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn remote_lease_is_exclusive_expires_and_is_released_only_by_its_owner() {
+        let clock = Clock::system();
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
         let root = Path::from("root");
         let key = Path::from("root/_state/demo.lease");
-        let a = Lease::acquire_remote(store.clone(), &root, "demo", "run-a", no_renewal(300))
-            .await
-            .unwrap();
+        let a = Lease::acquire_remote(
+            store.clone(),
+            &root,
+            "demo",
+            "run-a",
+            no_renewal(300),
+            clock,
+        )
+        .await
+        .unwrap();
         let body: LeaseBody =
             serde_json::from_slice(&store.get(&key).await.unwrap().bytes().await.unwrap()).unwrap();
         assert_eq!(body.run_id, "run-a");
@@ -501,16 +567,30 @@ mod tests {
             body.expires_at - body.acquired_at,
             TimeDelta::milliseconds(300)
         );
-        let e = Lease::acquire_remote(store.clone(), &root, "demo", "run-b", no_renewal(300))
-            .await
-            .unwrap_err();
+        let e = Lease::acquire_remote(
+            store.clone(),
+            &root,
+            "demo",
+            "run-b",
+            no_renewal(300),
+            clock,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(e, LeaseError::Busy { .. }), "{e}");
         assert!(e.to_string().contains("(run run-a, host "), "{e}");
 
         tokio::time::sleep(Duration::from_millis(350)).await;
-        let b = Lease::acquire_remote(store.clone(), &root, "demo", "run-b", no_renewal(300))
-            .await
-            .unwrap();
+        let b = Lease::acquire_remote(
+            store.clone(),
+            &root,
+            "demo",
+            "run-b",
+            no_renewal(300),
+            clock,
+        )
+        .await
+        .unwrap();
         // A's release leaves B's lease alone.
         a.release().await;
         let body: LeaseBody =
@@ -523,8 +603,9 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn renewal_keeps_the_lease_and_a_takeover_flags_it_lost() {
+        let clock = Clock::system();
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
         let root = Path::from("root");
         let key = Path::from("root/_state/demo.lease");
@@ -532,11 +613,11 @@ mod tests {
             ttl: Duration::from_millis(600),
             renew_every: Some(Duration::from_millis(150)),
         };
-        let a = Lease::acquire_remote(store.clone(), &root, "demo", "run-a", opts)
+        let a = Lease::acquire_remote(store.clone(), &root, "demo", "run-a", opts, clock)
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(1000)).await;
-        let e = Lease::acquire_remote(store.clone(), &root, "demo", "run-b", opts)
+        let e = Lease::acquire_remote(store.clone(), &root, "demo", "run-b", opts, clock)
             .await
             .unwrap_err();
         assert!(matches!(e, LeaseError::Busy { .. }), "{e}");

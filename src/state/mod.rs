@@ -7,5 +7,5 @@ pub mod gaps;
 pub mod lease;
 
 pub use cursors::{State, StateError, StateStore, TargetState};
-pub use gaps::{Gap, GapError, GapLedger};
+pub use gaps::{GapError, GapLedger};
 pub use lease::{Lease, LeaseError, LeaseOptions};

@@ -1,5 +1,5 @@
-//! Shared test helpers: the emulator over loopback, pipeline files, the binary, and
-//! reading a dataset back row by row.
+//! Shared test helpers: the emulator over loopback, pipeline files, the binary, writing
+//! and reading slot files the way a run does, and reading a dataset back row by row.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -10,7 +10,11 @@ use chrono::{DateTime, Utc};
 use rtcq::config::{self, Pipeline};
 use rtcq::domain::Target;
 use rtcq::emulator::{self, EmulatorConfig, RunningEmulator};
-use rtcq::plan::{Plan, Progress, Window};
+use rtcq::plan::{Plan, Progress, Slot, Window};
+use rtcq::run::RunError;
+use rtcq::run::buffer::{DEFAULT_SPILL_POINTS, Point, RowStore, SlotRows};
+use rtcq::run::slot_file::{Replaced, rewrite};
+use rtcq::sink::{Row, RowRef, Sink, SinkError, WrittenFile};
 
 pub const AK: &str = emulator::DEMO_ACCESS_KEY;
 pub const SK: &str = emulator::DEMO_SECRET_KEY;
@@ -163,24 +167,78 @@ pub type Key = (
     Option<String>,
 );
 
-/// Turns one decoded slot file into comparable rows.
-pub fn keys_of(app_id: &str, bytes: bytes::Bytes) -> Vec<Key> {
-    rtcq::sink::decode(bytes)
+/// One row of `app_id` as a user would compare it.
+fn key_of(app_id: &str, r: RowRef<'_>) -> Key {
+    (
+        app_id.to_string(),
+        r.room_id.map(str::to_string),
+        r.user_id.map(str::to_string),
+        r.product_type.as_str().to_string(),
+        r.indicator.to_string(),
+        r.timestamp_us,
+        r.value.to_bits(),
+        r.stream_id.map(str::to_string),
+    )
+}
+
+/// Turns one slot file of `app_id`, at `path`, into comparable rows, read the way a run
+/// reads it.
+pub fn keys_of(app_id: &str, path: &str, bytes: bytes::Bytes) -> Vec<Key> {
+    let mut out = Vec::new();
+    rtcq::sink::decode_each(bytes, path, |r| out.push(key_of(app_id, r))).unwrap();
+    out
+}
+
+/// Writes the file of `app` and `slot` the way a run does, through
+/// [`rtcq::run::slot_file::rewrite`]: `rows` (in any order, the later of two rows with
+/// one key winning) plus the existing file's rows outside `replaced`. `None` when
+/// nothing was written (no rows, no file).
+pub async fn try_write_rows(
+    sink: &Sink,
+    app: &str,
+    slot: Slot,
+    rows: Vec<Row>,
+    replaced: &Replaced<'_>,
+) -> Result<Option<WrittenFile>, RunError> {
+    let spill = tempfile::tempdir().unwrap();
+    let mut store = RowStore::new(spill.path().join("spill"), DEFAULT_SPILL_POINTS);
+    let points: Vec<Point> = rows.iter().map(|r| store.point(r.borrowed())).collect();
+    let mut slot_rows = SlotRows::default();
+    store.add(&mut slot_rows, &points);
+    rewrite(sink, &mut store, app, slot, slot_rows, replaced).await
+}
+
+/// [`try_write_rows`] that must succeed.
+pub async fn write_rows(
+    sink: &Sink,
+    app: &str,
+    slot: Slot,
+    rows: Vec<Row>,
+    replaced: &Replaced<'_>,
+) -> Option<WrittenFile> {
+    try_write_rows(sink, app, slot, rows, replaced)
+        .await
         .unwrap()
-        .into_iter()
-        .map(|r| {
-            (
-                app_id.to_string(),
-                r.room_id,
-                r.user_id,
-                r.product_type.as_str().to_string(),
-                r.indicator,
-                r.timestamp_us,
-                r.value.to_bits(),
-                r.stream_id,
-            )
-        })
-        .collect()
+}
+
+/// The rows of the file of `app` and `slot`, in file order, read the way a run reads
+/// them; `None` if there is no file.
+pub async fn try_read_rows(
+    sink: &Sink,
+    app: &str,
+    slot: Slot,
+) -> Result<Option<Vec<Row>>, SinkError> {
+    let Some((bytes, path)) = sink.read_slot_bytes(app, &slot).await? else {
+        return Ok(None);
+    };
+    let mut rows = Vec::new();
+    rtcq::sink::decode_each(bytes, &path, |r| rows.push(r.to_row()))?;
+    Ok(Some(rows))
+}
+
+/// [`try_read_rows`] that must succeed.
+pub async fn read_rows(sink: &Sink, app: &str, slot: Slot) -> Option<Vec<Row>> {
+    try_read_rows(sink, app, slot).await.unwrap()
 }
 
 /// Reads every slot file under `root` (local) and returns its rows, duplicates kept.
@@ -206,18 +264,7 @@ pub fn read_dataset(root: &Path) -> Vec<Key> {
                     file.display()
                 );
                 let bytes = bytes::Bytes::from(std::fs::read(&file).unwrap());
-                for r in rtcq::sink::decode(bytes).unwrap() {
-                    out.push((
-                        app_id.clone(),
-                        r.room_id,
-                        r.user_id,
-                        r.product_type.as_str().to_string(),
-                        r.indicator,
-                        r.timestamp_us,
-                        r.value.to_bits(),
-                        r.stream_id,
-                    ));
-                }
+                out.extend(keys_of(&app_id, &file.display().to_string(), bytes));
             }
         }
     }
@@ -583,7 +630,7 @@ pub mod moto {
                 .bytes()
                 .await
                 .unwrap();
-            out.extend(super::keys_of(&app_id, bytes));
+            out.extend(super::keys_of(&app_id, &key, bytes));
         }
         out.sort();
         out

@@ -1,0 +1,199 @@
+//! `rtcq run` and `rtcq backfill`: one run, then its summary, metrics file and push.
+
+use std::io::Write;
+use std::time::Duration;
+
+use tracing::Instrument;
+
+use super::{fail, load_config};
+use crate::auth::Credentials;
+use crate::cli::{BackfillArgs, RunArgs};
+use crate::clock::Clock;
+use crate::config::Pipeline;
+use crate::metrics;
+use crate::plan::Backfill;
+use crate::progress::Progress as Bar;
+use crate::run::{self, Exit, RunOptions, Summary};
+use crate::state::LeaseOptions;
+
+/// `rtcq run`: one run in its span, then its summary, metrics file and push. Every line
+/// it logs after the config is read carries the pipeline and the run id.
+pub async fn run(args: &RunArgs, progress: Bar) -> Exit {
+    run_with(args, progress, None).await
+}
+
+/// `rtcq backfill`: a run that also re-fetches `[from, to)`.
+pub async fn backfill(args: &BackfillArgs, progress: Bar) -> Exit {
+    if args.from >= args.to {
+        return fail(
+            format!(
+                "--from {} is not before --to {}: give a range such as --from 2026-11-25T11:00:00Z --to 2026-11-25T11:30:00Z",
+                args.from.to_rfc3339(),
+                args.to.to_rfc3339()
+            ),
+            Exit::Usage,
+        );
+    }
+    let range = Backfill {
+        from: args.from,
+        to: args.to,
+    };
+    run_with(&args.run, progress, Some(range)).await
+}
+
+async fn run_with(args: &RunArgs, progress: Bar, backfill: Option<Backfill>) -> Exit {
+    let pipeline = match load_config(&args.pipeline) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let clock = Clock::at(args.pipeline.now);
+    let run_id = run::new_run_id(clock.started());
+    let span = run::run_span(&pipeline.name, &run_id);
+    let launch = Launch {
+        args,
+        pipeline: &pipeline,
+        run_id: &run_id,
+        clock,
+        backfill,
+    };
+    let summary = launch.summary(progress).instrument(span.clone()).await;
+    report(args, &pipeline.name, summary).instrument(span).await
+}
+
+/// One run about to start: its arguments, pipeline, id and clock, fixed before anything
+/// can fail so that even a run that stops at once has a summary.
+struct Launch<'a> {
+    args: &'a RunArgs,
+    pipeline: &'a Pipeline,
+    run_id: &'a str,
+    clock: Clock,
+    backfill: Option<Backfill>,
+}
+
+impl Launch<'_> {
+    /// Runs, and returns the summary: of what was done, or of a run that could not
+    /// start (its error printed, its exit code set).
+    async fn summary(&self, progress: Bar) -> Summary {
+        match self.start(progress).await {
+            Ok(s) => s,
+            Err((msg, code, partial)) => {
+                let code = fail(&msg, code);
+                partial.unwrap_or_else(|| {
+                    Summary::stopped(
+                        &self.pipeline.name,
+                        self.run_id,
+                        &self.clock,
+                        self.pipeline.targets.len(),
+                        msg,
+                        code,
+                    )
+                })
+            }
+        }
+    }
+
+    /// Credentials, lease options and the run itself; errors with their exit code and,
+    /// for a run that stopped part way, what it had done.
+    async fn start(&self, progress: Bar) -> Result<Summary, (String, Exit, Option<Summary>)> {
+        let args = self.args;
+        let creds = Credentials::from_env().map_err(|e| (e.to_string(), Exit::Usage, None))?;
+        let lease = lease_options(args).map_err(|e| (e, Exit::Usage, None))?;
+        let opts = RunOptions {
+            clock: self.clock,
+            max_duration: args.budget.max_duration,
+            fail_on_gap: args.fail_on_gap,
+            lease,
+            schedule: Some(args.budget.schedule),
+            progress,
+            retry: args.retry_policy(),
+            timeouts: args.timeouts(),
+            backfill: self.backfill,
+            spill_rows: args.spill_rows.map(|n| n as usize),
+        };
+        run::run_with_id(self.pipeline, creds, &opts, self.run_id)
+            .await
+            .map_err(|e| match e {
+                run::RunError::Stopped { error, summary } => {
+                    (error.to_string(), error.exit(), Some(*summary))
+                }
+                e => (e.to_string(), e.exit(), None),
+            })
+    }
+}
+
+/// Logs the run's end, then writes the metrics file, pushes the metrics and writes the
+/// summary, as asked; returns the exit code.
+async fn report(args: &RunArgs, pipeline: &str, mut summary: Summary) -> Exit {
+    tracing::info!(
+        requests = summary.requests_sent,
+        retried = summary.requests_retried,
+        throttled = summary.requests_throttled,
+        failed = summary.requests_failed,
+        rows = summary.rows_written,
+        files = summary.files_written,
+        slots_pending = summary.slots_pending,
+        served = summary.targets_served,
+        deferred = summary.targets_deferred,
+        at_risk = summary.targets_at_risk,
+        gaps = summary.gaps_recorded,
+        seconds = summary.duration_seconds(),
+        exit_code = summary.exit_code as u8,
+        "run finished"
+    );
+    if let Some(path) = &args.metrics_file
+        && let Err(e) = metrics::write_file(path, &metrics::render(&summary))
+    {
+        summary.exit_code = fail(
+            format!("cannot write the metrics to {}: {e}", path.display()),
+            Exit::Failed,
+        );
+    }
+    if let Some(url) = &args.pushgateway {
+        // The data is written whatever the Pushgateway says: a failed push is logged,
+        // it does not change the exit code.
+        match metrics::push(url, pipeline, &metrics::render(&summary)).await {
+            Ok(()) => tracing::info!("metrics pushed to the Pushgateway"),
+            Err(e) => tracing::error!(error = %e, "metrics not pushed"),
+        }
+    }
+    // Last, so that with `--summary -` the summary is the last line on stdout.
+    if let Some(dest) = &args.summary {
+        let written = if dest == "-" {
+            serde_json::to_string(&summary)
+                .map_err(std::io::Error::other)
+                .and_then(|j| writeln!(std::io::stdout(), "{j}"))
+        } else {
+            serde_json::to_string_pretty(&summary)
+                .map_err(std::io::Error::other)
+                .and_then(|j| std::fs::write(dest, format!("{j}\n")))
+        };
+        if let Err(e) = written {
+            return fail(
+                format!("cannot write the summary to {dest}: {e}"),
+                Exit::Failed,
+            );
+        }
+    }
+    summary.exit_code
+}
+
+/// The lease TTL and renewal period from the hidden test knobs.
+fn lease_options(args: &RunArgs) -> Result<LeaseOptions, String> {
+    let secs = |name: &str, v: f64| {
+        Duration::try_from_secs_f64(v)
+            .map_err(|_| format!("{name} must be a number of seconds, not {v}"))
+    };
+    let mut opts = LeaseOptions::default();
+    if let Some(v) = args.lease_ttl_seconds {
+        let ttl = secs("RTCQ_LEASE_TTL_SECONDS", v)?;
+        if ttl.is_zero() {
+            return Err("RTCQ_LEASE_TTL_SECONDS must be more than 0".into());
+        }
+        opts = LeaseOptions::with_ttl(ttl);
+    }
+    if let Some(v) = args.lease_renew_seconds {
+        let every = secs("RTCQ_LEASE_RENEW_SECONDS", v)?;
+        opts.renew_every = (!every.is_zero()).then_some(every);
+    }
+    Ok(opts)
+}

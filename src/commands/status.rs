@@ -1,0 +1,134 @@
+//! `rtcq status`: each target's cursor, lag and pending slots, and the recorded gaps.
+
+use super::{View, capacity_json, emit, fail, hm, human_secs, render_table};
+use crate::cli::StatusArgs;
+use crate::domain::Gap;
+use crate::domain::Target;
+use crate::plan::{Progress, leaves_horizon};
+use crate::run::Exit;
+use crate::state::GapLedger;
+
+/// `rtcq status`.
+pub async fn status(args: &StatusArgs) -> Exit {
+    let view = match View::open(&args.pipeline, &args.budget).await {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let ledger = GapLedger::new(view.sink.store(), view.sink.root(), &view.pipeline.name);
+    let gaps: Vec<Gap> = match ledger.read().await {
+        Ok(g) => g
+            .into_iter()
+            .filter(|g| args.since.is_none_or(|s| g.detected_at >= s))
+            .collect(),
+        Err(e) => return fail(e, Exit::Failed),
+    };
+    let rows: Vec<Row> = view
+        .pipeline
+        .targets
+        .iter()
+        .zip(&view.prior)
+        .map(|(target, p)| Row {
+            target,
+            progress: p,
+            lag: p.lag(view.now).map(|l| l.num_seconds()),
+            pending: p.pending_slots(&view.window),
+        })
+        .collect();
+    if args.json {
+        emit(&format!("{:#}\n", json(&view, &rows, &gaps)));
+    } else {
+        emit(&text(&view, &rows, &gaps, args));
+    }
+    Exit::Done
+}
+
+/// One target's line of the status.
+struct Row<'a> {
+    target: &'a Target,
+    progress: &'a Progress,
+    /// Seconds its cursor is behind `now`; `None` before its first request.
+    lag: Option<i64>,
+    pending: usize,
+}
+
+fn max_lag(rows: &[Row]) -> Option<i64> {
+    rows.iter().filter_map(|r| r.lag).max()
+}
+
+fn never_fetched(view: &View) -> usize {
+    view.prior.iter().filter(|p| p.is_new()).count()
+}
+
+/// `status --json`.
+fn json(view: &View, rows: &[Row], gaps: &[Gap]) -> serde_json::Value {
+    serde_json::json!({
+        "pipeline": view.pipeline.name.as_str(),
+        "now": view.now,
+        "capacity": capacity_json(&view.capacity),
+        "max_lag_seconds": max_lag(rows),
+        "targets_never_fetched": never_fetched(view),
+        "targets": rows.iter().map(|r| {
+            let (t, p) = (r.target, r.progress);
+            serde_json::json!({
+                "target": t.to_string(),
+                "app_id": t.app_id, "product_type": t.product_type.as_str(),
+                "room_id": t.room_id, "user_id": t.user_id,
+                "cursor": p.cursor, "pending_slots": r.pending,
+                "lag_seconds": r.lag,
+                "leaves_horizon": p.owed_from().map(leaves_horizon),
+            })
+        }).collect::<Vec<_>>(),
+        "gaps": gaps,
+    })
+}
+
+/// `status` for a person: the totals, a table of targets, then the gaps.
+fn text(view: &View, rows: &[Row], gaps: &[Gap], args: &StatusArgs) -> String {
+    let pending: usize = rows.iter().map(|r| r.pending).sum();
+    let mut out = format!(
+        "pipeline {}: {} targets, {} pending slot(s), now {}\n{}\n",
+        view.pipeline.name,
+        view.pipeline.targets.len(),
+        pending,
+        hm(view.now),
+        view.capacity,
+    );
+    out.push_str(&format!(
+        "most behind: {}; never fetched: {}\n\n",
+        max_lag(rows).map(human_secs).unwrap_or_else(|| "-".into()),
+        never_fetched(view),
+    ));
+    out.push_str(&render_table(
+        ["target", "cursor", "lag", "pending", "leaves horizon"],
+        &rows.iter().map(table_row).collect::<Vec<_>>(),
+    ));
+    out.push_str(&format!("\n{} gap(s) recorded", gaps.len()));
+    if let Some(since) = args.since {
+        out.push_str(&format!(" since {}", hm(since)));
+    }
+    out.push_str(if gaps.is_empty() { "\n" } else { ":\n" });
+    for g in gaps {
+        out.push_str(&format!(
+            "  {}  [{}, {})  {} lost, detected {}\n",
+            g.target,
+            hm(g.start),
+            hm(g.end),
+            human_secs((g.end - g.start).num_seconds()),
+            hm(g.detected_at)
+        ));
+    }
+    out
+}
+
+fn table_row(r: &Row) -> [String; 5] {
+    let p = r.progress;
+    [
+        r.target.to_string(),
+        p.cursor.map(hm).unwrap_or_else(|| "never run".into()),
+        r.lag.map(human_secs).unwrap_or_else(|| "-".into()),
+        r.pending.to_string(),
+        p.owed_from()
+            .map(|o| hm(leaves_horizon(o)))
+            .unwrap_or_else(|| "-".into()),
+    ]
+}
