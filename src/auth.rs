@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 type HmacSha256 = Hmac<Sha256>;
 
 /// The only algorithm the API speaks.
-pub const ALGORITHM: &str = "HMAC-SHA256";
+pub(crate) const ALGORITHM: &str = "HMAC-SHA256";
 /// Format of the `X-Date` header.
 pub const X_DATE_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 
@@ -20,12 +20,12 @@ pub const X_DATE_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 pub struct Secret(String);
 
 impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
+    pub(crate) fn new(s: impl Into<String>) -> Self {
         Secret(s.into())
     }
 
     /// The value, for signing only.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -39,15 +39,17 @@ impl fmt::Debug for Secret {
 /// An access key pair, optionally temporary (STS) with a session token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {
-    pub access_key: String,
+    pub(crate) access_key: String,
+    /// Keys the signature; never sent.
     pub secret_key: Secret,
+    /// For temporary (STS) credentials: sent, and signed, as `X-Security-Token`.
     pub session_token: Option<Secret>,
 }
 
 /// Credentials missing from the environment or unusable. Names the variable, never its
 /// value.
 #[derive(Debug, thiserror::Error)]
-pub enum MissingCredential {
+pub(crate) enum MissingCredential {
     #[error(
         "{0} is not set: export VOLC_ACCESSKEY and VOLC_SECRETKEY (and VOLC_SESSION_TOKEN for temporary credentials)"
     )]
@@ -64,6 +66,7 @@ fn is_header_token(s: &str) -> bool {
 }
 
 impl Credentials {
+    /// A key pair exactly as issued, with the session token of temporary credentials.
     pub fn new(access_key: &str, secret_key: &str, session_token: Option<&str>) -> Self {
         Credentials {
             access_key: access_key.to_string(),
@@ -73,7 +76,7 @@ impl Credentials {
     }
 
     /// Reads `VOLC_ACCESSKEY`, `VOLC_SECRETKEY` and optional `VOLC_SESSION_TOKEN`.
-    pub fn from_env() -> Result<Self, MissingCredential> {
+    pub(crate) fn from_env() -> Result<Self, MissingCredential> {
         let optional = |name: &'static str| match std::env::var(name) {
             Ok(v) if v.is_empty() => Ok(None),
             Ok(v) if is_header_token(&v) => Ok(Some(v)),
@@ -93,17 +96,23 @@ impl Credentials {
 /// What is signed: one HTTP request.
 #[derive(Debug, Clone)]
 pub struct RequestToSign<'a> {
+    /// HTTP method, e.g. `POST`.
     pub method: &'a str,
     /// Host header value; `:80`/`:443` are dropped when signing.
     pub host: &'a str,
+    /// URL path, `/` for the API.
     pub path: &'a str,
     /// Query pairs, unencoded.
     pub query: &'a [(&'a str, &'a str)],
+    /// The `Content-Type` header sent; it is signed, so it must match.
     pub content_type: &'a str,
     /// The exact body bytes sent.
     pub body: &'a [u8],
+    /// Signing region, e.g. `cn-north-1`: part of the credential scope.
     pub region: &'a str,
+    /// Service in the credential scope (`rtc` for this API).
     pub service: &'a str,
+    /// Signing time, sent as `X-Date`; the server refuses it beyond 15 minutes of skew.
     pub time: DateTime<Utc>,
 }
 
@@ -112,9 +121,13 @@ pub struct RequestToSign<'a> {
 pub struct Signed {
     /// Exactly the canonical query: send this string.
     pub query: String,
+    /// The `X-Date` header: the signing time.
     pub x_date: String,
+    /// The `X-Content-Sha256` header: hex SHA-256 of the body.
     pub x_content_sha256: String,
+    /// The `Authorization` header: credential scope, signed headers and signature.
     pub authorization: String,
+    /// The `X-Security-Token` header, for temporary credentials only.
     pub security_token: Option<String>,
 }
 
@@ -129,7 +142,7 @@ impl fmt::Debug for Signed {
 }
 
 /// Percent-encodes leaving only `A-Z a-z 0-9 - _ . ~` (space is `%20`).
-pub fn uri_encode(s: &str) -> String {
+pub(crate) fn uri_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -142,7 +155,7 @@ pub fn uri_encode(s: &str) -> String {
 }
 
 /// The canonical query string: encoded pairs sorted by key (then value), joined by `&`.
-pub fn canonical_query(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn canonical_query(pairs: &[(&str, &str)]) -> String {
     let mut enc: Vec<(String, String)> = pairs
         .iter()
         .map(|(k, v)| (uri_encode(k), uri_encode(v)))
@@ -155,7 +168,7 @@ pub fn canonical_query(pairs: &[(&str, &str)]) -> String {
 }
 
 /// Lowercase hex SHA-256.
-pub fn sha256_hex(data: &[u8]) -> String {
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
@@ -168,14 +181,14 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 /// The host value as signed: without a default port.
-pub fn signing_host(host: &str) -> &str {
+pub(crate) fn signing_host(host: &str) -> &str {
     host.strip_suffix(":80")
         .or_else(|| host.strip_suffix(":443"))
         .unwrap_or(host)
 }
 
 /// The canonical request from already-lowercased, sorted `(name, value)` headers.
-pub fn canonical_request(
+pub(crate) fn canonical_request(
     method: &str,
     path: &str,
     canonical_query: &str,
@@ -197,12 +210,12 @@ pub fn canonical_request(
 }
 
 /// The credential scope `{shortdate}/{region}/{service}/request`.
-pub fn scope(short_date: &str, region: &str, service: &str) -> String {
+pub(crate) fn scope(short_date: &str, region: &str, service: &str) -> String {
     format!("{short_date}/{region}/{service}/request")
 }
 
 /// The hex signature of a canonical request.
-pub fn signature(
+pub(crate) fn signature(
     secret_key: &str,
     x_date: &str,
     region: &str,
@@ -262,18 +275,18 @@ pub fn sign(creds: &Credentials, req: &RequestToSign<'_>) -> Signed {
 
 /// The parts of an `Authorization` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthorizationHeader {
-    pub access_key: String,
-    pub short_date: String,
-    pub region: String,
-    pub service: String,
-    pub signed_headers: Vec<String>,
-    pub signature: String,
+pub(crate) struct AuthorizationHeader {
+    pub(crate) access_key: String,
+    pub(crate) short_date: String,
+    pub(crate) region: String,
+    pub(crate) service: String,
+    pub(crate) signed_headers: Vec<String>,
+    pub(crate) signature: String,
 }
 
 /// Parses `HMAC-SHA256 Credential=AK/date/region/service/request, SignedHeaders=a;b, Signature=hex`.
 /// `None` when it is not of that form.
-pub fn parse_authorization(value: &str) -> Option<AuthorizationHeader> {
+pub(crate) fn parse_authorization(value: &str) -> Option<AuthorizationHeader> {
     let rest = value.strip_prefix(ALGORITHM)?.trim_start();
     let mut credential = None;
     let mut signed = None;

@@ -5,7 +5,7 @@
 //! A run sends requests earliest due first until its time is up, so in steady state the
 //! targets take turns: each is served once every `targets / requests per run` runs, and
 //! its request covers everything since its last one. A target is safe while it is
-//! served again within [`SERVE_WITHIN`] of its last request.
+//! served again within `SERVE_WITHIN` of its last request.
 
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use crate::plan::{BUCKET, HORIZON, HORIZON_MARGIN, SETTLE};
 /// How soon after one request a target must be served again: its data starts at most
 /// `SETTLE + BUCKET` before the request was sent and leaves the horizon
 /// `HORIZON - HORIZON_MARGIN` after that (58 minutes).
-pub const SERVE_WITHIN: TimeDelta = HORIZON
+pub(crate) const SERVE_WITHIN: TimeDelta = HORIZON
     .checked_sub(&HORIZON_MARGIN)
     .unwrap()
     .checked_sub(&SETTLE)
@@ -28,18 +28,18 @@ pub const SERVE_WITHIN: TimeDelta = HORIZON
 /// A pipeline's request budget: its rate, how often a run starts, and how long a run
 /// may send.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Budget {
-    pub requests_per_second: f64,
+pub(crate) struct Budget {
+    pub(crate) requests_per_second: f64,
     /// How often the scheduler starts a run (`--schedule`).
-    pub schedule: Duration,
+    pub(crate) schedule: Duration,
     /// How long one run sends requests: `--max-duration`, else the whole schedule.
-    pub run_time: Duration,
+    pub(crate) run_time: Duration,
 }
 
 impl Budget {
     /// A budget for runs every `schedule` that stop after `max_duration` (at most the
     /// schedule: a longer run would find the next one's lease taken).
-    pub fn new(
+    pub(crate) fn new(
         requests_per_second: f64,
         schedule: Duration,
         max_duration: Option<Duration>,
@@ -61,14 +61,14 @@ impl Budget {
     }
 
     /// Requests one run can send.
-    pub fn requests_per_run(&self) -> u64 {
+    pub(crate) fn requests_per_run(&self) -> u64 {
         (self.rate() * self.run_time.as_secs_f64()).floor() as u64
     }
 
     /// The longest time between two requests of one target when `targets` take turns:
     /// `m` whole runs, where `targets = m × per run + x`, plus the shift of `x`
     /// places and the idle end of a run.
-    pub fn serve_every(&self, targets: u64) -> Option<Duration> {
+    pub(crate) fn serve_every(&self, targets: u64) -> Option<Duration> {
         let per_run = self.requests_per_run();
         if per_run == 0 {
             return None;
@@ -85,7 +85,7 @@ impl Budget {
 
     /// The most targets served without loss: the most whose turns come round within
     /// [`SERVE_WITHIN`].
-    pub fn capacity(&self) -> u64 {
+    pub(crate) fn capacity(&self) -> u64 {
         let per_run = self.requests_per_run();
         let within = SERVE_WITHIN.as_seconds_f64();
         let s = self.schedule.as_secs_f64();
@@ -110,7 +110,7 @@ impl Budget {
 
     /// The lag a target reaches just before its turn: the time between turns plus the
     /// settle delay its last request stopped short of.
-    pub fn worst_lag(&self, targets: u64) -> Option<Duration> {
+    pub(crate) fn worst_lag(&self, targets: u64) -> Option<Duration> {
         let extra = (SETTLE + BUCKET).to_std().unwrap_or_default();
         self.serve_every(targets).map(|d| d + extra)
     }
@@ -122,7 +122,7 @@ impl Budget {
     /// `due` holds, per target with a request to make, when it is due (its order) and
     /// when its oldest owed data leaves the horizon (`None`: a target never fetched
     /// owes nothing and loses nothing by waiting).
-    pub fn at_risk(
+    pub(crate) fn at_risk(
         &self,
         due: &mut [(DateTime<Utc>, Option<DateTime<Utc>>)],
         next_start: DateTime<Utc>,
@@ -148,7 +148,7 @@ impl Budget {
 }
 
 /// `300 s` as "5 minutes", `90 s` as "90 seconds", `3600 s` as "1 hour".
-pub fn every(d: Duration) -> String {
+pub(crate) fn every(d: Duration) -> String {
     let s = d.as_secs();
     let plural = |n: u64, unit: &str| {
         if n == 1 {
@@ -168,13 +168,13 @@ pub fn every(d: Duration) -> String {
 
 /// A pipeline's capacity in words, for `plan`, `status` and the run's warning.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Capacity {
-    pub targets: u64,
-    pub budget: Budget,
+pub(crate) struct Capacity {
+    pub(crate) targets: u64,
+    pub(crate) budget: Budget,
 }
 
 impl Capacity {
-    pub fn over(&self) -> bool {
+    pub(crate) fn over(&self) -> bool {
         self.targets > self.budget.capacity()
     }
 }

@@ -14,17 +14,29 @@ pub struct Cli {
     /// (auto). Filter with RUST_LOG (e.g. RUST_LOG=rtcq=debug).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
+    /// What this invocation does.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The shape of the logs on stderr (`--log-format`).
+///
+/// The values' docs stay out of `--help` (`help = None`): the option's own help already
+/// describes them, and per-value help would switch every page to the long layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// Text on a terminal, JSON otherwise.
+    #[value(help = None)]
     Auto,
+    /// Human-readable lines.
+    #[value(help = None)]
     Text,
+    /// One JSON object per line, for log collectors.
+    #[value(help = None)]
     Json,
 }
 
+/// The subcommands; each variant's doc is its `--help` summary.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Fetch everything pending and write it (one run of the job).
@@ -42,40 +54,41 @@ pub enum Command {
 
 /// Options shared by commands that read a pipeline.
 #[derive(Debug, Args)]
-pub struct PipelineArgs {
+pub(crate) struct PipelineArgs {
     /// The pipeline file (TOML).
     #[arg(long, short = 'c', value_name = "FILE")]
-    pub config: PathBuf,
+    pub(crate) config: PathBuf,
     /// Pretend the current time is this instant (RFC 3339). Planning only: requests are
     /// still signed with the real clock.
     #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
-    pub now: Option<DateTime<Utc>>,
+    pub(crate) now: Option<DateTime<Utc>>,
     /// Use this API endpoint instead of the file's `[api] endpoint` (e.g. the emulator).
     #[arg(long, value_name = "URL")]
-    pub endpoint: Option<String>,
+    pub(crate) endpoint: Option<String>,
 }
 
+/// Arguments of `rtcq run`, also taken by `rtcq backfill`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
-    pub pipeline: PipelineArgs,
+    pub(crate) pipeline: PipelineArgs,
     #[command(flatten)]
-    pub budget: BudgetArgs,
+    pub(crate) budget: BudgetArgs,
     /// Exit 6 when this run records a new gap.
     #[arg(long)]
-    pub fail_on_gap: bool,
+    pub(crate) fail_on_gap: bool,
     /// Write the run summary as JSON to FILE (`-`: one line on stdout, e.g. for
     /// Airflow's XCom).
     #[arg(long, value_name = "FILE")]
-    pub summary: Option<String>,
+    pub(crate) summary: Option<String>,
     /// Write the run's figures as Prometheus metrics to FILE (for node-exporter's
     /// textfile collector: name it *.prom).
     #[arg(long, value_name = "FILE")]
-    pub metrics_file: Option<PathBuf>,
+    pub(crate) metrics_file: Option<PathBuf>,
     /// Push the run's figures to this Prometheus Pushgateway (e.g.
     /// http://pushgateway:9091), grouped by job rtcq and the pipeline.
     #[arg(long, value_name = "URL")]
-    pub pushgateway: Option<String>,
+    pub(crate) pushgateway: Option<String>,
     /// Validity of the lease on object stores, renewed every third of it (default 120).
     #[arg(
         long,
@@ -83,7 +96,7 @@ pub struct RunArgs {
         env = "RTCQ_LEASE_TTL_SECONDS",
         hide = true
     )]
-    pub lease_ttl_seconds: Option<f64>,
+    pub(crate) lease_ttl_seconds: Option<f64>,
     /// Renewal period of the lease on object stores, 0 never renews (tests only).
     #[arg(
         long,
@@ -91,29 +104,29 @@ pub struct RunArgs {
         env = "RTCQ_LEASE_RENEW_SECONDS",
         hide = true
     )]
-    pub lease_renew_seconds: Option<f64>,
+    pub(crate) lease_renew_seconds: Option<f64>,
     /// Retries of a failed request after its first attempt [default: 4].
     #[arg(long, value_name = "N", env = "RTCQ_RETRY_MAX")]
-    pub retry_max: Option<usize>,
+    pub(crate) retry_max: Option<usize>,
     /// First retry delay in milliseconds; it doubles, with jitter [default: 500].
     #[arg(long, value_name = "MS", env = "RTCQ_RETRY_MIN_MS")]
-    pub retry_min_ms: Option<u64>,
+    pub(crate) retry_min_ms: Option<u64>,
     /// Longest retry delay in milliseconds [default: 8000].
     #[arg(long, value_name = "MS", env = "RTCQ_RETRY_MAX_MS")]
-    pub retry_max_ms: Option<u64>,
+    pub(crate) retry_max_ms: Option<u64>,
     /// Rows held in memory before they are spilled to disk [default: 262144].
     #[arg(long, value_name = "N", env = "RTCQ_SPILL_ROWS", hide = true,
           value_parser = clap::value_parser!(u64).range(1..))]
-    pub spill_rows: Option<u64>,
+    pub(crate) spill_rows: Option<u64>,
     /// Give up on one attempt of a request after this many milliseconds [default: 60000].
     #[arg(long, value_name = "MS", env = "RTCQ_REQUEST_TIMEOUT_MS",
           value_parser = clap::value_parser!(u64).range(1..))]
-    pub request_timeout_ms: Option<u64>,
+    pub(crate) request_timeout_ms: Option<u64>,
 }
 
 impl RunArgs {
     /// The retry policy: the defaults, overridden by the flags given.
-    pub fn retry_policy(&self) -> crate::limit::RetryPolicy {
+    pub(crate) fn retry_policy(&self) -> crate::limit::RetryPolicy {
         let mut p = crate::limit::RetryPolicy::default();
         if let Some(n) = self.retry_max {
             p.max_retries = n;
@@ -129,7 +142,7 @@ impl RunArgs {
     }
 
     /// The HTTP timeouts: the defaults, the request timeout overridden if given.
-    pub fn timeouts(&self) -> crate::api::Timeouts {
+    pub(crate) fn timeouts(&self) -> crate::api::Timeouts {
         let mut t = crate::api::Timeouts::default();
         if let Some(ms) = self.request_timeout_ms {
             t.request = Duration::from_millis(ms);
@@ -139,54 +152,57 @@ impl RunArgs {
     }
 }
 
+/// Arguments of `rtcq backfill`: the range to rewrite, and those of a run.
 #[derive(Debug, Args)]
 pub struct BackfillArgs {
     /// Start of the range (RFC 3339), rounded down to its slot.
     #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
-    pub from: DateTime<Utc>,
+    pub(crate) from: DateTime<Utc>,
     /// End of the range (RFC 3339, exclusive).
     #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
-    pub to: DateTime<Utc>,
+    pub(crate) to: DateTime<Utc>,
     #[command(flatten)]
-    pub run: RunArgs,
+    pub(crate) run: RunArgs,
 }
 
+/// Arguments of `rtcq plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
-    pub pipeline: PipelineArgs,
+    pub(crate) pipeline: PipelineArgs,
     /// Print the plan as JSON.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     #[command(flatten)]
-    pub budget: BudgetArgs,
+    pub(crate) budget: BudgetArgs,
 }
 
 /// The request budget of the runs: how often they start and how long each may send.
 #[derive(Debug, Args)]
-pub struct BudgetArgs {
+pub(crate) struct BudgetArgs {
     /// How often the scheduler starts a run: what a run leaves is judged safe or not by
     /// when the next runs start, and the capacity is stated for it.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
-    pub schedule: Duration,
+    pub(crate) schedule: Duration,
     /// Stop sending after this long (e.g. 4m, 90s), write what was fetched and leave the
     /// rest, earliest due first, to the next runs.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub max_duration: Option<Duration>,
+    pub(crate) max_duration: Option<Duration>,
 }
 
+/// Arguments of `rtcq status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
-    pub pipeline: PipelineArgs,
+    pub(crate) pipeline: PipelineArgs,
     /// Print as JSON.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Only gaps detected at or after this instant (RFC 3339).
     #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
-    pub since: Option<DateTime<Utc>>,
+    pub(crate) since: Option<DateTime<Utc>>,
     #[command(flatten)]
-    pub budget: BudgetArgs,
+    pub(crate) budget: BudgetArgs,
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
@@ -196,7 +212,7 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 /// Parses `90s`, `4m`, `1h`, `1h30m`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("{s:?} is not a duration: write it like 90s, 4m or 1h30m");
     let mut total: u64 = 0;
     let mut num = String::new();

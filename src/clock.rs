@@ -1,8 +1,8 @@
 //! The run's one time source. Injected so that `--now` and tests can move time without
 //! sleeping: it advances with tokio's clock, which tests pause and advance at will.
 //!
-//! It gives two readings. [`Clock::now`] is the data clock: what the horizon and the
-//! windows are measured against, moved by `--now`. [`Clock::wall`] is the real time of
+//! It gives two readings. `Clock::now` is the data clock: what the horizon and the
+//! windows are measured against, moved by `--now`. `Clock::wall` is the real time of
 //! the process, for what other processes compare with it (lease expiry, `started_at`,
 //! `updated_at`): `--now` never moves it. Request signatures use the system clock
 //! directly, since the server checks them against its own.
@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 /// A clock whose readings start at fixed instants and advance with tokio's clock.
 #[derive(Debug, Clone, Copy)]
-pub struct Clock {
+pub(crate) struct Clock {
     data: DateTime<Utc>,
     wall: DateTime<Utc>,
     started: Instant,
@@ -26,13 +26,13 @@ impl Default for Clock {
 
 impl Clock {
     /// The real clock: both readings are the system's time.
-    pub fn system() -> Self {
+    pub(crate) fn system() -> Self {
         Self::at(None)
     }
 
     /// A clock whose data reading starts at `now` (or the system's time when `None`),
     /// while its wall reading stays real.
-    pub fn at(now: Option<DateTime<Utc>>) -> Self {
+    pub(crate) fn at(now: Option<DateTime<Utc>>) -> Self {
         let wall = Utc::now();
         Self {
             data: now.unwrap_or(wall),
@@ -42,17 +42,17 @@ impl Clock {
     }
 
     /// The wall instant the clock was made: when the run it times started.
-    pub fn started(&self) -> DateTime<Utc> {
+    pub(crate) fn started(&self) -> DateTime<Utc> {
         self.wall
     }
 
     /// The data clock's current instant: the horizon and windows are measured from it.
-    pub fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         self.data + self.elapsed()
     }
 
     /// The real current instant, for what is compared across processes.
-    pub fn wall(&self) -> DateTime<Utc> {
+    pub(crate) fn wall(&self) -> DateTime<Utc> {
         self.wall + self.elapsed()
     }
 

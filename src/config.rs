@@ -13,7 +13,7 @@ use crate::domain::endpoint::url_is_loopback;
 use crate::domain::{PipelineName, ProductType, Target};
 
 /// Indicators `ListRealTimeQuality` accepts (doc 6348/1167931, section listquality).
-pub const INDICATORS: [&str; 5] = [
+pub(crate) const INDICATORS: [&str; 5] = [
     "join_room_success_rate",
     "stall_rate",
     "first_frame_send_success_rate",
@@ -22,59 +22,65 @@ pub const INDICATORS: [&str; 5] = [
 ];
 
 /// Most users one request may name (API limit).
-pub const MAX_USERS_PER_REQUEST: usize = 20;
+pub(crate) const MAX_USERS_PER_REQUEST: usize = 20;
 
 /// Longest id we accept for apps, rooms and users. Real ids are far shorter; the cap keeps
 /// object keys under every store's limit.
-pub const MAX_ID_LEN: usize = 128;
+pub(crate) const MAX_ID_LEN: usize = 128;
 
 /// Longest escaped `app_id=` directory name: file systems allow 255 bytes a name.
-pub const MAX_SEGMENT_LEN: usize = 255;
+pub(crate) const MAX_SEGMENT_LEN: usize = 255;
 
 /// Default API endpoint.
-pub const DEFAULT_ENDPOINT: &str = "https://rtc.volcengineapi.com";
+pub(crate) const DEFAULT_ENDPOINT: &str = "https://rtc.volcengineapi.com";
 /// Default signing region.
-pub const DEFAULT_REGION: &str = "cn-north-1";
+pub(crate) const DEFAULT_REGION: &str = "cn-north-1";
 
 /// A config file that cannot be used. Always names the file; `key` is the dotted path
 /// of the offending entry when there is one.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}: {}{reason}", key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default())]
 pub struct ConfigError {
+    /// The pipeline file at fault.
     pub file: PathBuf,
+    /// The dotted key at fault (`targets[0].app_id`) or `--endpoint`; `None`: the whole file.
     pub key: Option<String>,
+    /// Why it is refused, for the person who wrote the file.
     pub reason: String,
 }
 
 /// How to reach the API.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiSettings {
+    /// Base URL requests go to: the file's `[api] endpoint`, or `--endpoint`.
     pub endpoint: String,
-    pub region: String,
-    pub requests_per_second: f64,
+    pub(crate) region: String,
+    pub(crate) requests_per_second: f64,
     /// Allow `http://` to a host that is not loopback.
-    pub allow_http: bool,
+    pub(crate) allow_http: bool,
 }
 
 /// Where the dataset goes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SinkSettings {
     /// A local path, `file://` URL or `s3://bucket/prefix`.
-    pub url: String,
+    pub(crate) url: String,
     /// Slot length; divides 60 minutes and is a multiple of 30 s.
     pub slot: TimeDelta,
     /// S3 endpoint override (else `AWS_ENDPOINT` / `AWS_ENDPOINT_URL`).
-    pub endpoint: Option<String>,
+    pub(crate) endpoint: Option<String>,
     /// S3 region override (else `AWS_REGION`).
-    pub region: Option<String>,
+    pub(crate) region: Option<String>,
 }
 
 /// A validated pipeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {
-    pub name: PipelineName,
-    pub file: PathBuf,
+    pub(crate) name: PipelineName,
+    pub(crate) file: PathBuf,
+    /// The `[api]` table: where requests go and how fast.
     pub api: ApiSettings,
+    /// The `[sink]` table: where the dataset goes and its slot length.
     pub sink: SinkSettings,
     /// Expanded targets, sorted and unique; shared, not copied, with a run's fetches.
     pub targets: Arc<[Target]>,
@@ -433,7 +439,7 @@ impl TargetSet {
 /// Checks an app, room or user id. Ids become partition values and object-key parts, so
 /// they must be printable: no control characters, not empty, not huge. Path characters
 /// such as `/` are allowed here and escaped by the sink.
-pub fn check_id(id: &str) -> Result<(), String> {
+pub(crate) fn check_id(id: &str) -> Result<(), String> {
     if id.is_empty() {
         return Err("is empty: ids must have at least one character".into());
     }

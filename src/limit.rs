@@ -11,7 +11,7 @@ use tokio::time::Instant;
 /// one-second window sees them arrive with some jitter (a new connection, scheduling),
 /// and 2 % of slack (10 ms at 2 requests/second) keeps even a late arrival from
 /// making three in one window.
-pub const HEADROOM: f64 = 1.02;
+pub(crate) const HEADROOM: f64 = 1.02;
 
 /// Spaces request starts evenly at `rate` per second, with no bursts.
 ///
@@ -20,13 +20,13 @@ pub const HEADROOM: f64 = 1.02;
 /// configured one however many requests are in flight. Capacity one keeps us inside a
 /// server's one-second sliding window even when requests arrive with jitter.
 #[derive(Debug)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     interval: Duration,
     next: Mutex<Option<Instant>>,
 }
 
 impl Pacer {
-    pub fn new(requests_per_second: f64) -> Self {
+    pub(crate) fn new(requests_per_second: f64) -> Self {
         let secs = if requests_per_second.is_finite() && requests_per_second > 0.0 {
             HEADROOM / requests_per_second
         } else {
@@ -38,20 +38,15 @@ impl Pacer {
         }
     }
 
-    /// The spacing between two request starts.
-    pub fn interval(&self) -> Duration {
-        self.interval
-    }
-
     /// Waits for this caller's turn.
-    pub async fn acquire(&self) {
+    pub(crate) async fn acquire(&self) {
         let at = self.reserve().await;
         tokio::time::sleep_until(at).await;
     }
 
     /// Takes the next turn without waiting for it: callers that reserve in order are
     /// served in that order, however their tasks are scheduled.
-    pub async fn reserve(&self) -> Instant {
+    pub(crate) async fn reserve(&self) -> Instant {
         let mut next = self.next.lock().await;
         let now = Instant::now();
         let at = match *next {
@@ -64,7 +59,7 @@ impl Pacer {
 
     /// Pushes the next start back by `delay`: used after the server said we were too
     /// fast, so every request in flight slows down, not only the throttled one.
-    pub async fn back_off(&self, delay: Duration) {
+    pub(crate) async fn back_off(&self, delay: Duration) {
         let mut next = self.next.lock().await;
         let earliest = Instant::now() + delay;
         if next.is_none_or(|t| t < earliest) {
@@ -75,11 +70,11 @@ impl Pacer {
 
 /// How often and how long to retry one request.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Retries after the first attempt.
-    pub max_retries: usize,
-    pub min_delay: Duration,
-    pub max_delay: Duration,
+    pub(crate) max_retries: usize,
+    pub(crate) min_delay: Duration,
+    pub(crate) max_delay: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -94,7 +89,7 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// Exponential backoff (factor 2) with full jitter, as backon implements it.
-    pub fn backoff(&self) -> ExponentialBuilder {
+    pub(crate) fn backoff(&self) -> ExponentialBuilder {
         ExponentialBuilder::new()
             .with_min_delay(self.min_delay)
             .with_max_delay(self.max_delay)

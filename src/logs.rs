@@ -37,7 +37,7 @@ pub fn wants_json(format: LogFormat) -> bool {
 }
 
 /// Whether logs are JSON lines (so nothing else may be printed on stderr).
-pub fn is_json() -> bool {
+pub(crate) fn is_json() -> bool {
     JSON.load(Ordering::Relaxed)
 }
 

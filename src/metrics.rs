@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::run::Summary;
 
 /// Renders `summary` in the text exposition format, HELP and TYPE lines included.
-pub fn render(summary: &Summary) -> String {
+pub(crate) fn render(summary: &Summary) -> String {
     let mut out = String::new();
     let p = [("pipeline", summary.pipeline.as_str())];
     for f in FIGURES {
@@ -177,7 +177,7 @@ fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
 }
 
 /// A label value escaped per the text format: backslash, double quote, line feed.
-pub fn escape_label(v: &str) -> String {
+pub(crate) fn escape_label(v: &str) -> String {
     let mut s = String::with_capacity(v.len());
     for c in v.chars() {
         match c {
@@ -208,7 +208,7 @@ fn number(v: f64) -> String {
 
 /// Writes `text` to `path` the way the textfile collector needs: a temporary file in
 /// the same directory (a `.`-name the collector ignores), then a rename over `path`.
-pub fn write_file(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_file(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -229,7 +229,7 @@ pub fn write_file(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 /// The Pushgateway URL of a pipeline's group: `URL/metrics/job/rtcq/pipeline/<name>`.
-pub fn push_url(base: &str, pipeline: &str) -> String {
+pub(crate) fn push_url(base: &str, pipeline: &str) -> String {
     let mut name = String::new();
     for b in pipeline.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -246,7 +246,7 @@ pub fn push_url(base: &str, pipeline: &str) -> String {
 
 /// Why a push failed, with no URL credentials in it.
 #[derive(Debug, thiserror::Error)]
-pub enum PushError {
+pub(crate) enum PushError {
     #[error("--pushgateway {0:?} is not an http:// or https:// URL")]
     BadUrl(String),
     #[error("cannot reach the Pushgateway at {host}: {source}")]
@@ -264,7 +264,7 @@ pub enum PushError {
 }
 
 /// PUTs `text` as the pipeline's group on the Pushgateway at `base`.
-pub async fn push(base: &str, pipeline: &str, text: &str) -> Result<(), PushError> {
+pub(crate) async fn push(base: &str, pipeline: &str, text: &str) -> Result<(), PushError> {
     let url = reqwest::Url::parse(&push_url(base, pipeline))
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
@@ -316,7 +316,8 @@ fn redact(url: &str) -> String {
 mod tests {
     use super::*;
     use crate::clock::Clock;
-    use crate::run::{Exit, TargetLag};
+    use crate::run::Exit;
+    use crate::run::summary::TargetLag;
     use chrono::{DateTime, Utc};
 
     fn at(s: &str) -> DateTime<Utc> {

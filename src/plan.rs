@@ -8,21 +8,23 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::domain::TimeRange;
 
 /// Width of one API bucket.
-pub const BUCKET: TimeDelta = TimeDelta::seconds(30);
+pub(crate) const BUCKET: TimeDelta = TimeDelta::seconds(30);
 /// How far back the API answers.
-pub const HORIZON: TimeDelta = TimeDelta::minutes(60);
+pub(crate) const HORIZON: TimeDelta = TimeDelta::minutes(60);
 /// Margin kept inside the horizon so a request is not rejected for arriving a moment late
 /// or for a small clock difference with the server.
-pub const HORIZON_MARGIN: TimeDelta = TimeDelta::seconds(30);
+pub(crate) const HORIZON_MARGIN: TimeDelta = TimeDelta::seconds(30);
 /// The documented data delay: the newest minute is not settled.
-pub const SETTLE: TimeDelta = TimeDelta::minutes(1);
+pub(crate) const SETTLE: TimeDelta = TimeDelta::minutes(1);
 /// Longest span one request may cover.
-pub const MAX_SPAN: TimeDelta = TimeDelta::minutes(60);
+pub(crate) const MAX_SPAN: TimeDelta = TimeDelta::minutes(60);
 
 /// A half-open interval `[start, end)` on the UTC slot grid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Slot {
+    /// First instant of the slot: names its file and `date=` partition.
     pub start: DateTime<Utc>,
+    /// First instant after the slot: the next slot's start.
     pub end: DateTime<Utc>,
 }
 
@@ -36,24 +38,19 @@ impl Slot {
         }
     }
 
-    /// The slot length.
-    pub fn len(&self) -> TimeDelta {
-        self.end - self.start
-    }
-
     /// The UTC date of the slot, as in the `date=` partition.
     pub fn date(&self) -> String {
         self.start.format("%Y-%m-%d").to_string()
     }
 
     /// `HHMM` of the slot start, as in file names.
-    pub fn hhmm(&self) -> String {
+    pub(crate) fn hhmm(&self) -> String {
         self.start.format("%H%M").to_string()
     }
 }
 
 /// Rounds `t` down to a multiple of `step` since the Unix epoch.
-pub fn floor_to(t: DateTime<Utc>, step: TimeDelta) -> DateTime<Utc> {
+pub(crate) fn floor_to(t: DateTime<Utc>, step: TimeDelta) -> DateTime<Utc> {
     let step_us = step.num_microseconds().unwrap_or(1).max(1);
     let us = t.timestamp_micros();
     let floored = us - us.rem_euclid(step_us);
@@ -61,7 +58,7 @@ pub fn floor_to(t: DateTime<Utc>, step: TimeDelta) -> DateTime<Utc> {
 }
 
 /// Rounds `t` up to a multiple of `step` since the Unix epoch.
-pub fn ceil_to(t: DateTime<Utc>, step: TimeDelta) -> DateTime<Utc> {
+pub(crate) fn ceil_to(t: DateTime<Utc>, step: TimeDelta) -> DateTime<Utc> {
     let f = floor_to(t, step);
     if f == t { t } else { f + step }
 }
@@ -69,8 +66,8 @@ pub fn ceil_to(t: DateTime<Utc>, step: TimeDelta) -> DateTime<Utc> {
 /// The time frame of one run: what is settled and what can still be asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
-    pub now: DateTime<Utc>,
-    pub slot_len: TimeDelta,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) slot_len: TimeDelta,
     /// The newest settled instant: `now - SETTLE` on the 30 s grid. Requests end here,
     /// not at a slot boundary, so what a target owes starts as late as it can (up to a
     /// slot length more time before it leaves the horizon); the slot it cuts is written
@@ -82,6 +79,7 @@ pub struct Window {
 }
 
 impl Window {
+    /// The window of a run that plans at `now` with slots of `slot_len`.
     pub fn at(now: DateTime<Utc>, slot_len: TimeDelta) -> Self {
         Window {
             now,
@@ -93,7 +91,7 @@ impl Window {
 }
 
 /// The oldest start a request sent at `now` may have.
-pub fn horizon_at(now: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn horizon_at(now: DateTime<Utc>) -> DateTime<Utc> {
     ceil_to(now - HORIZON + HORIZON_MARGIN, BUCKET)
 }
 
@@ -102,21 +100,21 @@ pub fn horizon_at(now: DateTime<Utc>) -> DateTime<Utc> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
     /// Everything before it is written, except `incomplete`; on the 30 s grid.
-    pub cursor: Option<DateTime<Utc>>,
+    pub(crate) cursor: Option<DateTime<Utc>>,
     /// Parts before `cursor` still owed, each as the instant it is owed from: the entry
     /// `i` owes `[i, min(end of its slot, cursor))`. Left by `rtcq backfill` and by
     /// states of earlier versions.
-    pub incomplete: std::collections::BTreeSet<DateTime<Utc>>,
+    pub(crate) incomplete: std::collections::BTreeSet<DateTime<Utc>>,
 }
 
 impl Progress {
     /// Whether the target was never fetched (it owes nothing until its first request).
-    pub fn is_new(&self) -> bool {
+    pub(crate) fn is_new(&self) -> bool {
         self.cursor.is_none() && self.incomplete.is_empty()
     }
 
     /// The oldest instant owed, if any.
-    pub fn owed_from(&self) -> Option<DateTime<Utc>> {
+    pub(crate) fn owed_from(&self) -> Option<DateTime<Utc>> {
         match (self.incomplete.first(), self.cursor) {
             (Some(i), Some(c)) => Some((*i).min(c)),
             (Some(i), None) => Some(*i),
@@ -126,7 +124,7 @@ impl Progress {
 
     /// Gives up everything owed before `t` (it can no longer be fetched) and returns
     /// it, oldest first, adjacent ranges merged.
-    pub fn cut_at(&mut self, t: DateTime<Utc>, slot_len: TimeDelta) -> Vec<TimeRange> {
+    pub(crate) fn cut_at(&mut self, t: DateTime<Utc>, slot_len: TimeDelta) -> Vec<TimeRange> {
         let mut lost = Vec::new();
         let Some(cursor) = self.cursor else {
             return lost;
@@ -156,19 +154,19 @@ impl Progress {
 
     /// How far behind the target is at `now`: the age of its oldest owed data (`None`
     /// for a target never fetched, which owes nothing).
-    pub fn lag(&self, now: DateTime<Utc>) -> Option<TimeDelta> {
+    pub(crate) fn lag(&self, now: DateTime<Utc>) -> Option<TimeDelta> {
         self.owed_from().map(|o| now - o)
     }
 
     /// The slots what the target owes touches, up to the settled end of `w`.
-    pub fn pending_slots(&self, w: &Window) -> usize {
+    pub(crate) fn pending_slots(&self, w: &Window) -> usize {
         self.owed_from().map_or(0, |o| {
             SlotRange::covering(o, w.settled_end, w.slot_len).count
         })
     }
 
     /// Everything before `end` is written.
-    pub fn done_until(&mut self, end: DateTime<Utc>) {
+    pub(crate) fn done_until(&mut self, end: DateTime<Utc>) {
         self.incomplete.retain(|i| *i >= end);
         self.cursor = Some(self.cursor.map_or(end, |c| c.max(end)));
     }
@@ -177,37 +175,39 @@ impl Progress {
 /// One request to send: `[start, end)` for one target, everything it owes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Request {
+    /// Index of the target in the pipeline's target list.
     pub target: usize,
     /// The oldest instant owed (a new target: the horizon at plan time). At send time
     /// the start moves up to the horizon of that moment.
     pub start: DateTime<Utc>,
+    /// Exclusive: the settled end, or 60 minutes after `start` (the API's longest span).
     pub end: DateTime<Utc>,
     /// The instant this request is due: its oldest owed data leaves the horizon then, or
     /// the target's lag passes its `max_lag`. A new target is due at once.
-    pub due: DateTime<Utc>,
+    pub(crate) due: DateTime<Utc>,
     /// The target was never fetched: the part before the horizon at send time was never
     /// owed, so nothing is lost when the start moves.
-    pub first: bool,
+    pub(crate) first: bool,
 }
 
 impl Request {
     /// The slots `[start, end)` touches, as indexes from the slot of `start`.
-    pub fn slots(&self, slot_len: TimeDelta) -> SlotRange {
+    pub(crate) fn slots(&self, slot_len: TimeDelta) -> SlotRange {
         SlotRange::covering(self.start, self.end, slot_len)
     }
 }
 
 /// Consecutive slots `[first, first + count × len)`: how a request names its slots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SlotRange {
-    pub first: DateTime<Utc>,
-    pub count: usize,
-    pub len: TimeDelta,
+pub(crate) struct SlotRange {
+    pub(crate) first: DateTime<Utc>,
+    pub(crate) count: usize,
+    pub(crate) len: TimeDelta,
 }
 
 impl SlotRange {
     /// The slots that `[start, end)` touches.
-    pub fn covering(start: DateTime<Utc>, end: DateTime<Utc>, len: TimeDelta) -> Self {
+    pub(crate) fn covering(start: DateTime<Utc>, end: DateTime<Utc>, len: TimeDelta) -> Self {
         let first = floor_to(start, len);
         let last = if start < end {
             ceil_to(end, len)
@@ -224,7 +224,7 @@ impl SlotRange {
     }
 
     /// The index of the slot that starts at `start`, if it is in the range.
-    pub fn index_of(&self, start: DateTime<Utc>) -> Option<usize> {
+    pub(crate) fn index_of(&self, start: DateTime<Utc>) -> Option<usize> {
         let d = (start - self.first).num_microseconds()?;
         let len = self.len.num_microseconds()?.max(1);
         let i = usize::try_from(d / len).ok()?;
@@ -232,7 +232,7 @@ impl SlotRange {
     }
 
     /// The `i`-th slot.
-    pub fn get(&self, i: usize) -> Slot {
+    pub(crate) fn get(&self, i: usize) -> Slot {
         let start = self.first + self.len * i as i32;
         Slot {
             start,
@@ -240,20 +240,20 @@ impl SlotRange {
         }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = Slot> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Slot> + '_ {
         (0..self.count).map(|i| self.get(i))
     }
 }
 
 /// The instant data owed from `owed_from` leaves the horizon: the last moment a
 /// request can still ask for it.
-pub fn leaves_horizon(owed_from: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn leaves_horizon(owed_from: DateTime<Utc>) -> DateTime<Utc> {
     owed_from + HORIZON - HORIZON_MARGIN
 }
 
 /// When a target owing from `owed_from` is due: when that data leaves the horizon, or
 /// earlier when its lag would pass `max_lag`.
-pub fn due(owed_from: DateTime<Utc>, max_lag: Option<TimeDelta>) -> DateTime<Utc> {
+pub(crate) fn due(owed_from: DateTime<Utc>, max_lag: Option<TimeDelta>) -> DateTime<Utc> {
     let leaves = leaves_horizon(owed_from);
     max_lag.map_or(leaves, |l| leaves.min(owed_from + l))
 }
@@ -263,9 +263,9 @@ pub fn due(owed_from: DateTime<Utc>, max_lag: Option<TimeDelta>) -> DateTime<Utc
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     /// Per target (the pipeline's order): what it owes after the losses below.
-    pub progress: Vec<Progress>,
+    pub(crate) progress: Vec<Progress>,
     /// Ranges already beyond the horizon, by target index.
-    pub lost: Vec<(usize, TimeRange)>,
+    pub(crate) lost: Vec<(usize, TimeRange)>,
     /// Earliest due first (ties: target order); shared, not copied, with the fetches.
     pub requests: Arc<[Request]>,
 }
@@ -324,9 +324,9 @@ fn request_for(
 /// `rtcq backfill`: re-fetch and rewrite every slot of `[from, to)` that the API still
 /// has, without moving any cursor backwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backfill {
-    pub from: DateTime<Utc>,
-    pub to: DateTime<Utc>,
+pub(crate) struct Backfill {
+    pub(crate) from: DateTime<Utc>,
+    pub(crate) to: DateTime<Utc>,
 }
 
 impl Backfill {
@@ -335,7 +335,7 @@ impl Backfill {
     /// not lost, so it is reported by [`Backfill::unreachable`] instead of recorded as a
     /// gap. Slots at or after the cursor are pending anyway; a target that never ran has
     /// nothing to re-fetch.
-    pub fn apply(&self, p: &mut Progress, w: &Window) {
+    pub(crate) fn apply(&self, p: &mut Progress, w: &Window) {
         let Some(cursor) = p.cursor else { return };
         let end = self.to.min(w.settled_end).min(cursor);
         let mut s = floor_to(self.from, w.slot_len);
@@ -348,7 +348,7 @@ impl Backfill {
     }
 
     /// The part of the range the API no longer has.
-    pub fn unreachable(&self, w: &Window) -> Option<TimeRange> {
+    pub(crate) fn unreachable(&self, w: &Window) -> Option<TimeRange> {
         let end = self.to.min(w.horizon);
         (self.from < end).then_some(TimeRange {
             start: self.from,
@@ -357,7 +357,7 @@ impl Backfill {
     }
 
     /// The part of the range that is not settled yet (a later run fetches it).
-    pub fn unsettled(&self, w: &Window) -> Option<TimeRange> {
+    pub(crate) fn unsettled(&self, w: &Window) -> Option<TimeRange> {
         let start = self.from.max(w.settled_end);
         (start < self.to).then_some(TimeRange {
             start,

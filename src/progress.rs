@@ -40,7 +40,7 @@ impl Progress {
         }
     }
 
-    /// A bar on stderr, shown once [`Progress::start`] is called.
+    /// A bar on stderr, shown once `Progress::start` is called.
     pub fn on_stderr() -> Self {
         Progress {
             bar: ProgressBar::hidden(),
@@ -49,12 +49,12 @@ impl Progress {
     }
 
     /// The writer that prints log lines with the bar hidden meanwhile.
-    pub fn log_writer(&self) -> AroundBar {
+    pub(crate) fn log_writer(&self) -> AroundBar {
         AroundBar(self.bar.clone())
     }
 
     /// Shows the bar for `requests` requests (nothing for none).
-    pub fn start(&self, requests: usize) {
+    pub(crate) fn start(&self, requests: usize) {
         if !self.enabled || requests == 0 {
             return;
         }
@@ -72,19 +72,19 @@ impl Progress {
     }
 
     /// One request is back (answered or failed for good).
-    pub fn request_done(&self) {
+    pub(crate) fn request_done(&self) {
         self.bar.inc(1);
     }
 
     /// Rows written so far.
-    pub fn rows(&self, rows: u64) {
+    pub(crate) fn rows(&self, rows: u64) {
         if self.enabled {
             self.bar.set_message(format!("{rows} rows"));
         }
     }
 
     /// Removes the bar.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if self.enabled {
             self.bar.finish_and_clear();
         }
@@ -93,7 +93,7 @@ impl Progress {
 
 /// Writes log lines to stderr with the progress bar hidden meanwhile.
 #[derive(Clone)]
-pub struct AroundBar(pub(crate) indicatif::ProgressBar);
+pub(crate) struct AroundBar(pub(crate) indicatif::ProgressBar);
 
 impl<'a> MakeWriter<'a> for AroundBar {
     type Writer = AroundBar;

@@ -21,8 +21,8 @@ pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Connection and per-request timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    pub connect: Duration,
-    pub request: Duration,
+    pub(crate) connect: Duration,
+    pub(crate) request: Duration,
 }
 
 impl Default for Timeouts {
@@ -37,8 +37,15 @@ impl Default for Timeouts {
 /// The endpoint could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The endpoint does not parse as a URL or has no host.
     #[error("endpoint {endpoint:?} is not a usable URL: {reason}")]
-    Endpoint { endpoint: String, reason: String },
+    Endpoint {
+        /// The endpoint as given.
+        endpoint: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The HTTP client could not be set up, e.g. its TLS backend.
     #[error("cannot build the HTTP client: {0}")]
     Build(String),
 }
@@ -70,6 +77,8 @@ pub fn install_crypto_provider() {
 }
 
 impl Client {
+    /// A client for `endpoint` (a base URL such as `https://rtc.volcengineapi.com`),
+    /// signing for `region`. Checks the URL only: nothing is sent until the first call.
     pub fn new(
         endpoint: &str,
         region: &str,
@@ -121,7 +130,7 @@ impl Client {
 
     /// [`Self::list_real_time_quality`], giving the `Result` to `f` borrowed from the
     /// body (no allocation per point) and returning what `f` makes of it.
-    pub async fn list_real_time_quality_with<T>(
+    pub(crate) async fn list_real_time_quality_with<T>(
         &self,
         req: &QualityRequest,
         f: impl FnOnce(QualityResultRef<'_>) -> T,
@@ -209,7 +218,7 @@ fn sensitive(name: &'static str, value: &str) -> Result<HeaderValue, ApiError> {
 
 /// Longest API error code, message or request id kept from a response: enough for any
 /// real message, and a hostile server cannot fill logs and the summary with megabytes.
-pub const MAX_ERROR_TEXT: usize = 500;
+pub(crate) const MAX_ERROR_TEXT: usize = 500;
 
 /// `s` without control characters (no forged log lines or terminal escapes), cut to
 /// [`MAX_ERROR_TEXT`] characters with `…` when longer.

@@ -7,14 +7,23 @@ pub enum ApiError {
     /// The API answered with `ResponseMetadata.Error`.
     #[error("API error {code} (HTTP {status}): {message}{}", request_id.as_ref().map(|r| format!(" [request {r}]")).unwrap_or_default())]
     Api {
+        /// The HTTP status, which may be 200: the error document decides.
         status: u16,
+        /// `Error.Code`, e.g. `InvalidParameter.OutofTimeRange`: decides whether to retry.
         code: String,
+        /// `Error.Message`, the API's own explanation.
         message: String,
+        /// `ResponseMetadata.RequestId`, to quote to Volcengine support.
         request_id: Option<String>,
     },
     /// A non-success status without a readable error document.
     #[error("HTTP {status} without an API error document: {snippet}")]
-    Http { status: u16, snippet: String },
+    Http {
+        /// The HTTP status: 429 and 5xx are worth retrying.
+        status: u16,
+        /// The start of the body, control characters removed, to show what answered.
+        snippet: String,
+    },
     /// Connecting, sending or receiving failed, or timed out.
     #[error("transport error: {0}")]
     Transport(String),
@@ -23,7 +32,10 @@ pub enum ApiError {
     Decode(String),
     /// The body was larger than we accept.
     #[error("response larger than {limit} bytes: refused")]
-    TooLarge { limit: usize },
+    TooLarge {
+        /// The cap that was hit, in bytes.
+        limit: usize,
+    },
     /// A request header could not be built from the credentials (never shows the value).
     #[error(
         "the {0} header cannot be built: the credentials must be printable ASCII, exactly as issued"
@@ -33,7 +45,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// The API error code, if the API sent one.
-    pub fn code(&self) -> Option<&str> {
+    pub(crate) fn code(&self) -> Option<&str> {
         match self {
             ApiError::Api { code, .. } => Some(code),
             _ => None,
@@ -54,7 +66,7 @@ impl ApiError {
     }
 
     /// Whether the server throttled us: the pacer should slow down.
-    pub fn is_throttle(&self) -> bool {
+    pub(crate) fn is_throttle(&self) -> bool {
         match self {
             ApiError::Api { status, code, .. } => {
                 *status == 429
@@ -67,7 +79,7 @@ impl ApiError {
     }
 
     /// The signature's time was refused: re-sign once, then ask the user to check the clock.
-    pub fn is_clock(&self) -> bool {
+    pub(crate) fn is_clock(&self) -> bool {
         self.code() == Some("InvalidTimestamp")
     }
 }

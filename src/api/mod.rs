@@ -2,9 +2,9 @@
 //! signed HTTP client.
 
 pub mod client;
-pub mod error;
-pub mod time;
-pub mod types;
+pub(crate) mod error;
+pub(crate) mod time;
+pub(crate) mod types;
 
 pub use client::{Client, Timeouts};
 pub use error::ApiError;

@@ -9,13 +9,14 @@ use chrono::DateTime;
 /// Microseconds since the epoch of an RFC 3339 time. The shape the API sends
 /// (`YYYY-MM-DDTHH:MM:SS` then `Z` or `+hh:mm`/`-hh:mm`, no fraction) is read directly;
 /// anything else goes through chrono's full parser.
-pub fn parse_timestamp_us(s: &str) -> Option<i64> {
+#[cfg(test)]
+pub(crate) fn parse_timestamp_us(s: &str) -> Option<i64> {
     parse_time(s).0
 }
 
 /// [`parse_timestamp_us`], and whether the time had a sub-second part or a leap second
 /// (which chrono folds into the microseconds; the fast path refuses both shapes).
-pub fn parse_time(s: &str) -> (Option<i64>, bool) {
+pub(crate) fn parse_time(s: &str) -> (Option<i64>, bool) {
     match fast_timestamp_us(s.as_bytes()) {
         Some(us) => (Some(us), false),
         None => match DateTime::parse_from_rfc3339(s) {

@@ -8,26 +8,32 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 /// The action and version every request names in its query string.
-pub const ACTION: &str = "ListRealTimeQuality";
+pub(crate) const ACTION: &str = "ListRealTimeQuality";
 /// API version of the action.
-pub const VERSION: &str = "2023-11-01";
+pub(crate) const VERSION: &str = "2023-11-01";
 /// Service name used in the signature scope.
-pub const SERVICE: &str = "rtc";
+pub(crate) const SERVICE: &str = "rtc";
 
 /// The JSON body of one request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct QualityRequest {
+    /// The RTC app whose calls are measured.
     pub app_id: String,
     /// RFC 3339, inclusive.
     pub start_time: String,
     /// RFC 3339, exclusive.
     pub end_time: String,
+    /// Indicators to return; one can come back as several series (see [`Series`]).
     pub indicator: Vec<String>,
+    /// Only this room; `None` asks for the whole app.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub room_id: Option<String>,
+    /// Only these users (at most 20, honoured with `room_id` only); the API silently
+    /// drops ids it does not know.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub user_id: Vec<String>,
+    /// `native` or `web`; `None` lets the API default to `native`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product_type: Option<String>,
 }
@@ -35,8 +41,10 @@ pub struct QualityRequest {
 /// The whole response document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
+    /// Request id, and the error when the call failed.
     #[serde(rename = "ResponseMetadata", default)]
     pub metadata: ResponseMetadata,
+    /// The data; absent when the call failed.
     #[serde(rename = "Result", default, skip_serializing_if = "Option::is_none")]
     pub result: Option<QualityResult>,
 }
@@ -46,15 +54,20 @@ pub struct Envelope {
 #[serde(rename_all = "PascalCase")]
 pub struct ResponseMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
+    pub(crate) request_id: Option<String>,
+    /// The action that answered, echoed by the gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
+    /// The API version that answered, echoed by the gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The service that answered (`rtc`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// The region that answered, e.g. `cn-north-1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Set when the call failed, whatever the HTTP status: a 200 can carry one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
 }
@@ -64,11 +77,11 @@ pub struct ResponseMetadata {
 #[serde(rename_all = "PascalCase")]
 pub struct ErrorBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code_n: Option<i64>,
+    pub(crate) code_n: Option<i64>,
     #[serde(default)]
-    pub code: String,
+    pub(crate) code: String,
     #[serde(default)]
-    pub message: String,
+    pub(crate) message: String,
 }
 
 /// `Result`: the series the API returned for one request.
@@ -76,10 +89,11 @@ pub struct ErrorBody {
 #[serde(rename_all = "PascalCase")]
 pub struct QualityResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub room_id: Option<String>,
+    pub(crate) room_id: Option<String>,
     /// The users the API actually applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<Vec<String>>,
+    pub(crate) user_id: Option<Vec<String>>,
+    /// The series returned, named by the API rather than by the request.
     #[serde(default)]
     pub indicators: Vec<Series>,
 }
@@ -88,15 +102,18 @@ pub struct QualityResult {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Series {
+    /// The series as returned, often the requested indicator with a threshold or media
+    /// prefix (`audio_stall_rate`): data is keyed on it.
     #[serde(default)]
     pub name: String,
     #[serde(default)]
-    pub unit: String,
+    pub(crate) unit: String,
+    /// The series' points, each one 30-second bucket.
     #[serde(default)]
     pub data: Vec<DataPoint>,
     /// Extra summary some responses carry; kept opaque.
     #[serde(rename = "overview", default, skip_serializing_if = "Option::is_none")]
-    pub overview: Option<serde_json::Value>,
+    pub(crate) overview: Option<serde_json::Value>,
 }
 
 /// One 30-second bucket.
@@ -110,8 +127,10 @@ pub struct DataPoint {
     /// Start of the bucket, RFC 3339 with any UTC offset.
     #[serde(default, deserialize_with = "lenient::string")]
     pub time_stamp: String,
+    /// The bucket's value (two decimals); `None` when missing or not a number.
     #[serde(default, deserialize_with = "lenient::number")]
     pub value: Option<f64>,
+    /// The stream the point is about, when the API sends one (2023-11-01 only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_id: Option<String>,
 }
@@ -124,12 +143,12 @@ mod lenient {
     use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
     /// A string, or `""` for any other value.
-    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    pub(crate) fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         d.deserialize_any(Any::<String>::default())
     }
 
     /// A number, or `None` for any other value.
-    pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    pub(crate) fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
         d.deserialize_any(Any::<Option<f64>>::default())
     }
 
@@ -284,7 +303,7 @@ mod lenient {
     /// Reads a `Data` element straight into an [`AnswerPoint`](super::AnswerPoint),
     /// parsing `TimeStamp` on the way, with the rules of the derived `DataPoint` reader:
     /// missing fields are empty, unknown ones skipped, a repeated one is an error.
-    pub struct PointVisitor;
+    pub(crate) struct PointVisitor;
 
     impl<'de> Visitor<'de> for PointVisitor {
         type Value = super::AnswerPoint;
@@ -335,7 +354,7 @@ mod lenient {
     }
 
     /// A borrowed string (owned when it has escapes), or `""` for any other value.
-    pub fn cow_str<'de, D: Deserializer<'de>>(
+    pub(crate) fn cow_str<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<std::borrow::Cow<'de, str>, D::Error> {
         d.deserialize_any(CowStr)
@@ -392,11 +411,11 @@ mod lenient {
 /// borrows from the body unless it has escapes; `overview` and unknown fields are
 /// skipped.
 #[derive(Debug, Deserialize)]
-pub struct EnvelopeRef<'a> {
+pub(crate) struct EnvelopeRef<'a> {
     #[serde(rename = "ResponseMetadata", default)]
-    pub metadata: ResponseMetadata,
+    pub(crate) metadata: ResponseMetadata,
     #[serde(rename = "Result", default, borrow)]
-    pub result: Option<QualityResultRef<'a>>,
+    pub(crate) result: Option<QualityResultRef<'a>>,
 }
 
 /// [`QualityResult`], borrowed.
@@ -404,21 +423,21 @@ pub struct EnvelopeRef<'a> {
 #[serde(rename_all = "PascalCase")]
 pub struct QualityResultRef<'a> {
     #[serde(default, borrow)]
-    pub user_id: Option<Vec<Cow<'a, str>>>,
+    pub(crate) user_id: Option<Vec<Cow<'a, str>>>,
     #[serde(default, borrow)]
-    pub indicators: Vec<SeriesRef<'a>>,
+    pub(crate) indicators: Vec<SeriesRef<'a>>,
 }
 
 /// [`Series`], borrowed, without `overview`; its points are parsed as they are read.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct SeriesRef<'a> {
+pub(crate) struct SeriesRef<'a> {
     #[serde(default, borrow)]
-    pub name: Cow<'a, str>,
+    pub(crate) name: Cow<'a, str>,
     #[serde(default, borrow)]
-    pub unit: Cow<'a, str>,
+    pub(crate) unit: Cow<'a, str>,
     #[serde(default)]
-    pub data: Vec<AnswerPoint>,
+    pub(crate) data: Vec<AnswerPoint>,
 }
 
 /// One point of an answer as a run keeps it: the time stamp is parsed while the body is
@@ -426,17 +445,18 @@ pub struct SeriesRef<'a> {
 /// as in [`DataPoint`]; `ts_us` is `None` when `TimeStamp` is missing or unreadable.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AnswerPoint {
-    pub ts_us: Option<i64>,
+    pub(crate) ts_us: Option<i64>,
     /// The time stamp had a sub-second part or was a leap second (`:60`): never on
     /// the grid, even where rounding would put it there.
-    pub fraction: bool,
-    pub value: Option<f64>,
-    pub stream_id: Option<Box<str>>,
+    pub(crate) fraction: bool,
+    pub(crate) value: Option<f64>,
+    pub(crate) stream_id: Option<Box<str>>,
 }
 
 impl AnswerPoint {
     /// Parses the time stamp once: its microseconds, and whether it had a fraction.
-    pub fn new(time_stamp: &str, value: Option<f64>, stream_id: Option<&str>) -> Self {
+    #[cfg(test)]
+    pub(crate) fn new(time_stamp: &str, value: Option<f64>, stream_id: Option<&str>) -> Self {
         let (ts_us, fraction) = super::time::parse_time(time_stamp);
         AnswerPoint {
             ts_us,

@@ -4,7 +4,7 @@
 
 /// Whether `url` is a parseable `http://` URL to this machine, with no user info (so
 /// `http://localhost:80@example.com` is not). Used to allow plain http only to loopback.
-pub fn is_loopback_http(url: &str) -> bool {
+pub(crate) fn is_loopback_http(url: &str) -> bool {
     reqwest::Url::parse(url).is_ok_and(|u| {
         u.scheme() == "http"
             && u.username().is_empty()
@@ -16,7 +16,7 @@ pub fn is_loopback_http(url: &str) -> bool {
 /// Whether the parsed URL's host is `localhost` or a loopback address (the whole
 /// 127.0.0.0/8 and `::1`). The host is taken from the parsed URL, never from the text,
 /// so user info or odd spellings (`127.1`, `0x7f.0.0.1`) cannot fool it.
-pub fn url_is_loopback(url: &reqwest::Url) -> bool {
+pub(crate) fn url_is_loopback(url: &reqwest::Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
     };
@@ -28,7 +28,7 @@ pub fn url_is_loopback(url: &reqwest::Url) -> bool {
 }
 
 /// Whether a host name or address is on this machine.
-pub fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()

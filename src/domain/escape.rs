@@ -4,7 +4,7 @@
 //!
 //! Partition values are escaped the way Hive writes them (`FileUtils.escapePathName`, copied
 //! by Spark as `ExternalCatalogUtils.escapePathName`): each character of
-//! [`needs_escaping`] becomes `%XX` with upper-case hex, everything else (including
+//! `needs_escaping` becomes `%XX` with upper-case hex, everything else (including
 //! non-ASCII letters and spaces) is kept. After escaping, a value holds no `/`, so it can
 //! neither add a path level nor leave the root, and `..` cannot be a whole segment since the
 //! segment always starts with `app_id=`.
@@ -29,7 +29,7 @@ const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Whether Hive and Spark escape `c` in a partition value (their non-Windows set):
 /// 0x01-0x1F, `"`, `#`, `%`, `'`, `*`, `/`, `:`, `=`, `?`, `\`, 0x7F, `{`, `[`, `]`, `^`.
-pub fn needs_escaping(c: char) -> bool {
+pub(crate) fn needs_escaping(c: char) -> bool {
     matches!(
         c,
         '\u{01}'
@@ -53,7 +53,7 @@ pub fn needs_escaping(c: char) -> bool {
 }
 
 /// Escapes one partition value (see the module docs for the rules).
-pub fn escape_value(value: &str) -> String {
+pub(crate) fn escape_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 8);
     for (i, c) in value.chars().enumerate() {
         let leading_hidden = i == 0 && (c == '.' || c == '_');
@@ -69,7 +69,7 @@ pub fn escape_value(value: &str) -> String {
     out
 }
 
-/// Reverses [`escape_value`] the way Spark's `unescapePathName` does: every `%` followed by
+/// Reverses `escape_value` the way Spark's `unescapePathName` does: every `%` followed by
 /// two hex digits becomes that byte's character; anything else is kept.
 pub fn unescape_value(escaped: &str) -> String {
     let bytes = escaped.as_bytes();

@@ -2,12 +2,12 @@
 //! from a pipeline file, `plan`, `sink`, `state` and `run` use them, and none of them
 //! imports anything above.
 
-pub mod endpoint;
+pub(crate) mod endpoint;
 pub mod escape;
-pub mod name;
-pub mod range;
-pub mod target;
+pub(crate) mod name;
+pub(crate) mod range;
+pub(crate) mod target;
 
-pub use name::PipelineName;
-pub use range::{Gap, LostRange, TimeRange};
+pub(crate) use name::PipelineName;
+pub(crate) use range::{Gap, LostRange, TimeRange};
 pub use target::{ProductType, Target};

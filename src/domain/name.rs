@@ -6,11 +6,11 @@ use std::fmt;
 /// A checked pipeline name: 1 to 64 characters of `a-z`, `0-9`, `_` and `-`, starting
 /// with a letter or digit (a leading `_` or `.` would hide the files from Spark).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PipelineName(String);
+pub(crate) struct PipelineName(String);
 
 impl PipelineName {
     /// Checks `name`; the error says the rule.
-    pub fn parse(name: &str) -> Result<Self, String> {
+    pub(crate) fn parse(name: &str) -> Result<Self, String> {
         let ok = (1..=64).contains(&name.len())
             && name
                 .bytes()
@@ -28,7 +28,7 @@ impl PipelineName {
         }
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }

@@ -9,34 +9,34 @@ use super::Target;
 
 /// A half-open range of time `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct TimeRange {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
+pub(crate) struct TimeRange {
+    pub(crate) start: DateTime<Utc>,
+    pub(crate) end: DateTime<Utc>,
 }
 
 /// Why a range is lost, as written in the gap ledger.
-pub const GAP_REASON: &str = "beyond the API's 60-minute horizon before it could be fetched";
+pub(crate) const GAP_REASON: &str = "beyond the API's 60-minute horizon before it could be fetched";
 
 /// One lost range of one target, as the gap ledger records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Gap {
-    pub pipeline: String,
+pub(crate) struct Gap {
+    pub(crate) pipeline: String,
     /// `Target::key()`.
-    pub target: String,
-    pub app_id: String,
-    pub product_type: String,
-    pub room_id: Option<String>,
-    pub user_id: Option<String>,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub reason: String,
-    pub detected_at: DateTime<Utc>,
+    pub(crate) target: String,
+    pub(crate) app_id: String,
+    pub(crate) product_type: String,
+    pub(crate) room_id: Option<String>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) start: DateTime<Utc>,
+    pub(crate) end: DateTime<Utc>,
+    pub(crate) reason: String,
+    pub(crate) detected_at: DateTime<Utc>,
 }
 
 impl Gap {
     /// `range` of `target` left the API's horizon before it could be fetched; found at
     /// `detected_at`.
-    pub fn beyond_horizon(
+    pub(crate) fn beyond_horizon(
         pipeline: &str,
         target: &Target,
         range: TimeRange,
@@ -57,17 +57,17 @@ impl Gap {
     }
 
     /// Whether `o` records the same loss (the ledger keeps one line a loss).
-    pub fn same_range(&self, o: &Gap) -> bool {
+    pub(crate) fn same_range(&self, o: &Gap) -> bool {
         self.target == o.target && self.start == o.start && self.end == o.end
     }
 }
 
 /// A lost range as a run's summary reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LostRange {
-    pub target: String,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
+pub(crate) struct LostRange {
+    pub(crate) target: String,
+    pub(crate) start: DateTime<Utc>,
+    pub(crate) end: DateTime<Utc>,
 }
 
 impl From<&Gap> for LostRange {

@@ -8,7 +8,9 @@ use chrono::TimeDelta;
 /// Which client platforms the data comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ProductType {
+    /// Apps built on the native SDKs (mobile and desktop); the API's default.
     Native,
+    /// Apps running in a browser, on the Web SDK.
     Web,
 }
 
@@ -22,7 +24,7 @@ impl ProductType {
     }
 
     /// Parses the wire value; `None` for anything else.
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "native" => Some(ProductType::Native),
             "web" => Some(ProductType::Web),
@@ -40,9 +42,13 @@ impl fmt::Display for ProductType {
 /// One series of requests: (app, product type, room or none, user or none).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Target {
+    /// The RTC app whose calls are measured.
     pub app_id: String,
+    /// Which client platforms the series covers.
     pub product_type: ProductType,
+    /// One room, or `None` for the whole app.
     pub room_id: Option<String>,
+    /// One user of `room_id` (never set without it), or `None` for all its users.
     pub user_id: Option<String>,
     /// Requested indicators, sorted and unique; shared by the targets of one entry.
     pub indicators: Arc<[String]>,

@@ -15,17 +15,17 @@ use super::{DEMO_ACCESS_KEY, DEMO_SECRET_KEY, EmulatorConfig, Faults, serve_fore
 pub struct EmulatorArgs {
     /// Address to listen on; port 0 picks a free port (printed on the first line).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    pub listen: String,
+    pub(crate) listen: String,
     /// Start the data clock at this RFC 3339 instant (it then advances in real time).
     /// Signatures are still checked against the real clock.
     #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
-    pub now: Option<DateTime<Utc>>,
+    pub(crate) now: Option<DateTime<Utc>>,
     /// Requests per second per access key; 0 for unlimited.
     #[arg(long, value_name = "RATE", default_value_t = 2.0, value_parser = parse_rate)]
-    pub rate_limit: f64,
+    pub(crate) rate_limit: f64,
     /// Added latency before every answer, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
-    pub latency_ms: u64,
+    pub(crate) latency_ms: u64,
     /// Inject a fault into this fraction of admitted requests (repeatable): KIND is
     /// throttle (429 FlowLimitExceeded), internal-error (500, 100014), fail-to-connect
     /// (502, 100015), unavailable (503 ServiceUnavailableTemp), gateway-timeout (504,
@@ -34,29 +34,29 @@ pub struct EmulatorArgs {
     /// connection without answering), truncate (200 with the body cut in half) or
     /// malformed (200 with a non-JSON body); RATE is 0 to 1 or a percentage.
     #[arg(long = "fault", value_name = "KIND=RATE", value_parser = parse_fault)]
-    pub faults: Vec<(FaultKind, f64)>,
+    pub(crate) faults: Vec<(FaultKind, f64)>,
     /// Seed of the per-request fault choice: the same seed gives the same faults to the
     /// same request numbers.
     #[arg(long, value_name = "N", default_value_t = 0)]
-    pub fault_seed: u64,
+    pub(crate) fault_seed: u64,
     /// Consecutive requests a throttle fault refuses.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    pub fault_burst: u64,
+    pub(crate) fault_burst: u64,
     /// Extra delay of a latency fault, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
-    pub fault_latency_ms: u64,
+    pub(crate) fault_latency_ms: u64,
     /// How long a timeout fault waits before answering, in milliseconds (make it longer
     /// than the client's request timeout).
     #[arg(long, value_name = "MS", default_value_t = 120_000)]
-    pub fault_timeout_ms: u64,
+    pub(crate) fault_timeout_ms: u64,
     /// Answer HTTP 500 InternalError to the first N requests for one app and room.
     #[arg(long, value_name = "APP:ROOM:N", value_parser = parse_fail_room)]
-    pub fail_room: Option<FailRoom>,
+    pub(crate) fail_room: Option<FailRoom>,
 }
 
 impl EmulatorArgs {
     /// The faults these arguments ask for.
-    pub fn faults(&self) -> Faults {
+    pub(crate) fn faults(&self) -> Faults {
         let mut f = Faults {
             seed: self.fault_seed,
             throttle_burst: self.fault_burst,

@@ -14,7 +14,7 @@ use crate::domain::ProductType;
 use crate::plan::{BUCKET, SETTLE, ceil_to};
 
 /// Per mille of buckets missing in each series.
-pub const MISSING_PER_MILLE: u64 = 50;
+pub(crate) const MISSING_PER_MILLE: u64 = 50;
 
 /// Offset the real API uses in `TimeStamp` (the docs' examples are `+08:00`).
 const BEIJING_SECS: i32 = 8 * 3600;
@@ -110,7 +110,7 @@ pub fn generate(
 }
 
 /// The users a request applies: non-empty, first occurrence kept.
-pub fn applied_users(users: &[String]) -> Vec<String> {
+pub(crate) fn applied_users(users: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for u in users {
         if !u.is_empty() && !out.contains(u) {
@@ -190,7 +190,7 @@ fn series(target: &TargetKey<'_>, name: &str, buckets: &[DateTime<Utc>]) -> Seri
 }
 
 /// Whether the video series of this room carry `StreamId` (about one room in three).
-pub fn stream_room(app_id: &str, room_id: &str) -> bool {
+pub(crate) fn stream_room(app_id: &str, room_id: &str) -> bool {
     let mut h = Fnv::new();
     h.field(b"stream-room");
     h.field(app_id.as_bytes());
@@ -210,14 +210,15 @@ fn overview(data: &[DataPoint]) -> serde_json::Value {
 }
 
 /// A bucket start as the API writes it: RFC 3339, whole seconds, `+08:00`.
-pub fn format_timestamp(t: DateTime<Utc>) -> String {
+pub(crate) fn format_timestamp(t: DateTime<Utc>) -> String {
     let offset = FixedOffset::east_opt(BEIJING_SECS).unwrap_or_else(|| unreachable!());
     t.with_timezone(&offset)
         .to_rfc3339_opts(SecondsFormat::Secs, false)
 }
 
 /// The newest bucket start the API has data for at `now`.
-pub fn newest_bucket(now: DateTime<Utc>) -> DateTime<Utc> {
+#[cfg(test)]
+pub(crate) fn newest_bucket(now: DateTime<Utc>) -> DateTime<Utc> {
     crate::plan::floor_to(now - SETTLE - BUCKET, BUCKET)
 }
 

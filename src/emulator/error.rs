@@ -11,10 +11,10 @@ use crate::api::ErrorBody;
 /// One error answer: HTTP status plus the body's `Error` object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: String,
-    pub code_n: Option<i64>,
-    pub message: String,
+    pub(crate) status: StatusCode,
+    pub(crate) code: String,
+    pub(crate) code_n: Option<i64>,
+    pub(crate) message: String,
 }
 
 impl ApiError {
@@ -37,7 +37,7 @@ impl ApiError {
     }
 
     /// `MissingRequestInfo`, 100004, HTTP 400.
-    pub fn missing_request_info(message: impl Into<String>) -> Self {
+    pub(crate) fn missing_request_info(message: impl Into<String>) -> Self {
         Self::gateway(
             StatusCode::BAD_REQUEST,
             "MissingRequestInfo",
@@ -48,12 +48,12 @@ impl ApiError {
 
     /// `InvalidTimestamp`, 100006, HTTP 403 (the docs also say 400; 403 is what the
     /// signature docs give for an expired signature).
-    pub fn invalid_timestamp(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid_timestamp(message: impl Into<String>) -> Self {
         Self::gateway(StatusCode::FORBIDDEN, "InvalidTimestamp", 100006, message)
     }
 
     /// `InvalidActionOrVersion`, 100008, HTTP 404.
-    pub fn invalid_action_or_version(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid_action_or_version(message: impl Into<String>) -> Self {
         Self::gateway(
             StatusCode::NOT_FOUND,
             "InvalidActionOrVersion",
@@ -63,7 +63,7 @@ impl ApiError {
     }
 
     /// `InvalidAccessKey`, 100009, HTTP 401.
-    pub fn invalid_access_key(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid_access_key(message: impl Into<String>) -> Self {
         Self::gateway(
             StatusCode::UNAUTHORIZED,
             "InvalidAccessKey",
@@ -73,7 +73,7 @@ impl ApiError {
     }
 
     /// `SignatureDoesNotMatch`, 100010, HTTP 401.
-    pub fn signature_does_not_match(message: impl Into<String>) -> Self {
+    pub(crate) fn signature_does_not_match(message: impl Into<String>) -> Self {
         Self::gateway(
             StatusCode::UNAUTHORIZED,
             "SignatureDoesNotMatch",
@@ -83,7 +83,7 @@ impl ApiError {
     }
 
     /// `InternalError`, 100014, HTTP 500.
-    pub fn internal_error(message: impl Into<String>) -> Self {
+    pub(crate) fn internal_error(message: impl Into<String>) -> Self {
         Self::gateway(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalError",
@@ -93,12 +93,12 @@ impl ApiError {
     }
 
     /// `FailToConnect`, 100015, HTTP 502.
-    pub fn fail_to_connect(message: impl Into<String>) -> Self {
+    pub(crate) fn fail_to_connect(message: impl Into<String>) -> Self {
         Self::gateway(StatusCode::BAD_GATEWAY, "FailToConnect", 100015, message)
     }
 
     /// `ServiceUnavailableTemp`, HTTP 503. The reference gives it no `CodeN`.
-    pub fn service_unavailable(message: impl Into<String>) -> Self {
+    pub(crate) fn service_unavailable(message: impl Into<String>) -> Self {
         Self::service(
             StatusCode::SERVICE_UNAVAILABLE,
             "ServiceUnavailableTemp",
@@ -107,7 +107,7 @@ impl ApiError {
     }
 
     /// `InternalServiceTimeout`, 100016, HTTP 504.
-    pub fn internal_service_timeout(message: impl Into<String>) -> Self {
+    pub(crate) fn internal_service_timeout(message: impl Into<String>) -> Self {
         Self::gateway(
             StatusCode::GATEWAY_TIMEOUT,
             "InternalServiceTimeout",
@@ -117,12 +117,12 @@ impl ApiError {
     }
 
     /// `FlowLimitExceeded`, HTTP 429. The reference gives this gateway code no `CodeN`.
-    pub fn flow_limit_exceeded(message: impl Into<String>) -> Self {
+    pub(crate) fn flow_limit_exceeded(message: impl Into<String>) -> Self {
         Self::service(StatusCode::TOO_MANY_REQUESTS, "FlowLimitExceeded", message)
     }
 
     /// `InvalidParameter` or `InvalidParameter.<sub>`, HTTP 400, no `CodeN`.
-    pub fn invalid_parameter(sub: Option<&str>, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid_parameter(sub: Option<&str>, message: impl Into<String>) -> Self {
         let code = match sub {
             Some(s) => format!("InvalidParameter.{s}"),
             None => "InvalidParameter".to_string(),
@@ -131,7 +131,7 @@ impl ApiError {
     }
 
     /// The body's `ResponseMetadata.Error`.
-    pub fn body(&self) -> ErrorBody {
+    pub(crate) fn body(&self) -> ErrorBody {
         ErrorBody {
             code_n: self.code_n,
             code: self.code.clone(),

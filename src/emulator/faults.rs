@@ -39,7 +39,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    /// Every kind, in the order [`Faults::pick`] tries them.
+    /// Every kind, in the order `Faults::pick` tries them.
     pub const ALL: [FaultKind; 11] = [
         FaultKind::Throttle,
         FaultKind::InternalError,
@@ -55,7 +55,7 @@ impl FaultKind {
     ];
 
     /// The name used on the command line.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             FaultKind::Throttle => "throttle",
             FaultKind::InternalError => "internal-error",
@@ -96,8 +96,11 @@ impl FromStr for FaultKind {
 /// `requests` times: for repair tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailRoom {
+    /// The app whose room fails.
     pub app_id: String,
+    /// The failing room; requests for the whole app are not affected.
     pub room_id: String,
+    /// How many of the room's requests fail; the ones after succeed.
     pub requests: u64,
 }
 
@@ -144,12 +147,12 @@ impl Faults {
     }
 
     /// Whether any random fault is configured.
-    pub fn any_rate(&self) -> bool {
+    pub(crate) fn any_rate(&self) -> bool {
         self.rates.iter().any(|(_, r)| *r > 0.0)
     }
 
     /// The fault for the `n`-th admitted request, if any.
-    pub fn pick(&self, n: u64) -> Option<FaultKind> {
+    pub(crate) fn pick(&self, n: u64) -> Option<FaultKind> {
         if !self.any_rate() {
             return None;
         }
@@ -190,7 +193,7 @@ fn unit(x: u64) -> f64 {
 }
 
 /// Parses `KIND=RATE` (rate 0 to 1, or a percentage such as `25%`).
-pub fn parse_fault(s: &str) -> Result<(FaultKind, f64), String> {
+pub(crate) fn parse_fault(s: &str) -> Result<(FaultKind, f64), String> {
     let (kind, rate) = s
         .split_once('=')
         .ok_or_else(|| format!("{s:?} is not KIND=RATE (e.g. internal-error=0.2 or drop=50%)"))?;
@@ -209,7 +212,7 @@ pub fn parse_fault(s: &str) -> Result<(FaultKind, f64), String> {
 }
 
 /// Parses `APP:ROOM:N` (the app id may not contain `:`; the room id may).
-pub fn parse_fail_room(s: &str) -> Result<FailRoom, String> {
+pub(crate) fn parse_fail_room(s: &str) -> Result<FailRoom, String> {
     let bad = || format!("{s:?} is not APP:ROOM:N (e.g. app-a:room-1:3)");
     let (app, rest) = s.split_once(':').ok_or_else(bad)?;
     let (room, n) = rest.rsplit_once(':').ok_or_else(bad)?;

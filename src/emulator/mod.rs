@@ -4,14 +4,14 @@
 //! second, validates the body with the real error codes and serves deterministic data
 //! with the real series names, bucket grid, one-minute delay and 60-minute horizon.
 //!
-//! - [`data`]: the data, a pure function tests can call to know the exact rows.
-//! - [`verify`]: route and signature checks (gateway errors, with `CodeN`).
-//! - [`validate`]: body checks (`InvalidParameter*`).
-//! - [`throttle`]: the per-key sliding-window limit.
-//! - [`faults`]: injected failures (errors, latency, timeouts, dropped connections,
+//! - `data`: the data, a pure function tests can call to know the exact rows.
+//! - `verify`: route and signature checks (gateway errors, with `CodeN`).
+//! - `validate`: body checks (`InvalidParameter*`).
+//! - `throttle`: the per-key sliding-window limit.
+//! - `faults`: injected failures (errors, latency, timeouts, dropped connections,
 //!   cut bodies), chosen per request from a seed.
-//! - [`server`]: the hyper server, [`spawn`] and [`serve_forever`].
-//! - [`cli`]: `rtcq emulator` arguments and [`run_cli`].
+//! - `server`: the hyper server, `spawn` and `serve_forever`.
+//! - `cli`: `rtcq emulator` arguments and `run_cli`.
 //!
 //! Without credentials in the environment it accepts the demo pair
 //! [`DEMO_ACCESS_KEY`] / [`DEMO_SECRET_KEY`]; they are public and grant nothing.
@@ -20,14 +20,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-pub mod cli;
-pub mod data;
-pub mod error;
-pub mod faults;
-pub mod server;
-pub mod throttle;
-pub mod validate;
-pub mod verify;
+pub(crate) mod cli;
+pub(crate) mod data;
+pub(crate) mod error;
+pub(crate) mod faults;
+pub(crate) mod server;
+pub(crate) mod throttle;
+pub(crate) mod validate;
+pub(crate) mod verify;
 
 pub use cli::{EmulatorArgs, run_cli};
 pub use data::{generate, series_names};
@@ -41,13 +41,15 @@ pub const DEMO_ACCESS_KEY: &str = "AKLTdemo0000000000000000000000";
 pub const DEMO_SECRET_KEY: &str = "demo-secret-do-not-use";
 
 /// The API's documented limit, requests per second per access key.
-pub const DEFAULT_REQUESTS_PER_SECOND: f64 = 2.0;
+pub(crate) const DEFAULT_REQUESTS_PER_SECOND: f64 = 2.0;
 
 /// How the emulator behaves. `Default` is the demo pair, the real clock, the documented
 /// 2 requests/second and no added latency.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmulatorConfig {
+    /// The only access key accepted: any other gets `InvalidAccessKey`.
     pub access_key: String,
+    /// The secret key signatures are checked with.
     pub secret_key: String,
     /// When set, requests must carry this `X-Security-Token`, signed.
     pub session_token: Option<String>,

@@ -37,7 +37,7 @@ use crate::clock::Clock;
 use crate::config::DEFAULT_REGION;
 
 /// Largest body accepted; larger ones get HTTP 413 `InvalidParameter`.
-pub const MAX_BODY: usize = 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
 /// How long a client may take to send the request head.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,7 +53,7 @@ pub struct Stats {
     /// Requests refused by the throttle (HTTP 429).
     pub throttled: u64,
     /// Answers sent, by HTTP status.
-    pub by_status: BTreeMap<u16, u64>,
+    pub(crate) by_status: BTreeMap<u16, u64>,
     /// Requests that got an injected fault.
     pub faults: u64,
 }

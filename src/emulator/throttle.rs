@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 /// Sliding-window log per key. Time is passed in, so tests need no sleeping.
 #[derive(Debug)]
-pub struct SlidingWindow {
+pub(crate) struct SlidingWindow {
     capacity: usize,
     window: Duration,
     log: HashMap<String, VecDeque<Instant>>,
@@ -24,7 +24,7 @@ pub struct SlidingWindow {
 
 impl SlidingWindow {
     /// A limit of `rate` requests per second; `rate` must be finite and above 0.
-    pub fn new(rate: f64) -> Self {
+    pub(crate) fn new(rate: f64) -> Self {
         let rate = if rate.is_finite() && rate > 0.0 {
             rate
         } else {
@@ -39,17 +39,19 @@ impl SlidingWindow {
     }
 
     /// Requests admitted per window.
-    pub fn capacity(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// Length of the window.
-    pub fn window(&self) -> Duration {
+    #[cfg(test)]
+    pub(crate) fn window(&self) -> Duration {
         self.window
     }
 
     /// Whether a request by `key` arriving at `now` is admitted; records it if so.
-    pub fn admit(&mut self, key: &str, now: Instant) -> bool {
+    pub(crate) fn admit(&mut self, key: &str, now: Instant) -> bool {
         // Forget keys idle for a whole window so the map cannot grow without bound.
         if self.log.len() > 1024 {
             let window = self.window;

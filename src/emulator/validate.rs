@@ -18,19 +18,19 @@ use crate::plan::{HORIZON, MAX_SPAN};
 
 /// A body that passed every check.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ValidRequest {
-    pub app_id: String,
-    pub product_type: ProductType,
-    pub room_id: Option<String>,
-    pub users: Vec<String>,
+pub(crate) struct ValidRequest {
+    pub(crate) app_id: String,
+    pub(crate) product_type: ProductType,
+    pub(crate) room_id: Option<String>,
+    pub(crate) users: Vec<String>,
     /// As sent (order kept, repeats allowed).
-    pub indicators: Vec<String>,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
+    pub(crate) indicators: Vec<String>,
+    pub(crate) start: DateTime<Utc>,
+    pub(crate) end: DateTime<Utc>,
 }
 
 /// Validates `body` at data-clock time `now`.
-pub fn validate(body: &[u8], now: DateTime<Utc>) -> Result<ValidRequest, ApiError> {
+pub(crate) fn validate(body: &[u8], now: DateTime<Utc>) -> Result<ValidRequest, ApiError> {
     let raw = decode(body)?;
     let app_id = check_app_id(raw.app_id)?;
     let start = parse_time("StartTime", raw.start_time)?;

@@ -28,22 +28,26 @@ use crate::auth::{
 };
 
 /// How far `X-Date` may be from the real clock (the signature's default validity).
-pub const MAX_SKEW: TimeDelta = TimeDelta::seconds(900);
+pub(crate) const MAX_SKEW: TimeDelta = TimeDelta::seconds(900);
 
 /// Regions the RTC docs list; a signature scoped to another region is rejected.
-pub const REGIONS: [&str; 3] = ["cn-north-1", "ap-singapore-1", "us-east-1"];
+pub(crate) const REGIONS: [&str; 3] = ["cn-north-1", "ap-singapore-1", "us-east-1"];
 
 /// The credential the emulator accepts.
 #[derive(Clone, Copy)]
-pub struct Keys<'a> {
-    pub access_key: &'a str,
-    pub secret_key: &'a str,
-    pub session_token: Option<&'a str>,
+pub(crate) struct Keys<'a> {
+    pub(crate) access_key: &'a str,
+    pub(crate) secret_key: &'a str,
+    pub(crate) session_token: Option<&'a str>,
 }
 
 /// `POST /` with the one action and version this emulator serves; anything else is
 /// `InvalidActionOrVersion` (HTTP 404).
-pub fn check_route(method: &Method, path: &str, raw_query: Option<&str>) -> Result<(), ApiError> {
+pub(crate) fn check_route(
+    method: &Method,
+    path: &str,
+    raw_query: Option<&str>,
+) -> Result<(), ApiError> {
     let pairs = parse_query(raw_query.unwrap_or(""));
     let get = |key: &str| {
         pairs
@@ -70,7 +74,7 @@ pub fn check_route(method: &Method, path: &str, raw_query: Option<&str>) -> Resu
 
 /// Verifies the signature of a request whose body was `body`, at real time `real_now`.
 /// Returns the access key on success.
-pub fn verify(
+pub(crate) fn verify(
     parts: &Parts,
     body: &[u8],
     keys: Keys<'_>,
@@ -258,7 +262,7 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Splits a raw query string into percent-decoded `(key, value)` pairs. `+` stays `+`
 /// (the signing scheme never encodes a space as `+`); a malformed escape is kept as is.
-pub fn parse_query(raw: &str) -> Vec<(String, String)> {
+pub(crate) fn parse_query(raw: &str) -> Vec<(String, String)> {
     raw.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {

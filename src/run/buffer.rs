@@ -8,8 +8,8 @@
 //! slot's points are sorted, deduplicated and appended to disk as a sorted *part*
 //! (raw points, no strings: ids stay valid for the whole run) under the spill
 //! directory. Writing a slot is then a k-way merge of its parts, its points still in
-//! memory and the old file's kept rows, in [`Row::sort_key`](crate::sink::Row::sort_key)
-//! order, straight into the Parquet encoder: memory is the budget plus one encoded file.
+//! memory and the old file's kept rows, in the slot file's
+//! key order (room, user, product type, indicator, timestamp, stream), straight into the Parquet encoder: memory is the budget plus one encoded file.
 //!
 //! Ties keep the input given last: the result is that of a stable sort of the
 //! concatenation `old file ++ parts ++ memory` keeping the later of equal keys, so a
@@ -39,11 +39,11 @@ const POINT_BYTES: usize = 24;
 /// One row: ids into the [`RowStore`] tables.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point {
-    pub series: u32,
+    pub(crate) series: u32,
     /// 0 for no stream, else a string id + 1.
-    pub stream: u32,
-    pub ts: i64,
-    pub value: f64,
+    pub(crate) stream: u32,
+    pub(crate) ts: i64,
+    pub(crate) value: f64,
 }
 
 impl Point {
@@ -108,7 +108,7 @@ pub struct SlotRows {
 }
 
 impl SlotRows {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.mem.is_empty() && self.parts.is_empty()
     }
 }
@@ -147,13 +147,13 @@ pub struct RowStore {
     held: usize,
     next_part: u64,
     /// Points written to parts so far.
-    pub spilled: u64,
+    pub(crate) spilled: u64,
     /// The buffer sorted runs are copied into, kept from sort to sort.
     scratch: Vec<Point>,
 }
 
 impl RowStore {
-    /// A store spilling under `dir` (created on first use, removed by [`Self::cleanup`]
+    /// A store spilling under `dir` (created on first use, removed by `Self::cleanup`
     /// and on drop) once more than `budget` points are held.
     pub fn new(dir: PathBuf, budget: usize) -> Self {
         RowStore {
@@ -175,7 +175,7 @@ impl RowStore {
     }
 
     /// The spill directory.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
@@ -202,7 +202,7 @@ impl RowStore {
     }
 
     /// The id of a series, added if new.
-    pub fn series_id(
+    pub(crate) fn series_id(
         &mut self,
         room: Option<&str>,
         user: Option<&str>,
@@ -234,7 +234,7 @@ impl RowStore {
     }
 
     /// The stream field of a point.
-    pub fn stream_id(&mut self, stream: Option<&str>) -> u32 {
+    pub(crate) fn stream_id(&mut self, stream: Option<&str>) -> u32 {
         stream.map_or(0, |s| self.intern(s) + 1)
     }
 
@@ -249,7 +249,7 @@ impl RowStore {
     }
 
     /// The row a point stands for.
-    pub fn row(&self, p: &Point) -> RowRef<'_> {
+    pub(crate) fn row(&self, p: &Point) -> RowRef<'_> {
         let h = &self.series[p.series as usize];
         let s = |id: u32| &*self.strings[id as usize];
         RowRef {
@@ -271,12 +271,12 @@ impl RowStore {
     }
 
     /// Whether the points in memory are over the budget.
-    pub fn over_budget(&self) -> bool {
+    pub(crate) fn over_budget(&self) -> bool {
         self.held > self.budget
     }
 
     /// Points held in memory.
-    pub fn held(&self) -> usize {
+    pub(crate) fn held(&self) -> usize {
         self.held
     }
 
@@ -392,7 +392,7 @@ impl RowStore {
     }
 
     /// Writes every slot's points in memory to a sorted part on disk.
-    pub fn spill_all<'a>(
+    pub(crate) fn spill_all<'a>(
         &mut self,
         slots: impl Iterator<Item = &'a mut SlotRows>,
     ) -> std::io::Result<()> {
@@ -427,7 +427,7 @@ impl RowStore {
     /// Gives every row of `rows` plus `old` (the kept rows of the existing file, which a
     /// new row of the same key replaces) to `emit`, in key order without duplicate keys,
     /// and removes the slot's parts.
-    pub fn merge(
+    pub(crate) fn merge(
         &mut self,
         rows: SlotRows,
         old: Vec<Point>,
@@ -525,7 +525,7 @@ impl RowStore {
 
     /// Forgets every string and series once no point refers to them (every slot was
     /// written): the tables then hold one checkpoint's worth, not the whole run's.
-    pub fn forget_rows(&mut self) {
+    pub(crate) fn forget_rows(&mut self) {
         if self.held > 0 {
             return;
         }
@@ -539,7 +539,7 @@ impl RowStore {
     }
 
     /// Removes the spill directory.
-    pub fn cleanup(&mut self) {
+    pub(crate) fn cleanup(&mut self) {
         if self.dir_made {
             let _ = std::fs::remove_dir_all(&self.dir);
             self.dir_made = false;
@@ -555,7 +555,7 @@ impl Drop for RowStore {
 
 /// A merge could not finish.
 #[derive(Debug, thiserror::Error)]
-pub enum MergeError {
+pub(crate) enum MergeError {
     #[error("cannot read spilled rows {0}: {1}")]
     Spill(PathBuf, std::io::Error),
     #[error(transparent)]

@@ -42,7 +42,7 @@ fn stops_everything(e: &ApiError) -> bool {
 impl Runner<'_> {
     /// Sends the requests in order until all are answered or `deadline` passes, taking
     /// each answer in as it comes. Returns whether the deadline cut the run short.
-    pub async fn fetch_all(
+    pub(crate) async fn fetch_all(
         &mut self,
         fetcher: &Fetcher,
         stop_sending: watch::Sender<bool>,

@@ -18,30 +18,30 @@ use crate::run::rows::Answer;
 
 /// Request counters shared by every fetch of a run.
 #[derive(Debug, Default)]
-pub struct FetchStats {
+pub(crate) struct FetchStats {
     /// Attempts sent.
-    pub sent: AtomicU64,
+    pub(crate) sent: AtomicU64,
     /// Attempts that were retries.
-    pub retried: AtomicU64,
+    pub(crate) retried: AtomicU64,
     /// Answers that said we were too fast.
-    pub throttled: AtomicU64,
+    pub(crate) throttled: AtomicU64,
     /// Requests that failed for good.
-    pub failed: AtomicU64,
+    pub(crate) failed: AtomicU64,
 }
 
 /// The outcome of one planned request.
 #[derive(Debug)]
-pub struct Fetched {
+pub(crate) struct Fetched {
     /// Index into the plan's requests.
-    pub request: usize,
+    pub(crate) request: usize,
     /// The start actually asked for (after any horizon cut at send time).
-    pub start: DateTime<Utc>,
-    pub outcome: Outcome,
+    pub(crate) start: DateTime<Utc>,
+    pub(crate) outcome: Outcome,
 }
 
 /// What came of one planned request.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The API answered.
     Answer(Answer),
     /// Everything it would have asked for fell out of the horizon: nothing was asked.
@@ -62,15 +62,15 @@ enum AttemptError {
 
 /// What every fetch of a run shares.
 #[derive(Debug, Clone)]
-pub struct Fetcher {
-    pub client: Client,
-    pub pacer: Arc<Pacer>,
-    pub policy: RetryPolicy,
-    pub clock: Clock,
-    pub stats: Arc<FetchStats>,
+pub(crate) struct Fetcher {
+    pub(crate) client: Client,
+    pub(crate) pacer: Arc<Pacer>,
+    pub(crate) policy: RetryPolicy,
+    pub(crate) clock: Clock,
+    pub(crate) stats: Arc<FetchStats>,
     /// Turns true when the run stops sending (its deadline): requests not yet sent are
     /// deferred, not sent late.
-    pub stop: tokio::sync::watch::Receiver<bool>,
+    pub(crate) stop: tokio::sync::watch::Receiver<bool>,
 }
 
 /// How long everyone waits after a throttled answer.
@@ -79,7 +79,7 @@ const THROTTLE_PAUSE: Duration = Duration::from_secs(1);
 impl Fetcher {
     /// Sends request `index` (the first attempt at the pacer turn `turn`, reserved in
     /// plan order by the caller) and retries it as the policy says.
-    pub async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         index: usize,
         target: &Target,

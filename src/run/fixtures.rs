@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use super::prepare::{self, Prepared};
 use super::runner::Runner;
-use super::{FetchStats, Fetcher, RunOptions, open_sink};
+use super::{FetchStats, Fetched, Fetcher, Outcome, RunOptions, open_sink};
 use crate::api::{Client, Timeouts};
 use crate::auth::Credentials;
 use crate::clock::Clock;
@@ -23,18 +23,18 @@ use crate::sink::{Row, Sink};
 use crate::state::{Lease, State, StateStore, TargetState};
 
 /// The pipeline's name, as in its file names and `_state/` keys.
-pub const PIPELINE: &str = "demo";
+pub(crate) const PIPELINE: &str = "demo";
 
 /// The run id the fixtures' runs save their state with.
-pub const RUN_ID: &str = "run-under-test";
+pub(crate) const RUN_ID: &str = "run-under-test";
 
 /// An endpoint nothing listens on (the discard port of loopback): tests that must not
 /// send use it, so a request sent by mistake fails instead of being answered.
-pub const NOWHERE: &str = "http://127.0.0.1:9";
+pub(crate) const NOWHERE: &str = "http://127.0.0.1:9";
 
 /// Three targets, in the pipeline's (sorted) order: 0 `app-a` native, 1 `app-a` web,
 /// 2 `app-b` native.
-pub const TARGETS: &str = r#"
+pub(crate) const TARGETS: &str = r#"
 [[targets]]
 app_id = "app-a"
 indicators = ["stall_rate"]
@@ -47,19 +47,19 @@ indicators = ["stall_rate"]
 
 /// The run's "now": 10 s past a slot boundary (as in `tests/common`), so the window is
 /// horizon 11:01:00, settled end 11:59:00 with 5-minute slots.
-pub fn t0() -> DateTime<Utc> {
+pub(crate) fn t0() -> DateTime<Utc> {
     at("12:00:10")
 }
 
 /// `HH:MM:SS` on the day of [`t0`], UTC.
-pub fn at(hms: &str) -> DateTime<Utc> {
+pub(crate) fn at(hms: &str) -> DateTime<Utc> {
     let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).expect("a date");
     let time = NaiveTime::parse_from_str(hms, "%H:%M:%S").expect("HH:MM:SS");
     day.and_time(time).and_utc()
 }
 
 /// The 5-minute slot starting at `hms`.
-pub fn slot(hms: &str) -> Slot {
+pub(crate) fn slot(hms: &str) -> Slot {
     let start = at(hms);
     Slot {
         start,
@@ -68,15 +68,15 @@ pub fn slot(hms: &str) -> Slot {
 }
 
 /// A pipeline `demo` with its sink under a temporary directory.
-pub struct Fixture {
-    pub dir: tempfile::TempDir,
-    pub pipeline: Pipeline,
+pub(crate) struct Fixture {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) pipeline: Pipeline,
 }
 
 impl Fixture {
     /// The pipeline of `targets` (TOML `[[targets]]` entries) calling `endpoint` at
     /// `rps` requests per second, its sink at `<tempdir>/data`.
-    pub fn new(endpoint: &str, rps: f64, targets: &str) -> Fixture {
+    pub(crate) fn new(endpoint: &str, rps: f64, targets: &str) -> Fixture {
         let dir = tempfile::tempdir().expect("temporary directory");
         let sink = dir.path().join("data");
         let text = format!(
@@ -89,23 +89,23 @@ impl Fixture {
     }
 
     /// The pipeline's sink, opened as a run opens it.
-    pub fn sink(&self) -> Sink {
+    pub(crate) fn sink(&self) -> Sink {
         open_sink(&self.pipeline).expect("local sink")
     }
 
     /// The sink's directory on disk.
-    pub fn data_dir(&self) -> std::path::PathBuf {
+    pub(crate) fn data_dir(&self) -> std::path::PathBuf {
         self.dir.path().join("data")
     }
 
     /// The pipeline's state store, as a run makes it.
-    pub fn state_store(&self, sink: &Sink) -> StateStore {
+    pub(crate) fn state_store(&self, sink: &Sink) -> StateStore {
         StateStore::new(sink.store(), sink.root(), PIPELINE, false)
     }
 
     /// Saves a state (as an earlier run `earlier-run` would have) where target `i` has
     /// the cursor given; the other targets are unknown to it.
-    pub async fn save_state(&self, cursors: &[(usize, DateTime<Utc>)]) {
+    pub(crate) async fn save_state(&self, cursors: &[(usize, DateTime<Utc>)]) {
         let mut state = State::new(PIPELINE, 300, "earlier-run", t0());
         for &(i, cursor) in cursors {
             state.targets.insert(
@@ -124,7 +124,7 @@ impl Fixture {
     }
 
     /// The state on disk, read as the next run reads it.
-    pub async fn load_state(&self) -> Option<State> {
+    pub(crate) async fn load_state(&self) -> Option<State> {
         let sink = self.sink();
         self.state_store(&sink)
             .load(PIPELINE, 300)
@@ -134,7 +134,7 @@ impl Fixture {
 
     /// A run's options with its clock at [`t0`] (advancing from there with tokio's
     /// clock); everything else is the default.
-    pub fn opts(&self) -> RunOptions {
+    pub(crate) fn opts(&self) -> RunOptions {
         RunOptions {
             clock: Clock::at(Some(t0())),
             ..RunOptions::default()
@@ -142,13 +142,13 @@ impl Fixture {
     }
 
     /// The pipeline's lease, taken as a run takes it.
-    pub fn lease(&self, sink: &Sink) -> Lease {
+    pub(crate) fn lease(&self, sink: &Sink) -> Lease {
         let root = sink.sink_root().local_dir().expect("a local sink");
         Lease::acquire_local(root, PIPELINE, RUN_ID, Clock::at(Some(t0()))).expect("lease")
     }
 
     /// What [`prepare::prepare`] makes of the sink as it is.
-    pub async fn prepared(&self, opts: &RunOptions, sink: &Sink) -> Prepared {
+    pub(crate) async fn prepared(&self, opts: &RunOptions, sink: &Sink) -> Prepared {
         prepare::prepare(&self.pipeline, opts, sink, opts.clock)
             .await
             .expect("prepared")
@@ -156,7 +156,7 @@ impl Fixture {
 
     /// A runner prepared from the sink as it is, as a run starts one, and the lease it
     /// holds.
-    pub async fn runner(&self, opts: &RunOptions) -> (Runner<'_>, Lease) {
+    pub(crate) async fn runner(&self, opts: &RunOptions) -> (Runner<'_>, Lease) {
         let sink = self.sink();
         let lease = self.lease(&sink);
         let prepared = self.prepared(opts, &sink).await;
@@ -166,7 +166,7 @@ impl Fixture {
 }
 
 /// The run's fetcher for `endpoint` at `rps`, and the sender that stops it sending.
-pub fn fetcher(endpoint: &str, rps: f64, clock: Clock) -> (Fetcher, watch::Sender<bool>) {
+pub(crate) fn fetcher(endpoint: &str, rps: f64, clock: Clock) -> (Fetcher, watch::Sender<bool>) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let creds = Credentials::new(emulator::DEMO_ACCESS_KEY, emulator::DEMO_SECRET_KEY, None);
     let fetcher = Fetcher {
@@ -181,7 +181,7 @@ pub fn fetcher(endpoint: &str, rps: f64, clock: Clock) -> (Fetcher, watch::Sende
 }
 
 /// The emulator on 127.0.0.1, its data clock at `now`, without a rate limit.
-pub async fn emulator_at(now: DateTime<Utc>) -> RunningEmulator {
+pub(crate) async fn emulator_at(now: DateTime<Utc>) -> RunningEmulator {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("loopback listener");
@@ -199,7 +199,7 @@ pub async fn emulator_at(now: DateTime<Utc>) -> RunningEmulator {
 
 /// The rows of the slot file of `app` and `slot`, in file order; `None` when there is no
 /// file.
-pub async fn slot_rows(sink: &Sink, app: &str, slot: Slot) -> Option<Vec<Row>> {
+pub(crate) async fn slot_rows(sink: &Sink, app: &str, slot: Slot) -> Option<Vec<Row>> {
     let (bytes, path) = sink.read_slot_bytes(app, &slot).await.expect("readable")?;
     let mut rows = Vec::new();
     crate::sink::decode_each(bytes, &path, |r| rows.push(r.to_row())).expect("decodable");
@@ -207,7 +207,7 @@ pub async fn slot_rows(sink: &Sink, app: &str, slot: Slot) -> Option<Vec<Row>> {
 }
 
 /// The files under `dir`, relative to it, sorted (hidden ones included).
-pub fn files_under(dir: &Path) -> Vec<String> {
+pub(crate) fn files_under(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -228,7 +228,7 @@ pub fn files_under(dir: &Path) -> Vec<String> {
 }
 
 /// A row of a slot file of a target without room or user.
-pub fn row(
+pub(crate) fn row(
     product_type: crate::domain::ProductType,
     indicator: &str,
     ts: DateTime<Utc>,
@@ -244,5 +244,20 @@ pub fn row(
         timestamp_us: ts.timestamp_micros(),
         value,
         stream_id: stream.map(str::to_string),
+    }
+}
+
+/// The outcome `outcome` of target `t`'s planned request, asked from where it was
+/// planned.
+pub(crate) fn fetched(runner: &Runner<'_>, t: usize, outcome: Outcome) -> Fetched {
+    let request = runner
+        .requests
+        .iter()
+        .position(|r| r.target == t)
+        .expect("a request for the target");
+    Fetched {
+        request,
+        start: runner.requests[request].start,
+        outcome,
     }
 }

@@ -7,7 +7,7 @@
 
 pub mod buffer;
 mod dispatch;
-pub mod fetch;
+pub(crate) mod fetch;
 #[cfg(test)]
 mod fixtures;
 mod prepare;
@@ -15,7 +15,7 @@ pub mod rows;
 mod runner;
 pub mod slot_file;
 mod slots;
-pub mod summary;
+pub(crate) mod summary;
 
 use std::time::Duration;
 
@@ -33,45 +33,46 @@ use crate::progress::Progress;
 use crate::sink::{Sink, SinkError};
 use crate::state::{GapError, Lease, LeaseError, LeaseOptions, StateError};
 
-pub use fetch::{FetchStats, Fetched, Fetcher, Outcome};
+pub(crate) use fetch::{FetchStats, Fetched, Fetcher, Outcome};
 pub(crate) use prepare::prior_progress;
 pub use rows::Dropped;
-pub use summary::{Exit, Summary, TargetLag};
+pub(crate) use summary::Exit;
+pub use summary::Summary;
 
 use runner::Runner;
 
 /// How a run behaves beyond its pipeline file.
 #[derive(Debug, Clone, Default)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     /// The run's time source: `--now` moves its data reading.
-    pub clock: Clock,
+    pub(crate) clock: Clock,
     /// Stop sending after this long: write what was fetched and leave the rest for the
     /// next run.
-    pub max_duration: Option<Duration>,
+    pub(crate) max_duration: Option<Duration>,
     /// Exit 6 when this run records a new gap.
-    pub fail_on_gap: bool,
-    pub retry: RetryPolicy,
-    pub timeouts: Timeouts,
+    pub(crate) fail_on_gap: bool,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeouts: Timeouts,
     /// TTL and renewal of the lease on object stores.
-    pub lease: LeaseOptions,
+    pub(crate) lease: LeaseOptions,
     /// Also re-fetch and rewrite this range (`rtcq backfill`).
-    pub backfill: Option<Backfill>,
+    pub(crate) backfill: Option<Backfill>,
     /// How often the scheduler starts a run: the next run's start, for judging what is
     /// left pending, and the capacity the run warns about.
-    pub schedule: Option<Duration>,
+    pub(crate) schedule: Option<Duration>,
     /// The progress bar (off by default).
-    pub progress: Progress,
+    pub(crate) progress: Progress,
     /// Rows held in memory before they are spilled to disk; default
     /// [`buffer::DEFAULT_SPILL_POINTS`].
-    pub spill_rows: Option<usize>,
+    pub(crate) spill_rows: Option<usize>,
 }
 
 /// The schedule assumed when none is given: the README's and the deploy examples'.
-pub const DEFAULT_SCHEDULE: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_SCHEDULE: Duration = Duration::from_secs(300);
 
 impl RunOptions {
     /// The request budget the run is on.
-    pub fn budget(&self, requests_per_second: f64) -> Budget {
+    pub(crate) fn budget(&self, requests_per_second: f64) -> Budget {
         Budget::new(
             requests_per_second,
             self.schedule.unwrap_or(DEFAULT_SCHEDULE),
@@ -83,31 +84,41 @@ impl RunOptions {
 /// A run that could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The pipeline's lease could not be taken or was lost; "busy" has its own exit code.
     #[error(transparent)]
     Lease(#[from] LeaseError),
+    /// The dataset could not be opened, read or written.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// The state could not be loaded or saved; the run stops rather than start over.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The gap ledger could not be read or appended to.
     #[error(transparent)]
     Gaps(#[from] GapError),
+    /// The API endpoint is unusable or the HTTP client cannot be built (a usage error).
     #[error(transparent)]
     Client(#[from] ClientError),
     /// The run stopped part way: the error and what it had done by then.
     #[error("{error}")]
     Stopped {
+        /// What stopped the run.
         error: Box<RunError>,
+        /// The run's summary up to that point, with the error and its exit code.
         summary: Box<Summary>,
     },
+    /// Rows could not be spilled to, read back from, or cleared from the local disk.
     #[error("spilling rows to {path}: {source}")]
     Spill {
+        /// The spill directory or file on local disk.
         path: String,
+        /// The operating system's error.
         source: std::io::Error,
     },
 }
 
 impl RunError {
-    pub fn exit(&self) -> Exit {
+    pub(crate) fn exit(&self) -> Exit {
         match self {
             RunError::Lease(LeaseError::Busy { .. }) => Exit::Busy,
             RunError::Client(_) => Exit::Usage,
@@ -118,7 +129,7 @@ impl RunError {
 }
 
 /// A fresh id for a run: time and a random-ish suffix.
-pub fn new_run_id(now: DateTime<Utc>) -> String {
+pub(crate) fn new_run_id(now: DateTime<Utc>) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -131,14 +142,14 @@ pub fn new_run_id(now: DateTime<Utc>) -> String {
 }
 
 /// The span every log line of a run is in: it names the pipeline and the run.
-pub fn run_span(pipeline: &str, run_id: &str) -> tracing::Span {
+pub(crate) fn run_span(pipeline: &str, run_id: &str) -> tracing::Span {
     tracing::info_span!("run", pipeline = %pipeline, run_id = %run_id)
 }
 
 /// Runs `pipeline` once, with an id and start time the caller chose, in the caller's
 /// span (which should be [`run_span`], so that the caller's own lines carry the same
 /// fields).
-pub async fn run_with_id(
+pub(crate) async fn run_with_id(
     pipeline: &Pipeline,
     creds: Credentials,
     opts: &RunOptions,
@@ -228,7 +239,7 @@ async fn run_leased(
 }
 
 /// Opens the pipeline's sink.
-pub fn open_sink(pipeline: &Pipeline) -> Result<Sink, SinkError> {
+pub(crate) fn open_sink(pipeline: &Pipeline) -> Result<Sink, SinkError> {
     let root = crate::sink::open(
         &pipeline.sink.url,
         &crate::sink::StoreOptions {

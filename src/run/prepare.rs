@@ -11,11 +11,11 @@ use crate::state::{GapLedger, State, StateStore, TargetState};
 
 /// What a run starts from.
 pub(super) struct Prepared {
-    pub state_store: StateStore,
-    pub ledger: GapLedger,
-    pub store: RowStore,
-    pub window: Window,
-    pub plan: Plan,
+    pub(crate) state_store: StateStore,
+    pub(crate) ledger: GapLedger,
+    pub(crate) store: RowStore,
+    pub(crate) window: Window,
+    pub(crate) plan: Plan,
 }
 
 pub(super) async fn prepare(

@@ -4,17 +4,22 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-pub use crate::api::AnswerPoint;
+pub(crate) use crate::api::AnswerPoint;
 use crate::api::QualityResultRef;
 use crate::domain::Target;
 
 /// Points dropped from answers, by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Dropped {
+    /// Points timed outside the window the request asked for.
     pub outside_window: u64,
+    /// Points not on the 30-second grid, including sub-second or leap-second time stamps.
     pub off_grid: u64,
+    /// Points whose `TimeStamp` is missing, unreadable or out of range.
     pub bad_timestamp: u64,
+    /// Points whose value is missing, not a number, or not finite.
     pub bad_value: u64,
+    /// Points of a series with an empty `Name`, which no row could be filed under.
     pub unnamed_series: u64,
     /// Points of a per-user request whose answer did not apply that user.
     pub user_not_applied: u64,
@@ -23,6 +28,7 @@ pub struct Dropped {
 }
 
 impl Dropped {
+    /// All dropped points, whatever the reason.
     pub fn total(&self) -> u64 {
         self.outside_window
             + self.off_grid
@@ -33,7 +39,7 @@ impl Dropped {
             + self.duplicate
     }
 
-    pub fn add(&mut self, o: &Dropped) {
+    pub(crate) fn add(&mut self, o: &Dropped) {
         self.outside_window += o.outside_window;
         self.off_grid += o.off_grid;
         self.bad_timestamp += o.bad_timestamp;
@@ -49,15 +55,18 @@ impl Dropped {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Answer {
     /// The users the API applied.
-    pub user_id: Option<Vec<String>>,
+    pub(crate) user_id: Option<Vec<String>>,
+    /// The returned series, in answer order.
     pub series: Vec<AnswerSeries>,
 }
 
 /// One returned series of an [`Answer`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AnswerSeries {
+    /// The series `Name`: the `indicator` column of its rows.
     pub name: String,
-    pub unit: String,
+    pub(crate) unit: String,
+    /// Its points, as returned (not yet filtered).
     pub points: Vec<AnswerPoint>,
 }
 
@@ -86,8 +95,11 @@ pub struct PointOf<'a> {
     pub series: usize,
     /// Start of the slot it falls in.
     pub slot_start: DateTime<Utc>,
+    /// Start of the 30-second bucket, µs since the Unix epoch, UTC.
     pub timestamp_us: i64,
+    /// The metric's value for the bucket (always finite).
     pub value: f64,
+    /// The stream the value is about, when the API names one.
     pub stream_id: Option<&'a str>,
 }
 

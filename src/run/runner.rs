@@ -25,72 +25,72 @@ use crate::state::{GapLedger, Lease, LeaseError, State, StateStore, TargetState}
 pub(super) struct SlotWork {
     /// Indexes into [`Runner::answered`]: those targets' old rows in the part of this
     /// slot their answer covers are replaced (4 bytes a target and slot).
-    pub fetched: Vec<u32>,
-    pub rows: SlotRows,
+    pub(crate) fetched: Vec<u32>,
+    pub(crate) rows: SlotRows,
 }
 
 /// One answered request whose rows wait for the next flush.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Answered {
-    pub target: usize,
+    pub(crate) target: usize,
     /// The window asked: `[start, end)`.
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
+    pub(crate) start: DateTime<Utc>,
+    pub(crate) end: DateTime<Utc>,
 }
 
 /// What the run did, for the summary.
 #[derive(Debug, Default)]
 pub(super) struct Tally {
-    pub gaps_recorded: usize,
-    pub lost: Vec<LostRange>,
-    pub rows_written: u64,
-    pub files_written: u64,
-    pub dropped: Dropped,
-    pub errors: Vec<String>,
+    pub(crate) gaps_recorded: usize,
+    pub(crate) lost: Vec<LostRange>,
+    pub(crate) rows_written: u64,
+    pub(crate) files_written: u64,
+    pub(crate) dropped: Dropped,
+    pub(crate) errors: Vec<String>,
     /// A request was refused as not retryable.
-    pub rejected: bool,
+    pub(crate) rejected: bool,
     /// Requests answered (their targets served).
-    pub answered: usize,
+    pub(crate) answered: usize,
     /// Requests that failed for good.
-    pub failed: usize,
+    pub(crate) failed: usize,
     /// Requests not sent because the run stopped first.
-    pub deferred: usize,
+    pub(crate) deferred: usize,
 }
 
 /// Everything one run needs while it goes.
 pub(super) struct Runner<'a> {
-    pub pipeline: &'a Pipeline,
-    pub sink: Sink,
-    pub state_store: StateStore,
-    pub ledger: GapLedger,
-    pub run_id: String,
-    pub window: Window,
-    pub budget: Budget,
-    pub fail_on_gap: bool,
-    pub backfill: Option<BackfillReport>,
+    pub(crate) pipeline: &'a Pipeline,
+    pub(crate) sink: Sink,
+    pub(crate) state_store: StateStore,
+    pub(crate) ledger: GapLedger,
+    pub(crate) run_id: String,
+    pub(crate) window: Window,
+    pub(crate) budget: Budget,
+    pub(crate) fail_on_gap: bool,
+    pub(crate) backfill: Option<BackfillReport>,
     /// Earliest due first, shared with the fetches.
-    pub requests: Arc<[Request]>,
+    pub(crate) requests: Arc<[Request]>,
     /// Per target: what it owes, as of the files already written.
-    pub progress: Vec<Progress>,
+    pub(crate) progress: Vec<Progress>,
     /// Targets answered whose rows wait in `slots`.
-    pub answered: Vec<Answered>,
-    pub slots: HashMap<(String, DateTime<Utc>), SlotWork>,
+    pub(crate) answered: Vec<Answered>,
+    pub(crate) slots: HashMap<(String, DateTime<Utc>), SlotWork>,
     /// The rows of `slots`, in memory or spilled.
-    pub store: RowStore,
-    pub gaps_pending: Vec<Gap>,
-    pub tally: Tally,
+    pub(crate) store: RowStore,
+    pub(crate) gaps_pending: Vec<Gap>,
+    pub(crate) tally: Tally,
     /// The run's time source, for when the state was saved.
-    pub clock: Clock,
+    pub(crate) clock: Clock,
     /// Set when the lease was found taken over: nothing more may be saved.
-    pub lease_lost: Arc<AtomicBool>,
-    pub lease_location: String,
-    pub bar: Bar,
+    pub(crate) lease_lost: Arc<AtomicBool>,
+    pub(crate) lease_location: String,
+    pub(crate) bar: Bar,
     /// Buffers of [`Runner::take`], reused from answer to answer.
-    pub scratch: Vec<Vec<Point>>,
+    pub(crate) scratch: Vec<Vec<Point>>,
 }
 
 impl<'a> Runner<'a> {
-    pub fn new(
+    pub(crate) fn new(
         pipeline: &'a Pipeline,
         opts: &RunOptions,
         sink: Sink,
@@ -139,7 +139,7 @@ impl<'a> Runner<'a> {
 
     /// Gives up what target `t` owed before `at` (the horizon moved past it) and queues
     /// it for the gap ledger.
-    pub fn record_lost(&mut self, t: usize, at: DateTime<Utc>) {
+    pub(crate) fn record_lost(&mut self, t: usize, at: DateTime<Utc>) {
         let target = &self.pipeline.targets[t];
         for l in self.progress[t].cut_at(at, self.window.slot_len) {
             tracing::warn!(target_id = %target, start = %l.start, end = %l.end, "range fell out of the horizon while queued: recorded as lost");
@@ -148,7 +148,7 @@ impl<'a> Runner<'a> {
         }
     }
 
-    pub async fn flush_gaps(&mut self) -> Result<(), RunError> {
+    pub(crate) async fn flush_gaps(&mut self) -> Result<(), RunError> {
         if self.gaps_pending.is_empty() {
             return Ok(());
         }
@@ -184,7 +184,7 @@ impl<'a> Runner<'a> {
     }
 
     /// Fails once the lease is known to be lost.
-    pub fn check_lease(&self) -> Result<(), RunError> {
+    pub(crate) fn check_lease(&self) -> Result<(), RunError> {
         if self.lease_lost.load(Ordering::SeqCst) {
             return Err(LeaseError::Lost {
                 path: self.lease_location.clone(),
@@ -196,7 +196,7 @@ impl<'a> Runner<'a> {
 
     /// Saves the gaps, then the state (data first, state after: the caller wrote the
     /// files the state covers).
-    pub async fn save_state(&mut self) -> Result<(), RunError> {
+    pub(crate) async fn save_state(&mut self) -> Result<(), RunError> {
         self.check_lease()?;
         self.flush_gaps().await?;
         let state = self.current_state();
@@ -205,7 +205,7 @@ impl<'a> Runner<'a> {
     }
 
     /// Removes spilled rows: they are only useful within this run.
-    pub fn finish_store(&mut self) {
+    pub(crate) fn finish_store(&mut self) {
         self.store.cleanup();
         if self.store.spilled > 0 {
             tracing::info!(
@@ -269,7 +269,7 @@ impl<'a> Runner<'a> {
         self.budget.at_risk(&mut due_list, next_start)
     }
 
-    pub fn summary(&self, fetcher: &Fetcher, deadline_reached: bool) -> Summary {
+    pub(crate) fn summary(&self, fetcher: &Fetcher, deadline_reached: bool) -> Summary {
         let now = self.window.now;
         let lag = self.lag();
         let slots_pending = lag.iter().map(|l| l.pending_slots).sum();
@@ -329,24 +329,9 @@ mod tests {
     use super::*;
     use crate::api::AnswerPoint;
     use crate::domain::range::GAP_REASON;
-    use crate::run::fixtures::{Fixture, NOWHERE, RUN_ID, TARGETS, at, fetcher};
+    use crate::run::Outcome;
+    use crate::run::fixtures::{Fixture, NOWHERE, RUN_ID, TARGETS, at, fetched, fetcher};
     use crate::run::rows::{Answer, AnswerSeries};
-    use crate::run::{Fetched, Outcome};
-
-    /// The outcome `outcome` of target `t`'s planned request, asked from where it was
-    /// planned.
-    fn fetched(runner: &Runner<'_>, t: usize, outcome: Outcome) -> Fetched {
-        let request = runner
-            .requests
-            .iter()
-            .position(|r| r.target == t)
-            .expect("a request for the target");
-        Fetched {
-            request,
-            start: runner.requests[request].start,
-            outcome,
-        }
-    }
 
     #[tokio::test]
     async fn the_exit_code_is_the_most_serious_of_refused_gap_failed_or_at_risk_done() {

@@ -11,7 +11,7 @@ use crate::plan::Slot;
 use crate::sink::{Sink, SlotEncoder, WrittenFile};
 
 /// The rows of one target in a slot file: product type, room, user.
-pub type SeriesKey<'a> = (ProductType, Option<&'a str>, Option<&'a str>);
+pub(crate) type SeriesKey<'a> = (ProductType, Option<&'a str>, Option<&'a str>);
 
 /// Per series, the time range `[from, to)` in µs whose old rows the new rows replace:
 /// what an answer covered, points or not.

@@ -14,7 +14,7 @@ use crate::plan::{Slot, SlotRange};
 
 impl Runner<'_> {
     /// Takes one answer in: its points wait in their slots for the next flush.
-    pub fn take(&mut self, f: Fetched) -> Result<(), RunError> {
+    pub(crate) fn take(&mut self, f: Fetched) -> Result<(), RunError> {
         let req = self.requests[f.request];
         let t = req.target;
         // What the target owed before the start actually asked is gone (nothing for a
@@ -127,7 +127,7 @@ impl Runner<'_> {
 
     /// Writes every slot that received an answer, then moves the answered targets'
     /// cursors and saves the state.
-    pub async fn flush(&mut self) -> Result<(), RunError> {
+    pub(crate) async fn flush(&mut self) -> Result<(), RunError> {
         self.check_lease()?;
         let mut slots: Vec<_> = self.slots.drain().collect();
         slots.sort_by(|a, b| a.0.cmp(&b.0));
@@ -184,7 +184,7 @@ impl Runner<'_> {
     }
 
     /// Moves every slot's rows in memory to disk.
-    pub fn spill(&mut self) -> Result<(), RunError> {
+    pub(crate) fn spill(&mut self) -> Result<(), RunError> {
         let (store, slots) = (&mut self.store, &mut self.slots);
         let held = store.held();
         blocking(|| store.spill_all(slots.values_mut().map(|w| &mut w.rows))).map_err(
@@ -205,7 +205,7 @@ mod tests {
     use crate::domain::ProductType::{Native, Web};
     use crate::plan::Progress;
     use crate::run::fixtures::{
-        Fixture, NOWHERE, RUN_ID, TARGETS, at, files_under, row, slot, slot_rows,
+        Fixture, NOWHERE, RUN_ID, TARGETS, at, fetched, files_under, row, slot, slot_rows,
     };
     use crate::run::rows::{Answer, AnswerSeries};
     use crate::state::TargetState;
@@ -225,20 +225,6 @@ mod tests {
         }
     }
 
-    /// The answer to target `t`'s planned request, asked from where it was planned.
-    fn answered(runner: &Runner<'_>, t: usize, answer: Answer) -> Fetched {
-        let request = runner
-            .requests
-            .iter()
-            .position(|r| r.target == t)
-            .expect("a request for the target");
-        Fetched {
-            request,
-            start: runner.requests[request].start,
-            outcome: Outcome::Answer(answer),
-        }
-    }
-
     /// A run where app-a's two targets owe `[11:50:00, 11:59:00)` and app-b is new.
     async fn fixture() -> Fixture {
         let f = Fixture::new(NOWHERE, 2.0, TARGETS);
@@ -255,9 +241,9 @@ mod tests {
             ("2026-11-25T19:55:00+08:00", 3.0, Some("s1")),
         ]);
         let web = answer(&[("2026-11-25T11:52:00Z", 4.0, None)]);
-        let f = answered(runner, 0, native);
+        let f = fetched(runner, 0, Outcome::Answer(native));
         runner.take(f).unwrap();
-        let f = answered(runner, 1, web);
+        let f = fetched(runner, 1, Outcome::Answer(web));
         runner.take(f).unwrap();
     }
 
@@ -351,7 +337,11 @@ mod tests {
         runner.flush().await.unwrap();
 
         // app-a native again over [11:50, 11:59): 11:50:00 changed, the rest gone.
-        let again = answered(&runner, 0, answer(&[("2026-11-25T11:50:00Z", 9.0, None)]));
+        let again = fetched(
+            &runner,
+            0,
+            Outcome::Answer(answer(&[("2026-11-25T11:50:00Z", 9.0, None)])),
+        );
         runner.take(again).unwrap();
         runner.flush().await.unwrap();
 

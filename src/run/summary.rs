@@ -37,30 +37,30 @@ impl From<Exit> for u8 {
 
 /// Lag of one target: how far its cursor is behind the run's `now`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TargetLag {
-    pub target: String,
-    pub app_id: String,
-    pub product_type: String,
-    pub room_id: Option<String>,
-    pub user_id: Option<String>,
-    pub cursor: Option<DateTime<Utc>>,
-    pub lag_seconds: Option<i64>,
-    pub pending_slots: usize,
+pub(crate) struct TargetLag {
+    pub(crate) target: String,
+    pub(crate) app_id: String,
+    pub(crate) product_type: String,
+    pub(crate) room_id: Option<String>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) cursor: Option<DateTime<Utc>>,
+    pub(crate) lag_seconds: Option<i64>,
+    pub(crate) pending_slots: usize,
 }
 
 /// What a backfill could and could not do.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BackfillReport {
-    pub from: DateTime<Utc>,
-    pub to: DateTime<Utc>,
+pub(crate) struct BackfillReport {
+    pub(crate) from: DateTime<Utc>,
+    pub(crate) to: DateTime<Utc>,
     /// The part beyond the API's 60-minute horizon: not fetched again.
-    pub unreachable: Option<TimeRange>,
+    pub(crate) unreachable: Option<TimeRange>,
     /// The part not settled yet: a later run fetches it.
-    pub unsettled: Option<TimeRange>,
+    pub(crate) unsettled: Option<TimeRange>,
 }
 
 impl BackfillReport {
-    pub fn new(b: &crate::plan::Backfill, w: &crate::plan::Window) -> Self {
+    pub(crate) fn new(b: &crate::plan::Backfill, w: &crate::plan::Window) -> Self {
         BackfillReport {
             from: b.from,
             to: b.to,
@@ -73,56 +73,56 @@ impl BackfillReport {
 /// The run summary (`--summary`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
-    pub pipeline: String,
-    pub run_id: String,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: DateTime<Utc>,
+    pub(crate) pipeline: String,
+    pub(crate) run_id: String,
+    pub(crate) started_at: DateTime<Utc>,
+    pub(crate) finished_at: DateTime<Utc>,
     /// The run's `now` (the real clock, or `--now`).
-    pub now: DateTime<Utc>,
-    pub targets: usize,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) targets: usize,
     /// The schedule the run was told it is on (`--schedule`), in seconds.
-    pub schedule_seconds: u64,
+    pub(crate) schedule_seconds: u64,
     /// Whether the targets are within the capacity (`!over_capacity`).
-    pub fits_schedule: bool,
+    pub(crate) fits_schedule: bool,
     /// How many targets the rate, schedule and run time serve without loss.
-    pub capacity: u64,
+    pub(crate) capacity: u64,
     /// More targets than the capacity: data will be lost every hour.
-    pub over_capacity: bool,
-    pub requests_planned: usize,
-    pub requests_sent: u64,
-    pub requests_retried: u64,
-    pub requests_throttled: u64,
-    pub requests_failed: u64,
+    pub(crate) over_capacity: bool,
+    pub(crate) requests_planned: usize,
+    pub(crate) requests_sent: u64,
+    pub(crate) requests_retried: u64,
+    pub(crate) requests_throttled: u64,
+    pub(crate) requests_failed: u64,
     /// Targets whose request was answered (and written).
-    pub targets_served: usize,
+    pub(crate) targets_served: usize,
     /// Targets whose request was not sent before the run stopped: they wait for the
     /// next run.
-    pub targets_deferred: usize,
+    pub(crate) targets_deferred: usize,
     /// Targets never fetched yet (they owe nothing until their first request).
-    pub targets_never_fetched: usize,
+    pub(crate) targets_never_fetched: usize,
     /// Targets whose owed data leaves the horizon before the next runs can reach it.
-    pub targets_at_risk: usize,
+    pub(crate) targets_at_risk: usize,
     /// The lag of the most-behind target: how old its oldest owed data is.
-    pub max_lag_seconds: Option<i64>,
-    pub rows_written: u64,
-    pub files_written: u64,
-    pub slots_pending: usize,
-    pub points_dropped: Dropped,
-    pub gaps_recorded: usize,
-    pub lost: Vec<LostRange>,
-    pub lag: Vec<TargetLag>,
-    pub deadline_reached: bool,
-    pub errors: Vec<String>,
-    pub exit_code: Exit,
+    pub(crate) max_lag_seconds: Option<i64>,
+    pub(crate) rows_written: u64,
+    pub(crate) files_written: u64,
+    pub(crate) slots_pending: usize,
+    pub(crate) points_dropped: Dropped,
+    pub(crate) gaps_recorded: usize,
+    pub(crate) lost: Vec<LostRange>,
+    pub(crate) lag: Vec<TargetLag>,
+    pub(crate) deadline_reached: bool,
+    pub(crate) errors: Vec<String>,
+    pub(crate) exit_code: Exit,
     /// Set by `rtcq backfill`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub backfill: Option<BackfillReport>,
+    pub(crate) backfill: Option<BackfillReport>,
 }
 
 impl Summary {
     /// The summary of a run that stopped before it could fetch: what is known of it,
     /// zero counts, the error and the exit code.
-    pub fn stopped(
+    pub(crate) fn stopped(
         pipeline: &str,
         run_id: &str,
         clock: &Clock,
@@ -166,7 +166,7 @@ impl Summary {
     }
 
     /// How long the run took, in seconds.
-    pub fn duration_seconds(&self) -> f64 {
+    pub(crate) fn duration_seconds(&self) -> f64 {
         (self.finished_at - self.started_at)
             .to_std()
             .map(|d| d.as_secs_f64())

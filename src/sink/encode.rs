@@ -1,7 +1,7 @@
 //! Rows to Parquet bytes and back (DESIGN.md, "Rows").
 //!
-//! A slot file holds the rows sorted by [`Row::sort_key`](super::Row::sort_key), one row
-//! a key: the merge of [`crate::run::slot_file::rewrite`] hands them to the
+//! A slot file holds the rows sorted by the key (room, user, product type, indicator, timestamp, stream),
+//! one row a key: the merge of [`crate::run::slot_file::rewrite`] hands them to the
 //! [`SlotEncoder`] in that order. Parquet settings: ZSTD level 3, dictionary encoding,
 //! page statistics, `sorting_columns` on (room_id, user_id, product_type, indicator,
 //! timestamp) ascending with nulls first, timestamps as INT64 `TIMESTAMP(MICROS, UTC)`
@@ -29,19 +29,20 @@ use crate::domain::ProductType;
 use crate::plan::Slot;
 
 /// The schema version this code writes and reads.
-pub const SCHEMA_VERSION: &str = "1";
+pub(crate) const SCHEMA_VERSION: &str = "1";
 /// Key-value metadata keys.
-pub const KEY_PIPELINE: &str = "rtcq.pipeline";
-pub const KEY_SLOT_START: &str = "rtcq.slot_start";
-pub const KEY_SLOT_END: &str = "rtcq.slot_end";
-pub const KEY_SCHEMA_VERSION: &str = "rtcq.schema_version";
-pub const KEY_WRITER: &str = "rtcq.writer";
+pub(crate) const KEY_PIPELINE: &str = "rtcq.pipeline";
+pub(crate) const KEY_SLOT_START: &str = "rtcq.slot_start";
+pub(crate) const KEY_SLOT_END: &str = "rtcq.slot_end";
+pub(crate) const KEY_SCHEMA_VERSION: &str = "rtcq.schema_version";
+pub(crate) const KEY_WRITER: &str = "rtcq.writer";
 
 /// ZSTD level: level 3 costs about the same CPU as level 1 and is about 6 % smaller.
 const ZSTD_LEVEL: i32 = 3;
 
 /// Column names, in file order.
-pub const COLUMNS: [&str; 8] = [
+#[cfg(test)]
+pub(crate) const COLUMNS: [&str; 8] = [
     "room_id",
     "user_id",
     "product_type",
@@ -58,7 +59,9 @@ const SORTED_BY: [usize; 5] = [0, 1, 2, 3, 5];
 /// What a slot file says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileMeta {
+    /// The pipeline that wrote the file, recorded as `rtcq.pipeline`.
     pub pipeline: String,
+    /// The slot the file holds, recorded as `rtcq.slot_start` and `rtcq.slot_end`.
     pub slot: Slot,
 }
 
@@ -82,7 +85,7 @@ pub fn schema() -> SchemaRef {
 }
 
 /// The writer name recorded in `rtcq.writer` and `created_by`.
-pub fn writer_name() -> String {
+pub(crate) fn writer_name() -> String {
     format!("rtcq {}", env!("CARGO_PKG_VERSION"))
 }
 
@@ -106,7 +109,7 @@ fn timestamps() -> TimestampMicrosecondBuilder {
 }
 
 /// Writes one slot file from rows given one at a time, already sorted by
-/// [`Row::sort_key`](super::Row::sort_key) and without duplicate keys (the caller's duty:
+/// the key (room, user, product type, indicator, timestamp, stream) and without duplicate keys (the caller's duty:
 /// the file says it is sorted). Rows go through Arrow builders in batches of
 /// `BATCH_ROWS`, so memory is the encoded file plus one batch, whatever the number of
 /// rows.
@@ -126,6 +129,7 @@ pub struct SlotEncoder {
 }
 
 impl SlotEncoder {
+    /// Starts an empty slot file whose metadata names `meta`'s pipeline and slot.
     pub fn new(meta: &FileMeta) -> Result<Self, SinkError> {
         let what = format!(
             "slot {} of pipeline {}",

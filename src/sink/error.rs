@@ -9,28 +9,51 @@ use std::path::PathBuf;
 pub enum SinkError {
     /// The `[sink] url` cannot be used.
     #[error("sink url {url:?}: {reason}")]
-    Url { url: String, reason: String },
+    Url {
+        /// The sink URL as configured, with any user-info (credentials) part removed.
+        url: String,
+        /// What is wrong with it, in words the user can act on.
+        reason: String,
+    },
 
     /// The local sink directory cannot be created or resolved.
     #[error("sink directory {}: cannot {action}: {source}", path.display())]
     LocalDir {
+        /// The local directory the sink URL points at.
         path: PathBuf,
+        /// The step that failed, as a verb phrase ("create the directory").
         action: &'static str,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
 
     /// The pipeline name cannot be used in file names (`reason` names it and the rule).
     #[error("{reason}")]
-    PipelineName { name: String, reason: String },
+    PipelineName {
+        /// The pipeline name as given in the config.
+        name: String,
+        /// Which naming rule it breaks; this is the whole error message.
+        reason: String,
+    },
 
     /// Rows could not be turned into Parquet.
     #[error("encoding {what}: {reason}")]
-    Encode { what: String, reason: String },
+    Encode {
+        /// The slot file being built, named by slot start and pipeline.
+        what: String,
+        /// The Parquet or Arrow step that failed, and why.
+        reason: String,
+    },
 
     /// A Parquet file could not be turned back into rows.
     #[error("decoding {path}: {reason}")]
-    Decode { path: String, reason: String },
+    Decode {
+        /// The object key of the unreadable file, as the user would look it up.
+        path: String,
+        /// Why its contents are not a usable rtcq slot file.
+        reason: String,
+    },
 
     /// A slot file was written by a different schema version.
     #[error(
@@ -38,15 +61,20 @@ pub enum SinkError {
          upgrade rtcq, or move the file out of the dataset"
     )]
     SchemaVersion {
+        /// The object key of the slot file.
         path: String,
+        /// The `rtcq.schema_version` recorded in the file's metadata.
         found: String,
+        /// The schema version this build reads and writes.
         expected: &'static str,
     },
 
     /// Reading an object failed.
     #[error("reading {path}: {source}")]
     Read {
+        /// The object key that could not be read, as the user would look it up.
         path: String,
+        /// The store's error (permissions, network, …).
         #[source]
         source: object_store::Error,
     },
@@ -54,7 +82,9 @@ pub enum SinkError {
     /// Writing, renaming or deleting an object failed.
     #[error("writing {path}: {source}")]
     Write {
+        /// The object key that could not be written, as the user would look it up.
         path: String,
+        /// The store's error (permissions, network, …).
         #[source]
         source: object_store::Error,
     },
@@ -62,7 +92,9 @@ pub enum SinkError {
     /// Finishing an upload failed (the upload was aborted).
     #[error("writing {path}: {source}")]
     Upload {
+        /// The object key whose upload was aborted; nothing was written under it.
         path: String,
+        /// Why the upload could not be completed.
         #[source]
         source: std::io::Error,
     },
@@ -70,13 +102,21 @@ pub enum SinkError {
     /// A local file-system step (fsync, listing, removing) failed.
     #[error("{} {}: {source}", action, path.display())]
     Io {
+        /// The local file or directory the step was applied to.
         path: PathBuf,
+        /// The step that failed, as it reads in the message ("fsync of file", "listing", …).
         action: &'static str,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
 
     /// A blocking task was cancelled or panicked.
     #[error("{what}: background task failed: {reason}")]
-    Task { what: String, reason: String },
+    Task {
+        /// The work the task was doing (an fsync, the sweep of temporary files).
+        what: String,
+        /// Why the task ended: cancelled, or its panic message.
+        reason: String,
+    },
 }

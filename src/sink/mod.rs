@@ -2,16 +2,16 @@
 //!
 //! - [`store`] turns the `[sink] url` into an object store and a root prefix;
 //! - [`partition`] escapes partition values and names each slot file;
-//! - [`encode`] turns rows into Parquet bytes and back;
-//! - [`writer`] reads and atomically writes slot files ([`Sink`]);
-//! - [`error`] is the one error type of all of them.
+//! - `encode` turns rows into Parquet bytes and back;
+//! - `writer` reads and atomically writes slot files (`Sink`);
+//! - `error` is the one error type of all of them.
 
-pub mod encode;
-pub mod error;
+pub(crate) mod encode;
+pub(crate) mod error;
 pub mod partition;
 pub mod row;
 pub mod store;
-pub mod writer;
+pub(crate) mod writer;
 
 pub use encode::{FileMeta, SlotEncoder, decode_each, schema};
 pub use error::SinkError;

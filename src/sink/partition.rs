@@ -9,22 +9,22 @@ pub use crate::domain::escape::{APP_COLUMN, app_segment};
 use crate::plan::Slot;
 
 /// Name of the date partition column.
-pub const DATE_COLUMN: &str = "date";
+pub(crate) const DATE_COLUMN: &str = "date";
 /// Extension of finished slot files; temporary files never end with it.
-pub const EXTENSION: &str = ".parquet";
+pub(crate) const EXTENSION: &str = ".parquet";
 
 /// The directory segment `date=<YYYY-MM-DD>` of the slot's UTC date.
-pub fn date_segment(slot: &Slot) -> String {
+pub(crate) fn date_segment(slot: &Slot) -> String {
     format!("{DATE_COLUMN}={}", slot.date())
 }
 
 /// The file name `<pipeline>-<HHMM>.parquet`.
-pub fn file_name(pipeline: &str, slot: &Slot) -> String {
+pub(crate) fn file_name(pipeline: &str, slot: &Slot) -> String {
     format!("{pipeline}-{}{EXTENSION}", slot.hhmm())
 }
 
 /// `<root>/app_id=<escaped>/date=<YYYY-MM-DD>`.
-pub fn slot_dir(root: &Path, app_id: &str, slot: &Slot) -> Path {
+pub(crate) fn slot_dir(root: &Path, app_id: &str, slot: &Slot) -> Path {
     let dir = push(root.clone(), &app_segment(app_id));
     push(dir, &date_segment(slot))
 }

@@ -6,15 +6,21 @@ use crate::domain::ProductType;
 /// One 30-second value of one returned series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
+    /// The room the series is about; `None` for an app-level target.
     pub room_id: Option<String>,
+    /// The user the API echoed back; `None` unless the target is per-user.
     pub user_id: Option<String>,
+    /// The client platform the data comes from, stored as `native` or `web`.
     pub product_type: ProductType,
     /// The returned series `Name`.
     pub indicator: String,
+    /// Unit of `value` as the API gives it (e.g. `%`).
     pub unit: String,
-    /// Start of the bucket, microseconds since the Unix epoch, UTC.
+    /// Start of the 30-second bucket, µs since the Unix epoch, UTC.
     pub timestamp_us: i64,
+    /// The metric's value for the bucket, in `unit`.
     pub value: f64,
+    /// The stream the value is about, when the API names one.
     pub stream_id: Option<String>,
 }
 
@@ -22,13 +28,21 @@ pub struct Row {
 /// so neither needs an owned `String` per row.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RowRef<'a> {
+    /// The room the series is about; `None` for an app-level target.
     pub room_id: Option<&'a str>,
+    /// The user the API echoed back; `None` unless the target is per-user.
     pub user_id: Option<&'a str>,
+    /// The client platform the data comes from, stored as `native` or `web`.
     pub product_type: ProductType,
+    /// The returned series `Name`.
     pub indicator: &'a str,
+    /// Unit of `value` as the API gives it (e.g. `%`).
     pub unit: &'a str,
+    /// Start of the 30-second bucket, µs since the Unix epoch, UTC.
     pub timestamp_us: i64,
+    /// The metric's value for the bucket, in `unit`.
     pub value: f64,
+    /// The stream the value is about, when the API names one.
     pub stream_id: Option<&'a str>,
 }
 
@@ -64,8 +78,9 @@ impl Row {
     }
 
     /// The sort and identity key within a slot file: (room, user, product type,
-    /// indicator, stream, timestamp).
-    pub fn sort_key(
+    /// indicator, timestamp, stream). The run's merge orders by the same key.
+    #[cfg(test)]
+    pub(crate) fn sort_key(
         &self,
     ) -> (
         Option<&str>,

@@ -86,12 +86,12 @@ impl SinkRoot {
     }
 
     /// The URL as given, with any user-info removed: safe for logs and errors.
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.display
     }
 
     /// The file-system path of an object under a local root; `None` on S3.
-    pub fn local_path(&self, location: &Path) -> Option<PathBuf> {
+    pub(crate) fn local_path(&self, location: &Path) -> Option<PathBuf> {
         let local = self.local.as_ref()?;
         local.fs.path_to_filesystem(location).ok()
     }
@@ -300,7 +300,7 @@ fn check_bucket(bucket: &str) -> Result<(), String> {
 }
 
 /// The URL with any `user:password@` part replaced by `***@`, for errors and logs.
-pub fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };

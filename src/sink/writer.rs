@@ -77,11 +77,6 @@ impl Sink {
         &self.root
     }
 
-    /// The pipeline name in file names.
-    pub fn pipeline(&self) -> &str {
-        &self.pipeline
-    }
-
     /// The key of the file of `app_id` and `slot`.
     pub fn slot_path(&self, app_id: &str, slot: &Slot) -> Path {
         partition::slot_path(self.root.root(), app_id, slot, &self.pipeline)
@@ -219,15 +214,17 @@ impl Sink {
     }
 }
 
+/// The error of `action` on `path`, for `map_err`.
+fn io(path: &std::path::Path, action: &'static str) -> impl FnOnce(std::io::Error) -> SinkError {
+    let path = path.to_path_buf();
+    move |source| SinkError::Io {
+        path,
+        action,
+        source,
+    }
+}
+
 fn fsync_file_and_dir(file: &std::path::Path) -> Result<(), SinkError> {
-    let io = |path: &std::path::Path, action| {
-        let path = path.to_path_buf();
-        move |source| SinkError::Io {
-            path,
-            action,
-            source,
-        }
-    };
     std::fs::File::open(file)
         .and_then(|f| f.sync_all())
         .map_err(io(file, "fsync of file"))?;
@@ -269,14 +266,6 @@ pub(crate) fn is_leftover(name: &str, pipeline: &str) -> bool {
 }
 
 fn sweep(root: &std::path::Path, pipeline: &str) -> Result<usize, SinkError> {
-    let io = |path: &std::path::Path, action| {
-        let path = path.to_path_buf();
-        move |source| SinkError::Io {
-            path,
-            action,
-            source,
-        }
-    };
     let subdirs = |dir: &std::path::Path, prefix: &str| -> Result<Vec<PathBuf>, SinkError> {
         let mut out = Vec::new();
         let entries = match std::fs::read_dir(dir) {

@@ -14,38 +14,38 @@ use tokio::sync::Mutex;
 use crate::plan::Progress;
 
 /// The state format this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 /// The whole state document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct State {
-    pub schema_version: u32,
-    pub pipeline: String,
+pub(crate) struct State {
+    pub(crate) schema_version: u32,
+    pub(crate) pipeline: String,
     /// Slot length the files were cut with; changing it would rename every file.
-    pub slot_seconds: i64,
-    pub updated_at: DateTime<Utc>,
+    pub(crate) slot_seconds: i64,
+    pub(crate) updated_at: DateTime<Utc>,
     /// The run that saved this state.
-    pub run_id: String,
+    pub(crate) run_id: String,
     /// Keyed by `Target::key()`.
-    pub targets: BTreeMap<String, TargetState>,
+    pub(crate) targets: BTreeMap<String, TargetState>,
 }
 
 /// One target's progress.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TargetState {
+pub(crate) struct TargetState {
     /// Everything before this is written, except `incomplete`.
-    pub cursor: Option<DateTime<Utc>>,
+    pub(crate) cursor: Option<DateTime<Utc>>,
     /// Slots before the cursor that are still owed, each as the instant it is owed
     /// from: the slot start, or later inside the slot when the part before was never
     /// owed (a new target starts at the horizon) or is already in the gap ledger.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub incomplete: BTreeSet<DateTime<Utc>>,
+    pub(crate) incomplete: BTreeSet<DateTime<Utc>>,
 }
 
 impl TargetState {
-    pub fn progress(&self) -> Progress {
+    pub(crate) fn progress(&self) -> Progress {
         Progress {
             cursor: self.cursor,
             incomplete: self.incomplete.clone(),
@@ -54,7 +54,12 @@ impl TargetState {
 }
 
 impl State {
-    pub fn new(pipeline: &str, slot_seconds: i64, run_id: &str, updated_at: DateTime<Utc>) -> Self {
+    pub(crate) fn new(
+        pipeline: &str,
+        slot_seconds: i64,
+        run_id: &str,
+        updated_at: DateTime<Utc>,
+    ) -> Self {
         State {
             schema_version: SCHEMA_VERSION,
             pipeline: pipeline.to_string(),
@@ -70,35 +75,62 @@ impl State {
 /// it never silently starts over.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// The state file is not valid JSON or not a state document; nothing was written.
     #[error(
         "state file {path} is corrupt: {reason}. Nothing was written; fix or restore the file (or delete it to start again from the horizon, losing nothing the API still has)"
     )]
-    Corrupt { path: String, reason: String },
+    Corrupt {
+        /// The state object's key in the sink store (`…/_state/<pipeline>.json`).
+        path: String,
+        /// Where and how the document fails to parse.
+        reason: String,
+    },
+    /// The state was saved by a newer rtcq whose format this build cannot read.
     #[error(
         "state file {path} was written by a newer rtcq (schema version {found}, this build reads {SCHEMA_VERSION}): upgrade rtcq"
     )]
-    NewerSchema { path: String, found: u64 },
+    NewerSchema {
+        /// The state object's key in the sink store.
+        path: String,
+        /// The `schema_version` the file declares.
+        found: u64,
+    },
+    /// The state file names another pipeline: two configs share one sink and name.
     #[error("state file {path} belongs to pipeline {found:?}, not {expected:?}")]
     OtherPipeline {
+        /// The state object's key in the sink store.
         path: String,
+        /// The pipeline the file says it belongs to.
         found: String,
+        /// The pipeline this run is for.
         expected: String,
     },
+    /// The config's slot length differs from the one the existing files were cut with.
     #[error(
         "state file {path} was written with slot length {found} s but the config says {expected} s: the slot length of a pipeline cannot change (use a new pipeline name)"
     )]
     SlotChanged {
+        /// The state object's key in the sink store.
         path: String,
+        /// Slot length in seconds recorded in the state.
         found: i64,
+        /// Slot length in seconds the config asks for.
         expected: i64,
     },
+    /// Someone saved the state since this run read it, so this run no longer owns it.
     #[error(
         "state file {path} changed under this run (another run took over the lease?): not overwriting it"
     )]
-    Conflict { path: String },
+    Conflict {
+        /// The state object's key in the sink store.
+        path: String,
+    },
+    /// The store refused to read or write the state file.
     #[error("cannot access state file {path}: {source}")]
     Store {
+        /// The state object's key in the sink store.
         path: String,
+        /// The store's error (permissions, network, …).
         #[source]
         source: object_store::Error,
     },
@@ -107,7 +139,7 @@ pub enum StateError {
 /// Loads and saves one pipeline's state, remembering the version it last saw so the
 /// next save is conditional on it.
 #[derive(Debug)]
-pub struct StateStore {
+pub(crate) struct StateStore {
     store: Arc<dyn ObjectStore>,
     path: Path,
     /// Whether the store supports conditional updates (S3 does; local disk relies on
@@ -117,7 +149,7 @@ pub struct StateStore {
 }
 
 impl StateStore {
-    pub fn new(
+    pub(crate) fn new(
         store: Arc<dyn ObjectStore>,
         root: &Path,
         pipeline: &str,
@@ -135,7 +167,7 @@ impl StateStore {
     }
 
     /// Reads the state; `None` if there is none yet.
-    pub async fn load(
+    pub(crate) async fn load(
         &self,
         pipeline: &str,
         slot_seconds: i64,
@@ -174,7 +206,7 @@ impl StateStore {
     }
 
     /// Saves the state: on S3 only if nobody saved since we last read or wrote it.
-    pub async fn save(&self, state: &State) -> Result<(), StateError> {
+    pub(crate) async fn save(&self, state: &State) -> Result<(), StateError> {
         let path = self.path.to_string();
         let mut body = serde_json::to_vec_pretty(state).map_err(|e| StateError::Corrupt {
             path: path.clone(),

@@ -13,17 +13,24 @@ use crate::domain::Gap;
 /// The ledger could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum GapError {
+    /// A line of the ledger cannot be parsed; rtcq will not append to it until fixed.
     #[error(
         "gap ledger {path}, line {line}: {reason}. Fix or move the file; rtcq will not append to a ledger it cannot read"
     )]
     Corrupt {
+        /// The ledger's key in the sink store (`…/_state/gaps/<pipeline>.jsonl`).
         path: String,
+        /// The 1-based line number of the bad record.
         line: usize,
+        /// Why that line is not a gap record.
         reason: String,
     },
+    /// The store refused to read or write the ledger.
     #[error("cannot access gap ledger {path}: {source}")]
     Store {
+        /// The ledger's key in the sink store.
         path: String,
+        /// The store's error (permissions, network, …).
         #[source]
         source: object_store::Error,
     },
@@ -31,13 +38,13 @@ pub enum GapError {
 
 /// One pipeline's ledger.
 #[derive(Debug, Clone)]
-pub struct GapLedger {
+pub(crate) struct GapLedger {
     store: Arc<dyn ObjectStore>,
     path: Path,
 }
 
 impl GapLedger {
-    pub fn new(store: Arc<dyn ObjectStore>, root: &Path, pipeline: &str) -> Self {
+    pub(crate) fn new(store: Arc<dyn ObjectStore>, root: &Path, pipeline: &str) -> Self {
         GapLedger {
             store,
             path: root
@@ -49,7 +56,7 @@ impl GapLedger {
     }
 
     /// Every recorded gap, oldest record first.
-    pub async fn read(&self) -> Result<Vec<Gap>, GapError> {
+    pub(crate) async fn read(&self) -> Result<Vec<Gap>, GapError> {
         let path = self.path.to_string();
         let bytes = match self.store.get(&self.path).await {
             Ok(g) => g.bytes().await.map_err(|source| GapError::Store {
@@ -77,7 +84,7 @@ impl GapLedger {
 
     /// Appends the gaps not already on record; returns those appended. The caller holds
     /// the lease, so read-modify-write is safe.
-    pub async fn append(&self, new: &[Gap]) -> Result<Vec<Gap>, GapError> {
+    pub(crate) async fn append(&self, new: &[Gap]) -> Result<Vec<Gap>, GapError> {
         if new.is_empty() {
             return Ok(Vec::new());
         }

@@ -30,7 +30,7 @@ use crate::clock::Clock;
 use crate::sink::Sink;
 
 /// Default time a lease on an object store stays valid without renewal.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(120);
+pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(120);
 
 /// How many times acquisition retries when the lease changes under it.
 const ACQUIRE_ATTEMPTS: usize = 3;
@@ -38,27 +38,41 @@ const ACQUIRE_ATTEMPTS: usize = 3;
 /// The lease could not be taken or kept.
 #[derive(Debug, thiserror::Error)]
 pub enum LeaseError {
+    /// Another run of the pipeline holds the lease: this run exits with the "busy" code.
     #[error("pipeline {pipeline} is busy: another run holds the lease {path}{}", holder.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
     Busy {
+        /// The pipeline whose lease is held.
         pipeline: String,
+        /// The lease file path (local) or object key (S3), as the user would look it up.
         path: String,
+        /// Who holds it (run id, host, pid, expiry), when the lease says so.
         holder: Option<String>,
     },
+    /// The lease could not be created, locked or read.
     #[error("cannot take the lease {path}: {reason}")]
-    Io { path: String, reason: String },
+    Io {
+        /// The lease file path (local) or object key (S3).
+        path: String,
+        /// The file-system or store error.
+        reason: String,
+    },
+    /// A renewal was refused: another run took the lease over, so this run must not save.
     #[error(
         "lost the lease {path}: another run took it over (this run was too slow to renew it); stopping without saving"
     )]
-    Lost { path: String },
+    Lost {
+        /// The lease object's key in the store.
+        path: String,
+    },
 }
 
 /// How long an object-store lease lives and how often it is renewed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LeaseOptions {
+pub(crate) struct LeaseOptions {
     /// Validity of the lease after each renewal.
-    pub ttl: Duration,
+    pub(crate) ttl: Duration,
     /// Renewal period; `None` never renews (tests only: the lease then expires mid-run).
-    pub renew_every: Option<Duration>,
+    pub(crate) renew_every: Option<Duration>,
 }
 
 impl Default for LeaseOptions {
@@ -69,7 +83,7 @@ impl Default for LeaseOptions {
 
 impl LeaseOptions {
     /// `ttl`, renewed every third of it.
-    pub fn with_ttl(ttl: Duration) -> Self {
+    pub(crate) fn with_ttl(ttl: Duration) -> Self {
         LeaseOptions {
             ttl,
             renew_every: Some(ttl / 3),
@@ -79,19 +93,19 @@ impl LeaseOptions {
 
 /// The body of an object-store lease.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LeaseBody {
-    pub owner: Owner,
-    pub run_id: String,
-    pub acquired_at: DateTime<Utc>,
-    pub renewed_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
+pub(crate) struct LeaseBody {
+    pub(crate) owner: Owner,
+    pub(crate) run_id: String,
+    pub(crate) acquired_at: DateTime<Utc>,
+    pub(crate) renewed_at: DateTime<Utc>,
+    pub(crate) expires_at: DateTime<Utc>,
 }
 
 /// Who holds a lease.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Owner {
-    pub host: String,
-    pub pid: u32,
+pub(crate) struct Owner {
+    pub(crate) host: String,
+    pub(crate) pid: u32,
 }
 
 impl Owner {
@@ -124,7 +138,7 @@ impl LeaseBody {
 /// A held lease. Local leases are released on drop; object-store leases need
 /// [`Lease::release`] (else they expire after their TTL).
 #[derive(Debug)]
-pub struct Lease {
+pub(crate) struct Lease {
     lost: Arc<AtomicBool>,
     kind: Kind,
 }
@@ -191,7 +205,7 @@ fn ttl_delta(ttl: Duration) -> TimeDelta {
 
 impl Lease {
     /// Takes the pipeline's lease in the sink's store.
-    pub async fn acquire_with(
+    pub(crate) async fn acquire_with(
         sink: &Sink,
         pipeline: &str,
         run_id: &str,
@@ -208,7 +222,7 @@ impl Lease {
     }
 
     /// Takes the local lease under `root/_state/`, or says who holds it.
-    pub fn acquire_local(
+    pub(crate) fn acquire_local(
         root: &FsPath,
         pipeline: &str,
         run_id: &str,
@@ -261,7 +275,7 @@ impl Lease {
 
     /// Takes the lease object `root/_state/<pipeline>.lease`: creates it if absent, takes
     /// it over if expired, else reports who holds it.
-    pub async fn acquire_remote(
+    pub(crate) async fn acquire_remote(
         store: Arc<dyn ObjectStore>,
         root: &Path,
         pipeline: &str,
@@ -367,17 +381,18 @@ impl Lease {
     }
 
     /// Set once a renewal found the lease taken over: the run must stop saving.
-    pub fn lost_flag(&self) -> Arc<AtomicBool> {
+    pub(crate) fn lost_flag(&self) -> Arc<AtomicBool> {
         self.lost.clone()
     }
 
     /// Whether the lease is known to be lost.
-    pub fn is_lost(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)
     }
 
     /// Where the lease lives (a file path, or an object key).
-    pub fn location(&self) -> String {
+    pub(crate) fn location(&self) -> String {
         match &self.kind {
             Kind::Local { path, .. } => path.display().to_string(),
             Kind::Remote(r) => r.path.to_string(),
@@ -386,7 +401,7 @@ impl Lease {
 
     /// Releases the lease now. On an object store: stops renewing, then deletes the
     /// lease if it is still ours (best effort: a failure only leaves it to expire).
-    pub async fn release(mut self) {
+    pub(crate) async fn release(mut self) {
         match &mut self.kind {
             Kind::Local { file, .. } => unlock_local(file),
             Kind::Remote(r) => {
@@ -536,29 +551,26 @@ mod tests {
             .await;
     }
 
-    fn no_renewal(ttl_ms: u64) -> LeaseOptions {
-        LeaseOptions {
-            ttl: Duration::from_millis(ttl_ms),
+    /// Takes `root/_state/demo.lease` as `run_id` for 300 ms, never renewed.
+    async fn take(
+        store: &Arc<dyn ObjectStore>,
+        run_id: &str,
+        clock: Clock,
+    ) -> Result<Lease, LeaseError> {
+        let opts = LeaseOptions {
+            ttl: Duration::from_millis(300),
             renew_every: None,
-        }
+        };
+        let root = Path::from("root");
+        Lease::acquire_remote(store.clone(), &root, "demo", run_id, opts, clock).await
     }
 
     #[tokio::test(start_paused = true)]
     async fn remote_lease_is_exclusive_expires_and_is_released_only_by_its_owner() {
         let clock = Clock::system();
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let root = Path::from("root");
         let key = Path::from("root/_state/demo.lease");
-        let a = Lease::acquire_remote(
-            store.clone(),
-            &root,
-            "demo",
-            "run-a",
-            no_renewal(300),
-            clock,
-        )
-        .await
-        .unwrap();
+        let a = take(&store, "run-a", clock).await.unwrap();
         let body: LeaseBody =
             serde_json::from_slice(&store.get(&key).await.unwrap().bytes().await.unwrap()).unwrap();
         assert_eq!(body.run_id, "run-a");
@@ -567,30 +579,12 @@ mod tests {
             body.expires_at - body.acquired_at,
             TimeDelta::milliseconds(300)
         );
-        let e = Lease::acquire_remote(
-            store.clone(),
-            &root,
-            "demo",
-            "run-b",
-            no_renewal(300),
-            clock,
-        )
-        .await
-        .unwrap_err();
+        let e = take(&store, "run-b", clock).await.unwrap_err();
         assert!(matches!(e, LeaseError::Busy { .. }), "{e}");
         assert!(e.to_string().contains("(run run-a, host "), "{e}");
 
         tokio::time::sleep(Duration::from_millis(350)).await;
-        let b = Lease::acquire_remote(
-            store.clone(),
-            &root,
-            "demo",
-            "run-b",
-            no_renewal(300),
-            clock,
-        )
-        .await
-        .unwrap();
+        let b = take(&store, "run-b", clock).await.unwrap();
         // A's release leaves B's lease alone.
         a.release().await;
         let body: LeaseBody =

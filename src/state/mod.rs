@@ -2,10 +2,13 @@
 //! per-target cursors and incomplete slots (`cursors`), lost ranges (`gaps`), and the
 //! lease that keeps one writer at a time (`lease`).
 
-pub mod cursors;
-pub mod gaps;
-pub mod lease;
+pub(crate) mod cursors;
+pub(crate) mod gaps;
+pub(crate) mod lease;
 
-pub use cursors::{State, StateError, StateStore, TargetState};
-pub use gaps::{GapError, GapLedger};
-pub use lease::{Lease, LeaseError, LeaseOptions};
+pub use cursors::StateError;
+pub(crate) use cursors::{State, StateStore, TargetState};
+pub use gaps::GapError;
+pub(crate) use gaps::GapLedger;
+pub use lease::LeaseError;
+pub(crate) use lease::{Lease, LeaseOptions};

@@ -16,23 +16,23 @@ use rtcq::run::buffer::{DEFAULT_SPILL_POINTS, Point, RowStore, SlotRows};
 use rtcq::run::slot_file::{Replaced, rewrite};
 use rtcq::sink::{Row, RowRef, Sink, SinkError, WrittenFile};
 
-pub const AK: &str = emulator::DEMO_ACCESS_KEY;
-pub const SK: &str = emulator::DEMO_SECRET_KEY;
+pub(crate) const AK: &str = emulator::DEMO_ACCESS_KEY;
+pub(crate) const SK: &str = emulator::DEMO_SECRET_KEY;
 
 /// A fixed "now" 10 s past a slot boundary, so client and emulator, started a moment
 /// apart, see the same horizon and settled end.
-pub fn t0() -> DateTime<Utc> {
+pub(crate) fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-25T12:00:10Z")
         .unwrap()
         .with_timezone(&Utc)
 }
 
-pub async fn emulator_at(now: DateTime<Utc>, rate: Option<f64>) -> RunningEmulator {
+pub(crate) async fn emulator_at(now: DateTime<Utc>, rate: Option<f64>) -> RunningEmulator {
     emulator_slow(now, rate, std::time::Duration::ZERO).await
 }
 
 /// [`emulator_at`] that waits `latency` before every answer.
-pub async fn emulator_slow(
+pub(crate) async fn emulator_slow(
     now: DateTime<Utc>,
     rate: Option<f64>,
     latency: std::time::Duration,
@@ -52,7 +52,7 @@ pub async fn emulator_slow(
 }
 
 /// Every target kind on both product types.
-pub const MIXED_TARGETS: &str = r#"
+pub(crate) const MIXED_TARGETS: &str = r#"
 [[targets]]
 app_id = "app-a"
 indicators = ["join_room_success_rate", "stall_rate"]
@@ -78,7 +78,13 @@ rooms = ["room-9"]
 "#;
 
 /// Writes `pipelines/<name>.toml` under `dir` with the sink at `dir/data`.
-pub fn write_pipeline(dir: &Path, name: &str, endpoint: &str, rps: f64, targets: &str) -> PathBuf {
+pub(crate) fn write_pipeline(
+    dir: &Path,
+    name: &str,
+    endpoint: &str,
+    rps: f64,
+    targets: &str,
+) -> PathBuf {
     let sink = dir.join("data");
     write_pipeline_to(
         dir,
@@ -91,7 +97,7 @@ pub fn write_pipeline(dir: &Path, name: &str, endpoint: &str, rps: f64, targets:
 }
 
 /// Writes `<dir>/<name>.toml` with the sink at `sink_url` (a path or `s3://bucket/prefix`).
-pub fn write_pipeline_to(
+pub(crate) fn write_pipeline_to(
     dir: &Path,
     name: &str,
     endpoint: &str,
@@ -109,18 +115,18 @@ pub fn write_pipeline_to(
 
 /// The result of running the binary.
 #[derive(Debug)]
-pub struct Output {
+pub(crate) struct Output {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
 /// Runs `rtcq` with the demo credentials.
-pub fn rtcq(args: &[&str]) -> Output {
+pub(crate) fn rtcq(args: &[&str]) -> Output {
     rtcq_env(args, &[])
 }
 
-pub fn rtcq_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn rtcq_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtcq"));
     cmd.args(args)
         .env("VOLC_ACCESSKEY", AK)
@@ -139,12 +145,12 @@ pub fn rtcq_env(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 /// Runs the binary off the async runtime so the in-process emulator keeps serving.
-pub async fn rtcq_async(args: Vec<String>) -> Output {
+pub(crate) async fn rtcq_async(args: Vec<String>) -> Output {
     rtcq_async_env(args, Vec::new()).await
 }
 
 /// [`rtcq_async`] with extra environment variables.
-pub async fn rtcq_async_env(args: Vec<String>, env: Vec<(String, String)>) -> Output {
+pub(crate) async fn rtcq_async_env(args: Vec<String>, env: Vec<(String, String)>) -> Output {
     tokio::task::spawn_blocking(move || {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         let e: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -156,7 +162,7 @@ pub async fn rtcq_async_env(args: Vec<String>, env: Vec<(String, String)>) -> Ou
 
 /// One row as a user would compare it: (app, room, user, product type, indicator,
 /// timestamp µs, value bits, stream id).
-pub type Key = (
+pub(crate) type Key = (
     String,
     Option<String>,
     Option<String>,
@@ -183,7 +189,7 @@ fn key_of(app_id: &str, r: RowRef<'_>) -> Key {
 
 /// Turns one slot file of `app_id`, at `path`, into comparable rows, read the way a run
 /// reads it.
-pub fn keys_of(app_id: &str, path: &str, bytes: bytes::Bytes) -> Vec<Key> {
+pub(crate) fn keys_of(app_id: &str, path: &str, bytes: bytes::Bytes) -> Vec<Key> {
     let mut out = Vec::new();
     rtcq::sink::decode_each(bytes, path, |r| out.push(key_of(app_id, r))).unwrap();
     out
@@ -193,7 +199,7 @@ pub fn keys_of(app_id: &str, path: &str, bytes: bytes::Bytes) -> Vec<Key> {
 /// [`rtcq::run::slot_file::rewrite`]: `rows` (in any order, the later of two rows with
 /// one key winning) plus the existing file's rows outside `replaced`. `None` when
 /// nothing was written (no rows, no file).
-pub async fn try_write_rows(
+pub(crate) async fn try_write_rows(
     sink: &Sink,
     app: &str,
     slot: Slot,
@@ -209,7 +215,7 @@ pub async fn try_write_rows(
 }
 
 /// [`try_write_rows`] that must succeed.
-pub async fn write_rows(
+pub(crate) async fn write_rows(
     sink: &Sink,
     app: &str,
     slot: Slot,
@@ -223,7 +229,7 @@ pub async fn write_rows(
 
 /// The rows of the file of `app` and `slot`, in file order, read the way a run reads
 /// them; `None` if there is no file.
-pub async fn try_read_rows(
+pub(crate) async fn try_read_rows(
     sink: &Sink,
     app: &str,
     slot: Slot,
@@ -237,12 +243,12 @@ pub async fn try_read_rows(
 }
 
 /// [`try_read_rows`] that must succeed.
-pub async fn read_rows(sink: &Sink, app: &str, slot: Slot) -> Option<Vec<Row>> {
+pub(crate) async fn read_rows(sink: &Sink, app: &str, slot: Slot) -> Option<Vec<Row>> {
     try_read_rows(sink, app, slot).await.unwrap()
 }
 
 /// Reads every slot file under `root` (local) and returns its rows, duplicates kept.
-pub fn read_dataset(root: &Path) -> Vec<Key> {
+pub(crate) fn read_dataset(root: &Path) -> Vec<Key> {
     let mut out = Vec::new();
     let Ok(apps) = std::fs::read_dir(root) else {
         return out;
@@ -273,7 +279,7 @@ pub fn read_dataset(root: &Path) -> Vec<Key> {
 }
 
 /// The rows one target should have over `[start, end)` according to the generator.
-pub fn expected_for(
+pub(crate) fn expected_for(
     target: &Target,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
@@ -311,7 +317,7 @@ pub fn expected_for(
 
 /// What a first run at `now` should write for every target of `pipeline`: from the
 /// horizon to the settled end.
-pub fn expected_first_run(pipeline: &Pipeline, now: DateTime<Utc>) -> Vec<Key> {
+pub(crate) fn expected_first_run(pipeline: &Pipeline, now: DateTime<Utc>) -> Vec<Key> {
     let window = Window::at(now, pipeline.sink.slot);
     let plan = Plan::build(
         vec![Progress::default(); pipeline.targets.len()],
@@ -331,12 +337,12 @@ pub fn expected_first_run(pipeline: &Pipeline, now: DateTime<Utc>) -> Vec<Key> {
     out
 }
 
-pub fn load(path: &Path) -> Pipeline {
+pub(crate) fn load(path: &Path) -> Pipeline {
     config::load(path).unwrap()
 }
 
 /// Every file under `root`, relative to it with `/` separators, sorted.
-pub fn relative_files(root: &Path) -> Vec<String> {
+pub(crate) fn relative_files(root: &Path) -> Vec<String> {
     snapshot(root)
         .keys()
         .map(|p| {
@@ -351,7 +357,7 @@ pub fn relative_files(root: &Path) -> Vec<String> {
 }
 
 /// File name -> bytes of every file under `root`, for "unchanged" checks.
-pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+pub(crate) fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -368,7 +374,7 @@ pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 }
 
 /// The Python interpreter of the test venv (`make venv`).
-pub fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("RTCQ_PYTHON") {
         return PathBuf::from(p);
     }
@@ -382,13 +388,13 @@ pub fn python() -> PathBuf {
 
 /// A real Prometheus Pushgateway (Debian's `prometheus-pushgateway`, installed by
 /// `make deps`) on a free loopback port, stopped on drop.
-pub struct Pushgateway {
+pub(crate) struct Pushgateway {
     child: std::process::Child,
     pub port: u16,
 }
 
 impl Pushgateway {
-    pub fn start() -> Pushgateway {
+    pub(crate) fn start() -> Pushgateway {
         let bin = std::env::var_os("RTCQ_PUSHGATEWAY")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| "/usr/bin/prometheus-pushgateway".into());
@@ -420,12 +426,12 @@ impl Pushgateway {
         pg
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// `GET /metrics`, the body.
-    pub fn metrics(&self) -> String {
+    pub(crate) fn metrics(&self) -> String {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         write!(
@@ -447,7 +453,7 @@ impl Drop for Pushgateway {
     }
 }
 
-pub mod moto {
+pub(crate) mod moto {
     //! A moto S3 server on a free loopback port, and reading a dataset back from it.
 
     use std::io::{Read, Write};
@@ -463,16 +469,16 @@ pub mod moto {
 
     use super::Key;
 
-    pub const REGION: &str = "us-east-1";
+    pub(crate) const REGION: &str = "us-east-1";
 
     /// A moto S3 server, stopped on drop.
-    pub struct Moto {
+    pub(crate) struct Moto {
         child: Child,
         pub port: u16,
     }
 
     impl Moto {
-        pub fn start() -> Moto {
+        pub(crate) fn start() -> Moto {
             let port = TcpListener::bind("127.0.0.1:0")
                 .unwrap()
                 .local_addr()
@@ -503,13 +509,13 @@ pub mod moto {
             moto
         }
 
-        pub fn endpoint(&self) -> String {
+        pub(crate) fn endpoint(&self) -> String {
             format!("http://127.0.0.1:{}", self.port)
         }
 
         /// One unsigned request (moto accepts them) with extra headers and a body;
         /// returns the whole reply.
-        pub fn request(
+        pub(crate) fn request(
             &self,
             method: &str,
             target: &str,
@@ -534,18 +540,18 @@ pub mod moto {
         }
 
         /// One unsigned request that must succeed.
-        pub fn raw(&self, method: &str, target: &str) -> String {
+        pub(crate) fn raw(&self, method: &str, target: &str) -> String {
             let reply = self.request(method, target, &[], "");
             assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
             reply
         }
 
-        pub fn create_bucket(&self, bucket: &str) {
+        pub(crate) fn create_bucket(&self, bucket: &str) {
             self.raw("PUT", &format!("/{bucket}"));
         }
 
         /// The keys of `bucket` as the server stores them, from its ListObjectsV2 XML.
-        pub fn raw_keys(&self, bucket: &str) -> Vec<String> {
+        pub(crate) fn raw_keys(&self, bucket: &str) -> Vec<String> {
             let reply = self.raw("GET", &format!("/{bucket}?list-type=2"));
             let mut keys: Vec<String> = reply
                 .split("<Key>")
@@ -557,7 +563,7 @@ pub mod moto {
         }
 
         /// The environment a run needs to reach this server.
-        pub fn env(&self) -> Vec<(String, String)> {
+        pub(crate) fn env(&self) -> Vec<(String, String)> {
             [
                 ("AWS_ENDPOINT", self.endpoint().as_str()),
                 ("AWS_ALLOW_HTTP", "true"),
@@ -571,7 +577,7 @@ pub mod moto {
         }
 
         /// Opens `url` (`s3://bucket/prefix`) the way the binary does with [`Moto::env`].
-        pub fn open(&self, url: &str) -> SinkRoot {
+        pub(crate) fn open(&self, url: &str) -> SinkRoot {
             open_with_env(url, &StoreOptions::default(), &self.env()).unwrap()
         }
     }
@@ -584,7 +590,7 @@ pub mod moto {
     }
 
     /// Every key under the root, relative to it, with its full path, sorted.
-    pub async fn objects(root: &SinkRoot) -> Vec<(String, Path)> {
+    pub(crate) async fn objects(root: &SinkRoot) -> Vec<(String, Path)> {
         let prefix = root.root().clone();
         let mut keys: Vec<(String, Path)> = root
             .store()
@@ -605,12 +611,12 @@ pub mod moto {
     }
 
     /// Every key under the root, relative to it, sorted.
-    pub async fn keys(root: &SinkRoot) -> Vec<String> {
+    pub(crate) async fn keys(root: &SinkRoot) -> Vec<String> {
         objects(root).await.into_iter().map(|(k, _)| k).collect()
     }
 
     /// Reads every slot file under the root and returns its rows, duplicates kept.
-    pub async fn read_dataset(root: &SinkRoot) -> Vec<Key> {
+    pub(crate) async fn read_dataset(root: &SinkRoot) -> Vec<Key> {
         let mut out = Vec::new();
         for (key, path) in objects(root).await {
             if key.starts_with("_state/") {
@@ -637,7 +643,7 @@ pub mod moto {
     }
 
     /// The bytes of one object under the root, `None` if absent.
-    pub async fn get(root: &SinkRoot, key: &str) -> Option<Vec<u8>> {
+    pub(crate) async fn get(root: &SinkRoot, key: &str) -> Option<Vec<u8>> {
         let path = Path::parse(format!("{}/{key}", root.root())).unwrap();
         match root.store().get(&path).await {
             Ok(g) => Some(g.bytes().await.unwrap().to_vec()),
@@ -648,13 +654,13 @@ pub mod moto {
 }
 
 /// An emulator with `cfg` on a free loopback port.
-pub async fn emulator_with(cfg: EmulatorConfig) -> RunningEmulator {
+pub(crate) async fn emulator_with(cfg: EmulatorConfig) -> RunningEmulator {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     emulator::spawn(listener, cfg).await.unwrap()
 }
 
 /// A short retry policy and request timeout, so failing runs end in about a second.
-pub fn fast_retries() -> Vec<(String, String)> {
+pub(crate) fn fast_retries() -> Vec<(String, String)> {
     [
         ("RTCQ_RETRY_MAX", "2"),
         ("RTCQ_RETRY_MIN_MS", "10"),
@@ -667,7 +673,7 @@ pub fn fast_retries() -> Vec<(String, String)> {
 }
 
 /// `rtcq run` arguments: the config, `--now`, the summary on stdout, and `extra`.
-pub fn run_args(cfg: &Path, now: DateTime<Utc>, extra: &[&str]) -> Vec<String> {
+pub(crate) fn run_args(cfg: &Path, now: DateTime<Utc>, extra: &[&str]) -> Vec<String> {
     let mut v = vec![
         "run".to_string(),
         "--config".to_string(),
@@ -682,7 +688,7 @@ pub fn run_args(cfg: &Path, now: DateTime<Utc>, extra: &[&str]) -> Vec<String> {
 }
 
 /// Asserts `got` has no duplicate row and equals `expected` row for row.
-pub fn assert_exact(got: &[Key], expected: &[Key]) {
+pub(crate) fn assert_exact(got: &[Key], expected: &[Key]) {
     let mut dedup = got.to_vec();
     dedup.dedup();
     assert_eq!(dedup.len(), got.len(), "duplicate rows");
