@@ -10,7 +10,7 @@ use chrono::TimeDelta;
 use serde::Deserialize;
 
 use crate::domain::endpoint::url_is_loopback;
-use crate::domain::{PipelineName, ProductType, Target};
+use crate::domain::{PipelineName, ProductType, RoomMatch, RoomScan, Target};
 
 /// Indicators `ListRealTimeQuality` accepts (doc 6348/1167931, section listquality).
 pub(crate) const INDICATORS: [&str; 5] = [
@@ -56,6 +56,8 @@ pub struct ApiSettings {
     pub endpoint: String,
     pub(crate) region: String,
     pub(crate) requests_per_second: f64,
+    /// `ListRoomInfo`'s own rate (room discovery): it has its own limit, 10 a second.
+    pub(crate) room_info_requests_per_second: f64,
     /// Allow `http://` to a host that is not loopback.
     pub(crate) allow_http: bool,
 }
@@ -84,6 +86,8 @@ pub struct Pipeline {
     pub sink: SinkSettings,
     /// Expanded targets, sorted and unique; shared, not copied, with a run's fetches.
     pub targets: Arc<[Target]>,
+    /// The `rooms = "active"` entries: rooms found with `ListRoomInfo`, in file order.
+    pub(crate) scans: Arc<[RoomScan]>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,6 +107,7 @@ struct ApiFile {
     endpoint: Option<String>,
     region: Option<String>,
     requests_per_second: Option<f64>,
+    room_info_requests_per_second: Option<f64>,
     allow_http: Option<bool>,
 }
 
@@ -121,9 +126,31 @@ struct TargetFile {
     app_id: String,
     indicators: Vec<String>,
     product_types: Option<Vec<String>>,
-    rooms: Option<Vec<String>>,
+    rooms: Option<RoomsFile>,
+    room_match: Option<String>,
     users: Option<Vec<String>>,
     max_lag: Option<String>,
+}
+
+/// `rooms`: the room ids, or `"active"` for every room that had a call.
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a list of room ids, or \"active\" for every room that had a call"
+)]
+enum RoomsFile {
+    List(Vec<String>),
+    Mode(String),
+}
+
+impl TargetFile {
+    /// The listed rooms, when `rooms` is a list.
+    fn room_list(&self) -> Option<&[String]> {
+        match &self.rooms {
+            Some(RoomsFile::List(ids)) => Some(ids),
+            _ => None,
+        }
+    }
 }
 
 impl Pipeline {
@@ -165,13 +192,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
     // Sections are checked in file order (api, sink, targets): the first rejection wins.
     let api = api_settings(raw.api).map_err(in_file)?;
     let sink = sink_settings(raw.sink).map_err(in_file)?;
-    let targets = expand_targets(&raw.targets).map_err(in_file)?;
+    let (targets, scans) = expand_targets(&raw.targets).map_err(in_file)?;
     Ok(Pipeline {
         name,
         file: path.to_path_buf(),
         api,
         sink,
         targets,
+        scans,
     })
 }
 
@@ -208,21 +236,33 @@ fn api_settings(api: ApiFile) -> Result<ApiSettings, Rejection> {
             format!("{region:?} is not a region name such as \"cn-north-1\""),
         ));
     }
-    let rps = api.requests_per_second.unwrap_or(2.0);
-    if !(rps.is_finite() && rps > 0.0 && rps <= 1000.0) {
-        return Err(Rejection::new(
-            "api.requests_per_second",
-            format!(
-                "{rps} is not a rate: give requests per second above 0 and at most 1000 (the API allows 2.0 per account)"
-            ),
-        ));
-    }
+    let rps = rate(api.requests_per_second, 2.0, "api.requests_per_second")?;
+    let room_info = rate(
+        api.room_info_requests_per_second,
+        10.0,
+        "api.room_info_requests_per_second",
+    )?;
     Ok(ApiSettings {
         endpoint,
         region,
         requests_per_second: rps,
+        room_info_requests_per_second: room_info,
         allow_http,
     })
+}
+
+/// A rate key with its default (the API's own limit for that action).
+fn rate(given: Option<f64>, default: f64, key: &str) -> Result<f64, Rejection> {
+    let rps = given.unwrap_or(default);
+    if !(rps.is_finite() && rps > 0.0 && rps <= 1000.0) {
+        return Err(Rejection::new(
+            key,
+            format!(
+                "{rps} is not a rate: give requests per second above 0 and at most 1000 (the API allows {default:.1} per account)"
+            ),
+        ));
+    }
+    Ok(rps)
 }
 
 /// The `[sink]` table with the default slot length filled in; checks the slot before
@@ -247,7 +287,7 @@ fn sink_settings(sink: SinkFile) -> Result<SinkSettings, Rejection> {
 /// Every `[[targets]]` entry checked and expanded, in file order, into the pipeline's
 /// sorted, unique targets: an entry is fully checked before its targets are added, so
 /// a bad key is reported before a repeat.
-fn expand_targets(entries: &[TargetFile]) -> Result<Arc<[Target]>, Rejection> {
+fn expand_targets(entries: &[TargetFile]) -> Result<Expanded, Rejection> {
     if entries.is_empty() {
         return Err(Rejection::new(
             "targets",
@@ -255,12 +295,37 @@ fn expand_targets(entries: &[TargetFile]) -> Result<Arc<[Target]>, Rejection> {
         ));
     }
     let mut targets = TargetSet::default();
+    let mut scans: Vec<RoomScan> = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
-        for target in entry_targets(i, entry)? {
-            targets.insert(i, target)?;
+        match entry_targets(i, entry)? {
+            Entry::Listed(listed) => {
+                for target in listed {
+                    targets.insert(i, target)?;
+                }
+            }
+            Entry::Scan(scan) => {
+                if let Some((j, _)) = scans.iter().enumerate().find(|(_, s)| {
+                    s.app_id == scan.app_id
+                        && s.product_types
+                            .iter()
+                            .any(|p| scan.product_types.contains(p))
+                }) {
+                    return Err(Rejection::new(
+                        format!("targets[{i}]"),
+                        format!(
+                            "repeats the rooms = \"active\" of app {} in targets[{j}]: one entry per app and product type finds its rooms (narrow it with room_match)",
+                            scan.app_id
+                        ),
+                    ));
+                }
+                scans.push(scan);
+            }
         }
     }
-    Ok(targets.targets.into_iter().collect::<Vec<_>>().into())
+    Ok((
+        targets.targets.into_iter().collect::<Vec<_>>().into(),
+        scans.into(),
+    ))
 }
 
 /// The dotted key of field `field` of the `i`th `[[targets]]` entry, as rejections
@@ -271,7 +336,7 @@ fn target_key(i: usize, field: &str) -> String {
 
 /// Checks the `i`th `[[targets]]` entry field by field, in the order its rejections
 /// are reported, and expands it into its targets.
-fn entry_targets(i: usize, t: &TargetFile) -> Result<Vec<Target>, Rejection> {
+fn entry_targets(i: usize, t: &TargetFile) -> Result<Entry, Rejection> {
     let at = |field: &str| target_key(i, field);
     check_app_id(&t.app_id).map_err(|r| Rejection::new(at("app_id"), r))?;
     let indicators =
@@ -284,10 +349,18 @@ fn entry_targets(i: usize, t: &TargetFile) -> Result<Vec<Target>, Rejection> {
         .map_err(|r| Rejection::new(at("max_lag"), r))?;
     let products = entry_products(t.product_types.as_deref())
         .map_err(|r| Rejection::new(at("product_types"), r))?;
-    check_scope(i, t)?;
+    if let Scope::Active(room_match) = check_scope(i, t)? {
+        return Ok(Entry::Scan(RoomScan {
+            app_id: t.app_id.clone(),
+            product_types: products.into_iter().collect(),
+            indicators,
+            room_match,
+            max_lag,
+        }));
+    }
     let mut out = Vec::new();
     for &pt in &products {
-        for room in scope_ids(t.rooms.as_deref()) {
+        for room in scope_ids(t.room_list()) {
             for user in scope_ids(t.users.as_deref()) {
                 out.push(Target {
                     app_id: t.app_id.clone(),
@@ -300,7 +373,26 @@ fn entry_targets(i: usize, t: &TargetFile) -> Result<Vec<Target>, Rejection> {
             }
         }
     }
-    Ok(out)
+    Ok(Entry::Listed(out))
+}
+
+/// The listed targets and the `rooms = "active"` entries of a pipeline.
+type Expanded = (Arc<[Target]>, Arc<[RoomScan]>);
+
+/// Where an entry's rooms come from.
+enum Scope {
+    /// The file names them (or none: app-level data).
+    Listed,
+    /// `rooms = "active"`, narrowed by the `room_match` glob if any.
+    Active(Option<RoomMatch>),
+}
+
+/// What one `[[targets]]` entry stands for.
+enum Entry {
+    /// Its targets, expanded.
+    Listed(Vec<Target>),
+    /// `rooms = "active"`: its rooms are found at run time.
+    Scan(RoomScan),
 }
 
 /// An app id is also a directory name once escaped, so on top of [`check_id`] its
@@ -357,19 +449,37 @@ fn entry_products(names: Option<&[String]>) -> Result<BTreeSet<ProductType>, Str
     Ok(products)
 }
 
-/// Checks an entry's `rooms` and `users`: users only within rooms, as the API applies
-/// them.
-fn check_scope(i: usize, t: &TargetFile) -> Result<(), Rejection> {
-    if let Some(rooms) = &t.rooms {
-        check_id_list(
+/// Checks an entry's `rooms`, `room_match` and `users`: users only within listed rooms,
+/// as the API applies them; says whether the entry lists its rooms or finds them.
+fn check_scope(i: usize, t: &TargetFile) -> Result<Scope, Rejection> {
+    match &t.rooms {
+        Some(RoomsFile::List(rooms)) => check_id_list(
             i,
             "rooms",
             rooms,
             "is empty: leave it out for app-level data or name the rooms",
-        )?;
+        )?,
+        Some(RoomsFile::Mode(mode)) if mode == "active" => {
+            return check_active(i, t).map(Scope::Active);
+        }
+        Some(RoomsFile::Mode(mode)) => {
+            return Err(Rejection::new(
+                target_key(i, "rooms"),
+                format!(
+                    "{mode:?} is not a room list: name the rooms, or give \"active\" for every room that had a call"
+                ),
+            ));
+        }
+        None => {}
+    }
+    if t.room_match.is_some() {
+        return Err(Rejection::new(
+            target_key(i, "room_match"),
+            "needs rooms = \"active\": it narrows the rooms found with ListRoomInfo",
+        ));
     }
     if let Some(users) = &t.users {
-        if t.rooms.is_none() {
+        if t.room_list().is_none() {
             return Err(Rejection::new(
                 target_key(i, "users"),
                 "needs rooms: the API applies UserId only together with a RoomId",
@@ -382,7 +492,23 @@ fn check_scope(i: usize, t: &TargetFile) -> Result<(), Rejection> {
             "is empty: leave it out for room-level data or name the users",
         )?;
     }
-    Ok(())
+    Ok(Scope::Listed)
+}
+
+/// `rooms = "active"`: no `users` (a room found at run time has no users to name), and a
+/// `room_match` that is a glob.
+fn check_active(i: usize, t: &TargetFile) -> Result<Option<RoomMatch>, Rejection> {
+    if t.users.is_some() {
+        return Err(Rejection::new(
+            target_key(i, "users"),
+            "cannot go with rooms = \"active\": users are named only within listed rooms",
+        ));
+    }
+    t.room_match
+        .as_deref()
+        .map(RoomMatch::parse)
+        .transpose()
+        .map_err(|r| Rejection::new(target_key(i, "room_match"), r))
 }
 
 /// Rooms and users take the same checks: a list given must name at least one id (else
@@ -697,6 +823,84 @@ indicators = ["stall_rate"]
             let got = rejection(&text);
             assert!(got.starts_with(want), "got {got:?}, want prefix {want:?}");
         }
+    }
+
+    const ACTIVE: &str = r#"
+name = "demo"
+[api]
+endpoint = "http://127.0.0.1:8080"
+[sink]
+url = "./data"
+[[targets]]
+app_id = "demo-app"
+indicators = ["stall_rate"]
+rooms = "active"
+room_match = "live-*"
+product_types = ["web", "native"]
+max_lag = "10m"
+[[targets]]
+app_id = "demo-app"
+indicators = ["stall_rate"]
+"#;
+
+    #[test]
+    fn rooms_active_is_a_scan_not_a_target() {
+        let p = parse_str(ACTIVE).unwrap();
+        assert_eq!(p.targets.len(), 1, "only the app-level entry is listed");
+        assert_eq!(p.api.room_info_requests_per_second, 10.0);
+        assert_eq!(p.scans.len(), 1);
+        let scan = &p.scans[0];
+        assert_eq!(
+            scan.to_string(),
+            "app=demo-app rooms=active room_match=live-*"
+        );
+        assert_eq!(scan.product_types, [ProductType::Native, ProductType::Web]);
+        assert_eq!(*scan.indicators, ["stall_rate".to_string()]);
+        assert_eq!(scan.max_lag, Some(TimeDelta::minutes(10)));
+        assert!(scan.follows("live-7") && !scan.follows("room-7"));
+        let p = parse_str(&ACTIVE.replace("room_match = \"live-*\"\n", "")).unwrap();
+        assert!(p.scans[0].follows("anything"));
+    }
+
+    #[test]
+    fn rooms_active_rejections_name_file_key_and_reason() {
+        let cases = [
+            (
+                ACTIVE.replace("rooms = \"active\"", "rooms = \"all\""),
+                "pipelines/t.toml: targets[0].rooms: \"all\" is not a room list: name the rooms, or give \"active\" for every room that had a call",
+            ),
+            (
+                ACTIVE.replace("rooms = \"active\"", "rooms = \"active\"\nusers = [\"u1\"]"),
+                "pipelines/t.toml: targets[0].users: cannot go with rooms = \"active\": users are named only within listed rooms",
+            ),
+            (
+                ACTIVE.replace("\"live-*\"", "\"live-[\""),
+                "pipelines/t.toml: targets[0].room_match: \"live-[\" is not a glob: invalid range pattern (at character 5)",
+            ),
+            (
+                ACTIVE.replace("rooms = \"active\"", "rooms = [\"r1\"]"),
+                "pipelines/t.toml: targets[0].room_match: needs rooms = \"active\": it narrows the rooms found with ListRoomInfo",
+            ),
+            (
+                ACTIVE.replace("[api]", "[api]\nroom_info_requests_per_second = 0.0"),
+                "pipelines/t.toml: api.room_info_requests_per_second: 0 is not a rate: give requests per second above 0 and at most 1000 (the API allows 10.0 per account)",
+            ),
+            (
+                format!(
+                    "{ACTIVE}[[targets]]\napp_id = \"demo-app\"\nindicators = [\"stall_rate\"]\nrooms = \"active\"\nproduct_types = [\"web\"]\n"
+                ),
+                "pipelines/t.toml: targets[2]: repeats the rooms = \"active\" of app demo-app in targets[0]: one entry per app and product type finds its rooms (narrow it with room_match)",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(rejection(&text), want);
+        }
+        let got = rejection(&ACTIVE.replace("rooms = \"active\"", "rooms = 3"));
+        assert!(
+            got.starts_with("pipelines/t.toml: rooms: ")
+                && got.contains("a list of room ids, or \"active\" for every room that had a call"),
+            "{got}"
+        );
     }
 
     #[test]

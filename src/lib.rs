@@ -18,6 +18,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub(crate) mod discovery;
 pub mod domain;
 pub mod emulator;
 pub mod limit;

@@ -1,5 +1,6 @@
 //! The Rust signer against the official Volcengine Python SDK's `SignerV4`: the same
-//! requests signed by both give the same `Authorization`, byte for byte.
+//! requests signed by both give the same `Authorization`, byte for byte: POSTs of
+//! `ListRealTimeQuality` and GETs of `ListRoomInfo` (query only, empty body).
 
 mod common;
 
@@ -10,6 +11,7 @@ use chrono::{DateTime, Utc};
 use rtcq::auth::{Credentials, RequestToSign, X_DATE_FORMAT, sign};
 
 struct Case {
+    method: &'static str,
     host: &'static str,
     query: Vec<(&'static str, &'static str)>,
     body: String,
@@ -35,8 +37,38 @@ fn cases() -> Vec<Case> {
         })
         .unwrap()
     };
+    let room_info = |start: &'static str, page: &'static str| {
+        vec![
+            ("Action", "ListRoomInfo"),
+            ("Version", "2023-11-01"),
+            ("AppId", "661e0000000000000543cf"),
+            ("StartTime", start),
+            ("EndTime", "2024-05-02T11:00:00+08:00"),
+            ("PageNum", page),
+            ("PageSize", "100"),
+        ]
+    };
     vec![
         Case {
+            method: "GET",
+            host: "rtc.volcengineapi.com",
+            query: room_info("2024-05-01T11:00:00Z", "1"),
+            body: String::new(),
+            token: None,
+            region: "cn-north-1",
+            time: "2024-05-01T11:31:00Z",
+        },
+        Case {
+            method: "GET",
+            host: "127.0.0.1:8080",
+            query: room_info("2024-05-01T11:00:00.500+08:00", "12"),
+            body: String::new(),
+            token: Some("STS-TOKEN-EXAMPLE"),
+            region: "cn-north-1",
+            time: "2024-05-01T11:31:00Z",
+        },
+        Case {
+            method: "POST",
             host: "rtc.volcengineapi.com",
             query: rtc.clone(),
             body: body("room-1", &[]),
@@ -45,6 +77,7 @@ fn cases() -> Vec<Case> {
             time: "2024-05-01T11:31:00Z",
         },
         Case {
+            method: "POST",
             host: "rtc.volcengineapi.com",
             query: rtc.clone(),
             body: body("room-1", &["u1"]),
@@ -53,6 +86,7 @@ fn cases() -> Vec<Case> {
             time: "2024-05-01T11:31:00Z",
         },
         Case {
+            method: "POST",
             host: "127.0.0.1:8080",
             query: rtc.clone(),
             body: body("房间 ü/1", &["用户 a+b"]),
@@ -61,6 +95,7 @@ fn cases() -> Vec<Case> {
             time: "2025-12-31T23:59:59Z",
         },
         Case {
+            method: "POST",
             host: "rtc.volcengineapi.com:443",
             query: rtc.clone(),
             body: String::new(),
@@ -69,6 +104,7 @@ fn cases() -> Vec<Case> {
             time: "2026-11-25T12:00:00Z",
         },
         Case {
+            method: "POST",
             host: "rtc.volcengineapi.com",
             query: vec![
                 ("Version", "2023-11-01"),
@@ -83,6 +119,14 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// What the client sends: JSON for a POST, the Go SDK's form type for a GET.
+fn content_type(c: &Case) -> &'static str {
+    match c.method {
+        "GET" => "application/x-www-form-urlencoded; charset=utf-8",
+        _ => "application/json",
+    }
+}
+
 #[test]
 fn rust_and_official_python_signers_agree() {
     let cases = cases();
@@ -92,9 +136,9 @@ fn rust_and_official_python_signers_agree() {
             let time: DateTime<Utc> = c.time.parse().unwrap();
             serde_json::json!({
                 "ak": AK, "sk": SK, "token": c.token, "region": c.region, "service": "rtc",
-                "method": "POST", "host": c.host, "path": "/",
+                "method": c.method, "host": c.host, "path": "/",
                 "query": c.query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>(),
-                "content_type": "application/json", "body": c.body,
+                "content_type": content_type(c), "body": c.body,
                 "x_date": time.format(X_DATE_FORMAT).to_string(),
             })
         })
@@ -126,11 +170,11 @@ fn rust_and_official_python_signers_agree() {
         let ours = sign(
             &creds,
             &RequestToSign {
-                method: "POST",
+                method: c.method,
                 host: c.host,
                 path: "/",
                 query: &c.query,
-                content_type: "application/json",
+                content_type: content_type(c),
                 body: c.body.as_bytes(),
                 region: c.region,
                 service: "rtc",

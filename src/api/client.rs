@@ -1,18 +1,23 @@
-//! The signed HTTP client for `ListRealTimeQuality`: one call, one attempt. Pacing and
-//! retries live in [`crate::limit`] and the run.
+//! The signed HTTP client for `ListRealTimeQuality` (POST, JSON body) and `ListRoomInfo`
+//! (GET, query only): one call, one attempt. Pacing and retries live in `limit` and the
+//! run.
 
 use std::time::Duration;
 
 use chrono::Utc;
-use reqwest::Url;
 use reqwest::header::HeaderValue;
+use reqwest::{Method, Url};
 
 use super::error::ApiError;
+use super::room_info::{ROOM_INFO_ACTION, RoomInfoEnvelope, RoomInfoPage, RoomInfoQuery};
 use super::types::{
     ACTION, Envelope, EnvelopeRef, QualityRequest, QualityResult, QualityResultRef, SERVICE,
     VERSION,
 };
 use crate::auth::{self, Credentials, RequestToSign};
+
+/// The `Content-Type` a GET is signed and sent with, as the official Go SDK does.
+const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
 
 /// Largest response body accepted. A 60-minute answer for five indicators is about
 /// 150 KiB; anything near this cap is not a real answer.
@@ -124,7 +129,7 @@ impl Client {
         &self,
         req: &QualityRequest,
     ) -> Result<QualityResult, ApiError> {
-        let (status, bytes) = self.send(req).await?;
+        let (status, bytes) = self.send_quality(req).await?;
         decode_response(status, &bytes)
     }
 
@@ -135,26 +140,55 @@ impl Client {
         req: &QualityRequest,
         f: impl FnOnce(QualityResultRef<'_>) -> T,
     ) -> Result<T, ApiError> {
-        let (status, bytes) = self.send(req).await?;
+        let (status, bytes) = self.send_quality(req).await?;
         decode_response_with(status, &bytes, f)
     }
 
-    /// Sends one signed request: the status and the body.
-    async fn send(&self, req: &QualityRequest) -> Result<(u16, Vec<u8>), ApiError> {
+    /// One page of `ListRoomInfo`: the calls of an app created in a window.
+    pub(crate) async fn list_room_info(
+        &self,
+        query: &RoomInfoQuery,
+    ) -> Result<RoomInfoPage, ApiError> {
+        let params = query.params();
+        let mut pairs = vec![("Action", ROOM_INFO_ACTION), ("Version", VERSION)];
+        pairs.extend(params.iter().map(|(k, v)| (*k, v.as_str())));
+        let (status, bytes) = self.send(Method::GET, &pairs, FORM, Vec::new()).await?;
+        let env: RoomInfoEnvelope =
+            serde_json::from_slice(&bytes).map_err(|e| unparsable(status, e, &bytes))?;
+        check(status, env.metadata, &bytes)?;
+        env.result.ok_or_else(|| ApiError::Decode(NEITHER.into()))
+    }
+
+    /// Sends one `ListRealTimeQuality` request: the status and the body. The body is
+    /// serialised once and those exact bytes are signed and sent.
+    async fn send_quality(&self, req: &QualityRequest) -> Result<(u16, Vec<u8>), ApiError> {
         let body =
             serde_json::to_vec(req).map_err(|e| ApiError::Decode(format!("request body: {e}")))?;
         let query = [("Action", ACTION), ("Version", VERSION)];
+        self.send(Method::POST, &query, "application/json", body)
+            .await
+    }
+
+    /// Sends one signed request with query `pairs` (unencoded): the status and the body.
+    async fn send(
+        &self,
+        method: Method,
+        pairs: &[(&str, &str)],
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), ApiError> {
         let signed = auth::sign(
             &self.creds,
             &RequestToSign {
-                method: "POST",
+                method: method.as_str(),
                 host: &self.host,
                 path: &self.path,
-                query: &query,
-                content_type: "application/json",
+                query: pairs,
+                content_type,
                 body: &body,
                 region: &self.region,
                 service: SERVICE,
+                // Signatures use the system clock: the server checks them against its own.
                 time: Utc::now(),
             },
         );
@@ -162,8 +196,8 @@ impl Client {
         url.set_query(Some(&signed.query));
         let mut builder = self
             .http
-            .post(url)
-            .header("Content-Type", "application/json")
+            .request(method, url)
+            .header("Content-Type", content_type)
             .header("X-Date", &signed.x_date)
             .header("X-Content-Sha256", &signed.x_content_sha256)
             .header(
@@ -353,6 +387,76 @@ impl WithoutUrlRef for reqwest::Error {
 mod tests {
     use super::*;
     use crate::api::AnswerPoint;
+
+    /// A client of the emulator at `url` with the demo pair (or `secret`).
+    fn emulator_client(url: &str, secret: &str) -> Client {
+        let creds = Credentials::new(crate::emulator::DEMO_ACCESS_KEY, secret, None);
+        Client::new(url, "cn-north-1", creds, Timeouts::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn list_room_info_pages_through_the_calls_of_the_emulator() {
+        let now: chrono::DateTime<Utc> = "2026-11-25T12:00:00Z".parse().unwrap();
+        let emu = crate::emulator::spawn(
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            crate::emulator::EmulatorConfig {
+                now: Some(now),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let client = emulator_client(&emu.url(), crate::emulator::DEMO_SECRET_KEY);
+        let from = "2026-11-25T06:00:00+08:00"; // 22:00 the day before, UTC
+        let mut got = Vec::new();
+        for page_num in 1.. {
+            let page = client
+                .list_room_info(&RoomInfoQuery {
+                    app_id: "app".into(),
+                    start_time: from.into(),
+                    end_time: "2026-11-25T20:00:00+08:00".into(),
+                    page_num,
+                    page_size: 100,
+                })
+                .await
+                .unwrap();
+            got.extend(
+                page.room_list
+                    .iter()
+                    .map(|c| (c.room_id.clone(), c.call_id.clone())),
+            );
+            if !page.has_more {
+                break;
+            }
+        }
+        let want: Vec<(String, String)> = crate::emulator::created_in(
+            "app",
+            "2026-11-24T22:00:00Z".parse().unwrap(),
+            now - crate::emulator::LIST_DELAY,
+        )
+        .into_iter()
+        .map(|c| (c.room_id, c.call_id))
+        .collect();
+        assert!(
+            want.len() > 200,
+            "{} calls: three pages or more",
+            want.len()
+        );
+        assert_eq!(got, want);
+
+        let wrong = emulator_client(&emu.url(), "not-the-secret");
+        let e = wrong
+            .list_room_info(&RoomInfoQuery {
+                app_id: "app".into(),
+                start_time: from.into(),
+                end_time: "2026-11-25T20:00:00+08:00".into(),
+                page_num: 1,
+                page_size: 100,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some("SignatureDoesNotMatch"));
+    }
 
     #[test]
     fn error_inside_a_200_is_an_error() {

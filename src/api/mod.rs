@@ -3,6 +3,7 @@
 
 pub mod client;
 pub(crate) mod error;
+pub(crate) mod room_info;
 pub(crate) mod time;
 pub(crate) mod types;
 

@@ -23,6 +23,9 @@ pub struct EmulatorArgs {
     /// Requests per second per access key; 0 for unlimited.
     #[arg(long, value_name = "RATE", default_value_t = 2.0, value_parser = parse_rate)]
     pub(crate) rate_limit: f64,
+    /// `ListRoomInfo` requests per second per access key; 0 for unlimited.
+    #[arg(long, value_name = "RATE", default_value_t = 10.0, value_parser = parse_rate)]
+    pub(crate) room_info_rate_limit: f64,
     /// Added latency before every answer, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub(crate) latency_ms: u64,
@@ -109,6 +112,8 @@ pub async fn run_cli(args: EmulatorArgs) -> anyhow::Result<()> {
         session_token: env("VOLC_SESSION_TOKEN"),
         now: args.now,
         requests_per_second: (args.rate_limit > 0.0).then_some(args.rate_limit),
+        room_info_requests_per_second: (args.room_info_rate_limit > 0.0)
+            .then_some(args.room_info_rate_limit),
         latency: Duration::from_millis(args.latency_ms),
         faults: args.faults(),
     };

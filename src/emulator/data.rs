@@ -86,7 +86,10 @@ pub fn generate(
     let mut buckets = Vec::new();
     let mut b = ceil_to(start, BUCKET);
     while b < end && b <= last_open {
-        buckets.push(b);
+        // A room of the call model has data only while it is in a call.
+        if room_id.is_none_or(|r| super::calls::in_call(app_id, r, b, b + BUCKET) != Some(false)) {
+            buckets.push(b);
+        }
         b += BUCKET;
     }
 
@@ -220,6 +223,15 @@ pub(crate) fn format_timestamp(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 pub(crate) fn newest_bucket(now: DateTime<Utc>) -> DateTime<Utc> {
     crate::plan::floor_to(now - SETTLE - BUCKET, BUCKET)
+}
+
+/// A stable 64-bit hash of `fields`: the emulator's one source of "randomness".
+pub(crate) fn hash_fields(fields: &[&[u8]]) -> u64 {
+    let mut h = Fnv::new();
+    for f in fields {
+        h.field(f);
+    }
+    splitmix64(h.0)
 }
 
 /// FNV-1a, 64 bit, with each field prefixed by its length so fields cannot run together.

@@ -122,6 +122,8 @@ pub struct Faults {
     pub timeout: Duration,
     /// Answer HTTP 500 `InternalError` to one app and room, a number of times.
     pub fail_room: Option<FailRoom>,
+    /// Every `ListRoomInfo` request gets this fault (room discovery failing).
+    pub room_info: Option<FaultKind>,
 }
 
 impl Default for Faults {
@@ -134,6 +136,7 @@ impl Default for Faults {
             latency: Duration::from_secs(1),
             timeout: Duration::from_secs(120),
             fail_room: None,
+            room_info: None,
         }
     }
 }

@@ -20,15 +20,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub(crate) mod calls;
 pub(crate) mod cli;
 pub(crate) mod data;
 pub(crate) mod error;
 pub(crate) mod faults;
+pub(crate) mod room_info;
 pub(crate) mod server;
 pub(crate) mod throttle;
 pub(crate) mod validate;
 pub(crate) mod verify;
 
+pub use calls::{Call, LIST_DELAY, MODEL_ROOMS, created_in, in_call, model_room};
 pub use cli::{EmulatorArgs, run_cli};
 pub use data::{generate, series_names};
 pub use error::ApiError;
@@ -58,6 +61,8 @@ pub struct EmulatorConfig {
     pub now: Option<DateTime<Utc>>,
     /// Per access key; `None` is unlimited.
     pub requests_per_second: Option<f64>,
+    /// `ListRoomInfo`'s own limit per access key; `None` is unlimited.
+    pub room_info_requests_per_second: Option<f64>,
     /// Slept before every answer.
     pub latency: Duration,
     /// Injected failures, off by default.
@@ -72,6 +77,7 @@ impl Default for EmulatorConfig {
             session_token: None,
             now: None,
             requests_per_second: Some(DEFAULT_REQUESTS_PER_SECOND),
+            room_info_requests_per_second: Some(10.0),
             latency: Duration::ZERO,
             faults: Faults::default(),
         }

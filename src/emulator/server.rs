@@ -30,9 +30,12 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::error::ApiError;
 use super::faults::FaultKind;
+use super::room_info;
 use super::throttle::SlidingWindow;
+use super::verify::Route;
 use super::{EmulatorConfig, data, validate, verify};
-use crate::api::{ACTION, Envelope, QualityResult, ResponseMetadata, SERVICE, VERSION};
+use crate::api::room_info::{ROOM_INFO_ACTION, RoomInfoPage};
+use crate::api::{ACTION, QualityResult, ResponseMetadata, SERVICE, VERSION};
 use crate::clock::Clock;
 use crate::config::DEFAULT_REGION;
 
@@ -56,6 +59,11 @@ pub struct Stats {
     pub(crate) by_status: BTreeMap<u16, u64>,
     /// Requests that got an injected fault.
     pub faults: u64,
+    /// `ListRealTimeQuality` answers without a single point: a request for a room
+    /// outside its calls, or for time whose points are all missing.
+    pub empty_answers: u64,
+    /// `ListRoomInfo` requests answered.
+    pub room_info_answers: u64,
 }
 
 impl Stats {
@@ -69,10 +77,14 @@ struct Inner {
     cfg: EmulatorConfig,
     clock: Clock,
     throttle: Option<Mutex<SlidingWindow>>,
+    /// `ListRoomInfo`'s own limit.
+    room_info_throttle: Option<Mutex<SlidingWindow>>,
     requests: AtomicU64,
     throttled: AtomicU64,
     admitted: AtomicU64,
     faults: AtomicU64,
+    empty_answers: AtomicU64,
+    room_info_answers: AtomicU64,
     /// Throttle faults still owed by the current burst.
     burst_left: AtomicU64,
     /// Requests seen for [`super::Faults::fail_room`].
@@ -92,6 +104,21 @@ impl Inner {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
             faults: self.faults.load(Ordering::Relaxed),
+            empty_answers: self.empty_answers.load(Ordering::Relaxed),
+            room_info_answers: self.room_info_answers.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts an answer in the stats tests read.
+    fn count(&self, answer: &Answer) {
+        match answer {
+            Answer::Quality(r) if r.indicators.iter().all(|s| s.data.is_empty()) => {
+                self.empty_answers.fetch_add(1, Ordering::Relaxed);
+            }
+            Answer::RoomInfo(_) => {
+                self.room_info_answers.fetch_add(1, Ordering::Relaxed);
+            }
+            Answer::Quality(_) => {}
         }
     }
 }
@@ -155,20 +182,25 @@ pub async fn spawn(
 ) -> Result<RunningEmulator, std::io::Error> {
     let addr = listener.local_addr()?;
     let clock = Clock::at(cfg.now);
-    let throttle = cfg
-        .requests_per_second
-        .filter(|r| r.is_finite() && *r > 0.0)
-        .map(|r| Mutex::new(SlidingWindow::new(r)));
+    let window = |rate: Option<f64>| {
+        rate.filter(|r| r.is_finite() && *r > 0.0)
+            .map(|r| Mutex::new(SlidingWindow::new(r)))
+    };
+    let throttle = window(cfg.requests_per_second);
+    let room_info_throttle = window(cfg.room_info_requests_per_second);
     let started = Utc::now();
     let id_salt = (started.timestamp_subsec_nanos() as u64 ^ u64::from(addr.port())) & 0xFF_FFFF;
     let inner = Arc::new(Inner {
         cfg,
         clock,
         throttle,
+        room_info_throttle,
         requests: AtomicU64::new(0),
         throttled: AtomicU64::new(0),
         admitted: AtomicU64::new(0),
         faults: AtomicU64::new(0),
+        empty_answers: AtomicU64::new(0),
+        room_info_answers: AtomicU64::new(0),
         burst_left: AtomicU64::new(0),
         fail_room_seen: AtomicU64::new(0),
         by_status: Mutex::new(BTreeMap::new()),
@@ -299,14 +331,23 @@ async fn handle(
         error: None,
     };
     let (status, result) = match outcome {
-        Ok(result) => (StatusCode::OK, Some(result)),
+        Ok(answer) => {
+            metadata.action = Some(answer.action().to_string());
+            inner.count(&answer);
+            (StatusCode::OK, answer.to_json().ok())
+        }
         Err(e) => {
             tracing::debug!(error = %e, "emulator rejected a request");
             metadata.error = Some(e.body());
             (e.status, None)
         }
     };
-    let mut body = serde_json::to_vec(&Envelope { metadata, result }).unwrap_or_else(|_| {
+    let mut envelope = serde_json::Map::new();
+    envelope.insert("ResponseMetadata".into(), serde_json::json!(metadata));
+    if let Some(result) = result {
+        envelope.insert("Result".into(), result);
+    }
+    let mut body = serde_json::to_vec(&envelope).unwrap_or_else(|_| {
         br#"{"ResponseMetadata":{"Error":{"Code":"InternalError","Message":"encoding failed"}}}"#
             .to_vec()
     });
@@ -333,13 +374,37 @@ async fn handle(
     Ok(resp)
 }
 
+/// What an admitted request is answered with.
+enum Answer {
+    Quality(QualityResult),
+    RoomInfo(RoomInfoPage),
+}
+
+impl Answer {
+    /// The action answered, echoed in `ResponseMetadata`.
+    fn action(&self) -> &'static str {
+        match self {
+            Answer::Quality(_) => ACTION,
+            Answer::RoomInfo(_) => ROOM_INFO_ACTION,
+        }
+    }
+
+    /// The `Result` member of the response.
+    fn to_json(&self) -> serde_json::Result<serde_json::Value> {
+        match self {
+            Answer::Quality(r) => serde_json::to_value(r),
+            Answer::RoomInfo(r) => serde_json::to_value(r),
+        }
+    }
+}
+
 async fn process(
     inner: &Inner,
     req: Request<Incoming>,
     delivery: &mut Delivery,
-) -> Result<QualityResult, ApiError> {
+) -> Result<Answer, ApiError> {
     let (parts, body) = req.into_parts();
-    verify::check_route(&parts.method, parts.uri.path(), parts.uri.query())?;
+    let route = verify::check_route(&parts.method, parts.uri.path(), parts.uri.query())?;
     let body = read_body(&parts.headers, body).await?;
 
     let cfg = &inner.cfg;
@@ -353,13 +418,25 @@ async fn process(
         },
         Utc::now(),
     )?;
-    check_throttle(inner, &access_key)?;
+    let throttle = match route {
+        Route::Quality => &inner.throttle,
+        Route::RoomInfo(_) => &inner.room_info_throttle,
+    };
+    check_throttle(inner, throttle, &access_key)?;
     admitted_fault(inner, delivery)?;
 
     let now = inner.clock.now();
+    if let Route::RoomInfo(pairs) = &route {
+        if let Some(kind) = inner.cfg.faults.room_info
+            && let Some(e) = apply_fault(inner, kind, false, delivery)
+        {
+            return Err(e);
+        }
+        return room_info::answer(pairs, now).map(Answer::RoomInfo);
+    }
     let v = validate::validate(&body, now)?;
     fail_room(inner, &v)?;
-    Ok(data::generate(
+    Ok(Answer::Quality(data::generate(
         &v.app_id,
         v.product_type,
         v.room_id.as_deref(),
@@ -368,7 +445,7 @@ async fn process(
         v.start,
         v.end,
         now,
-    ))
+    )))
 }
 
 /// An oversized body is refused the same way whether its size was declared or discovered.
@@ -401,19 +478,22 @@ async fn read_body(headers: &HeaderMap, body: Incoming) -> Result<Bytes, ApiErro
 }
 
 /// The API limits each access key, so only a verified key may use up its own allowance.
-fn check_throttle(inner: &Inner, access_key: &str) -> Result<(), ApiError> {
-    let Some(throttle) = &inner.throttle else {
+fn check_throttle(
+    inner: &Inner,
+    throttle: &Option<Mutex<SlidingWindow>>,
+    access_key: &str,
+) -> Result<(), ApiError> {
+    let Some(throttle) = throttle else {
         return Ok(());
     };
-    let admitted = throttle
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .admit(access_key, Instant::now());
+    let (admitted, rate) = {
+        let mut window = throttle.lock().unwrap_or_else(|e| e.into_inner());
+        (window.admit(access_key, Instant::now()), window.rate())
+    };
     if !admitted {
         inner.throttled.fetch_add(1, Ordering::Relaxed);
         return Err(ApiError::flow_limit_exceeded(format!(
-            "Request rate exceeded for access key {access_key}: at most {} requests per second",
-            inner.cfg.requests_per_second.unwrap_or_default()
+            "Request rate exceeded for access key {access_key}: at most {rate} requests per second"
         )));
     }
     Ok(())
@@ -465,8 +545,20 @@ fn inject(inner: &Inner, n: u64, delivery: &mut Delivery) -> Option<ApiError> {
     } else {
         faults.pick(n)?
     };
-    inner.faults.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(request = n, fault = %kind, "emulator injects a fault");
+    apply_fault(inner, kind, in_burst, delivery)
+}
+
+/// Gives the answer fault `kind`: an error to answer with, or a change to how the
+/// answer is delivered (`None`).
+fn apply_fault(
+    inner: &Inner,
+    kind: FaultKind,
+    in_burst: bool,
+    delivery: &mut Delivery,
+) -> Option<ApiError> {
+    let faults = &inner.cfg.faults;
+    inner.faults.fetch_add(1, Ordering::Relaxed);
     let msg = |what: &str| format!("Injected fault: {what}");
     let err = match kind {
         FaultKind::Throttle => {

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 /// Sliding-window log per key. Time is passed in, so tests need no sleeping.
 #[derive(Debug)]
 pub(crate) struct SlidingWindow {
+    /// Requests per second, as configured (for messages).
+    rate: f64,
     capacity: usize,
     window: Duration,
     log: HashMap<String, VecDeque<Instant>>,
@@ -32,10 +34,16 @@ impl SlidingWindow {
         };
         let capacity = rate.ceil().clamp(1.0, 1_000_000.0);
         SlidingWindow {
+            rate,
             capacity: capacity as usize,
             window: Duration::from_secs_f64(capacity / rate),
             log: HashMap::new(),
         }
+    }
+
+    /// Requests per second, as configured.
+    pub(crate) fn rate(&self) -> f64 {
+        self.rate
     }
 
     /// Requests admitted per window.

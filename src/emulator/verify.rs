@@ -21,6 +21,7 @@ use hyper::http::request::Parts;
 use hyper::{HeaderMap, Method};
 
 use super::error::ApiError;
+use crate::api::room_info::ROOM_INFO_ACTION;
 use crate::api::{ACTION, SERVICE, VERSION};
 use crate::auth::{
     AuthorizationHeader, X_DATE_FORMAT, canonical_query, canonical_request, parse_authorization,
@@ -41,13 +42,22 @@ pub(crate) struct Keys<'a> {
     pub(crate) session_token: Option<&'a str>,
 }
 
-/// `POST /` with the one action and version this emulator serves; anything else is
-/// `InvalidActionOrVersion` (HTTP 404).
+/// Which action a request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// `ListRealTimeQuality`: `POST /`, the request in the JSON body.
+    Quality,
+    /// `ListRoomInfo`: `GET /`, the request in the query, here decoded.
+    RoomInfo(Vec<(String, String)>),
+}
+
+/// `POST /` for `ListRealTimeQuality` or `GET /` for `ListRoomInfo`, at the one version
+/// this emulator serves; anything else is `InvalidActionOrVersion` (HTTP 404).
 pub(crate) fn check_route(
     method: &Method,
     path: &str,
     raw_query: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<Route, ApiError> {
     let pairs = parse_query(raw_query.unwrap_or(""));
     let get = |key: &str| {
         pairs
@@ -57,19 +67,24 @@ pub(crate) fn check_route(
     };
     let action = get("Action");
     let version = get("Version");
-    if action != Some(ACTION) || version != Some(VERSION) {
+    let (route, served_by) = match (action, version) {
+        (Some(ACTION), Some(VERSION)) => (Route::Quality, Method::POST),
+        (Some(ROOM_INFO_ACTION), Some(VERSION)) => (Route::RoomInfo(pairs.clone()), Method::GET),
+        _ => {
+            return Err(ApiError::invalid_action_or_version(format!(
+                "Could not find operation {} for version {}",
+                action.unwrap_or(""),
+                version.unwrap_or("")
+            )));
+        }
+    };
+    if path != "/" || *method != served_by {
         return Err(ApiError::invalid_action_or_version(format!(
-            "Could not find operation {} for version {}",
-            action.unwrap_or(""),
-            version.unwrap_or("")
+            "{} is served at {served_by} /, not {method} {path}",
+            action.unwrap_or("")
         )));
     }
-    if path != "/" || *method != Method::POST {
-        return Err(ApiError::invalid_action_or_version(format!(
-            "{ACTION} is served at POST /, not {method} {path}"
-        )));
-    }
-    Ok(())
+    Ok(route)
 }
 
 /// Verifies the signature of a request whose body was `body`, at real time `real_now`.
@@ -586,6 +601,11 @@ mod tests {
                 "/x",
                 Some("Action=ListRealTimeQuality&Version=2023-11-01"),
             ),
+            (
+                Method::POST,
+                "/",
+                Some("Action=ListRoomInfo&Version=2023-11-01"),
+            ),
         ] {
             let e = check_route(&m, p, q).unwrap_err();
             assert_eq!(
@@ -594,6 +614,31 @@ mod tests {
                 "{m} {p} {q:?}"
             );
         }
+    }
+
+    #[test]
+    fn list_room_info_is_a_get_with_its_query_decoded() {
+        assert_eq!(
+            check_route(
+                &Method::GET,
+                "/",
+                Some("Action=ListRoomInfo&Version=2023-11-01&AppId=a&StartTime=2026-11-25T11%3A00%3A00%2B08%3A00")
+            )
+            .unwrap(),
+            Route::RoomInfo(vec![
+                ("Action".into(), "ListRoomInfo".into()),
+                ("Version".into(), "2023-11-01".into()),
+                ("AppId".into(), "a".into()),
+                ("StartTime".into(), "2026-11-25T11:00:00+08:00".into()),
+            ])
+        );
+        let e = check_route(
+            &Method::POST,
+            "/",
+            Some("Action=ListRoomInfo&Version=2023-11-01"),
+        )
+        .unwrap_err();
+        assert_eq!(e.message, "ListRoomInfo is served at GET /, not POST /");
     }
 
     #[test]

@@ -105,7 +105,7 @@ impl Runner<'_> {
         tx: mpsc::Sender<Fetched>,
     ) -> tokio::task::JoinHandle<()> {
         let requests = self.requests.clone();
-        let targets = self.pipeline.targets.clone();
+        let targets = self.targets.clone();
         let fetcher = fetcher.clone();
         tokio::spawn(
             async move {

@@ -149,7 +149,7 @@ impl Fixture {
 
     /// What [`prepare::prepare`] makes of the sink as it is.
     pub(crate) async fn prepared(&self, opts: &RunOptions, sink: &Sink) -> Prepared {
-        prepare::prepare(&self.pipeline, opts, sink, opts.clock)
+        prepare::prepare(&self.pipeline, opts, sink, opts.clock, None)
             .await
             .expect("prepared")
     }

@@ -27,6 +27,7 @@ use crate::auth::Credentials;
 use crate::capacity::{Budget, Capacity};
 use crate::clock::Clock;
 use crate::config::Pipeline;
+use crate::discovery::Scanner;
 use crate::limit::{Pacer, RetryPolicy};
 use crate::plan::Backfill;
 use crate::progress::Progress;
@@ -156,7 +157,6 @@ pub(crate) async fn run_with_id(
     run_id: &str,
 ) -> Result<Summary, RunError> {
     let clock = opts.clock;
-    warn_over_capacity(pipeline, opts);
     let sink = open_sink(pipeline)?;
     let lease = Lease::acquire_with(&sink, &pipeline.name, run_id, opts.lease, clock).await?;
     // Whatever happens next, the lease is released before returning.
@@ -165,11 +165,11 @@ pub(crate) async fn run_with_id(
     result
 }
 
-/// Says once, before anything is fetched, when the targets exceed what the budget can
-/// serve without loss.
-fn warn_over_capacity(pipeline: &Pipeline, opts: &RunOptions) {
+/// Says once, before anything is fetched, when the run's targets (listed and
+/// discovered) exceed what the budget can serve without loss.
+fn warn_over_capacity(pipeline: &Pipeline, opts: &RunOptions, targets: usize) {
     let capacity = Capacity {
-        targets: pipeline.targets.len() as u64,
+        targets: targets as u64,
         budget: opts.budget(pipeline.api.requests_per_second),
     };
     if capacity.over() {
@@ -191,15 +191,24 @@ async fn run_leased(
     run_id: &str,
 ) -> Result<Summary, RunError> {
     let clock = opts.clock;
-    let prepared = prepare::prepare(pipeline, opts, &sink, clock).await?;
+    let client = Client::new(
+        &pipeline.api.endpoint,
+        &pipeline.api.region,
+        creds,
+        opts.timeouts,
+    )?;
+    let scanner = (!pipeline.scans.is_empty()).then(|| {
+        Scanner::new(
+            client.clone(),
+            pipeline.api.room_info_requests_per_second,
+            opts.retry,
+        )
+    });
+    let prepared = prepare::prepare(pipeline, opts, &sink, clock, scanner.as_ref()).await?;
+    warn_over_capacity(pipeline, opts, prepared.targets.len());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let fetcher = Fetcher {
-        client: Client::new(
-            &pipeline.api.endpoint,
-            &pipeline.api.region,
-            creds,
-            opts.timeouts,
-        )?,
+        client,
         pacer: std::sync::Arc::new(Pacer::new(pipeline.api.requests_per_second)),
         policy: opts.retry,
         clock,
@@ -224,10 +233,10 @@ async fn run_leased(
     .await;
     runner.finish_store();
     match outcome {
-        Ok(deadline_reached) => Ok(runner.summary(&fetcher, deadline_reached)),
+        Ok(deadline_reached) => Ok(runner.summary(&fetcher, scanner.as_ref(), deadline_reached)),
         // What the run did before it stopped, with the error and its exit code.
         Err(error) => {
-            let mut summary = runner.summary(&fetcher, false);
+            let mut summary = runner.summary(&fetcher, scanner.as_ref(), false);
             summary.exit_code = error.exit();
             summary.errors.push(error.to_string());
             Err(RunError::Stopped {

@@ -1,10 +1,18 @@
 //! Before the first request: read the state (a state that cannot be understood stops
 //! the run with nothing changed), sweep what an interrupted run left, and plan.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
 use super::buffer::{self, RowStore};
 use super::{RunError, RunOptions};
 use crate::clock::Clock;
 use crate::config::Pipeline;
+use crate::discovery::{self, Scanner};
+use crate::domain::Target;
+use crate::domain::discovery::ScanState;
 use crate::plan::{Plan, Progress, Window};
 use crate::sink::Sink;
 use crate::state::{GapLedger, State, StateStore, TargetState};
@@ -15,7 +23,17 @@ pub(super) struct Prepared {
     pub(crate) ledger: GapLedger,
     pub(crate) store: RowStore,
     pub(crate) window: Window,
+    /// The run's targets: the listed ones, then the discovered rooms still owed data.
+    pub(crate) targets: Arc<[Target]>,
+    /// For each target, the discovered room it stands for (`(app, room)`), if any.
+    pub(crate) rooms: Vec<Option<(String, String)>>,
     pub(crate) plan: Plan,
+    /// What room discovery knows, to save with the state.
+    pub(crate) discovery: BTreeMap<String, ScanState>,
+    /// Scans that failed: their rooms stay where they were; the run exits 3.
+    pub(crate) scan_errors: Vec<String>,
+    /// Discovered rooms retired by this run: their last call ended and was fetched.
+    pub(crate) rooms_retired: usize,
 }
 
 pub(super) async fn prepare(
@@ -23,6 +41,7 @@ pub(super) async fn prepare(
     opts: &RunOptions,
     sink: &Sink,
     clock: Clock,
+    scanner: Option<&Scanner>,
 ) -> Result<Prepared, RunError> {
     let state_store = StateStore::new(
         sink.store(),
@@ -48,7 +67,20 @@ pub(super) async fn prepare(
         opts.spill_rows.unwrap_or(buffer::DEFAULT_SPILL_POINTS),
     );
     let window = Window::at(clock.now(), pipeline.sink.slot);
-    let mut progress = prior_progress(pipeline, old.as_ref());
+    let mut discovery = old
+        .as_ref()
+        .map(|s| s.discovery.clone())
+        .unwrap_or_default();
+    let scan_errors = match scanner {
+        Some(scanner) => scan_all(pipeline, scanner, &mut discovery, window.now).await,
+        None => Vec::new(),
+    };
+    let Discovered {
+        targets,
+        rooms,
+        mut progress,
+        retired,
+    } = discovered(pipeline, &mut discovery, old.as_ref(), &window);
     if let Some(b) = &opts.backfill {
         for p in &mut progress {
             b.apply(p, &window);
@@ -60,22 +92,112 @@ pub(super) async fn prepare(
             tracing::warn!(start = %l.start, end = %l.end, "backfill: this part of the range is not settled yet; a later run fetches it");
         }
     }
-    let plan = Plan::build(progress, window, |i| pipeline.targets[i].max_lag);
-    log_plan(pipeline, &plan, &window);
+    let plan = Plan::build(progress, window, |i| targets[i].max_lag);
+    log_plan(&targets, &plan, &window);
     Ok(Prepared {
         state_store,
         ledger,
         store,
         window,
+        targets,
+        rooms,
         plan,
+        discovery,
+        scan_errors,
+        rooms_retired: retired,
     })
+}
+
+/// Scans every `rooms = "active"` entry; a scan that fails leaves its state as it was
+/// and is reported.
+async fn scan_all(
+    pipeline: &Pipeline,
+    scanner: &Scanner,
+    discovery: &mut BTreeMap<String, ScanState>,
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    let mut errors = Vec::new();
+    for scan in pipeline.scans.iter() {
+        let state = discovery.entry(scan.app_id.clone()).or_default();
+        if let Err(e) = scanner.scan(scan, state, now).await {
+            tracing::error!(app_id = %scan.app_id, error = %e, "room discovery failed: the rooms found before stay as they were");
+            errors.push(format!("{scan}: ListRoomInfo: {e}"));
+        }
+    }
+    errors
+}
+
+/// The run's targets and their progress: the listed targets, then each discovered room
+/// that still owes data.
+struct Discovered {
+    targets: Arc<[Target]>,
+    rooms: Vec<Option<(String, String)>>,
+    progress: Vec<Progress>,
+    retired: usize,
+}
+
+/// Builds the run's targets from the pipeline and what discovery knows, fits each
+/// discovered room's progress to its calls, and retires the rooms that are done (from
+/// `discovery` too, once every product type of the room is done).
+fn discovered(
+    pipeline: &Pipeline,
+    discovery: &mut BTreeMap<String, ScanState>,
+    state: Option<&State>,
+    window: &Window,
+) -> Discovered {
+    let mut targets: Vec<Target> = pipeline.targets.to_vec();
+    let mut rooms = vec![None; targets.len()];
+    let mut progress = progress_of(&targets, state);
+    let first_scans: BTreeSet<String> = pipeline
+        .scans
+        .iter()
+        .filter(|s| {
+            state
+                .and_then(|st| st.discovery.get(&s.app_id))
+                .is_none_or(|d| d.scanned_until.is_none())
+        })
+        .map(|s| s.app_id.clone())
+        .collect();
+    let mut live: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
+    for (target, room) in discovery::room_targets(&pipeline.scans, discovery, &targets) {
+        let app = target.app_id.clone();
+        let calls = &discovery[&app].rooms[&room];
+        let mut p = state
+            .and_then(|s| s.targets.get(&target.key()))
+            .map(TargetState::progress)
+            .unwrap_or_default();
+        seen.insert((app.clone(), room.clone()));
+        if discovery::fit_to_calls(&mut p, calls, window, !first_scans.contains(&app)) {
+            live.insert((app.clone(), room.clone()));
+            targets.push(target);
+            rooms.push(Some((app, room)));
+            progress.push(p);
+        }
+    }
+    let retired = seen.difference(&live).count();
+    for (app, room) in seen.difference(&live) {
+        if let Some(d) = discovery.get_mut(app) {
+            d.rooms.remove(room);
+        }
+    }
+    Discovered {
+        targets: targets.into(),
+        rooms,
+        progress,
+        retired,
+    }
 }
 
 /// Each target's progress in the pipeline's order; a target the state does not know
 /// (new, or newly added to the config) was never fetched.
 pub(crate) fn prior_progress(pipeline: &Pipeline, state: Option<&State>) -> Vec<Progress> {
-    pipeline
-        .targets
+    progress_of(&pipeline.targets, state)
+}
+
+/// Each of `targets`' progress as `state` has it.
+fn progress_of(targets: &[Target], state: Option<&State>) -> Vec<Progress> {
+    targets
         .iter()
         .map(|t| {
             state
@@ -86,7 +208,7 @@ pub(crate) fn prior_progress(pipeline: &Pipeline, state: Option<&State>) -> Vec<
         .collect()
 }
 
-fn log_plan(pipeline: &Pipeline, plan: &Plan, window: &Window) {
+fn log_plan(targets: &[Target], plan: &Plan, window: &Window) {
     let first = plan.requests.iter().filter(|r| r.first).count();
     let due: String = plan
         .requests
@@ -94,7 +216,7 @@ fn log_plan(pipeline: &Pipeline, plan: &Plan, window: &Window) {
         .map(|r| r.due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_default();
     tracing::info!(
-        targets = pipeline.targets.len(),
+        targets = targets.len(),
         requests = plan.requests.len(),
         never_fetched = first,
         earliest_due = %due,
@@ -291,7 +413,7 @@ mod tests {
         let f = Fixture::new(NOWHERE, 2.0, TARGETS);
         let sink = f.sink();
         let state_path = sink.root().clone().join("_state").join("demo.json");
-        let newer = br#"{"schema_version": 2, "pipeline": "demo", "slot_seconds": 300}"#;
+        let newer = br#"{"schema_version": 3, "pipeline": "demo", "slot_seconds": 300}"#;
         sink.store()
             .put(&state_path, newer.to_vec().into())
             .await
@@ -301,7 +423,7 @@ mod tests {
         std::fs::write(date_dir.join(".demo-1150.parquet.tmp-1-0"), b"half").unwrap();
         let opts = f.opts();
 
-        let err = match prepare(&f.pipeline, &opts, &sink, opts.clock).await {
+        let err = match prepare(&f.pipeline, &opts, &sink, opts.clock, None).await {
             Ok(_) => panic!("a newer state must stop the run"),
             Err(e) => e,
         };
@@ -309,7 +431,7 @@ mod tests {
         match &err {
             RunError::State(StateError::NewerSchema { path, found }) => {
                 assert_eq!(path, "_state/demo.json");
-                assert_eq!(*found, 2);
+                assert_eq!(*found, 3);
             }
             other => panic!("expected NewerSchema, got {other:?}"),
         }

@@ -1,7 +1,7 @@
 //! What one run holds while it goes, how it saves progress, and the summary it ends
 //! with.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -9,12 +9,14 @@ use chrono::{DateTime, Utc};
 
 use super::buffer::{Point, RowStore, SlotRows};
 use super::prepare::Prepared;
-use super::summary::{BackfillReport, Exit, Summary, TargetLag};
+use super::summary::{BackfillReport, DiscoveryReport, Exit, Summary, TargetLag};
 use super::{Dropped, Fetcher, RunError, RunOptions};
 use crate::capacity::{Budget, Capacity};
 use crate::clock::Clock;
 use crate::config::Pipeline;
-use crate::domain::{Gap, LostRange};
+use crate::discovery::Scanner;
+use crate::domain::discovery::ScanState;
+use crate::domain::{Gap, LostRange, Target};
 use crate::plan::{Progress, Request, Window, due, leaves_horizon};
 use crate::progress::Progress as Bar;
 use crate::sink::Sink;
@@ -55,6 +57,8 @@ pub(super) struct Tally {
     pub(crate) failed: usize,
     /// Requests not sent because the run stopped first.
     pub(crate) deferred: usize,
+    /// Discovered rooms retired: their last call ended and was fetched.
+    pub(crate) rooms_retired: usize,
 }
 
 /// Everything one run needs while it goes.
@@ -81,6 +85,12 @@ pub(super) struct Runner<'a> {
     pub(crate) tally: Tally,
     /// The run's time source, for when the state was saved.
     pub(crate) clock: Clock,
+    /// The run's targets: the listed ones, then the discovered rooms.
+    pub(crate) targets: Arc<[Target]>,
+    /// For each target, the discovered `(app, room)` it stands for, if any.
+    pub(crate) rooms: Vec<Option<(String, String)>>,
+    /// What room discovery knows, saved with the state.
+    pub(crate) discovery: BTreeMap<String, ScanState>,
     /// Set when the lease was found taken over: nothing more may be saved.
     pub(crate) lease_lost: Arc<AtomicBool>,
     pub(crate) lease_location: String,
@@ -103,15 +113,24 @@ impl<'a> Runner<'a> {
             ledger,
             store,
             window,
+            targets,
+            rooms,
             plan,
+            discovery,
+            scan_errors,
+            rooms_retired,
         } = prepared;
         let gaps_pending = plan
             .lost
             .iter()
-            .map(|(t, l)| {
-                Gap::beyond_horizon(&pipeline.name, &pipeline.targets[*t], *l, window.now)
-            })
+            .map(|(t, l)| Gap::beyond_horizon(&pipeline.name, &targets[*t], *l, window.now))
             .collect();
+        let tally = Tally {
+            failed: scan_errors.len(),
+            errors: scan_errors,
+            rooms_retired,
+            ..Tally::default()
+        };
         Runner {
             pipeline,
             sink,
@@ -128,7 +147,10 @@ impl<'a> Runner<'a> {
             slots: HashMap::new(),
             store,
             gaps_pending,
-            tally: Tally::default(),
+            tally,
+            targets,
+            rooms,
+            discovery,
             clock: opts.clock,
             lease_lost: lease.lost_flag(),
             lease_location: lease.location(),
@@ -140,7 +162,7 @@ impl<'a> Runner<'a> {
     /// Gives up what target `t` owed before `at` (the horizon moved past it) and queues
     /// it for the gap ledger.
     pub(crate) fn record_lost(&mut self, t: usize, at: DateTime<Utc>) {
-        let target = &self.pipeline.targets[t];
+        let target = &self.targets[t];
         for l in self.progress[t].cut_at(at, self.window.slot_len) {
             tracing::warn!(target_id = %target, start = %l.start, end = %l.end, "range fell out of the horizon while queued: recorded as lost");
             let gap = Gap::beyond_horizon(&self.pipeline.name, target, l, self.window.now);
@@ -171,7 +193,7 @@ impl<'a> Runner<'a> {
             &self.run_id,
             self.clock.wall(),
         );
-        for (target, p) in self.pipeline.targets.iter().zip(&self.progress) {
+        for (target, p) in self.targets.iter().zip(&self.progress) {
             state.targets.insert(
                 target.key(),
                 TargetState {
@@ -180,7 +202,34 @@ impl<'a> Runner<'a> {
                 },
             );
         }
+        state.set_discovery(self.discovery_to_save());
         state
+    }
+
+    /// What discovery knows, without the calls every target of their room has
+    /// fetched past.
+    fn discovery_to_save(&self) -> BTreeMap<String, ScanState> {
+        let mut discovery = self.discovery.clone();
+        let mut fetched: BTreeMap<(&str, &str), Option<DateTime<Utc>>> = BTreeMap::new();
+        for (room, p) in self.rooms.iter().zip(&self.progress) {
+            if let Some((app, room)) = room {
+                let done = if p.incomplete.is_empty() {
+                    p.cursor
+                } else {
+                    None
+                };
+                fetched
+                    .entry((app, room))
+                    .and_modify(|f| *f = (*f).min(done))
+                    .or_insert(done);
+            }
+        }
+        for ((app, room), until) in fetched {
+            if let Some(calls) = discovery.get_mut(app).and_then(|d| d.rooms.get_mut(room)) {
+                crate::discovery::prune_calls(calls, until);
+            }
+        }
+        discovery
     }
 
     /// Fails once the lease is known to be lost.
@@ -215,9 +264,23 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// What room discovery found and did, when the pipeline has `rooms = "active"`.
+    fn discovery_report(&self, scanner: Option<&Scanner>) -> Option<DiscoveryReport> {
+        let scanner = scanner?;
+        let rooms: BTreeSet<&(String, String)> = self.rooms.iter().flatten().collect();
+        let s = &scanner.stats;
+        Some(DiscoveryReport {
+            room_info_requests: s.requests.load(Ordering::Relaxed),
+            calls_found: s.calls_found.load(Ordering::Relaxed),
+            calls_dropped: s.calls_dropped.load(Ordering::Relaxed),
+            rooms_active: rooms.len(),
+            rooms_retired: self.tally.rooms_retired,
+        })
+    }
+
     /// Each target's lag and pending slots, in the pipeline's order.
     fn lag(&self) -> Vec<TargetLag> {
-        let targets = &self.pipeline.targets;
+        let targets = &self.targets;
         targets
             .iter()
             .zip(&self.progress)
@@ -260,23 +323,25 @@ impl<'a> Runner<'a> {
             .enumerate()
             .map(|(i, p)| match p.owed_from() {
                 None => (next_start, None),
-                Some(o) => (
-                    due(o, self.pipeline.targets[i].max_lag),
-                    Some(leaves_horizon(o)),
-                ),
+                Some(o) => (due(o, self.targets[i].max_lag), Some(leaves_horizon(o))),
             })
             .collect();
         self.budget.at_risk(&mut due_list, next_start)
     }
 
-    pub(crate) fn summary(&self, fetcher: &Fetcher, deadline_reached: bool) -> Summary {
+    pub(crate) fn summary(
+        &self,
+        fetcher: &Fetcher,
+        scanner: Option<&Scanner>,
+        deadline_reached: bool,
+    ) -> Summary {
         let now = self.window.now;
         let lag = self.lag();
         let slots_pending = lag.iter().map(|l| l.pending_slots).sum();
         let never_fetched = self.progress.iter().filter(|p| p.is_new()).count();
         let at_risk = self.at_risk();
         let capacity = Capacity {
-            targets: self.pipeline.targets.len() as u64,
+            targets: self.targets.len() as u64,
             budget: self.budget,
         };
         let t = &self.tally;
@@ -295,7 +360,7 @@ impl<'a> Runner<'a> {
             started_at: self.clock.started(),
             finished_at: self.clock.wall(),
             now,
-            targets: self.pipeline.targets.len(),
+            targets: self.targets.len(),
             schedule_seconds: self.budget.schedule.as_secs(),
             fits_schedule: !capacity.over(),
             capacity: capacity.budget.capacity(),
@@ -315,6 +380,7 @@ impl<'a> Runner<'a> {
             slots_pending,
             points_dropped: t.dropped,
             gaps_recorded: t.gaps_recorded,
+            discovery: self.discovery_report(scanner),
             lost: t.lost.clone(),
             lag,
             deadline_reached,
@@ -389,7 +455,7 @@ mod tests {
         }
         runner.flush().await.unwrap();
 
-        let s = runner.summary(&fetcher, true);
+        let s = runner.summary(&fetcher, None, true);
 
         assert_eq!(s.pipeline, "demo");
         assert_eq!(s.run_id, RUN_ID);
@@ -485,7 +551,7 @@ mod tests {
             assert_eq!((g.start, g.end), (at("10:50:00"), at("11:01:00")));
             assert_eq!(g.reason, GAP_REASON);
             assert_eq!(g.detected_at, runner.window.now);
-            let s = runner.summary(&fetcher, false);
+            let s = runner.summary(&fetcher, None, false);
             assert_eq!(s.gaps_recorded, 1);
             assert_eq!(s.lost, vec![lost.clone()]);
             // Still owed from 11:01:00, which leaves the horizon at 12:00:30, before the
@@ -498,7 +564,7 @@ mod tests {
         let (mut runner, _lease) = f.runner(&opts).await;
         runner.flush_gaps().await.unwrap();
         assert_eq!(runner.ledger.read().await.unwrap().len(), 1);
-        let s = runner.summary(&fetcher, false);
+        let s = runner.summary(&fetcher, None, false);
         assert_eq!(s.gaps_recorded, 0);
         assert!(s.lost.is_empty());
         assert_eq!(s.targets_at_risk, 1);

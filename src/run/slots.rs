@@ -32,7 +32,7 @@ impl Runner<'_> {
                 if !e.is_retryable() {
                     self.tally.rejected = true;
                 }
-                let target = &self.pipeline.targets[t];
+                let target = &self.targets[t];
                 tracing::error!(target_id = %target, error = %e, "request failed: what it owes waits for the next run");
                 if self.tally.errors.len() < 20 {
                     self.tally.errors.push(format!("{target}: {e}"));
@@ -52,7 +52,7 @@ impl Runner<'_> {
         end: DateTime<Utc>,
         answer: &rows::Answer,
     ) {
-        let target = &self.pipeline.targets[t];
+        let target = &self.targets[t];
         let slots = SlotRange::covering(start, end, self.window.slot_len);
         // The answer's points by slot index, in buffers kept across answers.
         let mut by_slot = std::mem::take(&mut self.scratch);
@@ -157,7 +157,7 @@ impl Runner<'_> {
         for &id in &work.fetched {
             let a = self.answered[id as usize];
             let (from, to) = (a.start.max(slot.start), a.end.min(slot.end));
-            let tg = &self.pipeline.targets[a.target];
+            let tg = &self.targets[a.target];
             replaced
                 .entry((
                     tg.product_type,

@@ -48,6 +48,21 @@ pub(crate) struct TargetLag {
     pub(crate) pending_slots: usize,
 }
 
+/// What room discovery found and did in one run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct DiscoveryReport {
+    /// `ListRoomInfo` requests sent, retries included.
+    pub(crate) room_info_requests: u64,
+    /// Calls listed that the scans follow (new or already known).
+    pub(crate) calls_found: u64,
+    /// Calls dropped as unusable: no room id, unreadable times, ended before begun.
+    pub(crate) calls_dropped: u64,
+    /// Discovered rooms that are targets of this run.
+    pub(crate) rooms_active: usize,
+    /// Discovered rooms retired by this run: their last call ended and was fetched.
+    pub(crate) rooms_retired: usize,
+}
+
 /// What a backfill could and could not do.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct BackfillReport {
@@ -109,6 +124,9 @@ pub struct Summary {
     pub(crate) slots_pending: usize,
     pub(crate) points_dropped: Dropped,
     pub(crate) gaps_recorded: usize,
+    /// Room discovery, for pipelines with `rooms = "active"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) discovery: Option<DiscoveryReport>,
     pub(crate) lost: Vec<LostRange>,
     pub(crate) lag: Vec<TargetLag>,
     pub(crate) deadline_reached: bool,
@@ -156,6 +174,7 @@ impl Summary {
             slots_pending: 0,
             points_dropped: Dropped::default(),
             gaps_recorded: 0,
+            discovery: None,
             lost: Vec::new(),
             lag: Vec::new(),
             deadline_reached: false,

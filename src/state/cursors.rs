@@ -11,10 +11,15 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+use crate::domain::discovery::ScanState;
 use crate::plan::Progress;
 
-/// The state format this build writes and reads.
-pub(crate) const SCHEMA_VERSION: u32 = 1;
+/// The newest state format this build reads: 2 added room discovery's calls. A state
+/// without discovery is still written as 1, so older builds keep reading it.
+pub(crate) const SCHEMA_VERSION: u32 = 2;
+
+/// The format of a state without room discovery.
+const SCHEMA_WITHOUT_DISCOVERY: u32 = 1;
 
 /// The whole state document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +34,9 @@ pub(crate) struct State {
     pub(crate) run_id: String,
     /// Keyed by `Target::key()`.
     pub(crate) targets: BTreeMap<String, TargetState>,
+    /// Room discovery, keyed by app id: what each `rooms = "active"` entry found.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) discovery: BTreeMap<String, ScanState>,
 }
 
 /// One target's progress.
@@ -61,13 +69,24 @@ impl State {
         updated_at: DateTime<Utc>,
     ) -> Self {
         State {
-            schema_version: SCHEMA_VERSION,
+            schema_version: SCHEMA_WITHOUT_DISCOVERY,
             pipeline: pipeline.to_string(),
             slot_seconds,
             updated_at,
             run_id: run_id.to_string(),
             targets: BTreeMap::new(),
+            discovery: BTreeMap::new(),
         }
+    }
+
+    /// Sets what room discovery knows; a state with discovery is schema 2.
+    pub(crate) fn set_discovery(&mut self, discovery: BTreeMap<String, ScanState>) {
+        self.schema_version = if discovery.is_empty() {
+            SCHEMA_WITHOUT_DISCOVERY
+        } else {
+            SCHEMA_VERSION
+        };
+        self.discovery = discovery;
     }
 }
 
@@ -312,10 +331,10 @@ mod tests {
             e.starts_with("state file root/_state/demo.json is corrupt: key must be a string"),
             "{e}"
         );
-        put(r#"{"schema_version": 2, "future": true}"#).await;
+        put(r#"{"schema_version": 3, "future": true}"#).await;
         let e = s.load("demo", 300).await.unwrap_err().to_string();
         assert!(
-            e.contains("written by a newer rtcq (schema version 2, this build reads 1)"),
+            e.contains("written by a newer rtcq (schema version 3, this build reads 2)"),
             "{e}"
         );
         put(r#"{"schema_version":1,"pipeline":"demo","slot_seconds":600,"updated_at":"2026-01-01T00:00:00Z","run_id":"r","targets":{}}"#).await;

@@ -1,0 +1,276 @@
+//! Room discovery (DESIGN.md, "Room discovery"): each `rooms = "active"` entry scans
+//! `ListRoomInfo` for the calls created since its last scan, keeps the calls that still
+//! matter in the state, and turns every room that still owes data into targets.
+//!
+//! A room is owed only the time its calls cover: a cursor that falls between two calls
+//! moves to the next call, and a room whose last call has ended and been fetched is
+//! retired (it comes back with its next call). A room found by a later scan owes from its
+//! call's start, so a call the runs could not reach in time is recorded as a gap; on the
+//! first scan of a pipeline a room owes only from the horizon, like a new target.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use backon::Retryable;
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+
+use crate::api::room_info::{CallInfo, MAX_PAGE_SIZE, RoomInfoQuery};
+use crate::api::{ApiError, Client};
+use crate::domain::discovery::{CallRecord, Calls, ScanState};
+use crate::domain::{RoomScan, Target};
+use crate::limit::{Pacer, RetryPolicy};
+use crate::plan::{BUCKET, Progress, Window};
+
+/// How far back a scan starts before the previous one ended: calls show in
+/// `ListRoomInfo` 20 s after they begin, so a short overlap catches the late ones.
+pub(crate) const OVERLAP: TimeDelta = TimeDelta::minutes(5);
+
+/// How far back the first scan of a pipeline looks, to find calls begun long ago and
+/// still running inside the horizon: the most one request covers.
+pub(crate) const FIRST_LOOKBACK: TimeDelta = TimeDelta::hours(24);
+
+/// How far back `ListRoomInfo` answers (14 days), with a margin.
+const MAX_LOOKBACK: TimeDelta = TimeDelta::days(13);
+
+/// The longest window one `ListRoomInfo` request covers.
+const MAX_SPAN: TimeDelta = TimeDelta::hours(24);
+
+/// Pages one window may take before the answer is judged endless (a misbehaving
+/// server): 100,000 calls.
+const MAX_PAGES: u32 = 1000;
+
+/// What the scans of one run did, for the summary and metrics.
+#[derive(Debug, Default)]
+pub(crate) struct ScanStats {
+    /// `ListRoomInfo` requests sent, retries included.
+    pub(crate) requests: AtomicU64,
+    /// Calls the answers listed that the scans follow (new or already known).
+    pub(crate) calls_found: AtomicU64,
+    /// Calls dropped as unusable: no room id, unreadable times, or ended before begun.
+    pub(crate) calls_dropped: AtomicU64,
+}
+
+/// Scans `ListRoomInfo` at its own pace, with the run's retry policy.
+pub(crate) struct Scanner {
+    client: Client,
+    pacer: Pacer,
+    policy: RetryPolicy,
+    /// The scans' counters.
+    pub(crate) stats: Arc<ScanStats>,
+}
+
+impl Scanner {
+    /// A scanner sending with `client` at `requests_per_second`.
+    pub(crate) fn new(client: Client, requests_per_second: f64, policy: RetryPolicy) -> Self {
+        Scanner {
+            client,
+            pacer: Pacer::new(requests_per_second),
+            policy,
+            stats: Arc::new(ScanStats::default()),
+        }
+    }
+
+    /// Scans the calls of `scan` created since `state`'s last scan (the last
+    /// [`FIRST_LOOKBACK`] the first time) up to `now`, and records them in `state`. On
+    /// an error nothing is recorded: the next run scans the same window again.
+    ///
+    /// `ListRoomInfo` matches calls by creation time, so the end of a call seen running
+    /// is learnt only by listing its creation again: the scan starts no later than the
+    /// oldest call still running (within the API's lookback).
+    pub(crate) async fn scan(
+        &self,
+        scan: &RoomScan,
+        state: &mut ScanState,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        let since_last = state
+            .scanned_until
+            .map_or(now - FIRST_LOOKBACK, |t| t - OVERLAP);
+        let oldest_running = state
+            .rooms
+            .values()
+            .flatten()
+            .filter(|c| c.destroyed.is_none())
+            .map(|c| c.created)
+            .min();
+        let from = oldest_running
+            .map_or(since_last, |t| since_last.min(t))
+            .max(now - MAX_LOOKBACK);
+        let mut found = Vec::new();
+        let mut start = from;
+        while start < now {
+            let end = (start + MAX_SPAN).min(now);
+            self.scan_window(scan, start, end, &mut found).await?;
+            start = end;
+        }
+        for (room, call) in found {
+            state.record(&room, call);
+        }
+        state.scanned_until = Some(now);
+        Ok(())
+    }
+
+    /// Every page of the calls of `scan.app_id` created in `[start, end)`.
+    async fn scan_window(
+        &self,
+        scan: &RoomScan,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        found: &mut Vec<(String, CallRecord)>,
+    ) -> Result<(), ApiError> {
+        let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+        for page_num in 1..=MAX_PAGES {
+            let query = RoomInfoQuery {
+                app_id: scan.app_id.clone(),
+                start_time: rfc(start),
+                end_time: rfc(end),
+                page_num,
+                page_size: MAX_PAGE_SIZE,
+            };
+            let page = self.page(&query).await?;
+            let full = page.room_list.len() >= MAX_PAGE_SIZE as usize;
+            for info in page.room_list {
+                if let Some((room, call)) = self.accept(scan, info) {
+                    found.push((room, call));
+                }
+            }
+            if !full && !page.has_more {
+                return Ok(());
+            }
+        }
+        Err(ApiError::Decode(format!(
+            "ListRoomInfo for app {} kept answering more pages after {MAX_PAGES}",
+            scan.app_id
+        )))
+    }
+
+    /// One page, paced and retried as `ListRealTimeQuality` requests are.
+    async fn page(
+        &self,
+        query: &RoomInfoQuery,
+    ) -> Result<crate::api::room_info::RoomInfoPage, ApiError> {
+        let attempt = || async {
+            self.pacer.acquire().await;
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let page = self.client.list_room_info(query).await;
+            if let Err(e) = &page
+                && e.is_throttle()
+            {
+                self.pacer.back_off(Duration::from_secs(1)).await;
+            }
+            page
+        };
+        attempt
+            .retry(self.policy.backoff())
+            .sleep(tokio::time::sleep)
+            .when(ApiError::is_retryable)
+            .notify(|e: &ApiError, after: Duration| {
+                tracing::warn!(app_id = %query.app_id, page = query.page_num, error = %e, retry_in_ms = after.as_millis() as u64, "ListRoomInfo failed, retrying");
+            })
+            .await
+    }
+
+    /// A listed call as the state keeps it, when usable and followed by `scan`.
+    fn accept(&self, scan: &RoomScan, info: CallInfo) -> Option<(String, CallRecord)> {
+        let parse = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        };
+        let created = parse(&info.created_time);
+        let destroyed = (!info.destroy_time.is_empty()).then(|| parse(&info.destroy_time));
+        let usable = !info.room_id.is_empty()
+            && crate::config::check_id(&info.room_id).is_ok()
+            && created.is_some()
+            && destroyed.is_none_or(|d| d.is_some_and(|d| Some(d) >= created));
+        let (Some(created), true) = (created, usable) else {
+            self.stats.calls_dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(app_id = %scan.app_id, room_id = %info.room_id, call_id = %info.call_id, "dropped a call ListRoomInfo listed without a room id or with unreadable times");
+            return None;
+        };
+        if !scan.follows(&info.room_id) {
+            return None;
+        }
+        self.stats.calls_found.fetch_add(1, Ordering::Relaxed);
+        let call = CallRecord {
+            created,
+            call_id: info.call_id,
+            destroyed: destroyed.flatten(),
+        };
+        Some((info.room_id, call))
+    }
+}
+
+/// The targets of the rooms `discovery` knows for `scans`, in scan then room order,
+/// without the ones already in `listed`.
+pub(crate) fn room_targets(
+    scans: &[RoomScan],
+    discovery: &BTreeMap<String, ScanState>,
+    listed: &[Target],
+) -> Vec<(Target, String)> {
+    let listed: BTreeSet<String> = listed.iter().map(Target::key).collect();
+    let mut out = Vec::new();
+    for scan in scans {
+        let Some(state) = discovery.get(&scan.app_id) else {
+            continue;
+        };
+        for room in state.rooms.keys().filter(|r| scan.follows(r)) {
+            for t in scan.targets(room) {
+                if !listed.contains(&t.key()) {
+                    out.push((t, room.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Fits a discovered room target's progress to its calls at `window`; `false` when the
+/// target is done (nothing of its calls is left to fetch) and is retired.
+///
+/// `found_late`: the room was found by a scan after the first, so a target without a
+/// cursor owes from its first call's start (what of it left the horizon is a gap); on
+/// the first scan it owes only from the horizon. Either way the cursor moves past time
+/// without a call.
+pub(crate) fn fit_to_calls(
+    p: &mut Progress,
+    calls: &[CallRecord],
+    window: &Window,
+    found_late: bool,
+) -> bool {
+    if !p.incomplete.is_empty() {
+        return true;
+    }
+    let from = match p.cursor {
+        Some(c) => c,
+        None if found_late => match calls.iter().map(|c| c.created).min() {
+            Some(first) => floor_to_bucket(first),
+            None => return false,
+        },
+        None => window.horizon,
+    };
+    match calls.next_covered(from) {
+        None => false,
+        Some(t) => {
+            // Owed from the call's first bucket: nothing is asked for before it, so no
+            // request comes back empty for time the room had no call.
+            p.cursor = Some(from.max(floor_to_bucket(t)));
+            true
+        }
+    }
+}
+
+/// Drops the calls of a room that every one of its targets has fetched past.
+pub(crate) fn prune_calls(calls: &mut Vec<CallRecord>, fetched_until: Option<DateTime<Utc>>) {
+    if let Some(until) = fetched_until {
+        calls.retain(|c| c.destroyed.is_none_or(|d| d > until));
+    }
+}
+
+fn floor_to_bucket(t: DateTime<Utc>) -> DateTime<Utc> {
+    let b = BUCKET.num_seconds();
+    let s = t.timestamp();
+    DateTime::from_timestamp(s - s.rem_euclid(b), 0).unwrap_or(t)
+}

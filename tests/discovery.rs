@@ -1,0 +1,164 @@
+//! Room discovery against the emulator's call model: a pipeline with `rooms = "active"`
+//! and a `room_match` runs every 5 minutes for half an hour, each run a new process on
+//! the saved state; the dataset then holds exactly the points of every matching room
+//! during its calls, and nothing of the others.
+
+mod common;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use common::*;
+use rtcq::domain::{ProductType, Target};
+use rtcq::plan::Window;
+
+const ACTIVE: &str = r#"
+[[targets]]
+app_id = "app-d"
+indicators = ["stall_rate"]
+rooms = "active"
+room_match = "live-*"
+"#;
+
+/// A discovered room's target, as the pipeline above makes it.
+fn room_target(room: &str) -> Target {
+    Target {
+        app_id: "app-d".into(),
+        product_type: ProductType::Native,
+        room_id: Some(room.into()),
+        user_id: None,
+        indicators: vec!["stall_rate".to_string()].into(),
+        max_lag: None,
+    }
+}
+
+/// Every point the call model has for the `live-*` rooms over `[from, to)`.
+fn expected(from: DateTime<Utc>, to: DateTime<Utc>, emu_now: DateTime<Utc>) -> Vec<Key> {
+    let mut out = Vec::new();
+    for k in (0..rtcq::emulator::MODEL_ROOMS).step_by(2) {
+        let room = rtcq::emulator::model_room(k);
+        out.extend(expected_for(&room_target(&room), from, to, emu_now));
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_every_five_minutes_fetch_exactly_the_matching_rooms_during_their_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = t0();
+    let mut last = first;
+    let mut room_info_requests = 0;
+    let mut quality_requests = 0;
+    let mut empty = 0;
+    for i in 0..7 {
+        let now = first + TimeDelta::minutes(5 * i);
+        last = now;
+        let emu = emulator_at(now, None).await;
+        let cfg = write_pipeline(dir.path(), "rooms", &emu.url(), 50.0, ACTIVE);
+        let out = rtcq_async(run_args(&cfg, now, &[])).await;
+        assert_eq!(out.code, 0, "run {i}: {}", out.stderr);
+        let stats = emu.shutdown().await;
+        empty += stats.empty_answers;
+        let s: serde_json::Value =
+            serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+        let d = &s["discovery"];
+        assert!(d["rooms_active"].as_u64().unwrap() > 0, "run {i}: {s}");
+        assert_eq!(d["calls_dropped"], 0);
+        room_info_requests += d["room_info_requests"].as_u64().unwrap();
+        quality_requests += s["requests_sent"].as_u64().unwrap();
+        if i == 0 {
+            // The first scan looks back 24 hours: several pages of 100 calls.
+            assert!(d["room_info_requests"].as_u64().unwrap() >= 3, "{d}");
+        }
+        assert_eq!(s["gaps_recorded"], 0, "run {i}: {s}");
+    }
+    let from = Window::at(first, TimeDelta::minutes(5)).horizon;
+    let to = Window::at(last, TimeDelta::minutes(5)).settled_end;
+    let got = read_dataset(&dir.path().join("data"));
+    assert!(
+        got.iter()
+            .all(|k| k.1.as_deref().is_some_and(|r| r.starts_with("live-"))),
+        "only live-* rooms"
+    );
+    assert_exact(&got, &expected(from, to, last));
+    assert!(room_info_requests >= 9, "{room_info_requests}");
+    // Rooms are asked for only while they owe call time: at most 10 % of the answers
+    // come back empty.
+    assert!(
+        empty * 10 <= quality_requests,
+        "{empty} empty answers of {quality_requests}"
+    );
+}
+
+/// An app-level target listed beside the discovery entry.
+const LISTED_AND_ACTIVE: &str = r#"
+[[targets]]
+app_id = "app-d"
+indicators = ["stall_rate"]
+
+[[targets]]
+app_id = "app-d"
+indicators = ["stall_rate"]
+rooms = "active"
+room_match = "live-*"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_list_room_info_changes_nothing_it_should_not_and_the_next_run_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_path = dir.path().join("data/_state/mixed.json");
+    let discovery_of = || -> serde_json::Value {
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+        state["discovery"].clone()
+    };
+    let first = t0();
+    let mut last = first;
+    for (i, broken) in [false, true, false].into_iter().enumerate() {
+        let now = first + TimeDelta::minutes(5 * i as i64);
+        last = now;
+        let mut cfg = rtcq::emulator::EmulatorConfig {
+            now: Some(now),
+            requests_per_second: None,
+            ..Default::default()
+        };
+        if broken {
+            cfg.faults.room_info = Some(rtcq::emulator::FaultKind::Malformed);
+        }
+        let emu = emulator_with(cfg).await;
+        let pipeline = write_pipeline(dir.path(), "mixed", &emu.url(), 50.0, LISTED_AND_ACTIVE);
+        let before = (i > 0).then(discovery_of);
+        let out = rtcq_async_env(run_args(&pipeline, now, &[]), fast_retries()).await;
+        let s: serde_json::Value =
+            serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+        if broken {
+            assert_eq!(out.code, 3, "{}", out.stderr);
+            let errors = s["errors"].to_string();
+            assert!(
+                errors.contains("app=app-d rooms=active room_match=live-*: ListRoomInfo: "),
+                "{errors}"
+            );
+            // What discovery knew is kept as it was, and the rooms found before are
+            // still fetched, as is the listed target.
+            let after = discovery_of();
+            assert_eq!(
+                after["app-d"]["scanned_until"],
+                before.unwrap()["app-d"]["scanned_until"]
+            );
+            assert!(s["discovery"]["rooms_active"].as_u64().unwrap() > 0, "{s}");
+            assert!(s["requests_sent"].as_u64().unwrap() > 1, "{s}");
+        } else {
+            assert_eq!(out.code, 0, "run {i}: {}", out.stderr);
+        }
+        assert_eq!(s["gaps_recorded"], 0, "run {i}: {s}");
+    }
+    let from = Window::at(first, TimeDelta::minutes(5)).horizon;
+    let to = Window::at(last, TimeDelta::minutes(5)).settled_end;
+    let mut want = expected(from, to, last);
+    let app_level = Target {
+        room_id: None,
+        ..room_target("x")
+    };
+    want.extend(expected_for(&app_level, from, to, last));
+    want.sort();
+    assert_exact(&read_dataset(&dir.path().join("data")), &want);
+}
