@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::Retryable;
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, TimeDelta, Utc};
 
 use crate::api::room_info::{CallInfo, MAX_PAGE_SIZE, RoomInfoQuery};
 use crate::api::{ApiError, Client};
@@ -85,6 +85,8 @@ impl Scanner {
         state: &mut ScanState,
         now: DateTime<Utc>,
     ) -> Result<(), ApiError> {
+        // Whole seconds, as the query carries them.
+        let now = now.trunc_subsecs(0);
         let since_last = state
             .scanned_until
             .map_or(now - FIRST_LOOKBACK, |t| t - OVERLAP);

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::run::Summary;
+use crate::run::summary::DiscoveryReport;
 
 /// Renders `summary` in the text exposition format, HELP and TYPE lines included.
 pub(crate) fn render(summary: &Summary) -> String {
@@ -20,15 +21,55 @@ pub(crate) fn render(summary: &Summary) -> String {
         family(&mut out, f.name, f.help);
         sample(&mut out, f.name, &p, (f.value)(summary));
     }
+    if let Some(d) = &summary.discovery {
+        for f in DISCOVERY {
+            family(&mut out, f.name, f.help);
+            sample(&mut out, f.name, &p, (f.value)(d));
+        }
+    }
     target_lags(&mut out, summary);
     out
 }
 
+/// The room discovery gauges, written only for pipelines with `rooms = "active"`.
+const DISCOVERY: &[Figure<DiscoveryReport>] = &[
+    Figure {
+        name: "rtcq_room_info_requests_total",
+        help: "ListRoomInfo requests sent by the last run, retries included.",
+        value: |d| d.room_info_requests as f64,
+    },
+    Figure {
+        name: "rtcq_calls_found",
+        help: "Calls the last run's room discovery listed and follows.",
+        value: |d| d.calls_found as f64,
+    },
+    Figure {
+        name: "rtcq_calls_dropped",
+        help: "Calls listed without a room id or with unreadable times, dropped.",
+        value: |d| d.calls_dropped as f64,
+    },
+    Figure {
+        name: "rtcq_rooms_active",
+        help: "Discovered rooms that were targets of the last run.",
+        value: |d| d.rooms_active as f64,
+    },
+    Figure {
+        name: "rtcq_rooms_retired",
+        help: "Discovered rooms the last run retired: their last call ended and was fetched.",
+        value: |d| d.rooms_retired as f64,
+    },
+    Figure {
+        name: "rtcq_room_targets_waiting",
+        help: "Discovered room targets the last run left with owed slots for a later run.",
+        value: |d| d.room_targets_waiting as f64,
+    },
+];
+
 /// One run-wide gauge: its name, its HELP text and how to read it off a summary.
-struct Figure {
+struct Figure<T = Summary> {
     name: &'static str,
     help: &'static str,
-    value: fn(&Summary) -> f64,
+    value: fn(&T) -> f64,
 }
 
 /// The run-wide gauges, one sample each, labelled by pipeline, in output order. A

@@ -49,6 +49,9 @@ async fn runs_every_five_minutes_fetch_exactly_the_matching_rooms_during_their_c
     let mut room_info_requests = 0;
     let mut quality_requests = 0;
     let mut empty = 0;
+    let mut retired = 0;
+    // Per run, the discovered rooms that were targets.
+    let mut rooms_by_run: Vec<std::collections::BTreeSet<String>> = Vec::new();
     for i in 0..7 {
         let now = first + TimeDelta::minutes(5 * i);
         last = now;
@@ -63,7 +66,17 @@ async fn runs_every_five_minutes_fetch_exactly_the_matching_rooms_during_their_c
         let d = &s["discovery"];
         assert!(d["rooms_active"].as_u64().unwrap() > 0, "run {i}: {s}");
         assert_eq!(d["calls_dropped"], 0);
+        assert_eq!(d["room_targets_waiting"], 0, "run {i}: {d}");
         room_info_requests += d["room_info_requests"].as_u64().unwrap();
+        retired += d["rooms_retired"].as_u64().unwrap();
+        rooms_by_run.push(
+            s["lag"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|l| l["room_id"].as_str().map(str::to_string))
+                .collect(),
+        );
         quality_requests += s["requests_sent"].as_u64().unwrap();
         if i == 0 {
             // The first scan looks back 24 hours: several pages of 100 calls.
@@ -81,6 +94,52 @@ async fn runs_every_five_minutes_fetch_exactly_the_matching_rooms_during_their_c
     );
     assert_exact(&got, &expected(from, to, last));
     assert!(room_info_requests >= 9, "{room_info_requests}");
+    // Rooms retire when their call has ended and been fetched, and come back with
+    // their next call.
+    assert!(retired > 0);
+    let came_back = (1..rooms_by_run.len()).any(|j| {
+        rooms_by_run[j].iter().any(|r| {
+            !rooms_by_run[j - 1].contains(r) && rooms_by_run[..j - 1].iter().any(|s| s.contains(r))
+        })
+    });
+    assert!(came_back, "{rooms_by_run:?}");
+    // `status` shows what discovery knows, and the rooms' targets with the listed ones.
+    let emu = emulator_at(last, None).await;
+    let cfg = write_pipeline(dir.path(), "rooms", &emu.url(), 50.0, ACTIVE);
+    let out = rtcq_async(vec![
+        "status".into(),
+        "--config".into(),
+        cfg.display().to_string(),
+        "--now".into(),
+        last.to_rfc3339(),
+        "--json".into(),
+    ])
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let status: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let d = &status["discovery"]["app-d"];
+    assert_eq!(d["entry"], "app=app-d rooms=active room_match=live-*");
+    assert_eq!(
+        d["scanned_until"]
+            .as_str()
+            .unwrap()
+            .parse::<DateTime<Utc>>()
+            .unwrap(),
+        last
+    );
+    let known = d["rooms_known"].as_u64().unwrap();
+    assert!((1..=6).contains(&known), "{d}");
+    let targets = status["targets"].as_array().unwrap();
+    assert_eq!(
+        targets.len() as u64,
+        known,
+        "one native target per room known"
+    );
+    assert!(
+        targets
+            .iter()
+            .all(|t| t["room_id"].as_str().unwrap().starts_with("live-"))
+    );
     // Rooms are asked for only while they owe call time: at most 10 % of the answers
     // come back empty.
     assert!(

@@ -14,16 +14,21 @@ pub use status::status;
 
 use std::io::Write;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use crate::capacity::{Budget, Capacity};
 use crate::cli::{BudgetArgs, PipelineArgs};
 use crate::clock::Clock;
 use crate::config::{self, Pipeline};
+use crate::domain::Target;
+use crate::domain::discovery::ScanState;
 use crate::plan::{Progress, Window};
-use crate::run::{Exit, open_sink, prior_progress};
+use crate::run::{Exit, open_sink, targets_from_state};
 use crate::sink::Sink;
-use crate::state::StateStore;
+use crate::state::{State, StateStore};
 
 fn load_config(args: &PipelineArgs) -> Result<Pipeline, Exit> {
     let mut pipeline = config::load(&args.config).map_err(|e| fail(e, Exit::Usage))?;
@@ -51,7 +56,11 @@ fn fail(msg: impl std::fmt::Display, code: Exit) -> Exit {
 struct View {
     pipeline: Pipeline,
     sink: Sink,
+    /// The listed targets, then the discovered rooms the state knows.
+    targets: Arc<[Target]>,
     prior: Vec<Progress>,
+    /// What room discovery knows, by app.
+    discovery: BTreeMap<String, ScanState>,
     now: DateTime<Utc>,
     window: Window,
     capacity: Capacity,
@@ -61,14 +70,17 @@ impl View {
     /// Loads the pipeline and reads its state; errors are printed, with their exit code.
     async fn open(args: &PipelineArgs, budget: &BudgetArgs) -> Result<View, Exit> {
         let pipeline = load_config(args)?;
-        let (sink, prior) = read_state(&pipeline).await?;
+        let (sink, state) = read_state(&pipeline).await?;
         let now = Clock::at(args.now).now();
         let window = Window::at(now, pipeline.sink.slot);
-        let capacity = capacity(&pipeline, budget);
+        let (targets, prior, discovery) = targets_from_state(&pipeline, state.as_ref(), &window);
+        let capacity = capacity(&pipeline, targets.len(), budget);
         Ok(View {
             pipeline,
             sink,
+            targets,
             prior,
+            discovery,
             now,
             window,
             capacity,
@@ -76,7 +88,7 @@ impl View {
     }
 }
 
-async fn read_state(pipeline: &Pipeline) -> Result<(Sink, Vec<Progress>), Exit> {
+async fn read_state(pipeline: &Pipeline) -> Result<(Sink, Option<State>), Exit> {
     let sink = open_sink(pipeline).map_err(|e| fail(e, Exit::Failed))?;
     let store = StateStore::new(
         sink.store(),
@@ -88,7 +100,7 @@ async fn read_state(pipeline: &Pipeline) -> Result<(Sink, Vec<Progress>), Exit> 
         .load(&pipeline.name, pipeline.sink.slot.num_seconds())
         .await
         .map_err(|e| fail(e, Exit::Failed))?;
-    Ok((sink, prior_progress(pipeline, state.as_ref())))
+    Ok((sink, state))
 }
 
 fn hm(t: DateTime<Utc>) -> String {
@@ -96,9 +108,9 @@ fn hm(t: DateTime<Utc>) -> String {
 }
 
 /// The pipeline's capacity at the budget of `args`.
-fn capacity(pipeline: &Pipeline, args: &BudgetArgs) -> Capacity {
+fn capacity(pipeline: &Pipeline, targets: usize, args: &BudgetArgs) -> Capacity {
     Capacity {
-        targets: pipeline.targets.len() as u64,
+        targets: targets as u64,
         budget: Budget::new(
             pipeline.api.requests_per_second,
             args.schedule,

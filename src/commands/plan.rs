@@ -11,10 +11,7 @@ pub async fn plan(args: &PlanArgs) -> Exit {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let pipeline = &view.pipeline;
-    let plan = Plan::build(view.prior.clone(), view.window, |i| {
-        pipeline.targets[i].max_lag
-    });
+    let plan = Plan::build(view.prior.clone(), view.window, |i| view.targets[i].max_lag);
     let figures = Figures::of(&view, &plan);
     if args.json {
         emit(&format!("{:#}\n", json(&view, &plan, &figures)));
@@ -61,10 +58,10 @@ fn json(view: &View, plan: &Plan, f: &Figures) -> serde_json::Value {
         "now": view.now,
         "settled_end": window.settled_end,
         "horizon": window.horizon,
-        "targets": pipeline.targets.len(),
+        "targets": view.targets.len(),
         "slots": f.slots,
         "requests": plan.requests.iter().map(|r| serde_json::json!({
-            "target": pipeline.targets[r.target].to_string(),
+            "target": view.targets[r.target].to_string(),
             "start": r.start, "end": r.end, "slots": r.slots(window.slot_len).count,
             "due": r.due, "first": r.first,
         })).collect::<Vec<_>>(),
@@ -75,7 +72,7 @@ fn json(view: &View, plan: &Plan, f: &Figures) -> serde_json::Value {
         "capacity": capacity_json(&view.capacity),
         "fits_schedule": !view.capacity.over(),
         "lost": plan.lost.iter().map(|(t, l)| serde_json::json!({
-            "target": pipeline.targets[*t].to_string(), "start": l.start, "end": l.end,
+            "target": view.targets[*t].to_string(), "start": l.start, "end": l.end,
         })).collect::<Vec<_>>(),
     })
 }
@@ -86,7 +83,7 @@ fn text(view: &View, plan: &Plan, f: &Figures) -> String {
     let mut out = format!(
         "pipeline {}: {} targets, now {}, settled end {}, horizon {}\n{}\n",
         pipeline.name,
-        pipeline.targets.len(),
+        view.targets.len(),
         hm(view.now),
         hm(window.settled_end),
         hm(window.horizon),
@@ -109,7 +106,7 @@ fn text(view: &View, plan: &Plan, f: &Figures) -> String {
         };
         out.push_str(&format!(
             "  {}  [{}, {})  {due}\n",
-            pipeline.targets[r.target],
+            view.targets[r.target],
             hm(r.start),
             hm(r.end),
         ));
@@ -125,7 +122,7 @@ fn text(view: &View, plan: &Plan, f: &Figures) -> String {
     for (t, l) in &plan.lost {
         out.push_str(&format!(
             "  {}  [{}, {})\n",
-            pipeline.targets[*t],
+            view.targets[*t],
             hm(l.start),
             hm(l.end)
         ));

@@ -23,7 +23,6 @@ pub async fn status(args: &StatusArgs) -> Exit {
         Err(e) => return fail(e, Exit::Failed),
     };
     let rows: Vec<Row> = view
-        .pipeline
         .targets
         .iter()
         .zip(&view.prior)
@@ -79,6 +78,7 @@ fn json(view: &View, rows: &[Row], gaps: &[Gap]) -> serde_json::Value {
             })
         }).collect::<Vec<_>>(),
         "gaps": gaps,
+        "discovery": discovery_json(view),
     })
 }
 
@@ -88,7 +88,7 @@ fn text(view: &View, rows: &[Row], gaps: &[Gap], args: &StatusArgs) -> String {
     let mut out = format!(
         "pipeline {}: {} targets, {} pending slot(s), now {}\n{}\n",
         view.pipeline.name,
-        view.pipeline.targets.len(),
+        view.targets.len(),
         pending,
         hm(view.now),
         view.capacity,
@@ -102,6 +102,7 @@ fn text(view: &View, rows: &[Row], gaps: &[Gap], args: &StatusArgs) -> String {
         ["target", "cursor", "lag", "pending", "leaves horizon"],
         &rows.iter().map(table_row).collect::<Vec<_>>(),
     ));
+    out.push_str(&discovery_text(view));
     out.push_str(&format!("\n{} gap(s) recorded", gaps.len()));
     if let Some(since) = args.since {
         out.push_str(&format!(" since {}", hm(since)));
@@ -115,6 +116,60 @@ fn text(view: &View, rows: &[Row], gaps: &[Gap], args: &StatusArgs) -> String {
             hm(g.end),
             human_secs((g.end - g.start).num_seconds()),
             hm(g.detected_at)
+        ));
+    }
+    out
+}
+
+/// Per `rooms = "active"` entry: when it last scanned, the rooms it knows and how many
+/// of them are in a call (their targets are in the table above).
+fn discovery_json(view: &View) -> serde_json::Value {
+    let apps: serde_json::Map<String, serde_json::Value> = view
+        .pipeline
+        .scans
+        .iter()
+        .map(|scan| {
+            let state = view.discovery.get(&scan.app_id);
+            let rooms = state.map(|s| s.rooms.len()).unwrap_or(0);
+            let running = state
+                .map(|s| {
+                    s.rooms
+                        .values()
+                        .filter(|calls| calls.iter().any(|c| c.destroyed.is_none()))
+                        .count()
+                })
+                .unwrap_or(0);
+            (
+                scan.app_id.clone(),
+                serde_json::json!({
+                    "entry": scan.to_string(),
+                    "scanned_until": state.and_then(|s| s.scanned_until),
+                    "rooms_known": rooms,
+                    "rooms_in_a_call": running,
+                }),
+            )
+        })
+        .collect();
+    serde_json::Value::Object(apps)
+}
+
+/// [`discovery_json`] for a person; empty for a pipeline without discovery.
+fn discovery_text(view: &View) -> String {
+    let serde_json::Value::Object(apps) = discovery_json(view) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for d in apps.values() {
+        let scanned = d["scanned_until"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .map(hm)
+            .unwrap_or_else(|| "never".into());
+        out.push_str(&format!(
+            "\n{}: {} room(s) known, {} in a call; scanned until {scanned}\n",
+            d["entry"].as_str().unwrap_or_default(),
+            d["rooms_known"],
+            d["rooms_in_a_call"],
         ));
     }
     out

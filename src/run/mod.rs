@@ -35,7 +35,7 @@ use crate::sink::{Sink, SinkError};
 use crate::state::{GapError, Lease, LeaseError, LeaseOptions, StateError};
 
 pub(crate) use fetch::{FetchStats, Fetched, Fetcher, Outcome};
-pub(crate) use prepare::prior_progress;
+pub(crate) use prepare::targets_from_state;
 pub use rows::Dropped;
 pub(crate) use summary::Exit;
 pub use summary::Summary;

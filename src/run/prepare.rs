@@ -127,6 +127,18 @@ async fn scan_all(
     errors
 }
 
+/// The targets a run at `window` would have, with their progress and what discovery
+/// knows, from the saved state alone (no scan): what `plan` and `status` show.
+pub(crate) fn targets_from_state(
+    pipeline: &Pipeline,
+    state: Option<&State>,
+    window: &Window,
+) -> (Arc<[Target]>, Vec<Progress>, BTreeMap<String, ScanState>) {
+    let mut discovery = state.map(|s| s.discovery.clone()).unwrap_or_default();
+    let d = discovered(pipeline, &mut discovery, state, window);
+    (d.targets, d.progress, discovery)
+}
+
 /// The run's targets and their progress: the listed targets, then each discovered room
 /// that still owes data.
 struct Discovered {
@@ -189,13 +201,8 @@ fn discovered(
     }
 }
 
-/// Each target's progress in the pipeline's order; a target the state does not know
-/// (new, or newly added to the config) was never fetched.
-pub(crate) fn prior_progress(pipeline: &Pipeline, state: Option<&State>) -> Vec<Progress> {
-    progress_of(&pipeline.targets, state)
-}
-
-/// Each of `targets`' progress as `state` has it.
+/// Each of `targets`' progress as `state` has it; a target the state does not know (new,
+/// or newly added to the config) was never fetched.
 fn progress_of(targets: &[Target], state: Option<&State>) -> Vec<Progress> {
     targets
         .iter()
@@ -302,7 +309,7 @@ mod tests {
             },
         );
 
-        let progress = prior_progress(&f.pipeline, Some(&state));
+        let progress = progress_of(&f.pipeline.targets, Some(&state));
 
         assert_eq!(
             progress,
@@ -322,7 +329,7 @@ mod tests {
         assert_eq!(progress[1].cursor, None);
         // No state at all: every target is new.
         assert_eq!(
-            prior_progress(&f.pipeline, None),
+            progress_of(&f.pipeline.targets, None),
             vec![Progress::default(); 3]
         );
     }

@@ -268,6 +268,27 @@ impl<'a> Runner<'a> {
     fn discovery_report(&self, scanner: Option<&Scanner>) -> Option<DiscoveryReport> {
         let scanner = scanner?;
         let rooms: BTreeSet<&(String, String)> = self.rooms.iter().flatten().collect();
+        let waiting: Vec<&Target> = self
+            .rooms
+            .iter()
+            .zip(self.progress.iter().zip(self.targets.iter()))
+            .filter(|(room, (p, _))| room.is_some() && p.pending_slots(&self.window) > 0)
+            .map(|(_, (_, t))| t)
+            .collect();
+        if !waiting.is_empty() {
+            let named: Vec<String> = waiting.iter().take(10).map(|t| t.to_string()).collect();
+            tracing::warn!(
+                targets = waiting.len(),
+                "{} discovered room target(s) wait for a later run: {}{}",
+                waiting.len(),
+                named.join(", "),
+                if waiting.len() > named.len() {
+                    ", …"
+                } else {
+                    ""
+                }
+            );
+        }
         let s = &scanner.stats;
         Some(DiscoveryReport {
             room_info_requests: s.requests.load(Ordering::Relaxed),
@@ -275,6 +296,7 @@ impl<'a> Runner<'a> {
             calls_dropped: s.calls_dropped.load(Ordering::Relaxed),
             rooms_active: rooms.len(),
             rooms_retired: self.tally.rooms_retired,
+            room_targets_waiting: waiting.len(),
         })
     }
 

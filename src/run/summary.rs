@@ -61,6 +61,9 @@ pub(crate) struct DiscoveryReport {
     pub(crate) rooms_active: usize,
     /// Discovered rooms retired by this run: their last call ended and was fetched.
     pub(crate) rooms_retired: usize,
+    /// Discovered room targets left with owed slots for a later run (the budget did not
+    /// reach them, or their requests failed); the `lag` list says which.
+    pub(crate) room_targets_waiting: usize,
 }
 
 /// What a backfill could and could not do.
