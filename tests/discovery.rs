@@ -221,3 +221,65 @@ async fn a_failing_list_room_info_changes_nothing_it_should_not_and_the_next_run
     want.sort();
     assert_exact(&read_dataset(&dir.path().join("data")), &want);
 }
+
+/// Every room of the app, no glob.
+const ALL_ROOMS: &str = r#"
+[[targets]]
+app_id = "app-d"
+indicators = ["stall_rate"]
+rooms = "active"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovered_rooms_beyond_the_budget_wait_named_and_what_they_lose_is_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gaps = 0;
+    for k in 0..2 {
+        let now = t0() + TimeDelta::minutes(5 * k);
+        let emu = emulator_at(now, None).await;
+        // One request a second for one second every five minutes: far fewer than the
+        // rooms in a call.
+        let cfg = write_pipeline(dir.path(), "small", &emu.url(), 1.0, ALL_ROOMS);
+        let out = rtcq_async(run_args(
+            &cfg,
+            now,
+            &[
+                "--schedule",
+                "5m",
+                "--max-duration",
+                "1s",
+                "--log-format",
+                "json",
+            ],
+        ))
+        .await;
+        let s: serde_json::Value =
+            serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+        assert_eq!(out.code, 3, "run {k}: {}", out.stderr);
+        assert_eq!(s["over_capacity"], true, "{s}");
+        let waiting = s["discovery"]["room_targets_waiting"].as_u64().unwrap();
+        assert!(waiting > 0, "run {k}: {s}");
+        assert!(s["targets_deferred"].as_u64().unwrap() > 0, "run {k}: {s}");
+        assert!(
+            out.stderr.contains(
+                "discovered room target(s) wait for a later run: app=app-d product=native room="
+            ),
+            "{}",
+            out.stderr
+        );
+        gaps += s["gaps_recorded"].as_u64().unwrap();
+    }
+    // The rooms left waiting in the first run owed data from its horizon: five minutes
+    // later the start of it is gone, and the ledger says so, room by room.
+    assert!(gaps > 0);
+    let ledger = std::fs::read_to_string(dir.path().join("data/_state/gaps/small.jsonl")).unwrap();
+    assert_eq!(ledger.lines().count() as u64, gaps);
+    for line in ledger.lines() {
+        let g: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(g["room_id"].as_str().is_some(), "{g}");
+        assert_eq!(
+            g["reason"],
+            "beyond the API's 60-minute horizon before it could be fetched"
+        );
+    }
+}
