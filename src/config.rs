@@ -296,6 +296,8 @@ fn expand_targets(entries: &[TargetFile]) -> Result<Expanded, Rejection> {
     }
     let mut targets = TargetSet::default();
     let mut scans: Vec<RoomScan> = Vec::new();
+    // The entry index of each of `scans`, for messages.
+    let mut scan_entries: Vec<usize> = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         match entry_targets(i, entry)? {
             Entry::Listed(listed) => {
@@ -304,21 +306,21 @@ fn expand_targets(entries: &[TargetFile]) -> Result<Expanded, Rejection> {
                 }
             }
             Entry::Scan(scan) => {
-                if let Some((j, _)) = scans.iter().enumerate().find(|(_, s)| {
-                    s.app_id == scan.app_id
-                        && s.product_types
-                            .iter()
-                            .any(|p| scan.product_types.contains(p))
-                }) {
+                if let Some(j) = scans
+                    .iter()
+                    .position(|s| s.app_id == scan.app_id)
+                    .map(|k| scan_entries[k])
+                {
                     return Err(Rejection::new(
                         format!("targets[{i}]"),
                         format!(
-                            "repeats the rooms = \"active\" of app {} in targets[{j}]: one entry per app and product type finds its rooms (narrow it with room_match)",
+                            "repeats the rooms = \"active\" of app {} in targets[{j}]: one entry per app finds its rooms (name both product types in it, narrow it with room_match)",
                             scan.app_id
                         ),
                     ));
                 }
                 scans.push(scan);
+                scan_entries.push(i);
             }
         }
     }
@@ -887,9 +889,10 @@ indicators = ["stall_rate"]
             ),
             (
                 format!(
-                    "{ACTIVE}[[targets]]\napp_id = \"demo-app\"\nindicators = [\"stall_rate\"]\nrooms = \"active\"\nproduct_types = [\"web\"]\n"
+                    "{}[[targets]]\napp_id = \"demo-app\"\nindicators = [\"stall_rate\"]\nrooms = \"active\"\nproduct_types = [\"web\"]\n",
+                    ACTIVE.replacen("[[targets]]", "[[targets]]\napp_id = \"other\"\nindicators = [\"stall_rate\"]\n[[targets]]", 1)
                 ),
-                "pipelines/t.toml: targets[2]: repeats the rooms = \"active\" of app demo-app in targets[0]: one entry per app and product type finds its rooms (narrow it with room_match)",
+                "pipelines/t.toml: targets[3]: repeats the rooms = \"active\" of app demo-app in targets[1]: one entry per app finds its rooms (name both product types in it, narrow it with room_match)",
             ),
         ];
         for (text, want) in cases {

@@ -157,6 +157,14 @@ fn discovered(
     state: Option<&State>,
     window: &Window,
 ) -> Discovered {
+    // Only what the entries still follow is kept: an entry removed, or a narrower
+    // room_match, drops its rooms.
+    discovery.retain(|app, _| pipeline.scans.iter().any(|s| &s.app_id == app));
+    for scan in pipeline.scans.iter() {
+        if let Some(d) = discovery.get_mut(&scan.app_id) {
+            d.rooms.retain(|room, _| scan.follows(room));
+        }
+    }
     let mut targets: Vec<Target> = pipeline.targets.to_vec();
     let mut rooms = vec![None; targets.len()];
     let mut progress = progress_of(&targets, state);
