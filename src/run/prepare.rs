@@ -178,22 +178,48 @@ fn discovered(
         })
         .map(|s| s.app_id.clone())
         .collect();
-    let mut live: BTreeSet<(String, String)> = BTreeSet::new();
+    // Each discovered target fitted to its room's calls; `true`: it still owes data.
+    let fitted: Vec<(Target, String, Progress, bool)> =
+        discovery::room_targets(&pipeline.scans, discovery, &targets)
+            .into_iter()
+            .map(|(target, room)| {
+                let calls = discovery
+                    .get(&target.app_id)
+                    .and_then(|d| d.rooms.get(&room))
+                    .map_or(&[][..], Vec::as_slice);
+                let mut p = state
+                    .and_then(|s| s.targets.get(&target.key()))
+                    .map(TargetState::progress)
+                    .unwrap_or_default();
+                let late = !first_scans.contains(&target.app_id);
+                let owes = discovery::fit_to_calls(&mut p, calls, window, late);
+                (target, room, p, owes)
+            })
+            .collect();
+    // A room stays while any of its targets owes data; then all its targets stay, a
+    // done one with nothing owed up to the settled end.
+    let live: BTreeSet<(String, String)> = fitted
+        .iter()
+        .filter(|f| f.3)
+        .map(|(t, room, ..)| (t.app_id.clone(), room.clone()))
+        .collect();
     let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
-    for (target, room) in discovery::room_targets(&pipeline.scans, discovery, &targets) {
-        let app = target.app_id.clone();
-        let calls = &discovery[&app].rooms[&room];
-        let mut p = state
-            .and_then(|s| s.targets.get(&target.key()))
-            .map(TargetState::progress)
-            .unwrap_or_default();
-        seen.insert((app.clone(), room.clone()));
-        if discovery::fit_to_calls(&mut p, calls, window, !first_scans.contains(&app)) {
-            live.insert((app.clone(), room.clone()));
-            targets.push(target);
-            rooms.push(Some((app, room)));
-            progress.push(p);
+    for (target, room, mut p, owes) in fitted {
+        let key = (target.app_id.clone(), room);
+        seen.insert(key.clone());
+        if !live.contains(&key) {
+            continue;
         }
+        if !owes {
+            p.cursor = Some(
+                p.cursor
+                    .unwrap_or(window.settled_end)
+                    .max(window.settled_end),
+            );
+        }
+        targets.push(target);
+        rooms.push(Some(key));
+        progress.push(p);
     }
     let retired = seen.difference(&live).count();
     for (app, room) in seen.difference(&live) {
@@ -465,5 +491,80 @@ mod tests {
             std::fs::read(f.data_dir().join("_state/demo.json")).unwrap(),
             newer.to_vec()
         );
+    }
+
+    #[test]
+    fn discovered_rooms_stay_while_any_target_owes_and_retire_when_all_are_done() {
+        use crate::domain::discovery::CallRecord;
+        let text = r#"
+name = "demo"
+[sink]
+url = "./data"
+[[targets]]
+app_id = "app"
+indicators = ["stall_rate"]
+rooms = "active"
+room_match = "live-*"
+product_types = ["native", "web"]
+"#;
+        let pipeline = crate::config::parse(std::path::Path::new("t.toml"), text).unwrap();
+        let window = Window::at(t0(), TimeDelta::minutes(5));
+        let call = |from: &str, to: Option<&str>| CallRecord {
+            created: at(from),
+            call_id: format!("c-{from}"),
+            destroyed: to.map(at),
+        };
+        let mut scan = ScanState {
+            scanned_until: Some(at("11:55:00")),
+            ..ScanState::default()
+        };
+        // live-1: its call ended at 11:30; native has fetched past it, web has not.
+        scan.rooms
+            .insert("live-1".into(), vec![call("11:20:00", Some("11:30:00"))]);
+        // live-2: both product types fetched past its call's end: retired.
+        scan.rooms
+            .insert("live-2".into(), vec![call("11:10:00", Some("11:15:00"))]);
+        // meet-3: no longer followed (room_match): dropped.
+        scan.rooms
+            .insert("meet-3".into(), vec![call("11:40:00", None)]);
+        let mut state = State::new("demo", 300, "r", t0());
+        let key = |room: &str, pt: &str| {
+            serde_json::json!(["app", pt, room, serde_json::Value::Null]).to_string()
+        };
+        let cursor = |t: &str| TargetState {
+            cursor: Some(at(t)),
+            incomplete: BTreeSet::new(),
+        };
+        state
+            .targets
+            .insert(key("live-1", "native"), cursor("11:35:00"));
+        state
+            .targets
+            .insert(key("live-1", "web"), cursor("11:25:00"));
+        state
+            .targets
+            .insert(key("live-2", "native"), cursor("11:20:00"));
+        state
+            .targets
+            .insert(key("live-2", "web"), cursor("11:20:00"));
+        state.discovery.insert("app".into(), scan);
+        let mut discovery = state.discovery.clone();
+
+        let d = discovered(&pipeline, &mut discovery, Some(&state), &window);
+
+        let names: Vec<String> = d.targets.iter().map(|t| t.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "app=app product=native room=live-1",
+                "app=app product=web room=live-1"
+            ]
+        );
+        // The done target owes nothing up to the settled end; the other keeps its cursor.
+        let cursors: Vec<_> = d.progress.iter().map(|p| p.cursor).collect();
+        assert_eq!(cursors, [Some(window.settled_end), Some(at("11:25:00"))]);
+        assert_eq!(d.retired, 1);
+        let rooms: Vec<&String> = discovery["app"].rooms.keys().collect();
+        assert_eq!(rooms, ["live-1"]);
     }
 }
