@@ -30,7 +30,36 @@ app_id = "app-b"
 indicators = ["network_trans_delay"]
 rooms = ["r1"]
 product_types = ["native", "web"]
+
+[[targets]]
+app_id = "app-c"
+indicators = ["stall_rate"]
+rooms = "active"
+room_match = "live-*"
 "#;
+
+/// What one clean run at `now` writes: every listed target from the horizon, and every
+/// `live-*` room of app-c during its calls inside the horizon (room discovery).
+fn expected_rows(
+    pipeline: &rtcq::config::Pipeline,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Key> {
+    let mut rows = expected_first_run(pipeline, now);
+    let window = rtcq::plan::Window::at(now, pipeline.sink.slot);
+    for k in (0..rtcq::emulator::MODEL_ROOMS).step_by(2) {
+        let room = rtcq::domain::Target {
+            app_id: "app-c".into(),
+            product_type: rtcq::domain::ProductType::Native,
+            room_id: Some(rtcq::emulator::model_room(k)),
+            user_id: None,
+            indicators: vec!["stall_rate".to_string()].into(),
+            max_lag: None,
+        };
+        rows.extend(expected_for(&room, window.horizon, window.settled_end, now));
+    }
+    rows.sort();
+    rows
+}
 
 /// Kills per round at most (a round ends early when a run finishes by itself).
 const KILLS_PER_ROUND: usize = 8;
@@ -225,7 +254,7 @@ async fn crash_rounds(moto: Option<&moto::Moto>) {
     let (sink, sink_url) = round_sink(dir.path(), moto, 0);
     let cfg = write_pipeline_to(dir.path(), "crash", &emu.url(), 20.0, &sink_url, TARGETS);
     let pipeline = load(&cfg);
-    let expected = expected_first_run(&pipeline, now);
+    let expected = expected_rows(&pipeline, now);
     let url = emu.url();
     let (clean_cfg, clean_sink) = (cfg.clone(), sink.clone());
     let clean = tokio::task::spawn_blocking(move || {
