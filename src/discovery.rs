@@ -176,33 +176,41 @@ impl Scanner {
 
     /// A listed call as the state keeps it, when usable and followed by `scan`.
     fn accept(&self, scan: &RoomScan, info: CallInfo) -> Option<(String, CallRecord)> {
-        let parse = |s: &str| {
-            DateTime::parse_from_rfc3339(s)
-                .ok()
-                .map(|t| t.with_timezone(&Utc))
-        };
-        let created = parse(&info.created_time);
-        let destroyed = (!info.destroy_time.is_empty()).then(|| parse(&info.destroy_time));
-        let usable = !info.room_id.is_empty()
-            && crate::config::check_id(&info.room_id).is_ok()
-            && created.is_some()
-            && destroyed.is_none_or(|d| d.is_some_and(|d| Some(d) >= created));
-        let (Some(created), true) = (created, usable) else {
+        let Some((room, call)) = usable_call(&info) else {
             self.stats.calls_dropped.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(app_id = %scan.app_id, room_id = %info.room_id, call_id = %info.call_id, "dropped a call ListRoomInfo listed without a room id or with unreadable times");
             return None;
         };
-        if !scan.follows(&info.room_id) {
+        if !scan.follows(&room) {
             return None;
         }
         self.stats.calls_found.fetch_add(1, Ordering::Relaxed);
-        let call = CallRecord {
-            created,
-            call_id: info.call_id,
-            destroyed: destroyed.flatten(),
-        };
-        Some((info.room_id, call))
+        Some((room, call))
     }
+}
+
+/// A listed call as the state keeps it; `None` for one without a usable room id, with
+/// a creation or end time that does not parse, or that ends before it begins.
+fn usable_call(info: &CallInfo) -> Option<(String, CallRecord)> {
+    let parse = |s: &str| {
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    crate::config::check_id(&info.room_id).ok()?;
+    let created = parse(&info.created_time)?;
+    let destroyed = match info.destroy_time.as_str() {
+        "" => None,
+        t => Some(parse(t).filter(|d| *d >= created)?),
+    };
+    Some((
+        info.room_id.clone(),
+        CallRecord {
+            created,
+            call_id: info.call_id.clone(),
+            destroyed,
+        },
+    ))
 }
 
 /// The targets of the rooms `discovery` knows for `scans`, in scan then room order,
@@ -275,4 +283,92 @@ fn floor_to_bucket(t: DateTime<Utc>) -> DateTime<Utc> {
     let b = BUCKET.num_seconds();
     let s = t.timestamp();
     DateTime::from_timestamp(s - s.rem_euclid(b), 0).unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(room: &str, created: &str, destroyed: &str) -> CallInfo {
+        CallInfo {
+            call_id: "c1".into(),
+            room_id: room.into(),
+            created_time: created.into(),
+            destroy_time: destroyed.into(),
+            ..CallInfo::default()
+        }
+    }
+
+    #[test]
+    fn unusable_calls_are_dropped_and_times_are_read_with_their_offset() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            usable_call(&info(
+                "r1",
+                "2026-11-25T19:00:05+08:00",
+                "2026-11-25T19:10:00+08:00"
+            )),
+            Some((
+                "r1".to_string(),
+                CallRecord {
+                    created: t("2026-11-25T11:00:05Z"),
+                    call_id: "c1".into(),
+                    destroyed: Some(t("2026-11-25T11:10:00Z")),
+                }
+            ))
+        );
+        let running = usable_call(&info("r1", "2026-11-25T11:00:00Z", "")).unwrap();
+        assert_eq!(running.1.destroyed, None);
+        for bad in [
+            info("", "2026-11-25T11:00:00Z", ""),
+            info("a\u{0}b", "2026-11-25T11:00:00Z", ""),
+            info("r1", "yesterday", ""),
+            info("r1", "", ""),
+            info("r1", "2026-11-25T11:00:00Z", "soon"),
+            info("r1", "2026-11-25T11:00:00Z", "2026-11-25T10:59:59Z"),
+        ] {
+            assert_eq!(usable_call(&bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_cursor_between_calls_moves_to_the_next_call_and_a_done_room_retires() {
+        let t = |s: &str| format!("2026-11-25T{s}Z").parse::<DateTime<Utc>>().unwrap();
+        let calls = [
+            CallRecord {
+                created: t("11:10:10"),
+                call_id: "a".into(),
+                destroyed: Some(t("11:20:00")),
+            },
+            CallRecord {
+                created: t("11:40:40"),
+                call_id: "b".into(),
+                destroyed: None,
+            },
+        ];
+        let window = Window::at(t("12:00:10"), TimeDelta::minutes(5));
+        let at = |cursor: &str| Progress {
+            cursor: Some(t(cursor)),
+            incomplete: Default::default(),
+        };
+        // Inside a call: stays. Between calls: moves to the next call's first bucket.
+        let mut p = at("11:15:00");
+        assert!(fit_to_calls(&mut p, &calls, &window, true));
+        assert_eq!(p.cursor, Some(t("11:15:00")));
+        let mut p = at("11:25:00");
+        assert!(fit_to_calls(&mut p, &calls, &window, true));
+        assert_eq!(p.cursor, Some(t("11:40:30")));
+        // Found late and new: owed from its first call; on the first scan, from the
+        // horizon (11:01) at the earliest.
+        let mut p = Progress::default();
+        assert!(fit_to_calls(&mut p, &calls, &window, true));
+        assert_eq!(p.cursor, Some(t("11:10:00")));
+        let mut p = Progress::default();
+        assert!(fit_to_calls(&mut p, &calls, &window, false));
+        assert_eq!(p.cursor, Some(t("11:10:00").max(window.horizon)));
+        // Past the last call's end: done.
+        let ended = &calls[..1];
+        let mut p = at("11:20:00");
+        assert!(!fit_to_calls(&mut p, ended, &window, true));
+    }
 }

@@ -127,6 +127,7 @@ async fn runs_every_five_minutes_fetch_exactly_the_matching_rooms_during_their_c
             .unwrap(),
         last
     );
+    assert_eq!(d["room_targets_waiting"], 0, "{d}");
     let known = d["rooms_known"].as_u64().unwrap();
     assert!((1..=6).contains(&known), "{d}");
     let targets = status["targets"].as_array().unwrap();

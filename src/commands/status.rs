@@ -121,8 +121,10 @@ fn text(view: &View, rows: &[Row], gaps: &[Gap], args: &StatusArgs) -> String {
     out
 }
 
-/// Per `rooms = "active"` entry: when it last scanned, the rooms it knows and how many
-/// of them are in a call (their targets are in the table above).
+/// Per `rooms = "active"` entry: when it last scanned, the rooms it knows, how many of
+/// them are in a call, and how many of their targets wait with owed slots (the targets
+/// are in the table above; retired rooms are gone from the state, and counted in each
+/// run's summary).
 fn discovery_json(view: &View) -> serde_json::Value {
     let apps: serde_json::Map<String, serde_json::Value> = view
         .pipeline
@@ -139,6 +141,13 @@ fn discovery_json(view: &View) -> serde_json::Value {
                         .count()
                 })
                 .unwrap_or(0);
+            // Discovered targets come after the listed ones.
+            let listed = view.pipeline.targets.len();
+            let waiting = view.targets[listed..]
+                .iter()
+                .zip(&view.prior[listed..])
+                .filter(|(t, p)| t.app_id == scan.app_id && p.pending_slots(&view.window) > 0)
+                .count();
             (
                 scan.app_id.clone(),
                 serde_json::json!({
@@ -146,6 +155,7 @@ fn discovery_json(view: &View) -> serde_json::Value {
                     "scanned_until": state.and_then(|s| s.scanned_until),
                     "rooms_known": rooms,
                     "rooms_in_a_call": running,
+                    "room_targets_waiting": waiting,
                 }),
             )
         })
@@ -166,10 +176,11 @@ fn discovery_text(view: &View) -> String {
             .map(hm)
             .unwrap_or_else(|| "never".into());
         out.push_str(&format!(
-            "\n{}: {} room(s) known, {} in a call; scanned until {scanned}\n",
+            "\n{}: {} room(s) known, {} in a call, {} room target(s) waiting; scanned until {scanned}\n",
             d["entry"].as_str().unwrap_or_default(),
             d["rooms_known"],
             d["rooms_in_a_call"],
+            d["room_targets_waiting"],
         ));
     }
     out
