@@ -133,12 +133,15 @@ impl Scanner {
             };
             let page = self.page(&query).await?;
             let full = page.room_list.len() >= MAX_PAGE_SIZE as usize;
+            // A short page ends the list unless `HasMore` says more exist; an empty page
+            // ends it whatever `HasMore` says, so a stuck flag costs one request.
+            let last = page.room_list.is_empty() || (!full && !page.has_more);
             for info in page.room_list {
                 if let Some((room, call)) = self.accept(scan, info) {
                     found.push((room, call));
                 }
             }
-            if !full && !page.has_more {
+            if last {
                 return Ok(());
             }
         }
@@ -190,7 +193,8 @@ impl Scanner {
 }
 
 /// A listed call as the state keeps it; `None` for one without a usable room id, with
-/// a creation or end time that does not parse, or that ends before it begins.
+/// a creation or end time that does not parse, that ends before it begins, or that is
+/// finished without an end time (it would be followed as running forever).
 fn usable_call(info: &CallInfo) -> Option<(String, CallRecord)> {
     let parse = |s: &str| {
         DateTime::parse_from_rfc3339(s)
@@ -200,6 +204,7 @@ fn usable_call(info: &CallInfo) -> Option<(String, CallRecord)> {
     crate::config::check_id(&info.room_id).ok()?;
     let created = parse(&info.created_time)?;
     let destroyed = match info.destroy_time.as_str() {
+        "" if info.is_finished => return None,
         "" => None,
         t => Some(parse(t).filter(|d| *d >= created)?),
     };
@@ -326,6 +331,10 @@ mod tests {
             info("r1", "", ""),
             info("r1", "2026-11-25T11:00:00Z", "soon"),
             info("r1", "2026-11-25T11:00:00Z", "2026-11-25T10:59:59Z"),
+            CallInfo {
+                is_finished: true,
+                ..info("r1", "2026-11-25T11:00:00Z", "")
+            },
         ] {
             assert_eq!(usable_call(&bad), None, "{bad:?}");
         }
