@@ -20,8 +20,8 @@ use crate::api::room_info::{CallInfo, MAX_PAGE_SIZE, RoomInfoQuery};
 use crate::api::{ApiError, Client};
 use crate::domain::discovery::{CallRecord, Calls, ScanState};
 use crate::domain::{RoomScan, Target};
-use crate::limit::{Pacer, RetryPolicy};
-use crate::plan::{BUCKET, Progress, Window};
+use crate::limit::{Pacer, RetryPolicy, THROTTLE_PAUSE};
+use crate::plan::{BUCKET, Progress, Window, floor_to};
 
 /// How far back a scan starts before the previous one ended: calls show in
 /// `ListRoomInfo` 20 s after they begin, so a short overlap catches the late ones.
@@ -163,7 +163,7 @@ impl Scanner {
             if let Err(e) = &page
                 && e.is_throttle()
             {
-                self.pacer.back_off(Duration::from_secs(1)).await;
+                self.pacer.back_off(THROTTLE_PAUSE).await;
             }
             page
         };
@@ -225,8 +225,12 @@ pub(crate) fn room_targets(
     discovery: &BTreeMap<String, ScanState>,
     listed: &[Target],
 ) -> Vec<(Target, String)> {
-    let listed: BTreeSet<String> = listed.iter().map(Target::key).collect();
     let mut out = Vec::new();
+    if scans.is_empty() {
+        // Most pipelines list every target: no key set to build at each start.
+        return out;
+    }
+    let listed: BTreeSet<String> = listed.iter().map(Target::key).collect();
     for scan in scans {
         let Some(state) = discovery.get(&scan.app_id) else {
             continue;
@@ -243,7 +247,9 @@ pub(crate) fn room_targets(
 }
 
 /// Fits a discovered room target's progress to its calls at `window`; `false` when the
-/// target is done (nothing of its calls is left to fetch) and is retired.
+/// target is done (nothing of its calls is left to fetch): its room retires unless
+/// another of its targets still owes, and then this one owes nothing up to the settled
+/// end.
 ///
 /// `found_late`: the room was found by a scan after the first, so a target without a
 /// cursor owes from its first call's start (what of it left the horizon is a gap); on
@@ -258,20 +264,21 @@ pub(crate) fn fit_to_calls(
     if !p.incomplete.is_empty() {
         return true;
     }
+    let first_call = calls.iter().map(|c| floor_to(c.created, BUCKET)).min();
     let from = match p.cursor {
         Some(c) => c,
-        None if found_late => match calls.iter().map(|c| c.created).min() {
-            Some(first) => floor_to_bucket(first),
-            None => return false,
-        },
+        None if found_late => first_call.unwrap_or(window.settled_end),
         None => window.horizon,
     };
     match calls.next_covered(from) {
-        None => false,
+        None => {
+            p.cursor = Some(from.max(window.settled_end));
+            false
+        }
         Some(t) => {
             // Owed from the call's first bucket: nothing is asked for before it, so no
             // request comes back empty for time the room had no call.
-            p.cursor = Some(from.max(floor_to_bucket(t)));
+            p.cursor = Some(from.max(floor_to(t, BUCKET)));
             true
         }
     }
@@ -282,12 +289,6 @@ pub(crate) fn prune_calls(calls: &mut Vec<CallRecord>, fetched_until: Option<Dat
     if let Some(until) = fetched_until {
         calls.retain(|c| c.destroyed.is_none_or(|d| d > until));
     }
-}
-
-fn floor_to_bucket(t: DateTime<Utc>) -> DateTime<Utc> {
-    let b = BUCKET.num_seconds();
-    let s = t.timestamp();
-    DateTime::from_timestamp(s - s.rem_euclid(b), 0).unwrap_or(t)
 }
 
 #[cfg(test)]

@@ -13,6 +13,9 @@ use tokio::time::Instant;
 /// making three in one window.
 pub(crate) const HEADROOM: f64 = 1.02;
 
+/// How long every request of an action waits after one of them was throttled.
+pub(crate) const THROTTLE_PAUSE: Duration = Duration::from_secs(1);
+
 /// Spaces request starts evenly at `rate` per second, with no bursts.
 ///
 /// A token bucket of capacity one: each caller reserves the next free instant under a
@@ -57,7 +60,7 @@ impl Pacer {
         at
     }
 
-    /// Pushes the next start back by `delay`: used after the server said we were too
+    /// Pushes the next start back by `delay` ([`THROTTLE_PAUSE`] after a throttled answer): used after the server said we were too
     /// fast, so every request in flight slows down, not only the throttled one.
     pub(crate) async fn back_off(&self, delay: Duration) {
         let mut next = self.next.lock().await;

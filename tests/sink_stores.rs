@@ -14,7 +14,6 @@ use object_store::ObjectStoreExt;
 use rtcq::domain::ProductType;
 use rtcq::plan::Slot;
 use rtcq::run::slot_file::Replaced;
-use rtcq::sink::store::open_with_env;
 use rtcq::sink::{Row, Sink, StoreOptions, WrittenFile, open};
 
 fn slot(d: u32, h: u32, m: u32) -> Slot {
@@ -257,18 +256,9 @@ async fn sink_on_local_disk() {
 async fn sink_on_s3() {
     let moto = common::moto::Moto::start();
     moto.create_bucket("rtcq-test");
-    let env: Vec<(String, String)> = [
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let opts = StoreOptions {
-        endpoint: Some(moto.endpoint()),
-        region: Some("us-east-1".into()),
-    };
-    let root = open_with_env("s3://rtcq-test/data/rtc/", &opts, &env).unwrap();
+    // Opened as the binary does, from the environment (sink_s3.rs opens it with the
+    // pipeline's endpoint and region keys instead).
+    let root = moto.open("s3://rtcq-test/data/rtc/");
     assert!(!root.is_local());
     let sink = Sink::new(root, "demo").unwrap();
     sink_behaviour(&sink, "data/rtc/", || moto.raw_keys("rtcq-test")).await;

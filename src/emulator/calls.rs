@@ -47,7 +47,7 @@ fn room_index(room_id: &str) -> Option<usize> {
 
 /// When room `k` of `app_id` has its calls, in seconds: one every `period`, lasting
 /// `duration`, the first at `offset` past the epoch.
-struct Rhythm {
+pub(crate) struct Rhythm {
     period: i64,
     duration: i64,
     offset: i64,
@@ -64,6 +64,14 @@ impl Rhythm {
             duration,
             offset,
         }
+    }
+
+    /// Whether a call is on at some time in `[from, to)`: one began before `to` and less
+    /// than `duration` before `from`.
+    pub(crate) fn in_call(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+        self.starts(from.timestamp() - self.duration + 1, to.timestamp())
+            .next()
+            .is_some()
     }
 
     /// The starts (Unix seconds) of the calls begun in `[from, to)`.
@@ -117,15 +125,13 @@ pub fn in_call(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Option<bool> {
-    let k = room_index(room_id)?;
-    let r = Rhythm::of(app_id, k);
-    // A call overlapping [from, to) began before `to` and less than `duration` before
-    // `from`.
-    Some(
-        r.starts(from.timestamp() - r.duration + 1, to.timestamp())
-            .next()
-            .is_some(),
-    )
+    Some(rhythm_of(app_id, room_id)?.in_call(from, to))
+}
+
+/// When `room_id` of `app_id` has its calls; `None` when it is not a model room. Worked
+/// out once per request, then asked bucket by bucket.
+pub(crate) fn rhythm_of(app_id: &str, room_id: &str) -> Option<Rhythm> {
+    Some(Rhythm::of(app_id, room_index(room_id)?))
 }
 
 #[cfg(test)]

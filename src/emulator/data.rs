@@ -84,10 +84,11 @@ pub fn generate(
 
     let last_open = now - SETTLE - BUCKET; // newest bucket start that is settled
     let mut buckets = Vec::new();
+    // A room of the call model has data only while it is in a call.
+    let calls = room_id.and_then(|r| super::calls::rhythm_of(app_id, r));
     let mut b = ceil_to(start, BUCKET);
     while b < end && b <= last_open {
-        // A room of the call model has data only while it is in a call.
-        if room_id.is_none_or(|r| super::calls::in_call(app_id, r, b, b + BUCKET) != Some(false)) {
+        if calls.as_ref().is_none_or(|c| c.in_call(b, b + BUCKET)) {
             buckets.push(b);
         }
         b += BUCKET;

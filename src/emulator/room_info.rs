@@ -9,8 +9,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::calls::{self, LIST_DELAY};
 use super::data::format_timestamp;
 use super::error::ApiError;
+use super::validate::{bad, check_app_id, parse_time};
 use crate::api::room_info::{CallInfo, MAX_PAGE_SIZE, RoomInfoPage};
-use crate::config::check_id;
 
 /// How far back `StartTime` may go.
 pub(crate) const LOOKBACK: TimeDelta = TimeDelta::days(14);
@@ -33,12 +33,11 @@ pub(crate) fn answer(
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     };
-    let app_id = get("AppId").ok_or_else(|| bad("AppId is required".into()))?;
-    check_id(app_id).map_err(|reason| {
-        ApiError::invalid_parameter(Some("IllegalAppId"), format!("AppId {reason}"))
-    })?;
-    let start = time("StartTime", get("StartTime"))?;
-    let end = time("EndTime", get("EndTime"))?;
+    // The same rules and messages as `ListRealTimeQuality`'s body.
+    let owned = |key: &str| get(key).map(str::to_string);
+    let app_id = &check_app_id(owned("AppId"))?;
+    let start = parse_time("StartTime", owned("StartTime"))?;
+    let end = parse_time("EndTime", owned("EndTime"))?;
     if start >= end {
         return Err(bad(format!(
             "StartTime {} is not before EndTime {}",
@@ -93,17 +92,6 @@ fn page(calls: &[calls::Call], page_num: u32, page_size: u32, now: DateTime<Utc>
         page_size,
         room_list: shown,
     }
-}
-
-fn bad(message: String) -> ApiError {
-    ApiError::invalid_parameter(None, message)
-}
-
-fn time(name: &str, value: Option<&str>) -> Result<DateTime<Utc>, ApiError> {
-    let v = value.ok_or_else(|| bad(format!("{name} is required")))?;
-    DateTime::parse_from_rfc3339(v)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| bad(format!("{name} {v:?} is not an RFC 3339 time")))
 }
 
 fn number(name: &str, value: Option<&str>, default: u32) -> Result<u32, ApiError> {

@@ -330,11 +330,11 @@ async fn handle(
         region: Some(DEFAULT_REGION.to_string()),
         error: None,
     };
-    let (status, result) = match outcome {
+    let (status, result) = match &outcome {
         Ok(answer) => {
             metadata.action = Some(answer.action().to_string());
-            inner.count(&answer);
-            (StatusCode::OK, answer.to_json().ok())
+            inner.count(answer);
+            (StatusCode::OK, Some(answer))
         }
         Err(e) => {
             tracing::debug!(error = %e, "emulator rejected a request");
@@ -342,12 +342,7 @@ async fn handle(
             (e.status, None)
         }
     };
-    let mut envelope = serde_json::Map::new();
-    envelope.insert("ResponseMetadata".into(), serde_json::json!(metadata));
-    if let Some(result) = result {
-        envelope.insert("Result".into(), result);
-    }
-    let mut body = serde_json::to_vec(&envelope).unwrap_or_else(|_| {
+    let mut body = serde_json::to_vec(&Reply { metadata, result }).unwrap_or_else(|_| {
         br#"{"ResponseMetadata":{"Error":{"Code":"InternalError","Message":"encoding failed"}}}"#
             .to_vec()
     });
@@ -374,7 +369,9 @@ async fn handle(
     Ok(resp)
 }
 
-/// What an admitted request is answered with.
+/// What an admitted request is answered with: the `Result` member of the response.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
 enum Answer {
     Quality(QualityResult),
     RoomInfo(RoomInfoPage),
@@ -388,14 +385,15 @@ impl Answer {
             Answer::RoomInfo(_) => ROOM_INFO_ACTION,
         }
     }
+}
 
-    /// The `Result` member of the response.
-    fn to_json(&self) -> serde_json::Result<serde_json::Value> {
-        match self {
-            Answer::Quality(r) => serde_json::to_value(r),
-            Answer::RoomInfo(r) => serde_json::to_value(r),
-        }
-    }
+/// The response document, serialized straight from the typed answer.
+#[derive(serde::Serialize)]
+struct Reply<'a> {
+    #[serde(rename = "ResponseMetadata")]
+    metadata: ResponseMetadata,
+    #[serde(rename = "Result", skip_serializing_if = "Option::is_none")]
+    result: Option<&'a Answer>,
 }
 
 async fn process(

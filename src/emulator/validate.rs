@@ -51,12 +51,12 @@ pub(crate) fn validate(body: &[u8], now: DateTime<Utc>) -> Result<ValidRequest, 
 }
 
 /// Most rejections are the bare `InvalidParameter` code, with only the message varying.
-fn bad(message: String) -> ApiError {
+pub(crate) fn bad(message: String) -> ApiError {
     ApiError::invalid_parameter(None, message)
 }
 
 /// The app id is mandatory and must follow the same id rules rtcq's config enforces.
-fn check_app_id(value: Option<String>) -> Result<String, ApiError> {
+pub(crate) fn check_app_id(value: Option<String>) -> Result<String, ApiError> {
     let app_id = value.unwrap_or_default();
     if app_id.is_empty() {
         return Err(bad("AppId is required".into()));
@@ -70,7 +70,7 @@ fn check_app_id(value: Option<String>) -> Result<String, ApiError> {
 }
 
 /// `StartTime` and `EndTime` share their rules and messages, differing only in the name.
-fn parse_time(name: &str, value: Option<String>) -> Result<DateTime<Utc>, ApiError> {
+pub(crate) fn parse_time(name: &str, value: Option<String>) -> Result<DateTime<Utc>, ApiError> {
     let v = value.unwrap_or_default();
     if v.is_empty() {
         return Err(bad(format!("{name} is required")));

@@ -12,7 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::api::{ApiError, Client, QualityRequest};
 use crate::clock::Clock;
 use crate::domain::Target;
-use crate::limit::{Pacer, RetryPolicy};
+use crate::limit::{Pacer, RetryPolicy, THROTTLE_PAUSE};
 use crate::plan;
 use crate::run::rows::Answer;
 
@@ -72,9 +72,6 @@ pub(crate) struct Fetcher {
     /// deferred, not sent late.
     pub(crate) stop: tokio::sync::watch::Receiver<bool>,
 }
-
-/// How long everyone waits after a throttled answer.
-const THROTTLE_PAUSE: Duration = Duration::from_secs(1);
 
 impl Fetcher {
     /// Sends request `index` (the first attempt at the pacer turn `turn`, reserved in

@@ -25,8 +25,6 @@ pub(super) struct Prepared {
     pub(crate) window: Window,
     /// The run's targets: the listed ones, then the discovered rooms still owed data.
     pub(crate) targets: Arc<[Target]>,
-    /// For each target, the discovered room it stands for (`(app, room)`), if any.
-    pub(crate) rooms: Vec<Option<(String, String)>>,
     pub(crate) plan: Plan,
     /// What room discovery knows, to save with the state.
     pub(crate) discovery: BTreeMap<String, ScanState>,
@@ -77,7 +75,6 @@ pub(super) async fn prepare(
     };
     let Discovered {
         targets,
-        rooms,
         mut progress,
         retired,
     } = discovered(pipeline, &mut discovery, old.as_ref(), &window);
@@ -100,7 +97,6 @@ pub(super) async fn prepare(
         store,
         window,
         targets,
-        rooms,
         plan,
         discovery,
         scan_errors,
@@ -143,7 +139,6 @@ pub(crate) fn targets_from_state(
 /// that still owes data.
 struct Discovered {
     targets: Arc<[Target]>,
-    rooms: Vec<Option<(String, String)>>,
     progress: Vec<Progress>,
     retired: usize,
 }
@@ -166,7 +161,6 @@ fn discovered(
         }
     }
     let mut targets: Vec<Target> = pipeline.targets.to_vec();
-    let mut rooms = vec![None; targets.len()];
     let mut progress = progress_of(&targets, state);
     let first_scans: BTreeSet<String> = pipeline
         .scans
@@ -196,29 +190,21 @@ fn discovered(
                 (target, room, p, owes)
             })
             .collect();
-    // A room stays while any of its targets owes data; then all its targets stay, a
-    // done one with nothing owed up to the settled end.
+    // A room stays while any of its targets owes data; then all its targets stay (a done
+    // one owing nothing up to the settled end, as `fit_to_calls` left it).
     let live: BTreeSet<(String, String)> = fitted
         .iter()
         .filter(|f| f.3)
         .map(|(t, room, ..)| (t.app_id.clone(), room.clone()))
         .collect();
     let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
-    for (target, room, mut p, owes) in fitted {
+    for (target, room, p, _) in fitted {
         let key = (target.app_id.clone(), room);
         seen.insert(key.clone());
         if !live.contains(&key) {
             continue;
         }
-        if !owes {
-            p.cursor = Some(
-                p.cursor
-                    .unwrap_or(window.settled_end)
-                    .max(window.settled_end),
-            );
-        }
         targets.push(target);
-        rooms.push(Some(key));
         progress.push(p);
     }
     let retired = seen.difference(&live).count();
@@ -229,7 +215,6 @@ fn discovered(
     }
     Discovered {
         targets: targets.into(),
-        rooms,
         progress,
         retired,
     }

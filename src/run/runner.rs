@@ -87,8 +87,6 @@ pub(super) struct Runner<'a> {
     pub(crate) clock: Clock,
     /// The run's targets: the listed ones, then the discovered rooms.
     pub(crate) targets: Arc<[Target]>,
-    /// For each target, the discovered `(app, room)` it stands for, if any.
-    pub(crate) rooms: Vec<Option<(String, String)>>,
     /// What room discovery knows, saved with the state.
     pub(crate) discovery: BTreeMap<String, ScanState>,
     /// Set when the lease was found taken over: nothing more may be saved.
@@ -114,7 +112,6 @@ impl<'a> Runner<'a> {
             store,
             window,
             targets,
-            rooms,
             plan,
             discovery,
             scan_errors,
@@ -149,7 +146,6 @@ impl<'a> Runner<'a> {
             gaps_pending,
             tally,
             targets,
-            rooms,
             discovery,
             clock: opts.clock,
             lease_lost: lease.lost_flag(),
@@ -211,18 +207,16 @@ impl<'a> Runner<'a> {
     fn discovery_to_save(&self) -> BTreeMap<String, ScanState> {
         let mut discovery = self.discovery.clone();
         let mut fetched: BTreeMap<(&str, &str), Option<DateTime<Utc>>> = BTreeMap::new();
-        for (room, p) in self.rooms.iter().zip(&self.progress) {
-            if let Some((app, room)) = room {
-                let done = if p.incomplete.is_empty() {
-                    p.cursor
-                } else {
-                    None
-                };
-                fetched
-                    .entry((app, room))
-                    .and_modify(|f| *f = (*f).min(done))
-                    .or_insert(done);
-            }
+        for (t, room, p) in self.discovered() {
+            let done = if p.incomplete.is_empty() {
+                p.cursor
+            } else {
+                None
+            };
+            fetched
+                .entry((&t.app_id, room))
+                .and_modify(|f| *f = (*f).min(done))
+                .or_insert(done);
         }
         for ((app, room), until) in fetched {
             if let Some(calls) = discovery.get_mut(app).and_then(|d| d.rooms.get_mut(room)) {
@@ -264,16 +258,27 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// The discovered room targets (after the listed ones), with their room and
+    /// progress.
+    fn discovered(&self) -> impl Iterator<Item = (&Target, &str, &Progress)> {
+        let listed = self.pipeline.targets.len();
+        self.targets[listed..]
+            .iter()
+            .zip(&self.progress[listed..])
+            .filter_map(|(t, p)| Some((t, t.room_id.as_deref()?, p)))
+    }
+
     /// What room discovery found and did, when the pipeline has `rooms = "active"`.
     fn discovery_report(&self, scanner: Option<&Scanner>) -> Option<DiscoveryReport> {
         let scanner = scanner?;
-        let rooms: BTreeSet<&(String, String)> = self.rooms.iter().flatten().collect();
+        let rooms: BTreeSet<(&str, &str)> = self
+            .discovered()
+            .map(|(t, room, _)| (t.app_id.as_str(), room))
+            .collect();
         let waiting: Vec<&Target> = self
-            .rooms
-            .iter()
-            .zip(self.progress.iter().zip(self.targets.iter()))
-            .filter(|(room, (p, _))| room.is_some() && p.pending_slots(&self.window) > 0)
-            .map(|(_, (_, t))| t)
+            .discovered()
+            .filter(|(_, _, p)| p.pending_slots(&self.window) > 0)
+            .map(|(t, ..)| t)
             .collect();
         if !waiting.is_empty() {
             let named: Vec<String> = waiting.iter().take(10).map(|t| t.to_string()).collect();
