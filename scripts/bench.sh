@@ -100,6 +100,18 @@ run_rtcq() {
 
 wall_of() { json "$1" "(__import__('datetime').datetime.fromisoformat(s['finished_at'].replace('Z','+00:00'))-__import__('datetime').datetime.fromisoformat(s['started_at'].replace('Z','+00:00'))).total_seconds()"; }
 
+# A first run of $2 targets x 5 indicators into a fresh $OUT/$1.data, against an
+# emulator without limit or latency: the throughput and memory cases.
+unlimited_first_run() {
+  local name=$1 n=$2
+  rm -rf "$OUT/$name.data"
+  "$PY" scripts/bench_pipeline.py --targets "$n" --indicators 5 --rps 1000 \
+    --sink "$OUT/$name.data" >"$OUT/$name.toml"
+  start_emulator 0 0 "$OUT/$name.emulator.log"
+  run_rtcq "$name" "$OUT/$name.toml"
+  stop_emulator
+}
+
 case_rate() {
   local latency=$1
   local name="rate-${latency}ms-$TARGETS"
@@ -133,12 +145,7 @@ case_throughput() {
   local n=$1
   local name="tp-$n"
   echo "== throughput: $n targets x 5 indicators, no limit" >&2
-  rm -rf "$OUT/$name.data"
-  "$PY" scripts/bench_pipeline.py --targets "$n" --indicators 5 --rps 1000 \
-    --sink "$OUT/$name.data" >"$OUT/$name.toml"
-  start_emulator 0 0 "$OUT/$name.emulator.log"
-  run_rtcq "$name" "$OUT/$name.toml"
-  stop_emulator
+  unlimited_first_run "$name" "$n"
   local s="$OUT/$name.summary.json" t="$OUT/$name.time"
   local rows wall user sys rss
   rows=$(json "$s" "s['rows_written']")
@@ -264,12 +271,7 @@ case_memory() {
   for n in ${MEM_SIZES:-2000 8000 20000}; do
     name="mem-$n"
     echo "== memory: $n targets x 5 indicators, no limit" >&2
-    rm -rf "$OUT/$name.data"
-    "$PY" scripts/bench_pipeline.py --targets "$n" --indicators 5 --rps 1000 \
-      --sink "$OUT/$name.data" >"$OUT/$name.toml"
-    start_emulator 0 0 "$OUT/$name.emulator.log"
-    run_rtcq "$name" "$OUT/$name.toml"
-    stop_emulator
+    unlimited_first_run "$name" "$n"
     rss=$(timev "$OUT/$name.time" "Maximum resident set size (kbytes)")
     local per=""
     if [ -n "$prev_n" ]; then
