@@ -1,6 +1,6 @@
-//! The signed HTTP client for `ListRealTimeQuality` (POST, JSON body) and `ListRoomInfo`
-//! (GET, query only): one call, one attempt. Pacing and retries live in `limit` and the
-//! run.
+//! The signed HTTP client for `ListRealTimeQuality` and `ListQuality` (POST, JSON body)
+//! and `ListRoomInfo` (GET, query only): one call, one attempt. Pacing and retries live
+//! in `limit` and the run.
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use reqwest::header::HeaderValue;
 use reqwest::{Method, Url};
 
 use super::error::ApiError;
+use super::offline::{OFFLINE_ACTION, OfflineRequest};
 use super::room_info::{ROOM_INFO_ACTION, RoomInfoEnvelope, RoomInfoPage, RoomInfoQuery};
 use super::types::{
     ACTION, Envelope, EnvelopeRef, QualityRequest, QualityResult, QualityResultRef, SERVICE,
@@ -141,6 +142,22 @@ impl Client {
         f: impl FnOnce(QualityResultRef<'_>) -> T,
     ) -> Result<T, ApiError> {
         let (status, bytes) = self.send_quality(req).await?;
+        decode_response_with(status, &bytes, f)
+    }
+
+    /// One `ListQuality` request (offline data), its `Result` given to `f` borrowed from
+    /// the body, as [`Self::list_real_time_quality_with`].
+    pub(crate) async fn list_quality_with<T>(
+        &self,
+        req: &OfflineRequest,
+        f: impl FnOnce(QualityResultRef<'_>) -> T,
+    ) -> Result<T, ApiError> {
+        let body =
+            serde_json::to_vec(req).map_err(|e| ApiError::Decode(format!("request body: {e}")))?;
+        let query = [("Action", OFFLINE_ACTION), ("Version", VERSION)];
+        let (status, bytes) = self
+            .send(Method::POST, &query, "application/json", body)
+            .await?;
         decode_response_with(status, &bytes, f)
     }
 
