@@ -60,6 +60,7 @@ fn main() -> anyhow::Result<()> {
                         timestamp_us: t0 + k * 30_000_000,
                         value: 90.0 + ((n * 7919) % 1000) as f64 / 100.0,
                         stream_id: None,
+                        interval_s: 30,
                     })?;
                     n += 1;
                 }

@@ -62,6 +62,31 @@ pub struct ApiSettings {
     pub(crate) allow_http: bool,
 }
 
+/// Recovering recorded gaps from the offline API (`ListQuality`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecoverySettings {
+    /// Whether runs recover gaps at all (an account without access to `ListQuality`
+    /// turns it off).
+    pub(crate) enabled: bool,
+    /// `ListQuality`'s own rate: it has its own limit, 2 a second.
+    pub(crate) requests_per_second: f64,
+    /// The most `ListQuality` requests one run sends: some accounts have a daily quota.
+    pub(crate) max_requests_per_run: u32,
+}
+
+/// Recovery requests one run sends when the file does not say: one minute at 2 a second.
+pub(crate) const DEFAULT_RECOVERY_REQUESTS: u32 = 120;
+
+impl Default for RecoverySettings {
+    fn default() -> Self {
+        RecoverySettings {
+            enabled: true,
+            requests_per_second: 2.0,
+            max_requests_per_run: DEFAULT_RECOVERY_REQUESTS,
+        }
+    }
+}
+
 /// Where the dataset goes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SinkSettings {
@@ -88,6 +113,8 @@ pub struct Pipeline {
     pub targets: Arc<[Target]>,
     /// The `rooms = "active"` entries: rooms found with `ListRoomInfo`, in file order.
     pub(crate) scans: Arc<[RoomScan]>,
+    /// The `[recovery]` table.
+    pub(crate) recovery: RecoverySettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,7 +125,17 @@ struct PipelineFile {
     api: ApiFile,
     sink: SinkFile,
     #[serde(default)]
+    recovery: RecoveryFile,
+    #[serde(default)]
     targets: Vec<TargetFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecoveryFile {
+    enabled: Option<bool>,
+    requests_per_second: Option<f64>,
+    max_requests_per_run: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -189,9 +226,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
         in_file(Rejection::new(key, reason))
     })?;
     let name = PipelineName::parse(&raw.name).map_err(|r| in_file(Rejection::new("name", r)))?;
-    // Sections are checked in file order (api, sink, targets): the first rejection wins.
+    // Sections are checked in file order (api, sink, recovery, targets): the first
+    // rejection wins.
     let api = api_settings(raw.api).map_err(in_file)?;
     let sink = sink_settings(raw.sink).map_err(in_file)?;
+    let recovery = recovery_settings(raw.recovery).map_err(in_file)?;
     let (targets, scans) = expand_targets(&raw.targets).map_err(in_file)?;
     Ok(Pipeline {
         name,
@@ -200,6 +239,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
         sink,
         targets,
         scans,
+        recovery,
     })
 }
 
@@ -248,6 +288,30 @@ fn api_settings(api: ApiFile) -> Result<ApiSettings, Rejection> {
         requests_per_second: rps,
         room_info_requests_per_second: room_info,
         allow_http,
+    })
+}
+
+/// The `[recovery]` table with its defaults filled in.
+fn recovery_settings(r: RecoveryFile) -> Result<RecoverySettings, Rejection> {
+    let default = RecoverySettings::default();
+    let requests_per_second = rate(
+        r.requests_per_second,
+        default.requests_per_second,
+        "recovery.requests_per_second",
+    )?;
+    let max_requests_per_run = r
+        .max_requests_per_run
+        .unwrap_or(default.max_requests_per_run);
+    if max_requests_per_run == 0 {
+        return Err(Rejection::new(
+            "recovery.max_requests_per_run",
+            "0 requests cannot recover anything: give at least 1, or set recovery.enabled = false",
+        ));
+    }
+    Ok(RecoverySettings {
+        enabled: r.enabled.unwrap_or(default.enabled),
+        requests_per_second,
+        max_requests_per_run,
     })
 }
 

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::run::Summary;
-use crate::run::summary::DiscoveryReport;
+use crate::run::summary::{DiscoveryReport, RecoveryReport};
 
 /// Renders `summary` in the text exposition format, HELP and TYPE lines included.
 pub(crate) fn render(summary: &Summary) -> String {
@@ -27,9 +27,49 @@ pub(crate) fn render(summary: &Summary) -> String {
             sample(&mut out, f.name, &p, (f.value)(d));
         }
     }
+    if let Some(r) = &summary.recovery {
+        for f in RECOVERY {
+            family(&mut out, f.name, f.help);
+            sample(&mut out, f.name, &p, (f.value)(r));
+        }
+    }
     target_lags(&mut out, summary);
     out
 }
+
+/// The recovery gauges, written unless `[recovery] enabled = false`.
+const RECOVERY: &[Figure<RecoveryReport>] = &[
+    Figure {
+        name: "rtcq_recovery_requests_total",
+        help: "ListQuality requests sent by the last run to recover gaps, retries included.",
+        value: |r| r.recovery_requests as f64,
+    },
+    Figure {
+        name: "rtcq_recovery_throttled_total",
+        help: "ListQuality answers of the last run that said it was too fast.",
+        value: |r| r.recovery_throttled as f64,
+    },
+    Figure {
+        name: "rtcq_gaps_recovered_total",
+        help: "Gap ranges the last run recovered from ListQuality at 5-minute granularity.",
+        value: |r| r.gaps_recovered as f64,
+    },
+    Figure {
+        name: "rtcq_points_recovered_total",
+        help: "5-minute points the last run wrote from ListQuality.",
+        value: |r| r.points_recovered as f64,
+    },
+    Figure {
+        name: "rtcq_recovery_failed_total",
+        help: "ListQuality requests of the last run that failed for good; their gaps stay owed.",
+        value: |r| r.recovery_failed as f64,
+    },
+    Figure {
+        name: "rtcq_gaps_owed",
+        help: "Gap ranges the offline API has that the last run left for a later run.",
+        value: |r| r.gaps_owed as f64,
+    },
+];
 
 /// The room discovery gauges, written only for pipelines with `rooms = "active"`.
 const DISCOVERY: &[Figure<DiscoveryReport>] = &[

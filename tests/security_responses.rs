@@ -21,7 +21,7 @@ use rtcq::api::{ApiError, Client, QualityRequest, Timeouts};
 use rtcq::auth::Credentials;
 use rtcq::domain::{ProductType, Target};
 use rtcq::run::Dropped;
-use rtcq::run::rows::{Answer, for_each_point};
+use rtcq::run::rows::{Answer, Grain, for_each_point};
 use serde_json::{Value, json};
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -67,6 +67,7 @@ fn points_of(
     for_each_point(
         target,
         answer,
+        Grain::RealTime,
         start(),
         end(),
         TimeDelta::minutes(5),

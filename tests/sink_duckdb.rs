@@ -80,6 +80,7 @@ fn rows_for(app_index: usize, slot: &Slot) -> Vec<Row> {
             timestamp_us: t(0),
             value: 99.5 - v,
             stream_id: None,
+            interval_s: 30,
         },
         Row {
             room_id: Some("room-1".into()),
@@ -90,6 +91,7 @@ fn rows_for(app_index: usize, slot: &Slot) -> Vec<Row> {
             timestamp_us: t(3),
             value: 0.1 + v,
             stream_id: None,
+            interval_s: 30,
         },
         Row {
             room_id: Some("room-1".into()),
@@ -100,6 +102,7 @@ fn rows_for(app_index: usize, slot: &Slot) -> Vec<Row> {
             timestamp_us: t(9),
             value: 1e-300 * (v + 1.0),
             stream_id: Some("stream-7".into()),
+            interval_s: 30,
         },
     ]
 }

@@ -34,6 +34,7 @@ fn row(
         timestamp_us: slot.start.timestamp_micros() + bucket * 30_000_000,
         value,
         stream_id: None,
+        interval_s: 30,
     }
 }
 
@@ -55,7 +56,7 @@ async fn concurrent_writers_of_one_slot_leave_one_whole_file() {
         .collect();
     // Each writer replaces the whole slot of the one series: the file is one of them.
     let replaced = Replaced::from([(
-        (ProductType::Native, None, None),
+        (ProductType::Native, None, None, 30),
         (s.start.timestamp_micros(), s.end.timestamp_micros()),
     )]);
     let (ra, rb) = tokio::join!(

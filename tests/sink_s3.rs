@@ -25,6 +25,7 @@ fn row(room: Option<&str>, slot: &Slot, bucket: i64, value: f64) -> Row {
         timestamp_us: slot.start.timestamp_micros() + bucket * 30_000_000,
         value,
         stream_id: Some("s".into()),
+        interval_s: 30,
     }
 }
 

@@ -32,6 +32,7 @@ fn row(room: Option<&str>, user: Option<&str>, slot: &Slot, bucket: i64, value: 
         timestamp_us: slot.start.timestamp_micros() + bucket * 30_000_000,
         value,
         stream_id: None,
+        interval_s: 30,
     }
 }
 
@@ -154,7 +155,7 @@ async fn sink_behaviour(sink: &Sink, dataset: &str, list: impl Fn() -> Vec<Strin
     ];
     write_rows(sink, "app", s3, first, &none).await.unwrap();
     let replaced = Replaced::from([(
-        (ProductType::Native, Some("r1"), Some("u1")),
+        (ProductType::Native, Some("r1"), Some("u1"), 30),
         (at(&s3, 1), at(&s3, 10)),
     )]);
     let refetched = vec![
@@ -176,7 +177,7 @@ async fn sink_behaviour(sink: &Sink, dataset: &str, list: impl Fn() -> Vec<Strin
     );
     // A series answered with nothing over the whole slot loses its rows there; the file
     // stays, with the others' rows; with no rows left at all it stays, empty.
-    let whole = |room| ((ProductType::Native, room, None), (at(&s3, 0), at(&s3, 10)));
+    let whole = |room| ((ProductType::Native, room, None, 30), (at(&s3, 0), at(&s3, 10)));
     let r2 = Replaced::from([whole(Some("r2"))]);
     let w = write_rows(sink, "app", s3, vec![], &r2).await;
     assert_eq!(w, Some(written(sink, "app", s3, rel, 3).await));
@@ -190,7 +191,7 @@ async fn sink_behaviour(sink: &Sink, dataset: &str, list: impl Fn() -> Vec<Strin
     );
     let mut all = Replaced::from([whole(Some("r2"))]);
     all.insert(
-        (ProductType::Native, Some("r1"), Some("u1")),
+        (ProductType::Native, Some("r1"), Some("u1"), 30),
         (at(&s3, 0), at(&s3, 10)),
     );
     let w = write_rows(sink, "app", s3, vec![], &all).await;

@@ -1,12 +1,13 @@
-//! `rtcq status`: each target's cursor, lag and pending slots, and the recorded gaps.
+//! `rtcq status`: each target's cursor, lag and pending slots, and the recorded gaps,
+//! each lost, recovered at 5 minutes, or final.
 
 use super::{View, capacity_json, emit, fail, hm, human_secs, render_table};
 use crate::cli::StatusArgs;
-use crate::domain::Gap;
-use crate::domain::Target;
+use crate::domain::recovery::{self, GapStatus};
+use crate::domain::{Gap, Target};
 use crate::plan::{Progress, leaves_horizon};
 use crate::run::Exit;
-use crate::state::GapLedger;
+use crate::state::{GapLedger, RecoveryLedger};
 
 /// `rtcq status`.
 pub async fn status(args: &StatusArgs) -> Exit {
@@ -22,6 +23,19 @@ pub async fn status(args: &StatusArgs) -> Exit {
             .collect(),
         Err(e) => return fail(e, Exit::Failed),
     };
+    let recoveries =
+        RecoveryLedger::recoveries(view.sink.store(), view.sink.root(), &view.pipeline.name);
+    let recovered = match recoveries.read().await {
+        Ok(r) => r,
+        Err(e) => return fail(e, Exit::Failed),
+    };
+    let gaps: Vec<GapLine> = gaps
+        .into_iter()
+        .map(|gap| GapLine {
+            status: recovery::status(&gap, &recovered, view.now),
+            gap,
+        })
+        .collect();
     let rows: Vec<Row> = view
         .targets
         .iter()
@@ -39,6 +53,15 @@ pub async fn status(args: &StatusArgs) -> Exit {
         emit(&text(&view, &rows, &gaps, args));
     }
     Exit::Done
+}
+
+/// One recorded gap and what became of it.
+#[derive(serde::Serialize)]
+struct GapLine {
+    #[serde(flatten)]
+    gap: Gap,
+    /// `lost`, `recovered` or `final`.
+    status: GapStatus,
 }
 
 /// One target's line of the status.
@@ -59,7 +82,7 @@ fn never_fetched(view: &View) -> usize {
 }
 
 /// `status --json`.
-fn json(view: &View, rows: &[Row], gaps: &[Gap]) -> serde_json::Value {
+fn json(view: &View, rows: &[Row], gaps: &[GapLine]) -> serde_json::Value {
     serde_json::json!({
         "pipeline": view.pipeline.name.as_str(),
         "now": view.now,
@@ -83,7 +106,7 @@ fn json(view: &View, rows: &[Row], gaps: &[Gap]) -> serde_json::Value {
 }
 
 /// `status` for a person: the totals, a table of targets, then the gaps.
-fn text(view: &View, rows: &[Row], gaps: &[Gap], args: &StatusArgs) -> String {
+fn text(view: &View, rows: &[Row], gaps: &[GapLine], args: &StatusArgs) -> String {
     let pending: usize = rows.iter().map(|r| r.pending).sum();
     let mut out = format!(
         "pipeline {}: {} targets, {} pending slot(s), now {}\n{}\n",
@@ -108,14 +131,15 @@ fn text(view: &View, rows: &[Row], gaps: &[Gap], args: &StatusArgs) -> String {
         out.push_str(&format!(" since {}", hm(since)));
     }
     out.push_str(if gaps.is_empty() { "\n" } else { ":\n" });
-    for g in gaps {
+    for GapLine { gap: g, status } in gaps {
         out.push_str(&format!(
-            "  {}  [{}, {})  {} lost, detected {}\n",
+            "  {}  [{}, {})  {}, detected {}: {}\n",
             g.target,
             hm(g.start),
             hm(g.end),
             human_secs((g.end - g.start).num_seconds()),
-            hm(g.detected_at)
+            hm(g.detected_at),
+            status.as_str(),
         ));
     }
     out

@@ -7,6 +7,7 @@ pub(crate) mod endpoint;
 pub mod escape;
 pub(crate) mod name;
 pub(crate) mod range;
+pub(crate) mod recovery;
 pub(crate) mod target;
 
 pub(crate) use discovery::{RoomMatch, RoomScan};

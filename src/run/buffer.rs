@@ -9,7 +9,8 @@
 //! (raw points, no strings: ids stay valid for the whole run) under the spill
 //! directory. Writing a slot is then a k-way merge of its parts, its points still in
 //! memory and the old file's kept rows, in the slot file's
-//! key order (room, user, product type, indicator, timestamp, stream), straight into the Parquet encoder: memory is the budget plus one encoded file.
+//! key order (room, user, product type, indicator, interval, timestamp, stream), straight
+//! into the Parquet encoder: memory is the budget plus one encoded file.
 //!
 //! Ties keep the input given last: the result is that of a stable sort of the
 //! concatenation `old file ++ parts ++ memory` keeping the later of equal keys, so a
@@ -71,7 +72,7 @@ impl Point {
     }
 }
 
-/// The identity of a series, as string ids: 20 bytes, one per series of the run.
+/// The identity of a series, as string ids: 24 bytes, one per series of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct SeriesHead {
     /// [`NO_ID`] for none.
@@ -81,6 +82,8 @@ struct SeriesHead {
     product_type: ProductType,
     indicator: u32,
     unit: u32,
+    /// Seconds a point covers: real-time and recovered points are distinct series.
+    interval: i32,
 }
 
 /// The id of an absent room or user (ids count up from 0; a run never has 2^32 strings).
@@ -94,6 +97,17 @@ impl SeriesHead {
     fn user(&self) -> Option<u32> {
         (self.user != NO_ID).then_some(self.user)
     }
+}
+
+/// The series of a row, by its strings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SeriesOf<'a> {
+    pub(crate) room: Option<&'a str>,
+    pub(crate) user: Option<&'a str>,
+    pub(crate) product_type: ProductType,
+    pub(crate) indicator: &'a str,
+    pub(crate) unit: &'a str,
+    pub(crate) interval_s: i32,
 }
 
 /// Read buffers of all the parts one slot merges, together: the parts of a slot grow
@@ -118,8 +132,8 @@ impl SlotRows {
 struct Ranks {
     series_len: usize,
     strings_len: usize,
-    /// Dense rank of each series by (room, user, product type, indicator): unit is not
-    /// part of a row's key.
+    /// Dense rank of each series by (room, user, product type, indicator, interval):
+    /// unit is not part of a row's key.
     series: Vec<u32>,
     /// Rank of each stream value (index 0: none, first).
     stream: Vec<u32>,
@@ -202,20 +216,14 @@ impl RowStore {
     }
 
     /// The id of a series, added if new.
-    pub(crate) fn series_id(
-        &mut self,
-        room: Option<&str>,
-        user: Option<&str>,
-        product_type: ProductType,
-        indicator: &str,
-        unit: &str,
-    ) -> u32 {
+    pub(crate) fn series_id(&mut self, s: SeriesOf<'_>) -> u32 {
         let head = SeriesHead {
-            room: room.map_or(NO_ID, |s| self.intern(s)),
-            user: user.map_or(NO_ID, |s| self.intern(s)),
-            product_type,
-            indicator: self.intern(indicator),
-            unit: self.intern(unit),
+            room: s.room.map_or(NO_ID, |r| self.intern(r)),
+            user: s.user.map_or(NO_ID, |u| self.intern(u)),
+            product_type: s.product_type,
+            indicator: self.intern(s.indicator),
+            unit: self.intern(s.unit),
+            interval: s.interval_s,
         };
         let hash = self.hasher.hash_one(head);
         let series = &self.series;
@@ -241,7 +249,14 @@ impl RowStore {
     /// A point for an owned or decoded row.
     pub fn point(&mut self, r: RowRef<'_>) -> Point {
         Point {
-            series: self.series_id(r.room_id, r.user_id, r.product_type, r.indicator, r.unit),
+            series: self.series_id(SeriesOf {
+                room: r.room_id,
+                user: r.user_id,
+                product_type: r.product_type,
+                indicator: r.indicator,
+                unit: r.unit,
+                interval_s: r.interval_s,
+            }),
             stream: self.stream_id(r.stream_id),
             ts: r.timestamp_us,
             value: r.value,
@@ -261,6 +276,7 @@ impl RowStore {
             timestamp_us: p.ts,
             value: p.value,
             stream_id: (p.stream > 0).then(|| s(p.stream - 1)),
+            interval_s: h.interval,
         }
     }
 
@@ -294,6 +310,7 @@ impl RowStore {
                 h.user().map(s),
                 h.product_type,
                 s(h.indicator),
+                h.interval,
             )
         };
         let mut order: Vec<u32> = (0..self.series.len() as u32).collect();
@@ -623,6 +640,7 @@ mod tests {
             timestamp_us: t,
             value: v,
             stream_id: stream.map(str::to_string),
+            interval_s: 30,
         }
     }
 

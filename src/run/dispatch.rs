@@ -24,7 +24,7 @@ pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
 const GRACE: Duration = Duration::from_secs(10);
 
 /// Whether an API error means no other request can succeed either.
-fn stops_everything(e: &ApiError) -> bool {
+pub(super) fn stops_everything(e: &ApiError) -> bool {
     matches!(
         e.code(),
         Some(

@@ -244,6 +244,7 @@ pub(crate) fn row(
         timestamp_us: ts.timestamp_micros(),
         value,
         stream_id: stream.map(str::to_string),
+        interval_s: 30,
     }
 }
 

@@ -11,6 +11,7 @@ pub(crate) mod fetch;
 #[cfg(test)]
 mod fixtures;
 mod prepare;
+mod recover;
 pub mod rows;
 mod runner;
 pub mod slot_file;
@@ -204,6 +205,13 @@ async fn run_leased(
             opts.retry,
         )
     });
+    let recoverer = pipeline.recovery.enabled.then(|| {
+        recover::Recoverer::new(
+            client.clone(),
+            pipeline.recovery.requests_per_second,
+            opts.retry,
+        )
+    });
     let prepared = prepare::prepare(pipeline, opts, &sink, clock, scanner.as_ref()).await?;
     warn_over_capacity(pipeline, opts, prepared.targets.len());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -228,15 +236,27 @@ async fn run_leased(
         let flushed = runner.flush().await;
         let deadline_reached = fetched?;
         flushed?;
+        // Real-time first: recovery has what time the run has left.
+        if let Some(r) = &recoverer
+            && !deadline_reached
+        {
+            runner.recover(r, deadline).await?;
+        }
         Ok::<_, RunError>(deadline_reached)
     }
     .await;
     runner.finish_store();
     match outcome {
-        Ok(deadline_reached) => Ok(runner.summary(&fetcher, scanner.as_ref(), deadline_reached)),
+        Ok(deadline_reached) => Ok(runner.summary(
+            &fetcher,
+            scanner.as_ref(),
+            recoverer.as_ref(),
+            deadline_reached,
+        )),
         // What the run did before it stopped, with the error and its exit code.
         Err(error) => {
-            let mut summary = runner.summary(&fetcher, scanner.as_ref(), false);
+            let mut summary =
+                runner.summary(&fetcher, scanner.as_ref(), recoverer.as_ref(), false);
             summary.exit_code = error.exit();
             summary.errors.push(error.to_string());
             Err(RunError::Stopped {

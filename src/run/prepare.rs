@@ -15,12 +15,13 @@ use crate::domain::Target;
 use crate::domain::discovery::ScanState;
 use crate::plan::{Plan, Progress, Window};
 use crate::sink::Sink;
-use crate::state::{GapLedger, State, StateStore, TargetState};
+use crate::state::{GapLedger, RecoveryLedger, State, StateStore, TargetState};
 
 /// What a run starts from.
 pub(super) struct Prepared {
     pub(crate) state_store: StateStore,
     pub(crate) ledger: GapLedger,
+    pub(crate) recoveries: RecoveryLedger,
     pub(crate) store: RowStore,
     pub(crate) window: Window,
     /// The run's targets: the listed ones, then the discovered rooms still owed data.
@@ -48,6 +49,7 @@ pub(super) async fn prepare(
         !sink.sink_root().is_local(),
     );
     let ledger = GapLedger::new(sink.store(), sink.root(), &pipeline.name);
+    let recoveries = RecoveryLedger::recoveries(sink.store(), sink.root(), &pipeline.name);
     let old = state_store
         .load(&pipeline.name, pipeline.sink.slot.num_seconds())
         .await?;
@@ -94,6 +96,7 @@ pub(super) async fn prepare(
     Ok(Prepared {
         state_store,
         ledger,
+        recoveries,
         store,
         window,
         targets,

@@ -8,12 +8,37 @@ pub(crate) use crate::api::AnswerPoint;
 use crate::api::QualityResultRef;
 use crate::domain::Target;
 
+/// The granularity of an answer: what grid its points must lie on, the `interval_s`
+/// of their rows, and whether the answer echoes the users it applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grain {
+    /// `ListRealTimeQuality`: 30 s points, users echoed.
+    RealTime,
+    /// `ListQuality` at `"5min"`: 5-minute means, no echo.
+    FiveMinutes,
+}
+
+impl Grain {
+    /// `interval_s` of the rows.
+    pub fn interval_s(self) -> i32 {
+        match self {
+            Grain::RealTime => crate::sink::REAL_TIME_INTERVAL,
+            Grain::FiveMinutes => crate::sink::RECOVERED_INTERVAL,
+        }
+    }
+
+    fn step_us(self) -> i64 {
+        i64::from(self.interval_s()) * 1_000_000
+    }
+}
+
 /// Points dropped from answers, by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Dropped {
     /// Points timed outside the window the request asked for.
     pub outside_window: u64,
-    /// Points not on the 30-second grid, including sub-second or leap-second time stamps.
+    /// Points not on the answer's grid (30 s, or 5 minutes for recovery), including
+    /// sub-second or leap-second time stamps.
     pub off_grid: u64,
     /// Points whose `TimeStamp` is missing, unreadable or out of range.
     pub bad_timestamp: u64,
@@ -103,18 +128,21 @@ pub struct PointOf<'a> {
     pub stream_id: Option<&'a str>,
 }
 
-/// Gives every point of `answer` that belongs in the dataset to `f`, in answer order,
-/// counting the others in `dropped`.
+/// Gives every point of `answer` (of granularity `grain`) that belongs in the dataset to
+/// `f`, in answer order, counting the others in `dropped`.
+#[allow(clippy::too_many_arguments)]
 pub fn for_each_point<'a>(
     target: &Target,
     answer: &'a Answer,
+    grain: Grain,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     slot_len: TimeDelta,
     dropped: &mut Dropped,
     mut f: impl FnMut(PointOf<'a>),
 ) {
-    if !user_applied(target, answer, dropped) {
+    // The offline API does not echo users: its answer is for the users asked.
+    if grain == Grain::RealTime && !user_applied(target, answer, dropped) {
         return;
     }
     let (start_us, end_us) = (start.timestamp_micros(), end.timestamp_micros());
@@ -134,7 +162,7 @@ pub fn for_each_point<'a>(
             continue;
         }
         for point in &series.points {
-            let Some((ts_us, value)) = readable(point, start_us..end_us, dropped) else {
+            let Some((ts_us, value)) = readable(point, start_us..end_us, grain, dropped) else {
                 continue;
             };
             if check_duplicates
@@ -187,11 +215,12 @@ fn user_applied(target: &Target, answer: &Answer, dropped: &mut Dropped) -> bool
 }
 
 /// A point's time (µs) and value when it belongs in the dataset: a readable time
-/// inside the window asked and on the 30 s grid, and a finite value. Else it is counted
-/// in `dropped` under its reason.
+/// inside the window asked and on the grain's grid, and a finite value. Else it is
+/// counted in `dropped` under its reason.
 fn readable(
     point: &AnswerPoint,
     window_us: std::ops::Range<i64>,
+    grain: Grain,
     dropped: &mut Dropped,
 ) -> Option<(i64, f64)> {
     let Some(ts_us) = point.ts_us else {
@@ -202,7 +231,7 @@ fn readable(
         dropped.outside_window += 1;
         return None;
     }
-    if ts_us.rem_euclid(30_000_000) != 0 || point.fraction {
+    if ts_us.rem_euclid(grain.step_us()) != 0 || point.fraction {
         dropped.off_grid += 1;
         return None;
     }
@@ -263,10 +292,24 @@ mod tests {
         end: DateTime<Utc>,
         dropped: &mut Dropped,
     ) -> Vec<(DateTime<Utc>, i64, f64, Option<String>, usize)> {
+        points_of(target, answer, Grain::RealTime, start, end, dropped)
+    }
+
+    /// [`points`] of an answer of granularity `grain`.
+    #[allow(clippy::type_complexity)]
+    fn points_of(
+        target: &Target,
+        answer: &Answer,
+        grain: Grain,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        dropped: &mut Dropped,
+    ) -> Vec<(DateTime<Utc>, i64, f64, Option<String>, usize)> {
         let mut out = Vec::new();
         for_each_point(
             target,
             answer,
+            grain,
             start,
             end,
             TimeDelta::minutes(5),

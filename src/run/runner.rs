@@ -8,19 +8,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 
 use super::buffer::{Point, RowStore, SlotRows};
+use super::recover::{Recoverer, RecoveryTally};
+use super::rows::Grain;
 use super::prepare::Prepared;
-use super::summary::{BackfillReport, DiscoveryReport, Exit, Summary, TargetLag};
+use super::summary::{BackfillReport, DiscoveryReport, Exit, RecoveryReport, Summary, TargetLag};
 use super::{Dropped, Fetcher, RunError, RunOptions};
 use crate::capacity::{Budget, Capacity};
 use crate::clock::Clock;
 use crate::config::Pipeline;
 use crate::discovery::Scanner;
 use crate::domain::discovery::ScanState;
+use crate::domain::recovery::Recovery;
 use crate::domain::{Gap, LostRange, Target};
 use crate::plan::{Progress, Request, Window, due, leaves_horizon};
 use crate::progress::Progress as Bar;
 use crate::sink::Sink;
-use crate::state::{GapLedger, Lease, LeaseError, State, StateStore, TargetState};
+use crate::state::{
+    GapLedger, Lease, LeaseError, RecoveryLedger, State, StateStore, TargetState,
+};
 
 /// The work on one slot file: which answers touch it and their rows.
 #[derive(Debug, Default)]
@@ -34,10 +39,26 @@ pub(super) struct SlotWork {
 /// One answered request whose rows wait for the next flush.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Answered {
+    /// Into [`Runner::targets`] for a real-time answer, [`Runner::recovering`] for a
+    /// recovered one.
     pub(crate) target: usize,
+    pub(crate) grain: Grain,
     /// The window asked: `[start, end)`.
     pub(crate) start: DateTime<Utc>,
     pub(crate) end: DateTime<Utc>,
+}
+
+/// The target of answer `a`: a real-time one among the run's `targets`, a recovered one
+/// among the `recovering`.
+pub(super) fn target_of<'t>(
+    targets: &'t [Target],
+    recovering: &'t [Target],
+    a: &Answered,
+) -> &'t Target {
+    match a.grain {
+        Grain::RealTime => &targets[a.target],
+        Grain::FiveMinutes => &recovering[a.target],
+    }
 }
 
 /// What the run did, for the summary.
@@ -59,6 +80,7 @@ pub(super) struct Tally {
     pub(crate) deferred: usize,
     /// Discovered rooms retired: their last call ended and was fetched.
     pub(crate) rooms_retired: usize,
+    pub(crate) recovery: RecoveryTally,
 }
 
 /// Everything one run needs while it goes.
@@ -67,6 +89,7 @@ pub(super) struct Runner<'a> {
     pub(crate) sink: Sink,
     pub(crate) state_store: StateStore,
     pub(crate) ledger: GapLedger,
+    pub(crate) recoveries: RecoveryLedger,
     pub(crate) run_id: String,
     pub(crate) window: Window,
     pub(crate) budget: Budget,
@@ -95,6 +118,10 @@ pub(super) struct Runner<'a> {
     pub(crate) bar: Bar,
     /// Buffers of [`Runner::take`], reused from answer to answer.
     pub(crate) scratch: Vec<Vec<Point>>,
+    /// The targets of the recovered answers taken in.
+    pub(crate) recovering: Vec<Target>,
+    /// Recovered ranges whose rows wait for the next flush, recorded after it.
+    pub(crate) recovered_pending: Vec<Recovery>,
 }
 
 impl<'a> Runner<'a> {
@@ -109,6 +136,7 @@ impl<'a> Runner<'a> {
         let Prepared {
             state_store,
             ledger,
+            recoveries,
             store,
             window,
             targets,
@@ -133,6 +161,7 @@ impl<'a> Runner<'a> {
             sink,
             state_store,
             ledger,
+            recoveries,
             run_id: run_id.to_string(),
             window,
             budget: opts.budget(pipeline.api.requests_per_second),
@@ -152,7 +181,21 @@ impl<'a> Runner<'a> {
             lease_location: lease.location(),
             bar: opts.progress.clone(),
             scratch: Vec::new(),
+            recovering: Vec::new(),
+            recovered_pending: Vec::new(),
         }
+    }
+
+    /// Records the recovered ranges whose rows the files now hold.
+    pub(crate) async fn record_recoveries(&mut self) -> Result<(), RunError> {
+        if self.recovered_pending.is_empty() {
+            return Ok(());
+        }
+        self.check_lease()?;
+        let pending = std::mem::take(&mut self.recovered_pending);
+        let added = self.recoveries.append(&pending).await?;
+        self.tally.recovery.recovered += added.len();
+        Ok(())
     }
 
     /// Gives up what target `t` owed before `at` (the horizon moved past it) and queues
@@ -305,6 +348,19 @@ impl<'a> Runner<'a> {
         })
     }
 
+    /// What the recovery stage did, when recovery is on.
+    fn recovery_report(&self, r: &Recoverer) -> RecoveryReport {
+        let t = &self.tally.recovery;
+        RecoveryReport {
+            recovery_requests: r.stats.sent.load(Ordering::Relaxed),
+            recovery_throttled: r.stats.throttled.load(Ordering::Relaxed),
+            gaps_recovered: t.recovered,
+            points_recovered: t.points,
+            recovery_failed: t.failed,
+            gaps_owed: t.due.saturating_sub(t.recovered),
+        }
+    }
+
     /// Each target's lag and pending slots, in the pipeline's order.
     fn lag(&self) -> Vec<TargetLag> {
         let targets = &self.targets;
@@ -332,7 +388,7 @@ impl<'a> Runner<'a> {
             Exit::Rejected
         } else if self.fail_on_gap && t.gaps_recorded > 0 {
             Exit::Gap
-        } else if t.failed > 0 || at_risk > 0 {
+        } else if t.failed > 0 || t.recovery.failed > 0 || at_risk > 0 {
             Exit::Incomplete
         } else {
             Exit::Done
@@ -360,6 +416,7 @@ impl<'a> Runner<'a> {
         &self,
         fetcher: &Fetcher,
         scanner: Option<&Scanner>,
+        recoverer: Option<&Recoverer>,
         deadline_reached: bool,
     ) -> Summary {
         let now = self.window.now;
@@ -408,6 +465,7 @@ impl<'a> Runner<'a> {
             points_dropped: t.dropped,
             gaps_recorded: t.gaps_recorded,
             discovery: self.discovery_report(scanner),
+            recovery: recoverer.map(|r| self.recovery_report(r)),
             lost: t.lost.clone(),
             lag,
             deadline_reached,
@@ -482,7 +540,7 @@ mod tests {
         }
         runner.flush().await.unwrap();
 
-        let s = runner.summary(&fetcher, None, true);
+        let s = runner.summary(&fetcher, None, None, true);
 
         assert_eq!(s.pipeline, "demo");
         assert_eq!(s.run_id, RUN_ID);
@@ -578,7 +636,7 @@ mod tests {
             assert_eq!((g.start, g.end), (at("10:50:00"), at("11:01:00")));
             assert_eq!(g.reason, GAP_REASON);
             assert_eq!(g.detected_at, runner.window.now);
-            let s = runner.summary(&fetcher, None, false);
+            let s = runner.summary(&fetcher, None, None, false);
             assert_eq!(s.gaps_recorded, 1);
             assert_eq!(s.lost, vec![lost.clone()]);
             // Still owed from 11:01:00, which leaves the horizon at 12:00:30, before the
@@ -591,7 +649,7 @@ mod tests {
         let (mut runner, _lease) = f.runner(&opts).await;
         runner.flush_gaps().await.unwrap();
         assert_eq!(runner.ledger.read().await.unwrap().len(), 1);
-        let s = runner.summary(&fetcher, None, false);
+        let s = runner.summary(&fetcher, None, None, false);
         assert_eq!(s.gaps_recorded, 0);
         assert!(s.lost.is_empty());
         assert_eq!(s.targets_at_risk, 1);

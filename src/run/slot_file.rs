@@ -10,8 +10,9 @@ use crate::domain::ProductType;
 use crate::plan::Slot;
 use crate::sink::{Sink, SlotEncoder, WrittenFile};
 
-/// The rows of one target in a slot file: product type, room, user.
-pub(crate) type SeriesKey<'a> = (ProductType, Option<&'a str>, Option<&'a str>);
+/// The rows of one target at one granularity in a slot file: product type, room, user,
+/// `interval_s`.
+pub(crate) type SeriesKey<'a> = (ProductType, Option<&'a str>, Option<&'a str>, i32);
 
 /// Per series, the time range `[from, to)` in µs whose old rows the new rows replace:
 /// what an answer covered, points or not.
@@ -34,7 +35,7 @@ pub async fn rewrite(
         let mut old: Vec<Point> = Vec::new();
         if let Some((bytes, path)) = existing {
             crate::sink::decode_each(bytes, &path, |r| {
-                let key = (r.product_type, r.room_id, r.user_id);
+                let key = (r.product_type, r.room_id, r.user_id, r.interval_s);
                 let is_replaced = replaced
                     .get(&key)
                     .is_some_and(|(a, b)| r.timestamp_us >= *a && r.timestamp_us < *b);
@@ -141,7 +142,7 @@ mod tests {
             &[row(Native, "audio_stall_rate", at("11:50:00"), 7.0, None)],
         );
         let replaced = Replaced::from([(
-            (Native, None, None),
+            (Native, None, None, 30),
             (
                 at("11:50:00").timestamp_micros(),
                 at("11:52:00").timestamp_micros(),
@@ -215,7 +216,7 @@ mod tests {
             .await
             .unwrap();
         let replaced = Replaced::from([(
-            (Web, None, None),
+            (Web, None, None, 30),
             (s.start.timestamp_micros(), s.end.timestamp_micros()),
         )]);
 

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::buffer::Point;
+use super::buffer::{Point, SeriesOf};
 use super::runner::{Answered, Runner, SlotWork};
 use super::slot_file::{self, Replaced};
+use super::rows::Grain;
 use super::{Dropped, Fetched, Outcome, RunError, blocking, rows};
 use crate::plan::{Slot, SlotRange};
 
@@ -22,7 +23,7 @@ impl Runner<'_> {
         self.record_lost(t, f.start.min(req.end));
         match &f.outcome {
             Outcome::Answer(answer) => {
-                self.collect(t, f.start, req.end, answer);
+                self.collect(t, Grain::RealTime, f.start, req.end, answer);
                 self.tally.answered += 1;
             }
             Outcome::Gone => {}
@@ -42,17 +43,25 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// Puts the points of target `t`'s answer over `[start, end)` into their slots, and
-    /// marks the range as replaced in every slot it touches (also those without points:
-    /// the target's old rows there are gone from the API too).
-    fn collect(
+    /// Puts the points of target `t`'s answer of granularity `grain` over `[start, end)`
+    /// into their slots, and marks the range as replaced in every slot it touches (also
+    /// those without points: the target's old rows there are gone from the API too).
+    /// Returns the points kept.
+    pub(crate) fn collect(
         &mut self,
         t: usize,
+        grain: Grain,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         answer: &rows::Answer,
-    ) {
-        let target = &self.targets[t];
+    ) -> u64 {
+        let answered = Answered {
+            target: t,
+            grain,
+            start,
+            end,
+        };
+        let target = super::runner::target_of(&self.targets, &self.recovering, &answered);
         let slots = SlotRange::covering(start, end, self.window.slot_len);
         // The answer's points by slot index, in buffers kept across answers.
         let mut by_slot = std::mem::take(&mut self.scratch);
@@ -63,18 +72,20 @@ impl Runner<'_> {
             .series
             .iter()
             .map(|s| {
-                store.series_id(
-                    target.room_id.as_deref(),
-                    target.user_id.as_deref(),
-                    target.product_type,
-                    &s.name,
-                    &s.unit,
-                )
+                store.series_id(SeriesOf {
+                    room: target.room_id.as_deref(),
+                    user: target.user_id.as_deref(),
+                    product_type: target.product_type,
+                    indicator: &s.name,
+                    unit: &s.unit,
+                    interval_s: grain.interval_s(),
+                })
             })
             .collect();
         // Points come in runs of one slot: remember the last one's index.
         let mut last: Option<(DateTime<Utc>, Option<usize>)> = None;
-        rows::for_each_point(target, answer, start, end, slots.len, &mut dropped, |p| {
+        let mut kept = 0u64;
+        rows::for_each_point(target, answer, grain, start, end, slots.len, &mut dropped, |p| {
             let index = match last {
                 Some((s, index)) if s == p.slot_start => index,
                 _ => {
@@ -84,6 +95,7 @@ impl Runner<'_> {
                 }
             };
             let Some(index) = index else { return };
+            kept += 1;
             by_slot[index].push(Point {
                 series: series[p.series],
                 stream: store.stream_id(p.stream_id),
@@ -106,16 +118,10 @@ impl Runner<'_> {
         }
         self.tally.dropped.add(&dropped);
         let answer_id = self.answered.len() as u32;
-        self.answered.push(Answered {
-            target: t,
-            start,
-            end,
-        });
+        let app = target.app_id.clone();
+        self.answered.push(answered);
         for (index, slot) in slots.iter().enumerate() {
-            let work = self
-                .slots
-                .entry((target.app_id.clone(), slot.start))
-                .or_default();
+            let work = self.slots.entry((app.clone(), slot.start)).or_default();
             work.fetched.push(answer_id);
             self.store.add(&mut work.rows, &by_slot[index]);
         }
@@ -123,10 +129,11 @@ impl Runner<'_> {
             points.clear();
         }
         self.scratch = by_slot;
+        kept
     }
 
-    /// Writes every slot that received an answer, then moves the answered targets'
-    /// cursors and saves the state.
+    /// Writes every slot that received an answer, then records the recovered ranges,
+    /// moves the answered targets' cursors and saves the state.
     pub(crate) async fn flush(&mut self) -> Result<(), RunError> {
         self.check_lease()?;
         let mut slots: Vec<_> = self.slots.drain().collect();
@@ -138,9 +145,13 @@ impl Runner<'_> {
             };
             self.write_slot(&app, slot, work).await?;
         }
+        self.record_recoveries().await?;
         for a in std::mem::take(&mut self.answered) {
-            self.progress[a.target].done_until(a.end);
+            if a.grain == Grain::RealTime {
+                self.progress[a.target].done_until(a.end);
+            }
         }
+        self.recovering.clear();
         // Every point is written: the next answers start from empty tables.
         self.store.forget_rows();
         self.save_state().await
@@ -157,12 +168,13 @@ impl Runner<'_> {
         for &id in &work.fetched {
             let a = self.answered[id as usize];
             let (from, to) = (a.start.max(slot.start), a.end.min(slot.end));
-            let tg = &self.targets[a.target];
+            let tg = super::runner::target_of(&self.targets, &self.recovering, &a);
             replaced
                 .entry((
                     tg.product_type,
                     tg.room_id.as_deref(),
                     tg.user_id.as_deref(),
+                    a.grain.interval_s(),
                 ))
                 .and_modify(|r| {
                     r.0 = r.0.min(from.timestamp_micros());

@@ -66,6 +66,24 @@ pub(crate) struct DiscoveryReport {
     pub(crate) room_targets_waiting: usize,
 }
 
+/// What recovery from the offline API did in one run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct RecoveryReport {
+    /// `ListQuality` requests sent, retries included.
+    pub(crate) recovery_requests: u64,
+    /// `ListQuality` answers that said we were too fast.
+    pub(crate) recovery_throttled: u64,
+    /// Gap ranges recovered and recorded (a gap over 7 days takes one per 7 days).
+    pub(crate) gaps_recovered: usize,
+    /// 5-minute points written.
+    pub(crate) points_recovered: u64,
+    /// `ListQuality` requests that failed for good: their ranges stay owed.
+    pub(crate) recovery_failed: usize,
+    /// Gap ranges the offline API has that are still not recovered (the cap, the
+    /// deadline or a failure left them for a later run).
+    pub(crate) gaps_owed: usize,
+}
+
 /// What a backfill could and could not do.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct BackfillReport {
@@ -130,6 +148,9 @@ pub struct Summary {
     /// Room discovery, for pipelines with `rooms = "active"`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) discovery: Option<DiscoveryReport>,
+    /// Recovery from the offline API, unless `[recovery] enabled = false`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) recovery: Option<RecoveryReport>,
     pub(crate) lost: Vec<LostRange>,
     pub(crate) lag: Vec<TargetLag>,
     pub(crate) deadline_reached: bool,
@@ -178,6 +199,7 @@ impl Summary {
             points_dropped: Dropped::default(),
             gaps_recorded: 0,
             discovery: None,
+            recovery: None,
             lost: Vec::new(),
             lag: Vec::new(),
             deadline_reached: false,

@@ -1,18 +1,25 @@
 //! Rows to Parquet bytes and back (DESIGN.md, "Rows").
 //!
-//! A slot file holds the rows sorted by the key (room, user, product type, indicator, timestamp, stream),
-//! one row a key: the merge of [`crate::run::slot_file::rewrite`] hands them to the
-//! [`SlotEncoder`] in that order. Parquet settings: ZSTD level 3, dictionary encoding,
-//! page statistics, `sorting_columns` on (room_id, user_id, product_type, indicator,
+//! A slot file holds the rows sorted by the key (room, user, product type, indicator,
+//! interval, timestamp, stream), one row a key: the merge of
+//! [`crate::run::slot_file::rewrite`] hands them to the [`SlotEncoder`] in that order.
+//! Parquet settings: ZSTD level 3, dictionary encoding, page statistics,
+//! `sorting_columns` on (room_id, user_id, product_type, indicator, interval_s,
 //! timestamp) ascending with nulls first, timestamps as INT64 `TIMESTAMP(MICROS, UTC)`
 //! (never INT96 or nanoseconds), and key-value metadata naming the pipeline, the slot,
 //! the schema version and the writer.
+//!
+//! Schema version 2 added `interval_s` as the last column. A version 1 file (without it)
+//! still reads, its rows as 30 s points; it is written as version 2 when next rewritten.
 
 use std::sync::Arc;
 
-use arrow_array::builder::{Float64Builder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::builder::{
+    Float64Builder, Int32Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
 use arrow_array::{
-    Array, ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
@@ -24,12 +31,16 @@ use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::error::SinkError;
-use super::row::RowRef;
+use super::row::{REAL_TIME_INTERVAL, RowRef};
 use crate::domain::ProductType;
 use crate::plan::Slot;
 
-/// The schema version this code writes and reads.
-pub(crate) const SCHEMA_VERSION: &str = "1";
+/// The schema version this code writes.
+pub(crate) const SCHEMA_VERSION: &str = "2";
+/// The version before `interval_s`: read, never written.
+const SCHEMA_VERSION_1: &str = "1";
+/// The column version 2 added.
+const INTERVAL: &str = "interval_s";
 /// Key-value metadata keys.
 pub(crate) const KEY_PIPELINE: &str = "rtcq.pipeline";
 pub(crate) const KEY_SLOT_START: &str = "rtcq.slot_start";
@@ -42,7 +53,7 @@ const ZSTD_LEVEL: i32 = 3;
 
 /// Column names, in file order.
 #[cfg(test)]
-pub(crate) const COLUMNS: [&str; 8] = [
+pub(crate) const COLUMNS: [&str; 9] = [
     "room_id",
     "user_id",
     "product_type",
@@ -51,10 +62,11 @@ pub(crate) const COLUMNS: [&str; 8] = [
     "timestamp",
     "value",
     "stream_id",
+    "interval_s",
 ];
 
-/// Indices of the columns the rows are sorted by.
-const SORTED_BY: [usize; 5] = [0, 1, 2, 3, 5];
+/// Indices of the columns the rows are sorted by, in key order.
+const SORTED_BY: [usize; 6] = [0, 1, 2, 3, 8, 5];
 
 /// What a slot file says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +93,7 @@ pub fn schema() -> SchemaRef {
         ),
         Field::new("value", DataType::Float64, false),
         utf8("stream_id", true),
+        Field::new(INTERVAL, DataType::Int32, false),
     ]))
 }
 
@@ -124,6 +137,7 @@ pub struct SlotEncoder {
     ts: TimestampMicrosecondBuilder,
     value: Float64Builder,
     stream: StringBuilder,
+    interval: Int32Builder,
     pending: usize,
     rows: usize,
 }
@@ -153,6 +167,7 @@ impl SlotEncoder {
             ts: timestamps(),
             value: Float64Builder::with_capacity(BATCH_ROWS),
             stream: strings(ID_BYTES),
+            interval: Int32Builder::with_capacity(BATCH_ROWS),
             pending: 0,
             rows: 0,
             what,
@@ -176,6 +191,7 @@ impl SlotEncoder {
         self.ts.append_value(r.timestamp_us);
         self.value.append_value(r.value);
         self.stream.append_option(r.stream_id);
+        self.interval.append_value(r.interval_s);
         self.pending += 1;
         if self.pending >= BATCH_ROWS {
             self.flush()?;
@@ -201,6 +217,10 @@ impl SlotEncoder {
                     .finish(),
             ),
             Arc::new(std::mem::replace(&mut self.stream, strings(ID_BYTES)).finish()),
+            Arc::new(
+                std::mem::replace(&mut self.interval, Int32Builder::with_capacity(BATCH_ROWS))
+                    .finish(),
+            ),
         ];
         let batch = RecordBatch::try_new(schema(), columns)
             .map_err(|e| self.err(format!("building Arrow arrays: {e}")))?;
@@ -273,8 +293,9 @@ pub fn decode_each(
         .key_value_metadata()
         .and_then(|kv| kv.iter().find(|k| k.key == KEY_SCHEMA_VERSION))
         .and_then(|k| k.value.clone());
-    match version.as_deref() {
-        Some(SCHEMA_VERSION) => {}
+    let has_interval = match version.as_deref() {
+        Some(SCHEMA_VERSION) => true,
+        Some(SCHEMA_VERSION_1) => false,
         Some(other) => {
             return Err(SinkError::SchemaVersion {
                 path: path.to_string(),
@@ -288,29 +309,38 @@ pub fn decode_each(
                  the dataset"
             )));
         }
-    }
-    let want = schema();
-    let got = builder.schema().clone();
-    for field in want.fields() {
-        match got.field_with_name(field.name()) {
-            Ok(f) if f.data_type() == field.data_type() => {}
-            Ok(f) => {
-                return Err(err(format!(
-                    "column {} is {}, expected {}",
-                    field.name(),
-                    f.data_type(),
-                    field.data_type()
-                )));
-            }
-            Err(_) => return Err(err(format!("has no column {}", field.name()))),
-        }
-    }
+    };
+    check_columns(builder.schema(), has_interval).map_err(err)?;
     let reader = builder
         .build()
         .map_err(|e| err(format!("cannot read rows: {e}")))?;
     for batch in reader {
         let batch = batch.map_err(|e| err(format!("cannot read rows: {e}")))?;
         each_row(&batch, &mut f).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Whether the file has every column of [`schema`] with its type (`interval_s` only
+/// from version 2 on).
+fn check_columns(got: &Schema, has_interval: bool) -> Result<(), String> {
+    let want = schema();
+    for field in want.fields() {
+        if field.name() == INTERVAL && !has_interval {
+            continue;
+        }
+        match got.field_with_name(field.name()) {
+            Ok(f) if f.data_type() == field.data_type() => {}
+            Ok(f) => {
+                return Err(format!(
+                    "column {} is {}, expected {}",
+                    field.name(),
+                    f.data_type(),
+                    field.data_type()
+                ));
+            }
+            Err(_) => return Err(format!("has no column {}", field.name())),
+        }
     }
     Ok(())
 }
@@ -331,6 +361,11 @@ fn each_row(batch: &RecordBatch, f: &mut impl FnMut(RowRef<'_>)) -> Result<(), S
     let ts = column::<TimestampMicrosecondArray>(batch, "timestamp")?;
     let value = column::<Float64Array>(batch, "value")?;
     let stream = column::<StringArray>(batch, "stream_id")?;
+    // A version 1 file has no interval: all its points are real-time ones.
+    let interval = match batch.column_by_name(INTERVAL) {
+        Some(_) => Some(column::<Int32Array>(batch, INTERVAL)?),
+        None => None,
+    };
     fn opt(a: &StringArray, i: usize) -> Option<&str> {
         a.is_valid(i).then(|| a.value(i))
     }
@@ -347,6 +382,9 @@ fn each_row(batch: &RecordBatch, f: &mut impl FnMut(RowRef<'_>)) -> Result<(), S
         required(unit, "unit", i)?;
         required(ts, "timestamp", i)?;
         required(value, "value", i)?;
+        if let Some(a) = interval {
+            required(a, INTERVAL, i)?;
+        }
         let pt = ProductType::parse(product.value(i)).ok_or_else(|| {
             format!(
                 "row {i}: product_type {:?} is not \"native\" or \"web\"",
@@ -362,6 +400,7 @@ fn each_row(batch: &RecordBatch, f: &mut impl FnMut(RowRef<'_>)) -> Result<(), S
             timestamp_us: ts.value(i),
             value: value.value(i),
             stream_id: opt(stream, i),
+            interval_s: interval.map_or(REAL_TIME_INTERVAL, |a| a.value(i)),
         });
     }
     Ok(())
@@ -423,6 +462,7 @@ mod tests {
             timestamp_us: T0 + t * 30_000_000,
             value: v,
             stream_id: None,
+            interval_s: 30,
         }
     }
 
@@ -598,7 +638,7 @@ mod tests {
                 s("rtcq.pipeline", "demo"),
                 s("rtcq.slot_start", "2026-11-25T00:00:00Z"),
                 s("rtcq.slot_end", "2026-11-25T00:05:00Z"),
-                s("rtcq.schema_version", "1"),
+                s("rtcq.schema_version", "2"),
                 s(
                     "rtcq.writer",
                     &format!("rtcq {}", env!("CARGO_PKG_VERSION"))
@@ -644,6 +684,7 @@ mod tests {
                 (1, false, true),
                 (2, false, true),
                 (3, false, true),
+                (8, false, true),
                 (5, false, true)
             ]
         );
@@ -684,6 +725,13 @@ mod tests {
         assert_eq!(b.schema().fields(), schema().fields());
     }
 
+    /// The schema of version 1: no `interval_s`.
+    fn schema_v1() -> SchemaRef {
+        let s = schema();
+        Arc::new(Schema::new(s.fields()[..8].to_vec()))
+    }
+
+    /// `rows` as a version 1 batch (no `interval_s`).
     fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow_schema::ArrowError> {
         let mut enc_rows = Vec::with_capacity(rows.len());
         enc_rows.extend(rows.iter().map(Row::borrowed));
@@ -710,7 +758,7 @@ mod tests {
             )),
             Arc::new(StringArray::from_iter(enc_rows.iter().map(|r| r.stream_id))),
         ];
-        RecordBatch::try_new(schema(), columns)
+        RecordBatch::try_new(schema_v1(), columns)
     }
 
     fn with_kv(version: Option<&str>) -> Bytes {
@@ -719,7 +767,7 @@ mod tests {
         let props = WriterProperties::builder()
             .set_key_value_metadata(kv)
             .build();
-        let mut w = ArrowWriter::try_new(&mut out, schema(), Some(props)).unwrap();
+        let mut w = ArrowWriter::try_new(&mut out, schema_v1(), Some(props)).unwrap();
         w.write(&to_batch(&sample()).unwrap()).unwrap();
         w.close().unwrap();
         Bytes::from(out)
@@ -727,11 +775,17 @@ mod tests {
 
     #[test]
     fn rejects_other_schema_versions() {
+        let err = decode_rows(with_kv(Some("3"))).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "app_id=demo/date=2026-11-25/demo-0000.parquet: written with rtcq schema version 3, \
+             this rtcq reads versions up to 2: upgrade rtcq, or move the file out of the dataset"
+        );
+        // A version 2 file must have the column version 2 added.
         let err = decode_rows(with_kv(Some("2"))).unwrap_err().to_string();
         assert_eq!(
             err,
-            "app_id=demo/date=2026-11-25/demo-0000.parquet: written with rtcq schema version 2, \
-             this rtcq reads version 1: upgrade rtcq, or move the file out of the dataset"
+            "decoding app_id=demo/date=2026-11-25/demo-0000.parquet: has no column interval_s"
         );
         let err = decode_rows(with_kv(None)).unwrap_err().to_string();
         assert_eq!(
@@ -739,7 +793,9 @@ mod tests {
             "decoding app_id=demo/date=2026-11-25/demo-0000.parquet: has no rtcq.schema_version \
              metadata: not an rtcq slot file; move it out of the dataset"
         );
+        // A version 1 file (written before `interval_s`) reads as 30 s points.
         assert_eq!(decode_rows(with_kv(Some("1"))).unwrap(), sample());
+        assert!(sample().iter().all(|r| r.interval_s == 30));
         let err = decode_rows(Bytes::from_static(b"not parquet"))
             .unwrap_err()
             .to_string();

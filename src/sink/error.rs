@@ -57,7 +57,7 @@ pub enum SinkError {
 
     /// A slot file was written by a different schema version.
     #[error(
-        "{path}: written with rtcq schema version {found}, this rtcq reads version {expected}: \
+        "{path}: written with rtcq schema version {found}, this rtcq reads versions up to {expected}: \
          upgrade rtcq, or move the file out of the dataset"
     )]
     SchemaVersion {
@@ -65,7 +65,7 @@ pub enum SinkError {
         path: String,
         /// The `rtcq.schema_version` recorded in the file's metadata.
         found: String,
-        /// The schema version this build reads and writes.
+        /// The newest schema version this build reads (and the one it writes).
         expected: &'static str,
     },
 

@@ -22,7 +22,16 @@ pub struct Row {
     pub value: f64,
     /// The stream the value is about, when the API names one.
     pub stream_id: Option<String>,
+    /// Seconds the value covers: [`REAL_TIME_INTERVAL`] for a real-time point,
+    /// [`RECOVERED_INTERVAL`] for one recovered from the offline API. Part of the key: a
+    /// recovered 5-minute point never replaces a 30 s one.
+    pub interval_s: i32,
 }
+
+/// `interval_s` of a point from `ListRealTimeQuality`.
+pub const REAL_TIME_INTERVAL: i32 = 30;
+/// `interval_s` of a point recovered from `ListQuality` at 5-minute granularity.
+pub const RECOVERED_INTERVAL: i32 = 300;
 
 /// A row borrowed from wherever it is held: what the encoder takes and the decoder gives,
 /// so neither needs an owned `String` per row.
@@ -44,6 +53,8 @@ pub struct RowRef<'a> {
     pub value: f64,
     /// The stream the value is about, when the API names one.
     pub stream_id: Option<&'a str>,
+    /// Seconds the value covers (see [`Row::interval_s`]).
+    pub interval_s: i32,
 }
 
 impl RowRef<'_> {
@@ -58,9 +69,22 @@ impl RowRef<'_> {
             timestamp_us: self.timestamp_us,
             value: self.value,
             stream_id: self.stream_id.map(str::to_string),
+            interval_s: self.interval_s,
         }
     }
 }
+
+/// See [`Row::sort_key`].
+#[cfg(test)]
+pub(crate) type SortKey<'a> = (
+    Option<&'a str>,
+    Option<&'a str>,
+    ProductType,
+    &'a str,
+    i32,
+    i64,
+    Option<&'a str>,
+);
 
 impl Row {
     /// The row, borrowed.
@@ -74,27 +98,20 @@ impl Row {
             timestamp_us: self.timestamp_us,
             value: self.value,
             stream_id: self.stream_id.as_deref(),
+            interval_s: self.interval_s,
         }
     }
 
     /// The sort and identity key within a slot file: (room, user, product type,
-    /// indicator, timestamp, stream). The run's merge orders by the same key.
+    /// indicator, interval, timestamp, stream). The run's merge orders by the same key.
     #[cfg(test)]
-    pub(crate) fn sort_key(
-        &self,
-    ) -> (
-        Option<&str>,
-        Option<&str>,
-        ProductType,
-        &str,
-        i64,
-        Option<&str>,
-    ) {
+    pub(crate) fn sort_key(&self) -> SortKey<'_> {
         (
             self.room_id.as_deref(),
             self.user_id.as_deref(),
             self.product_type,
             &self.indicator,
+            self.interval_s,
             self.timestamp_us,
             self.stream_id.as_deref(),
         )

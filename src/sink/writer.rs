@@ -304,14 +304,13 @@ fn sweep(root: &std::path::Path, pipeline: &str) -> Result<usize, SinkError> {
             }
         }
     }
-    // The store's staging copies of this pipeline's state and gap ledger, left by a
+    // The store's staging copies of this pipeline's state and ledgers, left by a
     // process killed while saving them.
+    let gaps = root.join("_state").join("gaps");
     for (dir, file) in [
         (root.join("_state"), format!("{pipeline}.json")),
-        (
-            root.join("_state").join("gaps"),
-            format!("{pipeline}.jsonl"),
-        ),
+        (gaps.clone(), format!("{pipeline}.jsonl")),
+        (gaps, crate::state::gaps::recovered_file(pipeline)),
     ] {
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,

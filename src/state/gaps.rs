@@ -1,21 +1,31 @@
-//! `_state/gaps/<pipeline>.jsonl`: every range the API no longer had when we came for
-//! it, one JSON object a line, append-only. Written before the state that moves a cursor
-//! past the range, so a loss is never forgotten; a range already on record is not
-//! recorded twice.
+//! The ledgers under `_state/gaps/`, one JSON object a line, append-only:
+//!
+//! - `<pipeline>.jsonl`: every range the API no longer had when we came for it. Written
+//!   before the state that moves a cursor past the range, so a loss is never forgotten.
+//! - `<pipeline>.recovered.jsonl`: every range of a gap recovered from the offline API.
+//!   Written after the slot files that hold the recovered rows, so a recovery is
+//!   recorded only once it is in the dataset, and is then never asked again.
+//!
+//! A range already on record is not recorded twice. Recoveries have their own file so
+//! that a build without recovery still reads the gap ledger.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::domain::Gap;
+use crate::domain::recovery::Recovery;
 
 /// The ledger could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum GapError {
     /// A line of the ledger cannot be parsed; rtcq will not append to it until fixed.
     #[error(
-        "gap ledger {path}, line {line}: {reason}. Fix or move the file; rtcq will not append to a ledger it cannot read"
+        "ledger {path}, line {line}: {reason}. Fix or move the file; rtcq will not append to a ledger it cannot read"
     )]
     Corrupt {
         /// The ledger's key in the sink store (`…/_state/gaps/<pipeline>.jsonl`).
@@ -26,7 +36,7 @@ pub enum GapError {
         reason: String,
     },
     /// The store refused to read or write the ledger.
-    #[error("cannot access gap ledger {path}: {source}")]
+    #[error("cannot access ledger {path}: {source}")]
     Store {
         /// The ledger's key in the sink store.
         path: String,
@@ -36,27 +46,66 @@ pub enum GapError {
     },
 }
 
-/// One pipeline's ledger.
+/// A record of a ledger: how it tells a repeat.
+pub(crate) trait Record: Serialize + DeserializeOwned + Clone {
+    /// Whether `o` records the same range (one line a range).
+    fn same(&self, o: &Self) -> bool;
+}
+
+impl Record for Gap {
+    fn same(&self, o: &Self) -> bool {
+        self.same_range(o)
+    }
+}
+
+impl Record for Recovery {
+    fn same(&self, o: &Self) -> bool {
+        self.same_range(o)
+    }
+}
+
+/// One pipeline's ledger of records `T`.
 #[derive(Debug, Clone)]
-pub(crate) struct GapLedger {
+pub(crate) struct Ledger<T> {
     store: Arc<dyn ObjectStore>,
     path: Path,
+    records: PhantomData<fn() -> T>,
+}
+
+/// The ledger of lost ranges.
+pub(crate) type GapLedger = Ledger<Gap>;
+
+/// The ledger of recovered ranges.
+pub(crate) type RecoveryLedger = Ledger<Recovery>;
+
+/// The file name of the recovery ledger of `pipeline`, in the gap ledger's directory.
+pub(crate) fn recovered_file(pipeline: &str) -> String {
+    format!("{pipeline}.recovered.jsonl")
 }
 
 impl GapLedger {
     pub(crate) fn new(store: Arc<dyn ObjectStore>, root: &Path, pipeline: &str) -> Self {
-        GapLedger {
+        Ledger::at(store, root, &format!("{pipeline}.jsonl"))
+    }
+}
+
+impl RecoveryLedger {
+    pub(crate) fn recoveries(store: Arc<dyn ObjectStore>, root: &Path, pipeline: &str) -> Self {
+        Ledger::at(store, root, &recovered_file(pipeline))
+    }
+}
+
+impl<T: Record> Ledger<T> {
+    fn at(store: Arc<dyn ObjectStore>, root: &Path, file: &str) -> Self {
+        Ledger {
             store,
-            path: root
-                .clone()
-                .join("_state")
-                .join("gaps")
-                .join(format!("{pipeline}.jsonl").as_str()),
+            path: root.clone().join("_state").join("gaps").join(file),
+            records: PhantomData,
         }
     }
 
-    /// Every recorded gap, oldest record first.
-    pub(crate) async fn read(&self) -> Result<Vec<Gap>, GapError> {
+    /// Every record, oldest first.
+    pub(crate) async fn read(&self) -> Result<Vec<T>, GapError> {
         let path = self.path.to_string();
         let bytes = match self.store.get(&self.path).await {
             Ok(g) => g.bytes().await.map_err(|source| GapError::Store {
@@ -82,16 +131,16 @@ impl GapLedger {
         Ok(gaps)
     }
 
-    /// Appends the gaps not already on record; returns those appended. The caller holds
-    /// the lease, so read-modify-write is safe.
-    pub(crate) async fn append(&self, new: &[Gap]) -> Result<Vec<Gap>, GapError> {
+    /// Appends the records not already on record; returns those appended. The caller
+    /// holds the lease, so read-modify-write is safe.
+    pub(crate) async fn append(&self, new: &[T]) -> Result<Vec<T>, GapError> {
         if new.is_empty() {
             return Ok(Vec::new());
         }
         let mut all = self.read().await?;
         let mut added = Vec::new();
         for g in new {
-            if !all.iter().any(|o| o.same_range(g)) {
+            if !all.iter().any(|o| o.same(g)) {
                 all.push(g.clone());
                 added.push(g.clone());
             }
@@ -101,7 +150,7 @@ impl GapLedger {
         }
         let mut body = Vec::new();
         for g in &all {
-            // Serialising plain strings and timestamps cannot fail.
+            // Serialising plain strings, numbers and timestamps cannot fail.
             if let Ok(line) = serde_json::to_string(g) {
                 body.extend_from_slice(line.as_bytes());
                 body.push(b'\n');

@@ -1,6 +1,6 @@
 //! What the job remembers between runs, in the sink's own store under `_state/`:
-//! per-target cursors and incomplete slots (`cursors`), lost ranges (`gaps`), and the
-//! lease that keeps one writer at a time (`lease`).
+//! per-target cursors and incomplete slots (`cursors`), lost and recovered ranges
+//! (`gaps`), and the lease that keeps one writer at a time (`lease`).
 
 pub(crate) mod cursors;
 pub(crate) mod gaps;
@@ -9,6 +9,6 @@ pub(crate) mod lease;
 pub use cursors::StateError;
 pub(crate) use cursors::{State, StateStore, TargetState};
 pub use gaps::GapError;
-pub(crate) use gaps::GapLedger;
+pub(crate) use gaps::{GapLedger, RecoveryLedger};
 pub use lease::LeaseError;
 pub(crate) use lease::{Lease, LeaseOptions};

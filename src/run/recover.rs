@@ -1,0 +1,221 @@
+//! Recovery (DESIGN.md, "Recovery from the offline API"): after the real-time requests,
+//! each gap of the ledger that the offline API now has is asked for with `ListQuality`
+//! at 5-minute granularity, one request per target and range of at most 7 days, at its
+//! own rate and at most `max_requests_per_run` a run. The points go into the same slot
+//! files with `interval_s = 300`, replacing only earlier recovered points of the range;
+//! the recovery is recorded after the files are written, so a crash before that asks
+//! again and rewrites the same points, and a recorded range is never asked again. A
+//! request that fails leaves its range owed for the next run.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use backon::Retryable;
+use chrono::SecondsFormat;
+use tokio::time::Instant;
+
+use super::dispatch::{CHECKPOINT_EVERY, stops_everything};
+use super::rows::{Answer, Grain};
+use super::runner::Runner;
+use super::{RunError, fetch};
+use crate::api::offline::{FIVE_MINUTES, OfflineRequest};
+use crate::api::{ApiError, Client};
+use crate::domain::recovery::{self, Recovery};
+use crate::domain::{Gap, Target, TimeRange};
+use crate::limit::{Pacer, RetryPolicy, THROTTLE_PAUSE};
+
+/// Request counters of the recovery stage.
+#[derive(Debug, Default)]
+pub(crate) struct RecoveryStats {
+    /// `ListQuality` attempts sent, retries included.
+    pub(crate) sent: AtomicU64,
+    /// Answers that said we were too fast.
+    pub(crate) throttled: AtomicU64,
+}
+
+/// Sends `ListQuality` requests: its own pacer (the action has its own limit) and the
+/// run's retry policy.
+#[derive(Debug)]
+pub(crate) struct Recoverer {
+    pub(crate) client: Client,
+    pub(crate) pacer: Pacer,
+    pub(crate) policy: RetryPolicy,
+    pub(crate) stats: RecoveryStats,
+}
+
+impl Recoverer {
+    pub(crate) fn new(client: Client, requests_per_second: f64, policy: RetryPolicy) -> Self {
+        Recoverer {
+            client,
+            pacer: Pacer::new(requests_per_second),
+            policy,
+            stats: RecoveryStats::default(),
+        }
+    }
+
+    /// Asks for `target`'s 5-minute points over `range`, retrying as the policy says.
+    async fn fetch(&self, target: &Target, range: TimeRange) -> Result<Answer, ApiError> {
+        let body = OfflineRequest {
+            base: fetch::request_body(target, range.start, range.end),
+            aggregate_granularity: FIVE_MINUTES,
+        };
+        let attempt = || async {
+            self.pacer.acquire().await;
+            self.stats.sent.fetch_add(1, Ordering::Relaxed);
+            let answer = self.client.list_quality_with(&body, Answer::from_ref).await;
+            if let Err(e) = &answer
+                && e.is_throttle()
+            {
+                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                self.pacer.back_off(THROTTLE_PAUSE).await;
+            }
+            answer
+        };
+        let mut resigned = false;
+        attempt
+            .retry(self.policy.backoff())
+            .sleep(tokio::time::sleep)
+            .when(|e: &ApiError| {
+                if e.is_clock() && !resigned {
+                    resigned = true;
+                    return true;
+                }
+                e.is_retryable()
+            })
+            .notify(|e: &ApiError, after: Duration| {
+                tracing::warn!(target_id = %target, error = %e, retry_in_ms = after.as_millis() as u64, "recovery request failed, retrying");
+            })
+            .await
+    }
+}
+
+/// What the recovery stage did, for the summary.
+#[derive(Debug, Default)]
+pub(crate) struct RecoveryTally {
+    /// Ranges owed when the stage began.
+    pub(crate) due: usize,
+    /// Ranges recorded as recovered.
+    pub(crate) recovered: usize,
+    /// Points written by recovery.
+    pub(crate) points: u64,
+    /// Requests that failed for good.
+    pub(crate) failed: usize,
+}
+
+impl Runner<'_> {
+    /// Recovers what the ledger owes, oldest gap first, until the cap, the deadline or
+    /// an error that no request can get past; then writes the points and records the
+    /// ranges recovered.
+    pub(crate) async fn recover(
+        &mut self,
+        rec: &Recoverer,
+        deadline: Option<Instant>,
+    ) -> Result<(), RunError> {
+        let gaps = self.ledger.read().await?;
+        let done = self.recoveries.read().await?;
+        let due = recovery::due(&gaps, &done, self.window.now);
+        self.tally.recovery.due = due.len();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let keys: HashMap<String, usize> = self
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.key(), i))
+            .collect();
+        let cap = self.pipeline.recovery.max_requests_per_run as usize;
+        let mut last_checkpoint = Instant::now();
+        for d in due.iter().take(cap) {
+            let gap = &gaps[d.gap];
+            let Some(target) = self.recovery_target(gap, &keys) else {
+                tracing::warn!(target_id = %gap.target, start = %d.range.start, end = %d.range.end, "gap of a target the pipeline no longer has: not recovered");
+                continue;
+            };
+            let asked = rec.fetch(&target, d.range);
+            let answer = match deadline {
+                Some(at) => match tokio::time::timeout_at(at, asked).await {
+                    Ok(a) => a,
+                    Err(_) => break,
+                },
+                None => asked.await,
+            };
+            match answer {
+                Ok(answer) => self.take_recovered(target, d.range, &answer),
+                Err(e) => {
+                    let stop = stops_everything(&e);
+                    self.recovery_failed(&target, d.range, e);
+                    if stop {
+                        break;
+                    }
+                }
+            }
+            if self.store.over_budget() {
+                self.spill()?;
+            }
+            if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                self.flush().await?;
+                last_checkpoint = Instant::now();
+            }
+            if deadline.is_some_and(|at| Instant::now() >= at) {
+                break;
+            }
+        }
+        self.flush().await
+    }
+
+    /// The target a gap was recorded for: one of the run's, else a room an entry still
+    /// follows (its room retired since).
+    fn recovery_target(&self, gap: &Gap, keys: &HashMap<String, usize>) -> Option<Target> {
+        if let Some(&i) = keys.get(&gap.target) {
+            return Some(self.targets[i].clone());
+        }
+        let room = gap.room_id.as_deref()?;
+        self.pipeline
+            .scans
+            .iter()
+            .filter(|s| s.app_id == gap.app_id && s.follows(room))
+            .flat_map(|s| s.targets(room))
+            .find(|t| t.key() == gap.target)
+    }
+
+    /// Takes one recovered answer in: its points wait in their slots, and the range is
+    /// recorded once the next flush has written them.
+    fn take_recovered(&mut self, target: Target, range: TimeRange, answer: &Answer) {
+        let t = self.recovering.len();
+        let key = target.key();
+        self.recovering.push(target);
+        let points = self.collect(t, Grain::FiveMinutes, range.start, range.end, answer);
+        self.tally.recovery.points += points;
+        tracing::info!(target_id = %self.recovering[t], start = %range.start, end = %range.end, points, "gap recovered from the offline API at 5-minute granularity");
+        self.recovered_pending.push(Recovery {
+            pipeline: self.pipeline.name.to_string(),
+            target: key,
+            start: range.start,
+            end: range.end,
+            interval_s: Grain::FiveMinutes.interval_s(),
+            points,
+            recovered_at: self.clock.wall(),
+            run_id: self.run_id.clone(),
+        });
+    }
+
+    fn recovery_failed(&mut self, target: &Target, range: TimeRange, e: ApiError) {
+        self.tally.recovery.failed += 1;
+        if !e.is_retryable() {
+            self.tally.rejected = true;
+        }
+        let span = format!(
+            "[{}, {})",
+            range.start.to_rfc3339_opts(SecondsFormat::Secs, true),
+            range.end.to_rfc3339_opts(SecondsFormat::Secs, true)
+        );
+        tracing::error!(target_id = %target, range = %span, error = %e, "recovery request failed: the gap stays owed for the next run");
+        if self.tally.errors.len() < 20 {
+            self.tally
+                .errors
+                .push(format!("{target}: ListQuality {span}: {e}"));
+        }
+    }
+}
