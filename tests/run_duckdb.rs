@@ -57,6 +57,7 @@ async fn duckdb_and_pyarrow_read_a_run_exactly() {
         ("timestamp", "TIMESTAMP WITH TIME ZONE"),
         ("value", "DOUBLE"),
         ("stream_id", "VARCHAR"),
+        ("interval_s", "INTEGER"),
         ("app_id", "VARCHAR"),
         ("date", "DATE"),
     ];
@@ -83,6 +84,7 @@ async fn duckdb_and_pyarrow_read_a_run_exactly() {
                     r[7].as_i64().unwrap(),
                     r[8].as_u64().unwrap(),
                     s(9),
+                    r[10].as_i64().unwrap() as i32,
                 )
             })
             .collect();

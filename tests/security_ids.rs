@@ -88,19 +88,19 @@ fn run_args(cfg: &Path) -> Vec<String> {
     .to_vec()
 }
 
-/// (app, room, user, product, indicator, timestamp µs, value bits, stream) as JSON, the
-/// shape both Python readers print after dropping `date` and `unit`.
+/// (app, room, user, product, indicator, timestamp µs, value bits, stream, interval) as
+/// JSON, the shape both Python readers print after dropping `date` and `unit`.
 fn as_json(keys: &[Key]) -> Vec<String> {
     let mut out: Vec<String> = keys
         .iter()
-        .map(|k| serde_json::json!([k.0, k.1, k.2, k.3, k.4, k.5, k.6, k.7]).to_string())
+        .map(|k| serde_json::json!([k.0, k.1, k.2, k.3, k.4, k.5, k.6, k.7, k.8]).to_string())
         .collect();
     out.sort();
     out
 }
 
-/// The readers' rows `[app, date, room, user, product, indicator, unit, ts, bits, stream]`
-/// in the shape of [`as_json`].
+/// The readers' rows `[app, date, room, user, product, indicator, unit, ts, bits, stream,
+/// interval]` in the shape of [`as_json`].
 fn reader_rows(rows: &Value) -> Vec<String> {
     let mut out: Vec<String> = rows
         .as_array()
@@ -108,7 +108,7 @@ fn reader_rows(rows: &Value) -> Vec<String> {
         .iter()
         .map(|r| {
             let r = r.as_array().unwrap();
-            serde_json::json!([r[0], r[2], r[3], r[4], r[5], r[7], r[8], r[9]]).to_string()
+            serde_json::json!([r[0], r[2], r[3], r[4], r[5], r[7], r[8], r[9], r[10]]).to_string()
         })
         .collect();
     out.sort();

@@ -761,6 +761,7 @@ async fn a_run_against_a_server_sending_duplicates_and_junk_writes_each_point_on
             us(ts),
             v.to_bits(),
             stream.map(str::to_string),
+            30,
         )
     };
     let mut want = vec![

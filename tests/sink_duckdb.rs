@@ -118,7 +118,8 @@ fn expected_row(app: &str, date: &str, r: &Row) -> Value {
         r.unit,
         r.timestamp_us,
         r.value.to_bits(),
-        r.stream_id
+        r.stream_id,
+        r.interval_s
     ])
 }
 
@@ -177,6 +178,7 @@ async fn duckdb_and_pyarrow_read_back_exactly() {
             ["timestamp", "TIMESTAMP WITH TIME ZONE"],
             ["value", "DOUBLE"],
             ["stream_id", "VARCHAR"],
+            ["interval_s", "INTEGER"],
             ["app_id", "VARCHAR"],
             ["date", "DATE"]
         ])
@@ -192,6 +194,7 @@ async fn duckdb_and_pyarrow_read_back_exactly() {
             ["timestamp", "timestamp[us, tz=UTC]"],
             ["value", "double"],
             ["stream_id", "string"],
+            ["interval_s", "int32"],
             ["app_id", "string"],
             ["date", "date32[day]"]
         ])
@@ -236,7 +239,7 @@ async fn duckdb_and_pyarrow_read_back_exactly() {
         };
         let kv = json!({
             "rtcq.pipeline": "demo",
-            "rtcq.schema_version": "1",
+            "rtcq.schema_version": "2",
             "rtcq.slot_start": start,
             "rtcq.slot_end": end,
             "rtcq.writer": format!("rtcq {}", env!("CARGO_PKG_VERSION")),

@@ -161,7 +161,7 @@ pub(crate) async fn rtcq_async_env(args: Vec<String>, env: Vec<(String, String)>
 }
 
 /// One row as a user would compare it: (app, room, user, product type, indicator,
-/// timestamp µs, value bits, stream id).
+/// timestamp µs, value bits, stream id, interval_s).
 pub(crate) type Key = (
     String,
     Option<String>,
@@ -171,6 +171,7 @@ pub(crate) type Key = (
     i64,
     u64,
     Option<String>,
+    i32,
 );
 
 /// One row of `app_id` as a user would compare it.
@@ -184,6 +185,7 @@ fn key_of(app_id: &str, r: RowRef<'_>) -> Key {
         r.timestamp_us,
         r.value.to_bits(),
         r.stream_id.map(str::to_string),
+        r.interval_s,
     )
 }
 
@@ -309,6 +311,7 @@ pub(crate) fn expected_for(
                 ts.timestamp_micros(),
                 p.value.unwrap().to_bits(),
                 p.stream_id.clone(),
+                30,
             ));
         }
     }

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 COLUMNS = ["app_id", "date", "room_id", "user_id", "product_type", "indicator", "unit",
-           "timestamp", "value", "stream_id"]
+           "timestamp", "value", "stream_id", "interval_s"]
 
 
 VALUE = COLUMNS.index("value")
@@ -41,7 +41,7 @@ def read_duckdb(root):
     described = con.sql(f"describe select * from {src}").fetchall()
     rows = con.sql(
         f"""select app_id, cast(date as varchar), room_id, user_id, product_type, indicator,
-                   unit, epoch_us("timestamp"), value, stream_id
+                   unit, epoch_us("timestamp"), value, stream_id, interval_s
             from {src}"""
     ).fetchall()
     files = con.sql(f"select distinct filename from {with_names} order by 1").fetchall()

@@ -21,7 +21,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 COLUMNS = ["app_id", "date", "room_id", "user_id", "product_type", "indicator", "unit",
-           "timestamp", "value", "stream_id"]
+           "timestamp", "value", "stream_id", "interval_s"]
 
 
 def bits(v):
