@@ -8,7 +8,8 @@ use rtcq::api::{Envelope, QualityResult};
 use rtcq::auth::{Credentials, RequestToSign, sign};
 use rtcq::domain::ProductType;
 use rtcq::emulator::{
-    DEMO_ACCESS_KEY, DEMO_SECRET_KEY, EmulatorConfig, RunningEmulator, generate, spawn,
+    DEMO_ACCESS_KEY, DEMO_SECRET_KEY, EmulatorConfig, FaultKind, Faults, OfflineFault,
+    RunningEmulator, generate, spawn,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -94,8 +95,22 @@ async fn call(
     signed_at: DateTime<Utc>,
     tamper: Tamper,
 ) -> Answer {
+    let action = "ListRealTimeQuality";
+    call_as(action, client, emu, creds, signed_body, signed_at, tamper).await
+}
+
+/// [`call`] for any action `POST`ed with a JSON body.
+async fn call_as(
+    action: &str,
+    client: &reqwest::Client,
+    emu: &RunningEmulator,
+    creds: &Credentials,
+    signed_body: &[u8],
+    signed_at: DateTime<Utc>,
+    tamper: Tamper,
+) -> Answer {
     let host = emu.addr().to_string();
-    let query = [("Action", "ListRealTimeQuality"), ("Version", "2023-11-01")];
+    let query = [("Action", action), ("Version", "2023-11-01")];
     let s = sign(
         creds,
         &RequestToSign {
@@ -581,4 +596,209 @@ async fn latency_is_added_before_answering() {
     let a = call_ok(&c, &emu, &body(&good_body())).await;
     assert_eq!(a.status, 200);
     assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+/// A `ListQuality` body: 5-minute buckets of 11:15 to 12:00 in Beijing, the last one
+/// (ending 8 hours before [`fixed_now`]) the newest served; 11:12 is inside a bucket
+/// that starts before `StartTime`, so that bucket is left out.
+fn offline_body() -> Value {
+    json!({
+        "AppId": "661e0000000000000543cf",
+        "StartTime": "2024-05-01T11:12:00+08:00",
+        "EndTime": "2024-05-01T04:30:00Z",
+        "Indicator": ["stall_rate"],
+        "RoomId": "room-7",
+        "UserId": ["alice"],
+        "ProductType": "web",
+        "AggregateGranularity": "5min"
+    })
+}
+
+async fn offline_ok(c: &reqwest::Client, emu: &RunningEmulator) -> Answer {
+    let b = body(&offline_body());
+    let at = Utc::now();
+    call_as("ListQuality", c, emu, &demo(), &b, at, Tamper::default()).await
+}
+
+/// The points of the 5-minute buckets starting at 03:15 to 03:55 UTC, worked out from the
+/// 30 s data: per series, `(TimeStamp, Value)`.
+fn expected_offline() -> Vec<(String, Vec<(String, f64)>)> {
+    let mut out: Vec<(String, Vec<(String, f64)>)> = Vec::new();
+    for i in 0..9 {
+        let b = Utc.with_ymd_and_hms(2024, 5, 1, 3, 15, 0).unwrap() + TimeDelta::minutes(5 * i);
+        let r = generate(
+            "661e0000000000000543cf",
+            ProductType::Web,
+            Some("room-7"),
+            &["alice".to_string()],
+            &["stall_rate".to_string()],
+            b,
+            b + TimeDelta::minutes(5),
+            fixed_now(),
+        );
+        for (k, s) in r.indicators.iter().enumerate() {
+            if out.len() <= k {
+                out.push((s.name.clone(), Vec::new()));
+            }
+            let values: Vec<f64> = s.data.iter().map(|p| p.value.unwrap()).collect();
+            if values.is_empty() {
+                continue;
+            }
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            let stamp = (b + TimeDelta::hours(8)).format("%Y-%m-%dT%H:%M:%S+08:00");
+            out[k]
+                .1
+                .push((stamp.to_string(), (mean * 100.0).round() / 100.0));
+        }
+    }
+    out
+}
+
+fn offline_points(result: &Value) -> Vec<(String, Vec<(String, f64)>)> {
+    result["Indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let points = s["Data"].as_array().unwrap().iter().map(|p| {
+                assert_eq!(
+                    p.as_object().unwrap().len(),
+                    2,
+                    "only TimeStamp and Value: {p}"
+                );
+                (
+                    p["TimeStamp"].as_str().unwrap().to_string(),
+                    p["Value"].as_f64().unwrap(),
+                )
+            });
+            (s["Name"].as_str().unwrap().to_string(), points.collect())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn list_quality_answers_five_minute_means_without_the_echo() {
+    let emu = start(unlimited()).await;
+    let c = client();
+    let a = offline_ok(&c, &emu).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let md = &a.json["ResponseMetadata"];
+    assert_eq!(md["Action"], "ListQuality");
+    assert_eq!(md["Version"], "2023-11-01");
+    assert!(md.get("Error").is_none());
+    let r = &a.json["Result"];
+    assert_eq!(r["AggregateGranularity"], "5min");
+    assert!(
+        r.get("RoomId").is_none() && r.get("UserId").is_none(),
+        "{r}"
+    );
+    let want = expected_offline();
+    assert_eq!(offline_points(r), want);
+    let stamps: Vec<&str> = want[0].1.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(stamps.first(), Some(&"2024-05-01T11:15:00+08:00"));
+    assert_eq!(stamps.last(), Some(&"2024-05-01T11:55:00+08:00"));
+    // The real-time reader takes the answer, the granularity ignored.
+    let env: Envelope = serde_json::from_value(a.json.clone()).unwrap();
+    let result: QualityResult = env.result.unwrap();
+    assert_eq!(result.indicators.len(), 2);
+    let stats = emu.shutdown().await;
+    assert_eq!((stats.offline_answers, stats.status(200)), (1, 1));
+}
+
+#[tokio::test]
+async fn list_quality_has_its_own_two_per_second() {
+    let emu = start(EmulatorConfig {
+        now: Some(fixed_now()),
+        requests_per_second: Some(2.0),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let c = client();
+    let rt = body(&good_body());
+    let started = Instant::now();
+    let offline = futures::future::join_all((0..4).map(|_| offline_ok(&c, &emu)));
+    let real_time = futures::future::join_all((0..2).map(|_| call_ok(&c, &emu, &rt)));
+    let (offline, real_time) = tokio::join!(offline, real_time);
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "the burst took {:?}, too slow to test a one-second window",
+        started.elapsed()
+    );
+    let statuses = |answers: &[Answer]| {
+        let mut s: Vec<u16> = answers.iter().map(|a| a.status).collect();
+        s.sort_unstable();
+        s
+    };
+    assert_eq!(statuses(&offline), [200, 200, 429, 429]);
+    assert_eq!(statuses(&real_time), [200, 200]);
+    for a in offline.iter().filter(|a| a.status == 429) {
+        assert_eq!(a.error().1, "FlowLimitExceeded");
+    }
+    let stats = emu.shutdown().await;
+    assert_eq!((stats.offline_answers, stats.throttled), (2, 2));
+}
+
+#[tokio::test]
+async fn list_quality_faults_deny_or_add_stray_points() {
+    let with_fault = |fault| EmulatorConfig {
+        faults: Faults {
+            offline: Some(fault),
+            ..Faults::default()
+        },
+        ..unlimited()
+    };
+    let c = client();
+    let emu = start(with_fault(OfflineFault::Denied)).await;
+    let a = offline_ok(&c, &emu).await;
+    assert_eq!(a.error(), (403, "AccessDenied".to_string(), Some(100013)));
+    assert_eq!(
+        a.json["ResponseMetadata"]["Error"]["Message"],
+        "User is not authorized to perform: rtc:ListQuality"
+    );
+    assert!(a.json.get("Result").is_none());
+    // The other actions are not denied.
+    assert_eq!(call_ok(&c, &emu, &body(&good_body())).await.status, 200);
+    let stats = emu.shutdown().await;
+    assert_eq!((stats.offline_answers, stats.faults), (0, 1));
+
+    let emu = start(with_fault(OfflineFault::Stray)).await;
+    let a = offline_ok(&c, &emu).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    for ((name, got), (want_name, want)) in offline_points(&a.json["Result"])
+        .into_iter()
+        .zip(expected_offline())
+    {
+        assert_eq!(name, want_name);
+        let mut with_strays = want.clone();
+        with_strays.insert(0, ("2024-05-01T11:05:00+08:00".to_string(), 1.0));
+        with_strays.insert(2, ("2024-05-01T11:17:30+08:00".to_string(), 1.0));
+        assert_eq!(got, with_strays, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn list_quality_and_list_real_time_quality_keep_their_own_faults() {
+    let c = client();
+    let rt = body(&good_body());
+    // Every real-time request fails at random; the offline ones are not touched.
+    let emu = start(EmulatorConfig {
+        faults: Faults::default().with(FaultKind::InternalError, 1.0),
+        ..unlimited()
+    })
+    .await;
+    assert_eq!(offline_ok(&c, &emu).await.status, 200);
+    assert_eq!(call_ok(&c, &emu, &rt).await.error().1, "InternalError");
+    // An offline throttle fault starts no burst that would refuse real-time requests.
+    let emu = start(EmulatorConfig {
+        faults: Faults {
+            offline: Some(OfflineFault::Kind(FaultKind::Throttle)),
+            throttle_burst: 3,
+            ..Faults::default()
+        },
+        ..unlimited()
+    })
+    .await;
+    assert_eq!(offline_ok(&c, &emu).await.error().0, 429);
+    assert_eq!(call_ok(&c, &emu, &rt).await.status, 200);
+    assert_eq!(offline_ok(&c, &emu).await.error().0, 429);
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use tokio::net::TcpListener;
 
 use super::faults::{FailRoom, FaultKind, parse_fail_room, parse_fault};
+use super::offline;
 use super::{DEMO_ACCESS_KEY, DEMO_SECRET_KEY, EmulatorConfig, Faults, serve_forever};
 
 /// Arguments of `rtcq emulator`.
@@ -26,6 +27,9 @@ pub struct EmulatorArgs {
     /// `ListRoomInfo` requests per second per access key; 0 for unlimited.
     #[arg(long, value_name = "RATE", default_value_t = 10.0, value_parser = parse_rate)]
     pub(crate) room_info_rate_limit: f64,
+    /// `ListQuality` requests per second per access key; 0 for unlimited.
+    #[arg(long, value_name = "RATE", default_value_t = offline::REQUESTS_PER_SECOND, value_parser = parse_rate)]
+    pub(crate) offline_rate_limit: f64,
     /// Added latency before every answer, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub(crate) latency_ms: u64,
@@ -114,6 +118,8 @@ pub async fn run_cli(args: EmulatorArgs) -> anyhow::Result<()> {
         requests_per_second: (args.rate_limit > 0.0).then_some(args.rate_limit),
         room_info_requests_per_second: (args.room_info_rate_limit > 0.0)
             .then_some(args.room_info_rate_limit),
+        offline_requests_per_second: (args.offline_rate_limit > 0.0)
+            .then_some(args.offline_rate_limit),
         latency: Duration::from_millis(args.latency_ms),
         faults: args.faults(),
     };
@@ -193,6 +199,7 @@ mod tests {
         assert_eq!(a.listen, "127.0.0.1:8080");
         assert_eq!(a.now, None);
         assert_eq!(a.rate_limit, 2.0);
+        assert_eq!(a.offline_rate_limit, 2.0);
         assert_eq!(a.latency_ms, 0);
         let a = Top::try_parse_from([
             "x",
@@ -204,12 +211,16 @@ mod tests {
             "0",
             "--latency-ms",
             "25",
+            "--offline-rate-limit",
+            "0",
         ])
         .unwrap()
         .args;
+        assert_eq!(a.offline_rate_limit, 0.0);
         assert_eq!(a.now.unwrap().to_rfc3339(), "2024-05-01T12:00:00+00:00");
         assert_eq!((a.rate_limit, a.latency_ms), (0.0, 25));
         assert!(Top::try_parse_from(["x", "--rate-limit", "-1"]).is_err());
+        assert!(Top::try_parse_from(["x", "--offline-rate-limit", "-1"]).is_err());
         assert!(Top::try_parse_from(["x", "--now", "yesterday"]).is_err());
         assert!(a.faults.is_empty());
     }

@@ -82,6 +82,12 @@ impl ApiError {
         )
     }
 
+    /// `AccessDenied`, 100013, HTTP 403: the key is genuine but its policy does not allow
+    /// the action. A gateway (IAM) refusal, hence the `CodeN`.
+    pub(crate) fn access_denied(message: impl Into<String>) -> Self {
+        Self::gateway(StatusCode::FORBIDDEN, "AccessDenied", 100013, message)
+    }
+
     /// `InternalError`, 100014, HTTP 500.
     pub(crate) fn internal_error(message: impl Into<String>) -> Self {
         Self::gateway(

@@ -104,8 +104,26 @@ pub struct FailRoom {
     pub requests: u64,
 }
 
+/// What every `ListQuality` request gets, for tests of recovery when the offline data
+/// cannot be had or cannot be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfflineFault {
+    /// This fault, as [`Faults::room_info`] gives `ListRoomInfo` (a throttle fault starts
+    /// no burst, so `ListRealTimeQuality` is not refused with it).
+    Kind(FaultKind),
+    /// HTTP 403 `AccessDenied` (CodeN 100013): a key whose policy lacks `rtc:ListQuality`,
+    /// which no retry cures.
+    Denied,
+    /// A correct answer with, in each series, two points a reader must not trust: one 5
+    /// minutes before the 5-minute bucket of `StartTime` (outside the window asked) and one
+    /// 150 s after the first bucket's start (off the grid), both of value 1.0.
+    Stray,
+}
+
 /// Failures the emulator can inject, off by default. Applied to requests that passed
-/// the signature check and the throttle.
+/// the signature check and the throttle. `ListQuality` requests get only
+/// [`Faults::offline`] and are not counted as admitted, so they never shift which
+/// `ListRealTimeQuality` requests the other faults hit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Faults {
     /// Every n-th admitted request answers HTTP 500 `InternalError` (CodeN 100014).
@@ -124,6 +142,8 @@ pub struct Faults {
     pub fail_room: Option<FailRoom>,
     /// Every `ListRoomInfo` request gets this fault (room discovery failing).
     pub room_info: Option<FaultKind>,
+    /// Every `ListQuality` request gets this fault (recovery failing, or fed bad points).
+    pub offline: Option<OfflineFault>,
 }
 
 impl Default for Faults {
@@ -137,6 +157,7 @@ impl Default for Faults {
             timeout: Duration::from_secs(120),
             fail_room: None,
             room_info: None,
+            offline: None,
         }
     }
 }

@@ -7,6 +7,9 @@
 //! - `data`: the data, a pure function tests can call to know the exact rows.
 //! - `verify`: route and signature checks (gateway errors, with `CodeN`).
 //! - `validate`: body checks (`InvalidParameter*`).
+//! - `room_info`: `ListRoomInfo` over the call model of `calls`.
+//! - `offline`: `ListQuality`, the offline data: means of the real-time data over 5
+//!   minutes or a day, 8 hours late, with its own limit.
 //! - `throttle`: the per-key sliding-window limit.
 //! - `faults`: injected failures (errors, latency, timeouts, dropped connections,
 //!   cut bodies), chosen per request from a seed.
@@ -25,6 +28,7 @@ pub(crate) mod cli;
 pub(crate) mod data;
 pub(crate) mod error;
 pub(crate) mod faults;
+pub(crate) mod offline;
 pub(crate) mod room_info;
 pub(crate) mod server;
 pub(crate) mod throttle;
@@ -35,7 +39,7 @@ pub use calls::{Call, LIST_DELAY, MODEL_ROOMS, created_in, in_call, model_room};
 pub use cli::{EmulatorArgs, run_cli};
 pub use data::{generate, series_names};
 pub use error::ApiError;
-pub use faults::{FailRoom, FaultKind, Faults};
+pub use faults::{FailRoom, FaultKind, Faults, OfflineFault};
 pub use server::{RunningEmulator, Stats, serve_forever, spawn};
 
 /// The demo access key the emulator accepts by default. Public; grants nothing.
@@ -63,6 +67,9 @@ pub struct EmulatorConfig {
     pub requests_per_second: Option<f64>,
     /// `ListRoomInfo`'s own limit per access key; `None` is unlimited.
     pub room_info_requests_per_second: Option<f64>,
+    /// `ListQuality`'s own limit per access key (it does not share
+    /// `ListRealTimeQuality`'s); `None` is unlimited.
+    pub offline_requests_per_second: Option<f64>,
     /// Slept before every answer.
     pub latency: Duration,
     /// Injected failures, off by default.
@@ -78,6 +85,7 @@ impl Default for EmulatorConfig {
             now: None,
             requests_per_second: Some(DEFAULT_REQUESTS_PER_SECOND),
             room_info_requests_per_second: Some(10.0),
+            offline_requests_per_second: Some(offline::REQUESTS_PER_SECOND),
             latency: Duration::ZERO,
             faults: Faults::default(),
         }

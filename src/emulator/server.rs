@@ -2,11 +2,15 @@
 //! `Inner` holding the config, the data clock, the throttle and the counters.
 //!
 //! A request goes through, in order: the route ([`verify::check_route`]), the body
-//! (read up to [`MAX_BODY`]), the signature ([`verify::verify`]), the per-key throttle
-//! ([`SlidingWindow`]), injected faults ([`super::faults`]), the body
-//! ([`validate::validate`]), the per-room fault and finally [`data::generate`]. The
-//! configured latency is slept before every answer; faults that change how the answer
-//! is delivered (delay, dropped connection, cut or garbage body) apply after it.
+//! (read up to [`MAX_BODY`]), the signature ([`verify::verify`]), the action's per-key
+//! throttle ([`SlidingWindow`]), injected faults ([`super::faults`]), the body
+//! ([`validate::validate`]), the per-room fault and finally [`data::generate`].
+//! `ListRoomInfo` and `ListQuality` take their own fault after the throttle and are
+//! answered by [`room_info`] and [`offline`]; the random faults and the per-room fault
+//! never touch `ListQuality`, so adding offline requests to a test does not move the
+//! faults its real-time requests get. The configured latency is slept before every
+//! answer; faults that change how the answer is delivered (delay, dropped connection,
+//! cut or garbage body) apply after it.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -29,11 +33,13 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::error::ApiError;
-use super::faults::FaultKind;
+use super::faults::{FaultKind, OfflineFault};
+use super::offline::{self, OfflineResult};
 use super::room_info;
 use super::throttle::SlidingWindow;
 use super::verify::Route;
 use super::{EmulatorConfig, data, validate, verify};
+use crate::api::offline::OFFLINE_ACTION;
 use crate::api::room_info::{ROOM_INFO_ACTION, RoomInfoPage};
 use crate::api::{ACTION, QualityResult, ResponseMetadata, SERVICE, VERSION};
 use crate::clock::Clock;
@@ -64,6 +70,9 @@ pub struct Stats {
     pub empty_answers: u64,
     /// `ListRoomInfo` requests answered.
     pub room_info_answers: u64,
+    /// `ListQuality` requests answered (with data or not), so a test can tell recovery
+    /// asked for the offline data.
+    pub offline_answers: u64,
 }
 
 impl Stats {
@@ -79,12 +88,15 @@ struct Inner {
     throttle: Option<Mutex<SlidingWindow>>,
     /// `ListRoomInfo`'s own limit.
     room_info_throttle: Option<Mutex<SlidingWindow>>,
+    /// `ListQuality`'s own limit.
+    offline_throttle: Option<Mutex<SlidingWindow>>,
     requests: AtomicU64,
     throttled: AtomicU64,
     admitted: AtomicU64,
     faults: AtomicU64,
     empty_answers: AtomicU64,
     room_info_answers: AtomicU64,
+    offline_answers: AtomicU64,
     /// Throttle faults still owed by the current burst.
     burst_left: AtomicU64,
     /// Requests seen for [`super::Faults::fail_room`].
@@ -106,6 +118,7 @@ impl Inner {
             faults: self.faults.load(Ordering::Relaxed),
             empty_answers: self.empty_answers.load(Ordering::Relaxed),
             room_info_answers: self.room_info_answers.load(Ordering::Relaxed),
+            offline_answers: self.offline_answers.load(Ordering::Relaxed),
         }
     }
 
@@ -117,6 +130,9 @@ impl Inner {
             }
             Answer::RoomInfo(_) => {
                 self.room_info_answers.fetch_add(1, Ordering::Relaxed);
+            }
+            Answer::Offline(_) => {
+                self.offline_answers.fetch_add(1, Ordering::Relaxed);
             }
             Answer::Quality(_) => {}
         }
@@ -188,6 +204,7 @@ pub async fn spawn(
     };
     let throttle = window(cfg.requests_per_second);
     let room_info_throttle = window(cfg.room_info_requests_per_second);
+    let offline_throttle = window(cfg.offline_requests_per_second);
     let started = Utc::now();
     let id_salt = (started.timestamp_subsec_nanos() as u64 ^ u64::from(addr.port())) & 0xFF_FFFF;
     let inner = Arc::new(Inner {
@@ -195,12 +212,14 @@ pub async fn spawn(
         clock,
         throttle,
         room_info_throttle,
+        offline_throttle,
         requests: AtomicU64::new(0),
         throttled: AtomicU64::new(0),
         admitted: AtomicU64::new(0),
         faults: AtomicU64::new(0),
         empty_answers: AtomicU64::new(0),
         room_info_answers: AtomicU64::new(0),
+        offline_answers: AtomicU64::new(0),
         burst_left: AtomicU64::new(0),
         fail_room_seen: AtomicU64::new(0),
         by_status: Mutex::new(BTreeMap::new()),
@@ -375,6 +394,7 @@ async fn handle(
 enum Answer {
     Quality(QualityResult),
     RoomInfo(RoomInfoPage),
+    Offline(OfflineResult),
 }
 
 impl Answer {
@@ -383,6 +403,7 @@ impl Answer {
         match self {
             Answer::Quality(_) => ACTION,
             Answer::RoomInfo(_) => ROOM_INFO_ACTION,
+            Answer::Offline(_) => OFFLINE_ACTION,
         }
     }
 }
@@ -419,8 +440,12 @@ async fn process(
     let throttle = match route {
         Route::Quality => &inner.throttle,
         Route::RoomInfo(_) => &inner.room_info_throttle,
+        Route::Offline => &inner.offline_throttle,
     };
     check_throttle(inner, throttle, &access_key)?;
+    if route == Route::Offline {
+        return answer_offline(inner, &body, delivery);
+    }
     admitted_fault(inner, delivery)?;
 
     let now = inner.clock.now();
@@ -444,6 +469,35 @@ async fn process(
         v.end,
         now,
     )))
+}
+
+/// `ListQuality`: its own fault ([`super::Faults::offline`]), the body, the answer.
+fn answer_offline(inner: &Inner, body: &[u8], delivery: &mut Delivery) -> Result<Answer, ApiError> {
+    let fault = inner.cfg.faults.offline;
+    match fault {
+        None | Some(OfflineFault::Stray) => {}
+        // Every request gets it, so it starts no burst (which would refuse
+        // `ListRealTimeQuality` requests too).
+        Some(OfflineFault::Kind(kind)) => {
+            if let Some(e) = apply_fault(inner, kind, true, delivery) {
+                return Err(e);
+            }
+        }
+        Some(OfflineFault::Denied) => {
+            inner.faults.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::access_denied(format!(
+                "User is not authorized to perform: rtc:{OFFLINE_ACTION}"
+            )));
+        }
+    }
+    let now = inner.clock.now();
+    let v = validate::validate_offline(body, now)?;
+    let mut result = offline::answer(&v, now);
+    if fault == Some(OfflineFault::Stray) {
+        inner.faults.fetch_add(1, Ordering::Relaxed);
+        offline::add_strays(&mut result, &v);
+    }
+    Ok(Answer::Offline(result))
 }
 
 /// An oversized body is refused the same way whether its size was declared or discovered.

@@ -5,13 +5,14 @@
 //! are ignored, `null` is the same as absent, key names match case-insensitively, and a
 //! value of the wrong type fails the whole body with `InvalidParameter.Unmarshal`.
 //! Then, in order: `AppId`, `StartTime`/`EndTime` (RFC 3339, any offset), `Indicator`,
-//! `ProductType`, `RoomId`/`UserId`, and finally the time window against the
-//! emulator's `now`.
+//! `ProductType`, `RoomId`/`UserId`, for `ListQuality` its `AggregateGranularity`, and
+//! finally the time window against the emulator's `now`, with each action's limits.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
+use super::offline::{self, Granularity};
 use crate::config::{INDICATORS, MAX_USERS_PER_REQUEST, check_id};
 use crate::domain::ProductType;
 use crate::plan::{HORIZON, MAX_SPAN};
@@ -29,16 +30,64 @@ pub(crate) struct ValidRequest {
     pub(crate) end: DateTime<Utc>,
 }
 
-/// Validates `body` at data-clock time `now`.
+/// A `ListQuality` body that passed every check.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ValidOffline {
+    /// The fields it shares with `ListRealTimeQuality`, under the same rules.
+    pub(crate) request: ValidRequest,
+    pub(crate) granularity: Granularity,
+}
+
+/// How far a request's window may reach, which is all the two actions' windows differ in.
+struct WindowLimits {
+    /// The longest `EndTime - StartTime`.
+    max_span: TimeDelta,
+    /// How long before `now` `StartTime` may be.
+    lookback: TimeDelta,
+}
+
+const REAL_TIME: WindowLimits = WindowLimits {
+    max_span: MAX_SPAN,
+    lookback: HORIZON,
+};
+
+const OFFLINE: WindowLimits = WindowLimits {
+    max_span: offline::MAX_SPAN,
+    lookback: offline::LOOKBACK,
+};
+
+/// Validates a `ListRealTimeQuality` `body` at data-clock time `now`.
 pub(crate) fn validate(body: &[u8], now: DateTime<Utc>) -> Result<ValidRequest, ApiError> {
-    let raw = decode(body)?;
+    let obj = decode(body)?;
+    let v = check_fields(read_fields(&obj)?)?;
+    check_window(v.start, v.end, now, &REAL_TIME)?;
+    Ok(v)
+}
+
+/// Validates a `ListQuality` `body` at data-clock time `now`: the real-time body's
+/// checks with the same codes and messages, its granularity, and the offline window.
+pub(crate) fn validate_offline(body: &[u8], now: DateTime<Utc>) -> Result<ValidOffline, ApiError> {
+    let obj = decode(body)?;
+    // Read with the other fields: a granularity of the wrong type fails the decoding.
+    let fields = read_fields(&obj)?;
+    let granularity = string(&obj, "AggregateGranularity")?;
+    let request = check_fields(fields)?;
+    let granularity = parse_granularity(granularity)?;
+    check_window(request.start, request.end, now, &OFFLINE)?;
+    Ok(ValidOffline {
+        request,
+        granularity,
+    })
+}
+
+/// The checks both actions make of the fields they share, in the module doc's order.
+fn check_fields(raw: RawBody) -> Result<ValidRequest, ApiError> {
     let app_id = check_app_id(raw.app_id)?;
     let start = parse_time("StartTime", raw.start_time)?;
     let end = parse_time("EndTime", raw.end_time)?;
     let indicators = check_indicators(raw.indicator)?;
     let product_type = parse_product_type(raw.product_type)?;
     let (room_id, users) = check_room_and_users(raw.room_id, raw.user_id)?;
-    check_window(start, end, now)?;
     Ok(ValidRequest {
         app_id,
         product_type,
@@ -47,6 +96,22 @@ pub(crate) fn validate(body: &[u8], now: DateTime<Utc>) -> Result<ValidRequest, 
         indicators,
         start,
         end,
+    })
+}
+
+/// The granularity decides the answer's grid, so it is required and only the two the
+/// API knows are taken.
+fn parse_granularity(value: Option<String>) -> Result<Granularity, ApiError> {
+    let text = value.unwrap_or_default();
+    if text.is_empty() {
+        return Err(bad("AggregateGranularity is required".into()));
+    }
+    Granularity::parse(&text).ok_or_else(|| {
+        bad(format!(
+            "AggregateGranularity {text:?} is not supported; use {} or {}",
+            Granularity::FiveMinutes.name(),
+            Granularity::OneDay.name()
+        ))
     })
 }
 
@@ -142,6 +207,7 @@ fn check_window(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     now: DateTime<Utc>,
+    limits: &WindowLimits,
 ) -> Result<(), ApiError> {
     if start >= end {
         return Err(ApiError::invalid_parameter(
@@ -149,26 +215,36 @@ fn check_window(
             format!("StartTime {start} is not before EndTime {end}"),
         ));
     }
-    if end - start > MAX_SPAN {
+    if end - start > limits.max_span {
         return Err(ApiError::invalid_parameter(
             Some("OutofTimeRange"),
             format!(
-                "The query spans {} s; at most {} minutes are allowed",
+                "The query spans {} s; at most {} are allowed",
                 (end - start).num_seconds(),
-                MAX_SPAN.num_minutes()
+                spoken(limits.max_span)
             ),
         ));
     }
-    if start < now - HORIZON {
+    if start < now - limits.lookback {
         return Err(ApiError::invalid_parameter(
             Some("OutofTimeRange"),
             format!(
-                "StartTime {start} is more than {} minutes before now ({now})",
-                HORIZON.num_minutes()
+                "StartTime {start} is more than {} before now ({now})",
+                spoken(limits.lookback)
             ),
         ));
     }
     Ok(())
+}
+
+/// A limit in the unit people state it in: whole days as days, anything else in minutes.
+fn spoken(d: TimeDelta) -> String {
+    let days = d.num_days();
+    if days > 0 && d == TimeDelta::days(days) {
+        format!("{days} days")
+    } else {
+        format!("{} minutes", d.num_minutes())
+    }
 }
 
 #[derive(Default)]
@@ -186,20 +262,26 @@ fn unmarshal(message: impl Into<String>) -> ApiError {
     ApiError::invalid_parameter(Some("Unmarshal"), message)
 }
 
-fn decode(body: &[u8]) -> Result<RawBody, ApiError> {
+/// The body as a JSON object, which is all either action accepts.
+fn decode(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| unmarshal(format!("The body is not valid JSON: {e}")))?;
     let Value::Object(obj) = value else {
         return Err(unmarshal("The body is not a JSON object"));
     };
+    Ok(obj)
+}
+
+/// The fields both actions share, each of the type Go's decoder would want.
+fn read_fields(obj: &Map<String, Value>) -> Result<RawBody, ApiError> {
     Ok(RawBody {
-        app_id: string(&obj, "AppId")?,
-        start_time: string(&obj, "StartTime")?,
-        end_time: string(&obj, "EndTime")?,
-        indicator: strings(&obj, "Indicator")?,
-        room_id: string(&obj, "RoomId")?,
-        user_id: strings(&obj, "UserId")?,
-        product_type: string(&obj, "ProductType")?,
+        app_id: string(obj, "AppId")?,
+        start_time: string(obj, "StartTime")?,
+        end_time: string(obj, "EndTime")?,
+        indicator: strings(obj, "Indicator")?,
+        room_id: string(obj, "RoomId")?,
+        user_id: strings(obj, "UserId")?,
+        product_type: string(obj, "ProductType")?,
     })
 }
 

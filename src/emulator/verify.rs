@@ -1,5 +1,6 @@
 //! Checks a request the way the API gateway does: the route (`POST /` with
-//! `Action=ListRealTimeQuality&Version=2023-11-01`), then the `HMAC-SHA256` signature
+//! `Action=ListRealTimeQuality` or `Action=ListQuality`, `GET /` with
+//! `Action=ListRoomInfo`, all at `Version=2023-11-01`), then the `HMAC-SHA256` signature
 //! (see `reference/volcengine-api.md`, "Request signing"), recomputed with the same
 //! [`crate::auth`] helpers the client signs with.
 //!
@@ -21,6 +22,7 @@ use hyper::http::request::Parts;
 use hyper::{HeaderMap, Method};
 
 use super::error::ApiError;
+use crate::api::offline::OFFLINE_ACTION;
 use crate::api::room_info::ROOM_INFO_ACTION;
 use crate::api::{ACTION, SERVICE, VERSION};
 use crate::auth::{
@@ -49,10 +51,13 @@ pub(crate) enum Route {
     Quality,
     /// `ListRoomInfo`: `GET /`, the request in the query, here decoded.
     RoomInfo(Vec<(String, String)>),
+    /// `ListQuality`: `POST /`, the request in the JSON body, as `ListRealTimeQuality`.
+    Offline,
 }
 
-/// `POST /` for `ListRealTimeQuality` or `GET /` for `ListRoomInfo`, at the one version
-/// this emulator serves; anything else is `InvalidActionOrVersion` (HTTP 404).
+/// `POST /` for `ListRealTimeQuality` and `ListQuality` or `GET /` for `ListRoomInfo`, at
+/// the one version this emulator serves; anything else is `InvalidActionOrVersion`
+/// (HTTP 404).
 pub(crate) fn check_route(
     method: &Method,
     path: &str,
@@ -70,6 +75,7 @@ pub(crate) fn check_route(
     let (route, served_by) = match (action, version) {
         (Some(ACTION), Some(VERSION)) => (Route::Quality, Method::POST),
         (Some(ROOM_INFO_ACTION), Some(VERSION)) => (Route::RoomInfo(pairs.clone()), Method::GET),
+        (Some(OFFLINE_ACTION), Some(VERSION)) => (Route::Offline, Method::POST),
         _ => {
             return Err(ApiError::invalid_action_or_version(format!(
                 "Could not find operation {} for version {}",
@@ -639,6 +645,38 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.message, "ListRoomInfo is served at GET /, not POST /");
+    }
+
+    #[test]
+    fn list_quality_is_a_post_at_the_same_version() {
+        assert_eq!(
+            check_route(
+                &Method::POST,
+                "/",
+                Some("Action=ListQuality&Version=2023-11-01")
+            )
+            .unwrap(),
+            Route::Offline
+        );
+        let e = check_route(
+            &Method::GET,
+            "/",
+            Some("Action=ListQuality&Version=2023-11-01"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.status.as_u16(), e.code.as_str(), e.code_n),
+            (404, "InvalidActionOrVersion", Some(100008))
+        );
+        assert_eq!(e.message, "ListQuality is served at POST /, not GET /");
+        for (p, q) in [
+            ("/", "Action=ListQuality&Version=2020-01-01"),
+            ("/x", "Action=ListQuality&Version=2023-11-01"),
+            ("/", "Action=listquality&Version=2023-11-01"),
+        ] {
+            let e = check_route(&Method::POST, p, Some(q)).unwrap_err();
+            assert_eq!(e.code, "InvalidActionOrVersion", "{p} {q}");
+        }
     }
 
     #[test]
