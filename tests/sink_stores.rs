@@ -177,7 +177,12 @@ async fn sink_behaviour(sink: &Sink, dataset: &str, list: impl Fn() -> Vec<Strin
     );
     // A series answered with nothing over the whole slot loses its rows there; the file
     // stays, with the others' rows; with no rows left at all it stays, empty.
-    let whole = |room| ((ProductType::Native, room, None, 30), (at(&s3, 0), at(&s3, 10)));
+    let whole = |room| {
+        (
+            (ProductType::Native, room, None, 30),
+            (at(&s3, 0), at(&s3, 10)),
+        )
+    };
     let r2 = Replaced::from([whole(Some("r2"))]);
     let w = write_rows(sink, "app", s3, vec![], &r2).await;
     assert_eq!(w, Some(written(sink, "app", s3, rel, 3).await));

@@ -225,7 +225,10 @@ mod tests {
 
     #[test]
     fn recovered_ranges_are_not_due_again_and_the_rest_is() {
-        let g = [gap("t", at(20, 1), at(20, 6)), gap("u", at(20, 1), at(20, 2))];
+        let g = [
+            gap("t", at(20, 1), at(20, 6)),
+            gap("u", at(20, 1), at(20, 2)),
+        ];
         let r = [
             recovery("t", at(20, 2), at(20, 3)),
             // Another target's recovery covers nothing of t.

@@ -174,7 +174,11 @@ impl Fetcher {
 }
 
 /// The body asking for `target`'s data in `[start, end)`.
-pub(super) fn request_body(target: &Target, start: DateTime<Utc>, end: DateTime<Utc>) -> QualityRequest {
+pub(super) fn request_body(
+    target: &Target,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> QualityRequest {
     QualityRequest {
         app_id: target.app_id.clone(),
         start_time: start.to_rfc3339_opts(SecondsFormat::Secs, true),

@@ -255,8 +255,7 @@ async fn run_leased(
         )),
         // What the run did before it stopped, with the error and its exit code.
         Err(error) => {
-            let mut summary =
-                runner.summary(&fetcher, scanner.as_ref(), recoverer.as_ref(), false);
+            let mut summary = runner.summary(&fetcher, scanner.as_ref(), recoverer.as_ref(), false);
             summary.exit_code = error.exit();
             summary.errors.push(error.to_string());
             Err(RunError::Stopped {

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 
 use super::buffer::{Point, RowStore, SlotRows};
+use super::prepare::Prepared;
 use super::recover::{Recoverer, RecoveryTally};
 use super::rows::Grain;
-use super::prepare::Prepared;
 use super::summary::{BackfillReport, DiscoveryReport, Exit, RecoveryReport, Summary, TargetLag};
 use super::{Dropped, Fetcher, RunError, RunOptions};
 use crate::capacity::{Budget, Capacity};
@@ -23,9 +23,7 @@ use crate::domain::{Gap, LostRange, Target};
 use crate::plan::{Progress, Request, Window, due, leaves_horizon};
 use crate::progress::Progress as Bar;
 use crate::sink::Sink;
-use crate::state::{
-    GapLedger, Lease, LeaseError, RecoveryLedger, State, StateStore, TargetState,
-};
+use crate::state::{GapLedger, Lease, LeaseError, RecoveryLedger, State, StateStore, TargetState};
 
 /// The work on one slot file: which answers touch it and their rows.
 #[derive(Debug, Default)]

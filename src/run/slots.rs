@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::buffer::{Point, SeriesOf};
+use super::rows::Grain;
 use super::runner::{Answered, Runner, SlotWork};
 use super::slot_file::{self, Replaced};
-use super::rows::Grain;
 use super::{Dropped, Fetched, Outcome, RunError, blocking, rows};
 use crate::plan::{Slot, SlotRange};
 
@@ -85,24 +85,33 @@ impl Runner<'_> {
         // Points come in runs of one slot: remember the last one's index.
         let mut last: Option<(DateTime<Utc>, Option<usize>)> = None;
         let mut kept = 0u64;
-        rows::for_each_point(target, answer, grain, start, end, slots.len, &mut dropped, |p| {
-            let index = match last {
-                Some((s, index)) if s == p.slot_start => index,
-                _ => {
-                    let index = slots.index_of(p.slot_start);
-                    last = Some((p.slot_start, index));
-                    index
-                }
-            };
-            let Some(index) = index else { return };
-            kept += 1;
-            by_slot[index].push(Point {
-                series: series[p.series],
-                stream: store.stream_id(p.stream_id),
-                ts: p.timestamp_us,
-                value: p.value,
-            });
-        });
+        rows::for_each_point(
+            target,
+            answer,
+            grain,
+            start,
+            end,
+            slots.len,
+            &mut dropped,
+            |p| {
+                let index = match last {
+                    Some((s, index)) if s == p.slot_start => index,
+                    _ => {
+                        let index = slots.index_of(p.slot_start);
+                        last = Some((p.slot_start, index));
+                        index
+                    }
+                };
+                let Some(index) = index else { return };
+                kept += 1;
+                by_slot[index].push(Point {
+                    series: series[p.series],
+                    stream: store.stream_id(p.stream_id),
+                    ts: p.timestamp_us,
+                    value: p.value,
+                });
+            },
+        );
         if dropped.total() > 0 {
             tracing::warn!(
                 target_id = %target,

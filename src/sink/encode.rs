@@ -18,8 +18,7 @@ use arrow_array::builder::{
     Float64Builder, Int32Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow_array::{
-    Array, ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    Array, ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;

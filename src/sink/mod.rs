@@ -16,6 +16,6 @@ pub(crate) mod writer;
 pub use encode::{FileMeta, SlotEncoder, decode_each, schema};
 pub use error::SinkError;
 pub use partition::slot_path;
-pub use row::{RECOVERED_INTERVAL, REAL_TIME_INTERVAL, Row, RowRef};
+pub use row::{REAL_TIME_INTERVAL, RECOVERED_INTERVAL, Row, RowRef};
 pub use store::{SinkRoot, StoreOptions, open};
 pub use writer::{Sink, WrittenFile};

@@ -318,6 +318,56 @@ pub(crate) fn expected_for(
     out
 }
 
+/// The 5-minute points recovery should write for `target` over the gap `[start, end)`,
+/// worked out from the emulator's 30 s values (not from its `ListQuality` answer): each
+/// bucket whose start lies in the gap and that the offline API has at `emu_now` (8 hours
+/// old), with the mean of its 30 s values rounded to two decimals, no stream,
+/// `interval_s` 300.
+pub(crate) fn expected_recovered(
+    target: &Target,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    emu_now: DateTime<Utc>,
+) -> Vec<Key> {
+    let five = chrono::TimeDelta::minutes(5);
+    let users: Vec<String> = target.user_id.iter().cloned().collect();
+    let mut out = Vec::new();
+    let first = (start.timestamp_micros() + 299_999_999).div_euclid(300_000_000) * 300;
+    let mut b = DateTime::from_timestamp(first, 0).unwrap();
+    while b < end && b + five <= emu_now - chrono::TimeDelta::hours(8) {
+        let result = emulator::generate(
+            &target.app_id,
+            target.product_type,
+            target.room_id.as_deref(),
+            &users,
+            &target.indicators,
+            b,
+            b + five,
+            emu_now,
+        );
+        for s in result.indicators {
+            let values: Vec<f64> = s.data.iter().filter_map(|p| p.value).collect();
+            if values.is_empty() {
+                continue;
+            }
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            out.push((
+                target.app_id.clone(),
+                target.room_id.clone(),
+                target.user_id.clone(),
+                target.product_type.as_str().to_string(),
+                s.name.clone(),
+                b.timestamp_micros(),
+                ((mean * 100.0).round() / 100.0).to_bits(),
+                None,
+                300,
+            ));
+        }
+        b += five;
+    }
+    out
+}
+
 /// What a first run at `now` should write for every target of `pipeline`: from the
 /// horizon to the settled end.
 pub(crate) fn expected_first_run(pipeline: &Pipeline, now: DateTime<Utc>) -> Vec<Key> {
