@@ -15,8 +15,9 @@ import sys
 
 import duckdb
 
+# Files of schema version 1 have no interval_s: read by name.
 FULL = ("read_parquet('data/**/*.parquet', hive_partitioning = true, "
-        "hive_types = {'app_id': VARCHAR, 'date': DATE})")
+        "hive_types = {'app_id': VARCHAR, 'date': DATE}, union_by_name = true)")
 
 
 def blocks(readme, tag):
@@ -35,10 +36,15 @@ def main():
             "columns": [d[0] for d in cur.description],
             "rows": len(rows),
             "app_ids": sorted({str(r[0]) for r in rows}) if rows else [],
+            # The rows themselves when few, for exact checks.
+            "values": json.loads(json.dumps(rows, default=str)) if len(rows) <= 2000 else None,
         })
     con = duckdb.connect()
     out["reference"] = {
         "rows": con.execute(f"select count(*) from {FULL}").fetchone()[0],
+        "seconds": con.execute(
+            f"select sum(coalesce(interval_s, 30)) from {FULL}"
+        ).fetchone()[0],
         "min_ts_us": con.execute(f'select epoch_us(min("timestamp")) from {FULL}').fetchone()[0],
         "max_ts_us": con.execute(f'select epoch_us(max("timestamp")) from {FULL}').fetchone()[0],
         "app_ids": sorted(r[0] for r in con.execute(f"select distinct app_id from {FULL}").fetchall()),
@@ -67,6 +73,7 @@ def main():
             # One job for every figure.
             agg = df.agg(
                 F.count(F.lit(1)).alias("n"),
+                F.sum("interval_s").alias("seconds"),
                 F.min(F.unix_micros("timestamp")).alias("min_ts"),
                 F.max(F.unix_micros("timestamp")).alias("max_ts"),
                 F.collect_set("app_id").alias("app_ids"),
@@ -75,6 +82,7 @@ def main():
             out["spark"].append({
                 "types": {f.name: f.dataType.simpleString() for f in df.schema.fields},
                 "rows": agg["n"],
+                "seconds": agg["seconds"],
                 "min_ts_us": agg["min_ts"],
                 "max_ts_us": agg["max_ts"],
                 "app_ids": sorted(agg["app_ids"]),
