@@ -823,6 +823,49 @@ indicators = ["stall_rate"]
         assert_eq!(*app_level.indicators, ["stall_rate".to_string()]);
         let per_user = p.targets.iter().filter(|t| t.user_id.is_some()).count();
         assert_eq!(per_user, 8);
+        assert_eq!(
+            p.recovery,
+            RecoverySettings {
+                enabled: true,
+                requests_per_second: 2.0,
+                max_requests_per_run: 120,
+            }
+        );
+    }
+
+    #[test]
+    fn recovery_settings_are_read_and_checked() {
+        let with = |table: &str| ACTIVE.replace("[sink]", &format!("[recovery]\n{table}\n[sink]"));
+        let p = parse_str(&with(
+            "enabled = false\nrequests_per_second = 0.5\nmax_requests_per_run = 7",
+        ))
+        .unwrap();
+        assert_eq!(
+            p.recovery,
+            RecoverySettings {
+                enabled: false,
+                requests_per_second: 0.5,
+                max_requests_per_run: 7,
+            }
+        );
+        let cases = [
+            (
+                "max_requests_per_run = 0",
+                "pipelines/t.toml: recovery.max_requests_per_run: 0 requests cannot recover anything: give at least 1, or set recovery.enabled = false",
+            ),
+            (
+                "requests_per_second = -1.0",
+                "pipelines/t.toml: recovery.requests_per_second: -1 is not a rate: give requests per second above 0 and at most 1000 (the API allows 2.0 per account)",
+            ),
+        ];
+        for (table, want) in cases {
+            assert_eq!(rejection(&with(table)), want);
+        }
+        assert_eq!(
+            rejection(&with("enable = true")),
+            "pipelines/t.toml: enable: unknown field `enable`, expected one of `enabled`, \
+             `requests_per_second`, `max_requests_per_run`"
+        );
     }
 
     fn rejection(text: &str) -> String {

@@ -219,3 +219,164 @@ impl Runner<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::AnswerPoint;
+    use crate::domain::ProductType::{Native, Web};
+    use crate::run::fixtures::{Fixture, NOWHERE, TARGETS, at, fetched, row, slot, slot_rows};
+    use crate::run::rows::AnswerSeries;
+    use crate::run::{Outcome, rows};
+    use crate::sink::Row;
+
+    /// An answer of one series `audio_stall_rate` (%) with these points.
+    fn answer(points: &[(&str, f64)]) -> Answer {
+        Answer {
+            user_id: None,
+            series: vec![AnswerSeries {
+                name: "audio_stall_rate".into(),
+                unit: "%".into(),
+                points: points
+                    .iter()
+                    .map(|(ts, v)| AnswerPoint::new(ts, Some(*v), None))
+                    .collect(),
+            }],
+        }
+    }
+
+    fn recovered(mut r: Row) -> Row {
+        r.interval_s = 300;
+        r
+    }
+
+    fn gap_range() -> TimeRange {
+        TimeRange {
+            start: at("11:52:30"),
+            end: at("12:05:00"),
+        }
+    }
+
+    #[tokio::test]
+    async fn recovered_points_join_the_30_s_points_and_are_recorded_after_the_files() {
+        let f = Fixture::new(NOWHERE, 2.0, TARGETS);
+        f.save_state(&[(0, at("11:50:00"))]).await;
+        let opts = f.opts();
+        let (mut runner, _lease) = f.runner(&opts).await;
+        // A real-time answer for app-a native over [11:50, 11:59).
+        let live = answer(&[("2026-11-25T11:55:00Z", 1.0), ("2026-11-25T11:55:30Z", 2.0)]);
+        runner
+            .take(fetched(&runner, 0, Outcome::Answer(live)))
+            .unwrap();
+        // A recovered answer for app-a native's gap [11:52:30, 12:05): the 11:50 bucket
+        // starts before the gap and 11:57:30 is off the 5-minute grid.
+        let target = runner.targets[0].clone();
+        let offline = answer(&[
+            ("2026-11-25T19:50:00+08:00", 9.0),
+            ("2026-11-25T19:55:00+08:00", 1.55),
+            ("2026-11-25T19:57:30+08:00", 7.0),
+            ("2026-11-25T20:00:00+08:00", 2.25),
+        ]);
+        runner.take_recovered(target.clone(), gap_range(), &offline);
+        assert_eq!(runner.tally.recovery.points, 2);
+        assert_eq!(runner.tally.dropped.outside_window, 1);
+        assert_eq!(runner.tally.dropped.off_grid, 1);
+        // Nothing is recorded before the files are written.
+        assert_eq!(runner.recoveries.read().await.unwrap(), vec![]);
+
+        runner.flush().await.unwrap();
+
+        let sink = f.sink();
+        assert_eq!(
+            slot_rows(&sink, "app-a", slot("11:55:00")).await,
+            // The file's order: the key has interval_s before the timestamp.
+            Some(vec![
+                row(Native, "audio_stall_rate", at("11:55:00"), 1.0, None),
+                row(Native, "audio_stall_rate", at("11:55:30"), 2.0, None),
+                recovered(row(Native, "audio_stall_rate", at("11:55:00"), 1.55, None)),
+            ])
+        );
+        assert_eq!(
+            slot_rows(&sink, "app-a", slot("12:00:00")).await,
+            Some(vec![recovered(row(
+                Native,
+                "audio_stall_rate",
+                at("12:00:00"),
+                2.25,
+                None
+            ))])
+        );
+        // The real-time answer moved its cursor; the recovery moved none.
+        assert_eq!(runner.progress[0].cursor, Some(at("11:59:00")));
+        assert_eq!(runner.progress[1].cursor, None);
+        let records = runner.recoveries.read().await.unwrap();
+        assert_eq!(records.len(), 1);
+        let r = &records[0];
+        assert_eq!(
+            (r.target.as_str(), r.start, r.end, r.interval_s, r.points),
+            (
+                target.key().as_str(),
+                at("11:52:30"),
+                at("12:05:00"),
+                300,
+                2
+            )
+        );
+        assert_eq!(runner.tally.recovery.recovered, 1);
+
+        // The same range recovered again replaces the recovered points only.
+        let again = answer(&[("2026-11-25T11:55:00Z", 1.75)]);
+        runner.take_recovered(target, gap_range(), &again);
+        runner.flush().await.unwrap();
+        assert_eq!(
+            slot_rows(&sink, "app-a", slot("11:55:00")).await,
+            Some(vec![
+                row(Native, "audio_stall_rate", at("11:55:00"), 1.0, None),
+                row(Native, "audio_stall_rate", at("11:55:30"), 2.0, None),
+                recovered(row(Native, "audio_stall_rate", at("11:55:00"), 1.75, None)),
+            ])
+        );
+        assert_eq!(
+            slot_rows(&sink, "app-a", slot("12:00:00")).await,
+            Some(vec![])
+        );
+        // On record once.
+        assert_eq!(runner.recoveries.read().await.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn recovered_answers_need_no_user_echo_and_sit_on_the_5_minute_grid() {
+        let target = Target {
+            app_id: "a".into(),
+            product_type: Web,
+            room_id: Some("r".into()),
+            user_id: Some("u1".into()),
+            indicators: vec!["stall_rate".into()].into(),
+            max_lag: None,
+        };
+        let a = answer(&[
+            ("2026-11-25T12:00:00Z", 1.0),
+            ("2026-11-25T12:00:30Z", 2.0),
+            ("2026-11-25T12:05:00Z", 3.0),
+        ]);
+        let kept = |grain| {
+            let mut dropped = rows::Dropped::default();
+            let mut out = Vec::new();
+            rows::for_each_point(
+                &target,
+                &a,
+                grain,
+                at("12:00:00"),
+                at("12:10:00"),
+                chrono::TimeDelta::minutes(5),
+                &mut dropped,
+                |p| out.push(p.value),
+            );
+            (out, dropped.off_grid, dropped.user_not_applied)
+        };
+        // Real time: no echo of u1, so nothing is the user's.
+        assert_eq!(kept(Grain::RealTime), (vec![], 0, 3));
+        // Recovered: the offline API echoes nobody; 12:00:30 is off the 5-minute grid.
+        assert_eq!(kept(Grain::FiveMinutes), (vec![1.0, 3.0], 1, 0));
+    }
+}
