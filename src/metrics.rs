@@ -456,10 +456,38 @@ mod tests {
         }
         // A target that never ran has no lag sample.
         assert_eq!(text.matches("rtcq_target_lag_seconds{").count(), 1);
+        // Without recovery (`enabled = false`) no recovery gauge is written.
+        assert!(!text.contains("rtcq_gaps_owed"), "{text}");
         // Every sample's family has HELP and TYPE.
         for l in text.lines().filter(|l| !l.starts_with('#')) {
             let name = l.split(['{', ' ']).next().unwrap();
             assert!(text.contains(&format!("# TYPE {name} gauge\n")), "{name}");
+        }
+    }
+
+    #[test]
+    fn recovery_figures_are_gauges_of_the_last_run() {
+        let mut s = Summary::stopped("demo", "r1", &Clock::system(), 2, "x".into(), Exit::Done);
+        s.recovery = Some(RecoveryReport {
+            recovery_requests: 4,
+            recovery_throttled: 1,
+            gaps_recovered: 3,
+            points_recovered: 150,
+            recovery_failed: 1,
+            gaps_owed: 2,
+        });
+        let text = render(&s);
+        for line in [
+            "# TYPE rtcq_recovery_requests_total gauge",
+            "rtcq_recovery_requests_total{pipeline=\"demo\"} 4",
+            "rtcq_recovery_throttled_total{pipeline=\"demo\"} 1",
+            "rtcq_gaps_recovered_total{pipeline=\"demo\"} 3",
+            "rtcq_points_recovered_total{pipeline=\"demo\"} 150",
+            "rtcq_recovery_failed_total{pipeline=\"demo\"} 1",
+            "# HELP rtcq_gaps_owed Gap ranges the offline API has that the last run left for a later run.",
+            "rtcq_gaps_owed{pipeline=\"demo\"} 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line}\n---\n{text}");
         }
     }
 

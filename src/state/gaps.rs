@@ -209,4 +209,44 @@ mod tests {
             vec![gap("t1", 1), gap("t2", 1), gap("t1", 2)]
         );
     }
+
+    #[tokio::test]
+    async fn recoveries_have_their_own_file_next_to_the_gaps() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let root = Path::from("r");
+        let gaps = GapLedger::new(store.clone(), &root, "demo");
+        let recoveries = RecoveryLedger::recoveries(store.clone(), &root, "demo");
+        let g = gap("t1", 1);
+        let r = Recovery {
+            pipeline: "demo".into(),
+            target: "t1".into(),
+            start: g.start,
+            end: g.end,
+            interval_s: 300,
+            points: 24,
+            recovered_at: g.detected_at,
+            run_id: "run-1".into(),
+        };
+        gaps.append(std::slice::from_ref(&g)).await.unwrap();
+        assert_eq!(
+            recoveries.append(&[r.clone(), r.clone()]).await.unwrap(),
+            vec![r.clone()]
+        );
+        assert_eq!(
+            recoveries.append(std::slice::from_ref(&r)).await.unwrap(),
+            vec![]
+        );
+        assert_eq!(gaps.read().await.unwrap(), vec![g]);
+        let text = store
+            .get(&Path::from("r/_state/gaps/demo.recovered.jsonl"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&text).unwrap(),
+            "{\"pipeline\":\"demo\",\"target\":\"t1\",\"start\":\"2026-01-01T01:00:00Z\",\"end\":\"2026-01-01T02:00:00Z\",\"interval_s\":300,\"points\":24,\"recovered_at\":\"2026-01-01T12:00:00Z\",\"run_id\":\"run-1\"}\n"
+        );
+    }
 }
