@@ -25,6 +25,12 @@ pub(crate) const LOOKBACK_MARGIN: TimeDelta = TimeDelta::hours(1);
 /// The longest range one `ListQuality` request may cover: 7 days.
 pub(crate) const MAX_SPAN: TimeDelta = TimeDelta::days(7);
 
+/// The file name of the recovery ledger of `pipeline`, in the gap ledger's directory
+/// (`state` writes it, `sink` sweeps its staging copies).
+pub(crate) fn recovered_file(pipeline: &str) -> String {
+    format!("{pipeline}.recovered.jsonl")
+}
+
 /// One range of a gap filled from the offline API, as the recovery ledger records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Recovery {

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::data::hash_fields;
+use super::hash::hash_fields;
 
 /// Rooms with calls in each app.
 pub const MODEL_ROOMS: usize = 12;

@@ -28,6 +28,7 @@ pub(crate) mod cli;
 pub(crate) mod data;
 pub(crate) mod error;
 pub(crate) mod faults;
+pub(crate) mod hash;
 pub(crate) mod offline;
 pub(crate) mod room_info;
 pub(crate) mod server;

@@ -13,56 +13,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use super::data::{self, format_timestamp};
-use super::validate::ValidOffline;
-use crate::api::offline::FIVE_MINUTES;
+use super::validate::{Granularity, ValidOffline};
 use crate::api::{DataPoint, QualityResult, Series};
 use crate::plan::{ceil_to, floor_to};
-
-/// How far back `StartTime` may go.
-pub(crate) const LOOKBACK: TimeDelta = TimeDelta::days(30);
-
-/// The longest window one request covers.
-pub(crate) const MAX_SPAN: TimeDelta = TimeDelta::days(7);
 
 /// How old a bucket's end must be before the offline data has it.
 pub(crate) const DELAY: TimeDelta = TimeDelta::hours(8);
 
 /// `ListQuality`'s own limit, requests per second per access key.
 pub(crate) const REQUESTS_PER_SECOND: f64 = 2.0;
-
-/// The grid of the answer, `AggregateGranularity`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Granularity {
-    /// `5min`: one point per 5 minutes.
-    FiveMinutes,
-    /// `1d`: one point per UTC day.
-    OneDay,
-}
-
-impl Granularity {
-    /// The granularity named `name` on the wire, if the API knows it.
-    pub(crate) fn parse(name: &str) -> Option<Granularity> {
-        [Granularity::FiveMinutes, Granularity::OneDay]
-            .into_iter()
-            .find(|g| g.name() == name)
-    }
-
-    /// The name on the wire.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Granularity::FiveMinutes => FIVE_MINUTES,
-            Granularity::OneDay => "1d",
-        }
-    }
-
-    /// The length of one bucket.
-    pub(crate) fn length(self) -> TimeDelta {
-        match self {
-            Granularity::FiveMinutes => TimeDelta::minutes(5),
-            Granularity::OneDay => TimeDelta::days(1),
-        }
-    }
-}
 
 /// The `Result` of a `ListQuality` answer: the real-time `Result`'s shape without the
 /// room and user echo (left `None`, so not written), plus the granularity.

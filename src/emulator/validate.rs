@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
-use super::offline::{self, Granularity};
+use crate::api::offline::FIVE_MINUTES;
 use crate::config::{INDICATORS, MAX_USERS_PER_REQUEST, check_id};
 use crate::domain::ProductType;
 use crate::plan::{HORIZON, MAX_SPAN};
@@ -28,6 +28,46 @@ pub(crate) struct ValidRequest {
     pub(crate) indicators: Vec<String>,
     pub(crate) start: DateTime<Utc>,
     pub(crate) end: DateTime<Utc>,
+}
+
+/// How far back a `ListQuality` `StartTime` may go.
+pub(crate) const OFFLINE_LOOKBACK: TimeDelta = TimeDelta::days(30);
+
+/// The longest window one `ListQuality` request covers.
+pub(crate) const OFFLINE_MAX_SPAN: TimeDelta = TimeDelta::days(7);
+
+/// The grid of the answer, `AggregateGranularity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Granularity {
+    /// `5min`: one point per 5 minutes.
+    FiveMinutes,
+    /// `1d`: one point per UTC day.
+    OneDay,
+}
+
+impl Granularity {
+    /// The granularity named `name` on the wire, if the API knows it.
+    pub(crate) fn parse(name: &str) -> Option<Granularity> {
+        [Granularity::FiveMinutes, Granularity::OneDay]
+            .into_iter()
+            .find(|g| g.name() == name)
+    }
+
+    /// The name on the wire.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Granularity::FiveMinutes => FIVE_MINUTES,
+            Granularity::OneDay => "1d",
+        }
+    }
+
+    /// The length of one bucket.
+    pub(crate) fn length(self) -> TimeDelta {
+        match self {
+            Granularity::FiveMinutes => TimeDelta::minutes(5),
+            Granularity::OneDay => TimeDelta::days(1),
+        }
+    }
 }
 
 /// A `ListQuality` body that passed every check.
@@ -52,8 +92,8 @@ const REAL_TIME: WindowLimits = WindowLimits {
 };
 
 const OFFLINE: WindowLimits = WindowLimits {
-    max_span: offline::MAX_SPAN,
-    lookback: offline::LOOKBACK,
+    max_span: OFFLINE_MAX_SPAN,
+    lookback: OFFLINE_LOOKBACK,
 };
 
 /// Validates a `ListRealTimeQuality` `body` at data-clock time `now`.

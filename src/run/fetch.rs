@@ -29,6 +29,15 @@ pub(crate) struct FetchStats {
     pub(crate) failed: AtomicU64,
 }
 
+/// Request counters of the recovery stage.
+#[derive(Debug, Default)]
+pub(crate) struct RecoveryStats {
+    /// `ListQuality` attempts sent, retries included.
+    pub(crate) sent: AtomicU64,
+    /// Answers that said we were too fast.
+    pub(crate) throttled: AtomicU64,
+}
+
 /// The outcome of one planned request.
 #[derive(Debug)]
 pub(crate) struct Fetched {

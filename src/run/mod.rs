@@ -250,12 +250,17 @@ async fn run_leased(
         Ok(deadline_reached) => Ok(runner.summary(
             &fetcher,
             scanner.as_ref(),
-            recoverer.as_ref(),
+            recoverer.as_ref().map(|r| &r.stats),
             deadline_reached,
         )),
         // What the run did before it stopped, with the error and its exit code.
         Err(error) => {
-            let mut summary = runner.summary(&fetcher, scanner.as_ref(), recoverer.as_ref(), false);
+            let mut summary = runner.summary(
+                &fetcher,
+                scanner.as_ref(),
+                recoverer.as_ref().map(|r| &r.stats),
+                false,
+            );
             summary.exit_code = error.exit();
             summary.errors.push(error.to_string());
             Err(RunError::Stopped {

@@ -8,31 +8,23 @@
 //! request that fails leaves its range owed for the next run.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use backon::Retryable;
 use chrono::SecondsFormat;
 use tokio::time::Instant;
 
+use super::RunError;
 use super::dispatch::{CHECKPOINT_EVERY, stops_everything};
+use super::fetch::{self, RecoveryStats};
 use super::rows::{Answer, Grain};
 use super::runner::Runner;
-use super::{RunError, fetch};
 use crate::api::offline::{FIVE_MINUTES, OfflineRequest};
 use crate::api::{ApiError, Client};
 use crate::domain::recovery::{self, Recovery};
 use crate::domain::{Gap, Target, TimeRange};
 use crate::limit::{Pacer, RetryPolicy, THROTTLE_PAUSE};
-
-/// Request counters of the recovery stage.
-#[derive(Debug, Default)]
-pub(crate) struct RecoveryStats {
-    /// `ListQuality` attempts sent, retries included.
-    pub(crate) sent: AtomicU64,
-    /// Answers that said we were too fast.
-    pub(crate) throttled: AtomicU64,
-}
 
 /// Sends `ListQuality` requests: its own pacer (the action has its own limit) and the
 /// run's retry policy.
@@ -88,19 +80,6 @@ impl Recoverer {
             })
             .await
     }
-}
-
-/// What the recovery stage did, for the summary.
-#[derive(Debug, Default)]
-pub(crate) struct RecoveryTally {
-    /// Ranges owed when the stage began.
-    pub(crate) due: usize,
-    /// Ranges recorded as recovered.
-    pub(crate) recovered: usize,
-    /// Points written by recovery.
-    pub(crate) points: u64,
-    /// Requests that failed for good.
-    pub(crate) failed: usize,
 }
 
 impl Runner<'_> {

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 
 use super::buffer::{Point, RowStore, SlotRows};
+use super::fetch::RecoveryStats;
 use super::prepare::Prepared;
-use super::recover::{Recoverer, RecoveryTally};
 use super::rows::Grain;
 use super::summary::{BackfillReport, DiscoveryReport, Exit, RecoveryReport, Summary, TargetLag};
 use super::{Dropped, Fetcher, RunError, RunOptions};
@@ -57,6 +57,19 @@ pub(super) fn target_of<'t>(
         Grain::RealTime => &targets[a.target],
         Grain::FiveMinutes => &recovering[a.target],
     }
+}
+
+/// What the recovery stage did, for the summary.
+#[derive(Debug, Default)]
+pub(crate) struct RecoveryTally {
+    /// Ranges owed when the stage began.
+    pub(crate) due: usize,
+    /// Ranges recorded as recovered.
+    pub(crate) recovered: usize,
+    /// Points written by recovery.
+    pub(crate) points: u64,
+    /// Requests that failed for good.
+    pub(crate) failed: usize,
 }
 
 /// What the run did, for the summary.
@@ -347,11 +360,11 @@ impl<'a> Runner<'a> {
     }
 
     /// What the recovery stage did, when recovery is on.
-    fn recovery_report(&self, r: &Recoverer) -> RecoveryReport {
+    fn recovery_report(&self, stats: &RecoveryStats) -> RecoveryReport {
         let t = &self.tally.recovery;
         RecoveryReport {
-            recovery_requests: r.stats.sent.load(Ordering::Relaxed),
-            recovery_throttled: r.stats.throttled.load(Ordering::Relaxed),
+            recovery_requests: stats.sent.load(Ordering::Relaxed),
+            recovery_throttled: stats.throttled.load(Ordering::Relaxed),
             gaps_recovered: t.recovered,
             points_recovered: t.points,
             recovery_failed: t.failed,
@@ -414,7 +427,7 @@ impl<'a> Runner<'a> {
         &self,
         fetcher: &Fetcher,
         scanner: Option<&Scanner>,
-        recoverer: Option<&Recoverer>,
+        recovery: Option<&RecoveryStats>,
         deadline_reached: bool,
     ) -> Summary {
         let now = self.window.now;
@@ -463,7 +476,7 @@ impl<'a> Runner<'a> {
             points_dropped: t.dropped,
             gaps_recorded: t.gaps_recorded,
             discovery: self.discovery_report(scanner),
-            recovery: recoverer.map(|r| self.recovery_report(r)),
+            recovery: recovery.map(|r| self.recovery_report(r)),
             lost: t.lost.clone(),
             lag,
             deadline_reached,

@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::Gap;
-use crate::domain::recovery::Recovery;
+use crate::domain::recovery::{Recovery, recovered_file};
 
 /// The ledger could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -77,11 +77,6 @@ pub(crate) type GapLedger = Ledger<Gap>;
 
 /// The ledger of recovered ranges.
 pub(crate) type RecoveryLedger = Ledger<Recovery>;
-
-/// The file name of the recovery ledger of `pipeline`, in the gap ledger's directory.
-pub(crate) fn recovered_file(pipeline: &str) -> String {
-    format!("{pipeline}.recovered.jsonl")
-}
 
 impl GapLedger {
     pub(crate) fn new(store: Arc<dyn ObjectStore>, root: &Path, pipeline: &str) -> Self {
