@@ -68,20 +68,7 @@ impl Runner<'_> {
         by_slot.resize_with(slots.count, Vec::new);
         let mut dropped = Dropped::default();
         let store = &mut self.store;
-        let series: Vec<u32> = answer
-            .series
-            .iter()
-            .map(|s| {
-                store.series_id(SeriesOf {
-                    room: target.room_id.as_deref(),
-                    user: target.user_id.as_deref(),
-                    product_type: target.product_type,
-                    indicator: &s.name,
-                    unit: &s.unit,
-                    interval_s: grain.interval_s(),
-                })
-            })
-            .collect();
+        let series = series_ids(store, target, grain, answer);
         // Points come in runs of one slot: remember the last one's index.
         let mut last: Option<(DateTime<Utc>, Option<usize>)> = None;
         let mut kept = 0u64;
@@ -112,19 +99,7 @@ impl Runner<'_> {
                 });
             },
         );
-        if dropped.total() > 0 {
-            tracing::warn!(
-                target_id = %target,
-                outside_window = dropped.outside_window,
-                off_grid = dropped.off_grid,
-                bad_timestamp = dropped.bad_timestamp,
-                bad_value = dropped.bad_value,
-                unnamed_series = dropped.unnamed_series,
-                user_not_applied = dropped.user_not_applied,
-                duplicate = dropped.duplicate,
-                "dropped points the answer should not have held"
-            );
-        }
+        warn_dropped(target, &dropped);
         self.tally.dropped.add(&dropped);
         let answer_id = self.answered.len() as u32;
         let app = target.app_id.clone();
@@ -216,6 +191,46 @@ impl Runner<'_> {
         )?;
         tracing::debug!(rows = held, "rows spilled to disk");
         Ok(())
+    }
+}
+
+/// The store's series id of each series of `target`'s answer, in answer order.
+fn series_ids(
+    store: &mut super::buffer::RowStore,
+    target: &crate::domain::Target,
+    grain: Grain,
+    answer: &rows::Answer,
+) -> Vec<u32> {
+    answer
+        .series
+        .iter()
+        .map(|s| {
+            store.series_id(SeriesOf {
+                room: target.room_id.as_deref(),
+                user: target.user_id.as_deref(),
+                product_type: target.product_type,
+                indicator: &s.name,
+                unit: &s.unit,
+                interval_s: grain.interval_s(),
+            })
+        })
+        .collect()
+}
+
+/// Says which points of `target`'s answer were dropped, and why, if any were.
+fn warn_dropped(target: &crate::domain::Target, dropped: &Dropped) {
+    if dropped.total() > 0 {
+        tracing::warn!(
+            target_id = %target,
+            outside_window = dropped.outside_window,
+            off_grid = dropped.off_grid,
+            bad_timestamp = dropped.bad_timestamp,
+            bad_value = dropped.bad_value,
+            unnamed_series = dropped.unnamed_series,
+            user_not_applied = dropped.user_not_applied,
+            duplicate = dropped.duplicate,
+            "dropped points the answer should not have held"
+        );
     }
 }
 
