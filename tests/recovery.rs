@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
-use rtcq::emulator::{EmulatorConfig, Faults, OfflineFault};
+use rtcq::emulator::{EmulatorConfig, FaultKind, Faults, OfflineFault};
 use serde_json::Value;
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -290,6 +290,45 @@ async fn recovery_disabled_sends_no_list_quality_request() {
     assert_eq!(s.get("recovery"), None);
     assert_eq!(emu.stats().offline_answers, 0);
     assert_exact(&place.rows().await, &expected(&load(&cfg), false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_answer_leaves_the_gap_owed_for_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("data").display().to_string();
+    let place = Place { moto: None, url };
+    let cfg = outage(&place, dir.path()).await;
+    let [_, _, third] = times();
+    let emu = emulator(third, Some(OfflineFault::Kind(FaultKind::Malformed))).await;
+    let (code, s, err) = run(&place, &cfg, third, &emu.url()).await;
+    assert_eq!(code, 3, "{err}");
+    // Each of the three requests tried three times (RTCQ_RETRY_MAX=2), all failed.
+    assert_eq!(recovery_of(&s), (9, 0, 0, 3, 3));
+    let errors: Vec<&str> = s["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(
+        errors.iter().all(|e| e
+            .contains(": ListQuality [2026-11-25T11:59:00Z, 2026-11-25T14:01:00Z): ")
+            && e.contains("malformed response: expected value at line 1 column 1")),
+        "{errors:?}"
+    );
+    assert_exact(&place.rows().await, &expected(&load(&cfg), false));
+    assert!(
+        !dir.path()
+            .join("data/_state/gaps/rec.recovered.jsonl")
+            .exists()
+    );
+    drop(emu);
+    let emu = emulator(third, None).await;
+    let (code, s, err) = run(&place, &cfg, third, &emu.url()).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(recovery_of(&s).1, 3);
+    assert_exact(&place.rows().await, &expected(&load(&cfg), true));
 }
 
 /// Kills at most, and tries at most: the loop is bounded.

@@ -91,28 +91,15 @@ impl Runner<'_> {
         rec: &Recoverer,
         deadline: Option<Instant>,
     ) -> Result<(), RunError> {
-        let gaps = self.ledger.read().await?;
-        let done = self.recoveries.read().await?;
-        let due = recovery::due(&gaps, &done, self.window.now);
-        self.tally.recovery.due = due.len();
-        if due.is_empty() {
+        let owed = self.owed_recoveries().await?;
+        self.tally.recovery.due = owed.len();
+        if owed.is_empty() {
             return Ok(());
         }
-        let keys: HashMap<String, usize> = self
-            .targets
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.key(), i))
-            .collect();
         let cap = self.pipeline.recovery.max_requests_per_run as usize;
         let mut last_checkpoint = Instant::now();
-        for d in due.iter().take(cap) {
-            let gap = &gaps[d.gap];
-            let Some(target) = self.recovery_target(gap, &keys) else {
-                tracing::warn!(target_id = %gap.target, start = %d.range.start, end = %d.range.end, "gap of a target the pipeline no longer has: not recovered");
-                continue;
-            };
-            let asked = rec.fetch(&target, d.range);
+        for (target, range) in owed.into_iter().take(cap) {
+            let asked = rec.fetch(&target, range);
             let answer = match deadline {
                 Some(at) => match tokio::time::timeout_at(at, asked).await {
                     Ok(a) => a,
@@ -121,10 +108,10 @@ impl Runner<'_> {
                 None => asked.await,
             };
             match answer {
-                Ok(answer) => self.take_recovered(target, d.range, &answer),
+                Ok(answer) => self.take_recovered(target, range, &answer),
                 Err(e) => {
                     let stop = stops_everything(&e);
-                    self.recovery_failed(&target, d.range, e);
+                    self.recovery_failed(&target, range, e);
                     if stop {
                         break;
                     }
@@ -142,6 +129,39 @@ impl Runner<'_> {
             }
         }
         self.flush().await
+    }
+
+    /// The requests recovery owes now, oldest gap first, each with its target. A gap of
+    /// a target the pipeline no longer has (removed from the file, or a room no entry
+    /// follows) cannot be asked for: it is left out, and said once.
+    async fn owed_recoveries(&self) -> Result<Vec<(Target, TimeRange)>, RunError> {
+        let gaps = self.ledger.read().await?;
+        let done = self.recoveries.read().await?;
+        let due = recovery::due(&gaps, &done, self.window.now);
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: HashMap<String, usize> = self
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.key(), i))
+            .collect();
+        let mut owed = Vec::with_capacity(due.len());
+        let mut orphans = 0;
+        for d in due {
+            match self.recovery_target(&gaps[d.gap], &keys) {
+                Some(target) => owed.push((target, d.range)),
+                None => orphans += 1,
+            }
+        }
+        if orphans > 0 {
+            tracing::warn!(
+                ranges = orphans,
+                "{orphans} gap range(s) of targets the pipeline no longer has: not recovered"
+            );
+        }
+        Ok(owed)
     }
 
     /// The target a gap was recorded for: one of the run's, else a room an entry still
@@ -321,6 +341,67 @@ mod tests {
         );
         // On record once.
         assert_eq!(runner.recoveries.read().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_request_leaves_its_gap_owed_and_a_removed_targets_gap_is_not_asked() {
+        let f = Fixture::new(NOWHERE, 2.0, TARGETS);
+        let opts = f.opts();
+        let (mut runner, _lease) = f.runner(&opts).await;
+        let day_before = |hms: &str| at(hms) - chrono::TimeDelta::days(1);
+        let range = crate::domain::TimeRange {
+            start: day_before("10:00:00"),
+            end: day_before("11:00:00"),
+        };
+        let gone = Target {
+            app_id: "app-gone".into(),
+            ..runner.targets[0].clone()
+        };
+        let gaps = [&runner.targets[0], &gone]
+            .map(|t| Gap::beyond_horizon("demo", t, range, day_before("11:30:00")));
+        runner.ledger.append(&gaps).await.unwrap();
+        // Nothing listens at NOWHERE: the one request sent fails (after quick retries).
+        let client = runner_client();
+        let policy = RetryPolicy {
+            max_retries: 1,
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        };
+        let rec = Recoverer::new(client, 100.0, policy);
+
+        runner.recover(&rec, None).await.unwrap();
+
+        assert_eq!(
+            rec.stats.sent.load(Ordering::Relaxed),
+            2,
+            "one request, retried once"
+        );
+        let t = &runner.tally.recovery;
+        assert_eq!((t.due, t.recovered, t.failed), (1, 0, 1));
+        assert_eq!(runner.tally.errors.len(), 1);
+        assert!(
+            runner.tally.errors[0].starts_with(
+                "app=app-a product=native: ListQuality [2026-11-24T10:00:00Z, 2026-11-24T11:00:00Z): "
+            ),
+            "{:?}",
+            runner.tally.errors
+        );
+        assert_eq!(runner.recoveries.read().await.unwrap(), vec![]);
+    }
+
+    fn runner_client() -> Client {
+        let creds = crate::auth::Credentials::new(
+            crate::emulator::DEMO_ACCESS_KEY,
+            crate::emulator::DEMO_SECRET_KEY,
+            None,
+        );
+        Client::new(
+            NOWHERE,
+            "cn-north-1",
+            creds,
+            crate::api::Timeouts::default(),
+        )
+        .unwrap()
     }
 
     #[test]
