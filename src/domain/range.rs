@@ -1,6 +1,6 @@
 //! Ranges of time and what was lost in them: the words "lost range" and "gap" of
 //! DESIGN.md. `plan` finds them, `run` reports them, `state` keeps them in the ledger, and
-//! recovery will fill them.
+//! recovery fills them (`recovery`).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
