@@ -58,6 +58,8 @@ impl Runner<'_> {
         let mut last_checkpoint = Instant::now();
         let mut deadline_reached = false;
         let mut give_up: Option<Instant> = None;
+        // Answers taken in, whatever their outcome: the requests not among them wait.
+        let mut taken = 0;
         loop {
             let next = tokio::select! {
                 f = rx.recv() => f,
@@ -77,6 +79,7 @@ impl Runner<'_> {
                 let _ = stop_sending.send(true);
             }
             self.take(f)?;
+            taken += 1;
             self.bar.request_done();
             if self.store.over_budget() {
                 self.spill()?;
@@ -90,7 +93,6 @@ impl Runner<'_> {
         // for the next run.
         dispatcher.abort();
         let _ = dispatcher.await;
-        let taken = self.tally.answered + self.tally.failed + self.tally.deferred;
         self.tally.deferred += self.requests.len().saturating_sub(taken);
         Ok(deadline_reached)
     }
@@ -171,6 +173,8 @@ mod tests {
         let opts = f.opts();
         let (mut runner, _lease) = f.runner(&opts).await;
         assert_eq!(runner.requests.len(), 3);
+        // A room scan failed before the fetching: it is not a request taken.
+        runner.tally.failed = 1;
         let (fetcher, stop) = fetcher(NOWHERE, 2.0, opts.clock);
         let mut stopped = fetcher.stop.clone();
 
@@ -187,7 +191,7 @@ mod tests {
         assert_eq!(fetcher.stats.sent.load(Ordering::Relaxed), 0);
         assert_eq!(fetcher.stats.failed.load(Ordering::Relaxed), 0);
         let t = &runner.tally;
-        assert_eq!((t.answered, t.failed, t.deferred), (0, 0, 3));
+        assert_eq!((t.answered, t.failed, t.deferred), (0, 1, 3));
         assert!(runner.answered.is_empty());
         assert!(runner.slots.is_empty());
         // Nothing moved: the next run owes what this one did.
