@@ -84,6 +84,25 @@ impl ApiError {
     }
 }
 
+/// Which failed attempts of one request are tried again: a retryable error, and once a
+/// refused signature time (the next attempt is signed anew, reading the clock again;
+/// a second refusal asks the user to check the clock).
+#[derive(Debug, Default)]
+pub(crate) struct RetryRule {
+    resigned: bool,
+}
+
+impl RetryRule {
+    /// Whether the attempt that failed with `e` is tried again.
+    pub(crate) fn allows(&mut self, e: &ApiError) -> bool {
+        if e.is_clock() && !self.resigned {
+            self.resigned = true;
+            return true;
+        }
+        e.is_retryable()
+    }
+}
+
 fn is_retryable_code(code: &str) -> bool {
     code.starts_with("FlowLimitExceeded")
         || code.starts_with("AccountFlowLimitExceeded")

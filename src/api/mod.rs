@@ -10,4 +10,5 @@ pub(crate) mod types;
 
 pub use client::{Client, Timeouts};
 pub use error::ApiError;
+pub(crate) use error::RetryRule;
 pub use types::*;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use backon::Retryable;
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::api::{ApiError, Client, QualityRequest};
+use crate::api::{ApiError, Client, QualityRequest, RetryRule};
 use crate::clock::Clock;
 use crate::domain::Target;
 use crate::limit::{Pacer, RetryPolicy, THROTTLE_PAUSE};
@@ -29,13 +29,24 @@ pub(crate) struct FetchStats {
     pub(crate) failed: AtomicU64,
 }
 
-/// Request counters of the recovery stage.
-#[derive(Debug, Default)]
-pub(crate) struct RecoveryStats {
-    /// `ListQuality` attempts sent, retries included.
-    pub(crate) sent: AtomicU64,
-    /// Answers that said we were too fast.
-    pub(crate) throttled: AtomicU64,
+impl FetchStats {
+    /// Sends one attempt: counts it and, when the answer says we were too fast, slows
+    /// `pacer` down, so every request paced by it waits, not only this one.
+    pub(crate) async fn attempt<T>(
+        &self,
+        pacer: &Pacer,
+        send: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        let answer = send.await;
+        if let Err(e) = &answer
+            && e.is_throttle()
+        {
+            self.throttled.fetch_add(1, Ordering::Relaxed);
+            pacer.back_off(THROTTLE_PAUSE).await;
+        }
+        answer
+    }
 }
 
 /// The outcome of one planned request.
@@ -104,20 +115,11 @@ impl Fetcher {
             let answer = self.send(&request_body(target, asked, req.end)).await?;
             Ok((asked, Some(answer)))
         };
-        let mut resigned = false;
+        let mut rule = RetryRule::default();
         let result = attempt
             .retry(self.policy.backoff())
             .sleep(tokio::time::sleep)
-            .when(|e: &AttemptError| {
-                let AttemptError::Api(e) = e else {
-                    return false;
-                };
-                if e.is_clock() && !resigned {
-                    resigned = true;
-                    return true;
-                }
-                e.is_retryable()
-            })
+            .when(|e: &AttemptError| matches!(e, AttemptError::Api(e) if rule.allows(e)))
             .notify(|e: &AttemptError, after: Duration| {
                 if let AttemptError::Api(e) = e {
                     self.stats.retried.fetch_add(1, Ordering::Relaxed);
@@ -167,18 +169,13 @@ impl Fetcher {
 
     /// Sends one attempt; a throttled answer slows every fetch of the run down.
     async fn send(&self, body: &QualityRequest) -> Result<Answer, AttemptError> {
-        self.stats.sent.fetch_add(1, Ordering::Relaxed);
-        let answer = self
+        let send = self
             .client
-            .list_real_time_quality_with(body, Answer::from_ref)
-            .await;
-        if let Err(e) = &answer
-            && e.is_throttle()
-        {
-            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-            self.pacer.back_off(THROTTLE_PAUSE).await;
-        }
-        answer.map_err(AttemptError::Api)
+            .list_real_time_quality_with(body, Answer::from_ref);
+        self.stats
+            .attempt(&self.pacer, send)
+            .await
+            .map_err(AttemptError::Api)
     }
 }
 

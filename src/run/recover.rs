@@ -17,14 +17,14 @@ use tokio::time::Instant;
 
 use super::RunError;
 use super::dispatch::{CHECKPOINT_EVERY, stops_everything};
-use super::fetch::{self, RecoveryStats};
+use super::fetch::{self, FetchStats};
 use super::rows::{Answer, Grain};
 use super::runner::Runner;
 use crate::api::offline::{FIVE_MINUTES, OfflineRequest};
-use crate::api::{ApiError, Client};
+use crate::api::{ApiError, Client, RetryRule};
 use crate::domain::recovery::{self, Recovery};
 use crate::domain::{Gap, Target, TimeRange};
-use crate::limit::{Pacer, RetryPolicy, THROTTLE_PAUSE};
+use crate::limit::{Pacer, RetryPolicy};
 
 /// Sends `ListQuality` requests: its own pacer (the action has its own limit) and the
 /// run's retry policy.
@@ -33,7 +33,8 @@ pub(crate) struct Recoverer {
     pub(crate) client: Client,
     pub(crate) pacer: Pacer,
     pub(crate) policy: RetryPolicy,
-    pub(crate) stats: RecoveryStats,
+    /// `ListQuality` requests: sent, retried, throttled, failed for good.
+    pub(crate) stats: FetchStats,
 }
 
 impl Recoverer {
@@ -42,7 +43,7 @@ impl Recoverer {
             client,
             pacer: Pacer::new(requests_per_second),
             policy,
-            stats: RecoveryStats::default(),
+            stats: FetchStats::default(),
         }
     }
 
@@ -54,31 +55,23 @@ impl Recoverer {
         };
         let attempt = || async {
             self.pacer.acquire().await;
-            self.stats.sent.fetch_add(1, Ordering::Relaxed);
-            let answer = self.client.list_quality_with(&body, Answer::from_ref).await;
-            if let Err(e) = &answer
-                && e.is_throttle()
-            {
-                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                self.pacer.back_off(THROTTLE_PAUSE).await;
-            }
-            answer
+            let send = self.client.list_quality_with(&body, Answer::from_ref);
+            self.stats.attempt(&self.pacer, send).await
         };
-        let mut resigned = false;
-        attempt
+        let mut rule = RetryRule::default();
+        let answer = attempt
             .retry(self.policy.backoff())
             .sleep(tokio::time::sleep)
-            .when(|e: &ApiError| {
-                if e.is_clock() && !resigned {
-                    resigned = true;
-                    return true;
-                }
-                e.is_retryable()
-            })
+            .when(|e: &ApiError| rule.allows(e))
             .notify(|e: &ApiError, after: Duration| {
+                self.stats.retried.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(target_id = %target, error = %e, retry_in_ms = after.as_millis() as u64, "recovery request failed, retrying");
             })
-            .await
+            .await;
+        if answer.is_err() {
+            self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        answer
     }
 }
 
@@ -201,7 +194,7 @@ impl Runner<'_> {
     }
 
     fn recovery_failed(&mut self, target: &Target, range: TimeRange, e: ApiError) {
-        self.tally.recovery.failed += 1;
+        self.tally.failed += 1;
         if !e.is_retryable() {
             self.tally.rejected = true;
         }
@@ -377,7 +370,10 @@ mod tests {
             "one request, retried once"
         );
         let t = &runner.tally.recovery;
-        assert_eq!((t.due, t.recovered, t.failed), (1, 0, 1));
+        assert_eq!((t.due, t.recovered), (1, 0));
+        assert_eq!(rec.stats.failed.load(Ordering::Relaxed), 1);
+        assert_eq!(rec.stats.retried.load(Ordering::Relaxed), 1);
+        assert_eq!(runner.tally.failed, 1, "the run exits 3");
         assert_eq!(runner.tally.errors.len(), 1);
         assert!(
             runner.tally.errors[0].starts_with(

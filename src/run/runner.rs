@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 
 use super::buffer::{Point, RowStore, SlotRows};
-use super::fetch::RecoveryStats;
+use super::fetch::FetchStats;
 use super::prepare::Prepared;
 use super::rows::Grain;
 use super::summary::{BackfillReport, DiscoveryReport, Exit, RecoveryReport, Summary, TargetLag};
@@ -68,8 +68,6 @@ pub(crate) struct RecoveryTally {
     pub(crate) recovered: usize,
     /// Points written by recovery.
     pub(crate) points: u64,
-    /// Requests that failed for good.
-    pub(crate) failed: usize,
 }
 
 /// What the run did, for the summary.
@@ -85,7 +83,7 @@ pub(super) struct Tally {
     pub(crate) rejected: bool,
     /// Requests answered (their targets served).
     pub(crate) answered: usize,
-    /// Requests that failed for good.
+    /// Requests, scans and recoveries that failed for good: the run exits 3.
     pub(crate) failed: usize,
     /// Requests not sent because the run stopped first.
     pub(crate) deferred: usize,
@@ -360,14 +358,14 @@ impl<'a> Runner<'a> {
     }
 
     /// What the recovery stage did, when recovery is on.
-    fn recovery_report(&self, stats: &RecoveryStats) -> RecoveryReport {
+    fn recovery_report(&self, stats: &FetchStats) -> RecoveryReport {
         let t = &self.tally.recovery;
         RecoveryReport {
             recovery_requests: stats.sent.load(Ordering::Relaxed),
             recovery_throttled: stats.throttled.load(Ordering::Relaxed),
             gaps_recovered: t.recovered,
             points_recovered: t.points,
-            recovery_failed: t.failed,
+            recovery_failed: stats.failed.load(Ordering::Relaxed) as usize,
             gaps_owed: t.due.saturating_sub(t.recovered),
         }
     }
@@ -399,7 +397,7 @@ impl<'a> Runner<'a> {
             Exit::Rejected
         } else if self.fail_on_gap && t.gaps_recorded > 0 {
             Exit::Gap
-        } else if t.failed > 0 || t.recovery.failed > 0 || at_risk > 0 {
+        } else if t.failed > 0 || at_risk > 0 {
             Exit::Incomplete
         } else {
             Exit::Done
@@ -427,7 +425,7 @@ impl<'a> Runner<'a> {
         &self,
         fetcher: &Fetcher,
         scanner: Option<&Scanner>,
-        recovery: Option<&RecoveryStats>,
+        recovery: Option<&FetchStats>,
         deadline_reached: bool,
     ) -> Summary {
         let now = self.window.now;
