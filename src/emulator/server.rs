@@ -443,21 +443,34 @@ async fn process(
         Route::Offline => &inner.offline_throttle,
     };
     check_throttle(inner, throttle, &access_key)?;
-    if route == Route::Offline {
-        return answer_offline(inner, &body, delivery);
-    }
-    admitted_fault(inner, delivery)?;
-
     let now = inner.clock.now();
-    if let Route::RoomInfo(pairs) = &route {
-        if let Some(kind) = inner.cfg.faults.room_info
-            && let Some(e) = apply_fault(inner, kind, false, delivery)
-        {
-            return Err(e);
+    match &route {
+        // Random faults are `ListRealTimeQuality`'s and `ListRoomInfo`'s; `ListQuality`
+        // has its own.
+        Route::Offline => answer_offline(inner, &body, now, delivery),
+        Route::RoomInfo(pairs) => {
+            admitted_fault(inner, delivery)?;
+            if let Some(kind) = inner.cfg.faults.room_info
+                && let Some(e) = apply_fault(inner, kind, false, delivery)
+            {
+                return Err(e);
+            }
+            room_info::answer(pairs, now).map(Answer::RoomInfo)
         }
-        return room_info::answer(pairs, now).map(Answer::RoomInfo);
+        Route::Quality => {
+            admitted_fault(inner, delivery)?;
+            answer_quality(inner, &body, now)
+        }
     }
-    let v = validate::validate(&body, now)?;
+}
+
+/// A `ListRealTimeQuality` answer: the body checked, the per-room fault, the data.
+fn answer_quality(
+    inner: &Inner,
+    body: &[u8],
+    now: chrono::DateTime<Utc>,
+) -> Result<Answer, ApiError> {
+    let v = validate::validate(body, now)?;
     fail_room(inner, &v)?;
     Ok(Answer::Quality(data::generate(
         &v.app_id,
@@ -472,7 +485,12 @@ async fn process(
 }
 
 /// `ListQuality`: its own fault ([`super::Faults::offline`]), the body, the answer.
-fn answer_offline(inner: &Inner, body: &[u8], delivery: &mut Delivery) -> Result<Answer, ApiError> {
+fn answer_offline(
+    inner: &Inner,
+    body: &[u8],
+    now: chrono::DateTime<Utc>,
+    delivery: &mut Delivery,
+) -> Result<Answer, ApiError> {
     let fault = inner.cfg.faults.offline;
     match fault {
         None | Some(OfflineFault::Stray) => {}
@@ -490,7 +508,6 @@ fn answer_offline(inner: &Inner, body: &[u8], delivery: &mut Delivery) -> Result
             )));
         }
     }
-    let now = inner.clock.now();
     let v = validate::validate_offline(body, now)?;
     let mut result = offline::answer(&v, now);
     if fault == Some(OfflineFault::Stray) {

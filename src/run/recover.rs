@@ -129,6 +129,10 @@ impl Runner<'_> {
     /// follows) cannot be asked for: it is left out, and said once.
     async fn owed_recoveries(&self) -> Result<Vec<(Target, TimeRange)>, RunError> {
         let gaps = self.ledger.read().await?;
+        if gaps.is_empty() {
+            // Most pipelines: nothing ever lost, no recovery ledger to read.
+            return Ok(Vec::new());
+        }
         let done = self.recoveries.read().await?;
         let due = recovery::due(&gaps, &done, self.window.now);
         if due.is_empty() {

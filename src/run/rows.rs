@@ -27,6 +27,12 @@ impl Grain {
         }
     }
 
+    /// Whether the answer names the users it applied: the offline API names none, its
+    /// answer is for the users asked.
+    fn echoes_users(self) -> bool {
+        self == Grain::RealTime
+    }
+
     fn step_us(self) -> i64 {
         i64::from(self.interval_s()) * 1_000_000
     }
@@ -141,8 +147,7 @@ pub fn for_each_point<'a>(
     dropped: &mut Dropped,
     mut f: impl FnMut(PointOf<'a>),
 ) {
-    // The offline API does not echo users: its answer is for the users asked.
-    if grain == Grain::RealTime && !user_applied(target, answer, dropped) {
+    if grain.echoes_users() && !user_applied(target, answer, dropped) {
         return;
     }
     let (start_us, end_us) = (start.timestamp_micros(), end.timestamp_micros());
