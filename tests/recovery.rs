@@ -14,10 +14,6 @@ use common::*;
 use rtcq::emulator::{EmulatorConfig, FaultKind, Faults, OfflineFault};
 use serde_json::Value;
 
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
-
 const TARGETS: &str = r#"
 [[targets]]
 app_id = "app-a"
@@ -341,13 +337,6 @@ async fn a_crash_during_recovery_then_a_rerun_gives_one_copy() {
     let url = dir.path().join("data").display().to_string();
     let place = Place { moto: None, url };
     let cfg = outage(&place, dir.path()).await;
-    // Slow recovery: a request every 0.2 s and a slow emulator, so kills land in it.
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        text.replace("[sink]", "[recovery]\nrequests_per_second = 5.0\n[sink]"),
-    )
-    .unwrap();
     let [_, _, third] = times();
     let emu = emulator_with(EmulatorConfig {
         now: Some(third),
@@ -357,11 +346,22 @@ async fn a_crash_during_recovery_then_a_rerun_gives_one_copy() {
         ..EmulatorConfig::default()
     })
     .await;
+    // The real-time part first, recovery off: the runs killed below have nothing to do
+    // but recover, so every kill lands in recovery (or the start-up before it).
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let with = |table: &str| text.replace("[sink]", &format!("[recovery]\n{table}\n[sink]"));
+    std::fs::write(&cfg, with("enabled = false")).unwrap();
+    let (code, _, err) = run(&place, &cfg, third, &emu.url()).await;
+    assert_eq!(code, 0, "{err}");
+    // Slow recovery: a request every 0.2 s from a slow emulator.
+    std::fs::write(&cfg, with("requests_per_second = 5.0")).unwrap();
+    let ledger = dir.path().join("data/_state/gaps/rec.recovered.jsonl");
     let bin = env!("CARGO_BIN_EXE_rtcq");
     let args = run_args(&cfg, third, &["--endpoint", &emu.url()]);
-    let (mut kills, mut tries) = (0, 0);
+    let (mut kills, mut tries, mut mid_recovery) = (0, 0, 0);
     // Kill delays sweep the run: 0, 80 ms, 160 ms, … until a run finishes by itself.
     while kills < KILLS && tries < TRIES {
+        let answered = emu.stats().offline_answers;
         let delay = Duration::from_millis(80 * tries as u64);
         tries += 1;
         let mut child = std::process::Command::new(bin)
@@ -393,17 +393,30 @@ async fn a_crash_during_recovery_then_a_rerun_gives_one_copy() {
                 child.kill().unwrap();
                 child.wait().unwrap();
                 kills += 1;
+                // Killed after an answer came back but before all was recorded.
+                let recorded = std::fs::read_to_string(&ledger)
+                    .map(|t| t.lines().count())
+                    .unwrap_or(0);
+                if emu.stats().offline_answers > answered && recorded < 3 {
+                    mid_recovery += 1;
+                }
             }
         }
     }
+    eprintln!(
+        "{kills} kills in {tries} tries, {mid_recovery} after an answer and before the record"
+    );
     assert!(kills >= 4, "only {kills} kills");
+    assert!(
+        mid_recovery >= 2,
+        "only {mid_recovery} of {kills} kills mid-recovery"
+    );
     let (code, s, err) = run(&place, &cfg, third, &emu.url()).await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(s["recovery"]["gaps_owed"], 0);
     assert_exact(&place.rows().await, &expected(&load(&cfg), true));
     // Each gap recovered once in the ledger, whatever the kills.
-    let ledger =
-        std::fs::read_to_string(dir.path().join("data/_state/gaps/rec.recovered.jsonl")).unwrap();
+    let ledger = std::fs::read_to_string(&ledger).unwrap();
     let mut ranges: Vec<(String, String, String)> = ledger
         .lines()
         .map(|l| {

@@ -24,10 +24,6 @@ use rtcq::run::Dropped;
 use rtcq::run::rows::{Answer, Grain, for_each_point};
 use serde_json::{Value, json};
 
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
-
 fn start() -> DateTime<Utc> {
     at("2026-11-25T11:00:00Z")
 }

@@ -248,6 +248,22 @@ pub(crate) fn row(
     }
 }
 
+/// An answer of one series `audio_stall_rate` (%) with these points (time, value,
+/// stream).
+pub(crate) fn answer(points: &[(&str, f64, Option<&str>)]) -> super::rows::Answer {
+    super::rows::Answer {
+        user_id: None,
+        series: vec![super::rows::AnswerSeries {
+            name: "audio_stall_rate".into(),
+            unit: "%".into(),
+            points: points
+                .iter()
+                .map(|(ts, v, stream)| crate::api::AnswerPoint::new(ts, Some(*v), *stream))
+                .collect(),
+        }],
+    }
+}
+
 /// The outcome `outcome` of target `t`'s planned request, asked from where it was
 /// planned.
 pub(crate) fn fetched(runner: &Runner<'_>, t: usize, outcome: Outcome) -> Fetched {

@@ -219,27 +219,12 @@ impl Runner<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::AnswerPoint;
     use crate::domain::ProductType::{Native, Web};
-    use crate::run::fixtures::{Fixture, NOWHERE, TARGETS, at, fetched, row, slot, slot_rows};
-    use crate::run::rows::AnswerSeries;
+    use crate::run::fixtures::{
+        Fixture, NOWHERE, TARGETS, answer, at, fetched, row, slot, slot_rows,
+    };
     use crate::run::{Outcome, rows};
     use crate::sink::Row;
-
-    /// An answer of one series `audio_stall_rate` (%) with these points.
-    fn answer(points: &[(&str, f64)]) -> Answer {
-        Answer {
-            user_id: None,
-            series: vec![AnswerSeries {
-                name: "audio_stall_rate".into(),
-                unit: "%".into(),
-                points: points
-                    .iter()
-                    .map(|(ts, v)| AnswerPoint::new(ts, Some(*v), None))
-                    .collect(),
-            }],
-        }
-    }
 
     fn recovered(mut r: Row) -> Row {
         r.interval_s = 300;
@@ -260,7 +245,10 @@ mod tests {
         let opts = f.opts();
         let (mut runner, _lease) = f.runner(&opts).await;
         // A real-time answer for app-a native over [11:50, 11:59).
-        let live = answer(&[("2026-11-25T11:55:00Z", 1.0), ("2026-11-25T11:55:30Z", 2.0)]);
+        let live = answer(&[
+            ("2026-11-25T11:55:00Z", 1.0, None),
+            ("2026-11-25T11:55:30Z", 2.0, None),
+        ]);
         runner
             .take(fetched(&runner, 0, Outcome::Answer(live)))
             .unwrap();
@@ -268,10 +256,10 @@ mod tests {
         // starts before the gap and 11:57:30 is off the 5-minute grid.
         let target = runner.targets[0].clone();
         let offline = answer(&[
-            ("2026-11-25T19:50:00+08:00", 9.0),
-            ("2026-11-25T19:55:00+08:00", 1.55),
-            ("2026-11-25T19:57:30+08:00", 7.0),
-            ("2026-11-25T20:00:00+08:00", 2.25),
+            ("2026-11-25T19:50:00+08:00", 9.0, None),
+            ("2026-11-25T19:55:00+08:00", 1.55, None),
+            ("2026-11-25T19:57:30+08:00", 7.0, None),
+            ("2026-11-25T20:00:00+08:00", 2.25, None),
         ]);
         runner.take_recovered(target.clone(), gap_range(), &offline);
         assert_eq!(runner.tally.recovery.points, 2);
@@ -321,7 +309,7 @@ mod tests {
         assert_eq!(runner.tally.recovery.recovered, 1);
 
         // The same range recovered again replaces the recovered points only.
-        let again = answer(&[("2026-11-25T11:55:00Z", 1.75)]);
+        let again = answer(&[("2026-11-25T11:55:00Z", 1.75, None)]);
         runner.take_recovered(target, gap_range(), &again);
         runner.flush().await.unwrap();
         assert_eq!(
@@ -415,9 +403,9 @@ mod tests {
             max_lag: None,
         };
         let a = answer(&[
-            ("2026-11-25T12:00:00Z", 1.0),
-            ("2026-11-25T12:00:30Z", 2.0),
-            ("2026-11-25T12:05:00Z", 3.0),
+            ("2026-11-25T12:00:00Z", 1.0, None),
+            ("2026-11-25T12:00:30Z", 2.0, None),
+            ("2026-11-25T12:05:00Z", 3.0, None),
         ]);
         let kept = |grain| {
             let mut dropped = rows::Dropped::default();

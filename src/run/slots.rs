@@ -237,29 +237,12 @@ fn warn_dropped(target: &crate::domain::Target, dropped: &Dropped) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::AnswerPoint;
     use crate::domain::ProductType::{Native, Web};
     use crate::plan::Progress;
     use crate::run::fixtures::{
-        Fixture, NOWHERE, RUN_ID, TARGETS, at, fetched, files_under, row, slot, slot_rows,
+        Fixture, NOWHERE, RUN_ID, TARGETS, answer, at, fetched, files_under, row, slot, slot_rows,
     };
-    use crate::run::rows::{Answer, AnswerSeries};
     use crate::state::TargetState;
-
-    /// An answer of one series `audio_stall_rate` (%) with these points.
-    fn answer(points: &[(&str, f64, Option<&str>)]) -> Answer {
-        Answer {
-            user_id: None,
-            series: vec![AnswerSeries {
-                name: "audio_stall_rate".into(),
-                unit: "%".into(),
-                points: points
-                    .iter()
-                    .map(|(ts, v, stream)| AnswerPoint::new(ts, Some(*v), *stream))
-                    .collect(),
-            }],
-        }
-    }
 
     /// A run where app-a's two targets owe `[11:50:00, 11:59:00)` and app-b is new.
     async fn fixture() -> Fixture {

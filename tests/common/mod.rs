@@ -19,6 +19,11 @@ use rtcq::sink::{Row, RowRef, Sink, SinkError, WrittenFile};
 pub(crate) const AK: &str = emulator::DEMO_ACCESS_KEY;
 pub(crate) const SK: &str = emulator::DEMO_SECRET_KEY;
 
+/// An RFC 3339 instant, in UTC.
+pub(crate) fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
 /// A fixed "now" 10 s past a slot boundary, so client and emulator, started a moment
 /// apart, see the same horizon and settled end.
 pub(crate) fn t0() -> DateTime<Utc> {
@@ -280,6 +285,28 @@ pub(crate) fn read_dataset(root: &Path) -> Vec<Key> {
     out
 }
 
+/// The row of `target`'s series `name` at `ts_us` as a user would compare it.
+fn key(
+    target: &Target,
+    name: &str,
+    ts_us: i64,
+    value: f64,
+    stream: Option<String>,
+    interval_s: i32,
+) -> Key {
+    (
+        target.app_id.clone(),
+        target.room_id.clone(),
+        target.user_id.clone(),
+        target.product_type.as_str().to_string(),
+        name.to_string(),
+        ts_us,
+        value.to_bits(),
+        stream,
+        interval_s,
+    )
+}
+
 /// The rows one target should have over `[start, end)` according to the generator.
 pub(crate) fn expected_for(
     target: &Target,
@@ -301,18 +328,9 @@ pub(crate) fn expected_for(
     let mut out = Vec::new();
     for s in result.indicators {
         for p in s.data {
-            let ts = DateTime::parse_from_rfc3339(&p.time_stamp).unwrap();
-            out.push((
-                target.app_id.clone(),
-                target.room_id.clone(),
-                target.user_id.clone(),
-                target.product_type.as_str().to_string(),
-                s.name.clone(),
-                ts.timestamp_micros(),
-                p.value.unwrap().to_bits(),
-                p.stream_id.clone(),
-                30,
-            ));
+            let ts = at(&p.time_stamp).timestamp_micros();
+            let value = p.value.unwrap();
+            out.push(key(target, &s.name, ts, value, p.stream_id.clone(), 30));
         }
     }
     out
@@ -351,17 +369,8 @@ pub(crate) fn expected_recovered(
                 continue;
             }
             let mean = values.iter().sum::<f64>() / values.len() as f64;
-            out.push((
-                target.app_id.clone(),
-                target.room_id.clone(),
-                target.user_id.clone(),
-                target.product_type.as_str().to_string(),
-                s.name.clone(),
-                b.timestamp_micros(),
-                ((mean * 100.0).round() / 100.0).to_bits(),
-                None,
-                300,
-            ));
+            let value = (mean * 100.0).round() / 100.0;
+            out.push(key(target, &s.name, b.timestamp_micros(), value, None, 300));
         }
         b += five;
     }
