@@ -30,9 +30,9 @@ use crate::limit::{Pacer, RetryPolicy};
 /// run's retry policy.
 #[derive(Debug)]
 pub(crate) struct Recoverer {
-    pub(crate) client: Client,
-    pub(crate) pacer: Pacer,
-    pub(crate) policy: RetryPolicy,
+    client: Client,
+    pacer: Pacer,
+    policy: RetryPolicy,
     /// `ListQuality` requests: sent, retried, throttled, failed for good.
     pub(crate) stats: FetchStats,
 }
