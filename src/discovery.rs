@@ -18,14 +18,10 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, TimeDelta, Utc};
 
 use crate::api::room_info::{CallInfo, MAX_PAGE_SIZE, RoomInfoQuery};
 use crate::api::{ApiError, Client};
-use crate::domain::discovery::{CallRecord, Calls, ScanState};
-use crate::domain::{RoomScan, Target};
+use crate::domain::discovery::{CallRecord, Calls, OVERLAP, ScanState};
+use crate::domain::{RoomScan, Target, TimeRange};
 use crate::limit::{Pacer, RetryPolicy, THROTTLE_PAUSE};
-use crate::plan::{BUCKET, Progress, Window, floor_to};
-
-/// How far back a scan starts before the previous one ended: calls show in
-/// `ListRoomInfo` 20 s after they begin, so a short overlap catches the late ones.
-pub(crate) const OVERLAP: TimeDelta = TimeDelta::minutes(5);
+use crate::plan::{BUCKET, Progress, Window, ceil_to, floor_to};
 
 /// How far back the first scan of a pipeline looks, to find calls begun long ago and
 /// still running inside the horizon: the most one request covers.
@@ -107,10 +103,8 @@ impl Scanner {
             self.scan_window(scan, start, end, &mut found).await?;
             start = end;
         }
-        for (room, call) in found {
-            state.record(&room, call);
-        }
-        state.scanned_until = Some(now);
+        let merged = state.merge(found, now);
+        tracing::debug!(app_id = %scan.app_id, new = merged.new, listed_again = merged.listed_again, "room discovery scanned");
         Ok(())
     }
 
@@ -284,11 +278,43 @@ pub(crate) fn fit_to_calls(
     }
 }
 
-/// Drops the calls of a room that every one of its targets has fetched past.
-pub(crate) fn prune_calls(calls: &mut Vec<CallRecord>, fetched_until: Option<DateTime<Utc>>) {
-    if let Some(until) = fetched_until {
-        calls.retain(|c| c.destroyed.is_none_or(|d| d > until));
+/// The calls `discovery` keeps for the room of a discovered target (none for a target
+/// without a room, or a room it does not know).
+pub(crate) fn calls_of<'d>(
+    discovery: &'d BTreeMap<String, ScanState>,
+    target: &Target,
+) -> &'d [CallRecord] {
+    target
+        .room_id
+        .as_ref()
+        .and_then(|room| discovery.get(&target.app_id)?.rooms.get(room))
+        .map_or(&[][..], Vec::as_slice)
+}
+
+/// The parts of `range` that `calls` cover, on the 30 s grid, oldest first: a room has
+/// data only during its calls, so what a discovered room lost is only there (a running
+/// call covers up to the end of `range`).
+pub(crate) fn covered(calls: &[CallRecord], range: TimeRange) -> Vec<TimeRange> {
+    let mut spans: Vec<(DateTime<Utc>, DateTime<Utc>)> = calls
+        .iter()
+        .map(|c| {
+            let end = c.destroyed.map_or(range.end, |d| ceil_to(d, BUCKET));
+            (
+                floor_to(c.created, BUCKET).max(range.start),
+                end.min(range.end),
+            )
+        })
+        .filter(|(s, e)| s < e)
+        .collect();
+    spans.sort();
+    let mut out: Vec<TimeRange> = Vec::new();
+    for (start, end) in spans {
+        match out.last_mut() {
+            Some(last) if start <= last.end => last.end = last.end.max(end),
+            _ => out.push(TimeRange { start, end }),
+        }
     }
+    out
 }
 
 #[cfg(test)]
@@ -339,6 +365,37 @@ mod tests {
         ] {
             assert_eq!(usable_call(&bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_discovered_room_lost_only_what_its_calls_cover() {
+        let t = |s: &str| format!("2026-11-25T{s}Z").parse::<DateTime<Utc>>().unwrap();
+        let call = |id: &str, from: &str, to: Option<&str>| CallRecord {
+            created: t(from),
+            call_id: id.into(),
+            destroyed: to.map(t),
+        };
+        let calls = [
+            call("a", "10:05:10", Some("10:20:40")),
+            call("b", "10:18:00", Some("10:25:00")),
+            call("c", "10:40:50", None),
+        ];
+        let range = |a: &str, b: &str| TimeRange {
+            start: t(a),
+            end: t(b),
+        };
+        // Calls on the 30 s grid (overlapping ones as one), the time between them left
+        // out, a running call up to the end of the range.
+        assert_eq!(
+            covered(&calls, range("10:00:00", "11:00:00")),
+            [range("10:05:00", "10:25:00"), range("10:40:30", "11:00:00")]
+        );
+        assert_eq!(
+            covered(&calls, range("10:21:00", "10:41:00")),
+            [range("10:21:00", "10:25:00"), range("10:40:30", "10:41:00")]
+        );
+        assert_eq!(covered(&calls, range("10:25:00", "10:40:30")), []);
+        assert_eq!(covered(&[], range("10:00:00", "11:00:00")), []);
     }
 
     #[test]

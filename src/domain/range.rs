@@ -55,11 +55,6 @@ impl Gap {
             detected_at,
         }
     }
-
-    /// Whether `o` records the same loss (the ledger keeps one line a loss).
-    pub(crate) fn same_range(&self, o: &Gap) -> bool {
-        self.target == o.target && self.start == o.start && self.end == o.end
-    }
 }
 
 /// A lost range as a run's summary reports it.

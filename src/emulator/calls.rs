@@ -4,7 +4,8 @@
 //! Each app has [`MODEL_ROOMS`] rooms, `live-0`, `meet-1`, `live-2`, …: even ones start
 //! with `live-`, odd ones with `meet-`, so a glob can pick half. Room `k` has a call every
 //! `period` (20 to 90 minutes), lasting `duration` (3 minutes to `period` − 5), starting
-//! at its own second offset, each call with a new id. Everything is a pure function of
+//! at its own second offset, each call with a new id; the first [`LONG_ROOMS`] rooms have
+//! calls of hours instead. Everything is a pure function of
 //! the app, the room and the time, so tests can compute exactly what exists.
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -13,6 +14,12 @@ use super::hash::hash_fields;
 
 /// Rooms with calls in each app.
 pub const MODEL_ROOMS: usize = 12;
+
+/// The first rooms (`live-0`, `meet-1`) have long calls: 4 to 8 hours apart, each
+/// lasting all but 20 to 60 minutes of that. A scan reaches back to such a call's start
+/// to learn when it ends, and so lists again the short calls of other rooms that ended,
+/// were fetched and retired meanwhile.
+pub const LONG_ROOMS: usize = 2;
 
 /// How long after its creation a call shows in `ListRoomInfo` (and after its end, its
 /// destruction).
@@ -56,6 +63,18 @@ pub(crate) struct Rhythm {
 impl Rhythm {
     fn of(app_id: &str, k: usize) -> Rhythm {
         let h = hash_fields(&[b"calls", app_id.as_bytes(), &(k as u64).to_le_bytes()]);
+        if k < LONG_ROOMS {
+            // A call of hours, with many short calls of the other rooms beginning and
+            // ending inside it.
+            let period = [4, 6, 8][(h % 3) as usize] * 3600;
+            let duration = period - 1200 - ((h >> 8) % 2400) as i64;
+            let offset = ((h >> 32) % period as u64) as i64;
+            return Rhythm {
+                period,
+                duration,
+                offset,
+            };
+        }
         let period = [20, 30, 45, 60, 90][(h % 5) as usize] * 60;
         let duration = 180 + ((h >> 8) % (period as u64 - 480)) as i64;
         let offset = ((h >> 32) % period as u64) as i64;
@@ -156,10 +175,27 @@ mod tests {
     fn calls_recur_with_new_ids_and_data_exists_only_during_them() {
         let (from, to) = (at("2026-11-25T00:00:00Z"), at("2026-11-26T00:00:00Z"));
         let calls = created_in("app", from, to);
-        // Every room has calls each day, at least 16 (90-minute period).
+        // Every room has calls each day, at least 16 (90-minute period); a long room
+        // 3 to 6, each over 3 hours, with short calls of other rooms inside.
         for k in 0..MODEL_ROOMS {
             let n = calls.iter().filter(|c| c.room_id == model_room(k)).count();
-            assert!(n >= 16, "room {k}: {n} calls");
+            if k < LONG_ROOMS {
+                assert!((3..=6).contains(&n), "room {k}: {n} calls");
+            } else {
+                assert!(n >= 16, "room {k}: {n} calls");
+            }
+        }
+        let long_calls = calls
+            .iter()
+            .filter(|c| c.room_id == model_room(0) && c.destroyed < to);
+        for long in long_calls {
+            assert!(long.destroyed - long.created >= TimeDelta::hours(3));
+            let inside = calls.iter().filter(|c| {
+                c.room_id != long.room_id
+                    && c.created > long.created
+                    && c.destroyed < long.destroyed
+            });
+            assert!(inside.count() >= 10);
         }
         let mut ids: Vec<&str> = calls.iter().map(|c| c.call_id.as_str()).collect();
         ids.sort_unstable();

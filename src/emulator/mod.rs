@@ -36,7 +36,7 @@ pub(crate) mod throttle;
 pub(crate) mod validate;
 pub(crate) mod verify;
 
-pub use calls::{Call, LIST_DELAY, MODEL_ROOMS, created_in, in_call, model_room};
+pub use calls::{Call, LIST_DELAY, LONG_ROOMS, MODEL_ROOMS, created_in, in_call, model_room};
 pub use cli::{EmulatorArgs, run_cli};
 pub use data::{generate, series_names};
 pub use error::ApiError;

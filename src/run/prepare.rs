@@ -11,8 +11,8 @@ use super::{RunError, RunOptions};
 use crate::clock::Clock;
 use crate::config::Pipeline;
 use crate::discovery::{self, Scanner};
-use crate::domain::Target;
 use crate::domain::discovery::ScanState;
+use crate::domain::{Target, TimeRange};
 use crate::plan::{Plan, Progress, Window};
 use crate::sink::Sink;
 use crate::state::{GapLedger, RecoveryLedger, State, StateStore, TargetState};
@@ -91,7 +91,8 @@ pub(super) async fn prepare(
             tracing::warn!(start = %l.start, end = %l.end, "backfill: this part of the range is not settled yet; a later run fetches it");
         }
     }
-    let plan = Plan::build(progress, window, |i| targets[i].max_lag);
+    let mut plan = Plan::build(progress, window, |i| targets[i].max_lag);
+    plan.lost = clip_to_calls(plan.lost, pipeline.targets.len(), &targets, &discovery);
     log_plan(&targets, &plan, &window);
     Ok(Prepared {
         state_store,
@@ -124,6 +125,26 @@ async fn scan_all(
         }
     }
     errors
+}
+
+/// What the discovered targets (from index `listed` on) lost, cut to their rooms'
+/// calls: the time between calls had no data, so nothing of it was lost.
+fn clip_to_calls(
+    lost: Vec<(usize, TimeRange)>,
+    listed: usize,
+    targets: &[Target],
+    discovery: &BTreeMap<String, ScanState>,
+) -> Vec<(usize, TimeRange)> {
+    lost.into_iter()
+        .flat_map(|(t, l)| {
+            let parts = if t < listed {
+                vec![l]
+            } else {
+                discovery::covered(discovery::calls_of(discovery, &targets[t]), l)
+            };
+            parts.into_iter().map(move |p| (t, p))
+        })
+        .collect()
 }
 
 /// The targets a run at `window` would have, with their progress and what discovery
@@ -213,7 +234,7 @@ fn discovered(
     let retired = seen.difference(&live).count();
     for (app, room) in seen.difference(&live) {
         if let Some(d) = discovery.get_mut(app) {
-            d.rooms.remove(room);
+            d.retire(room);
         }
     }
     Discovered {
@@ -442,7 +463,7 @@ mod tests {
         let f = Fixture::new(NOWHERE, 2.0, TARGETS);
         let sink = f.sink();
         let state_path = sink.root().clone().join("_state").join("demo.json");
-        let newer = br#"{"schema_version": 3, "pipeline": "demo", "slot_seconds": 300}"#;
+        let newer = br#"{"schema_version": 4, "pipeline": "demo", "slot_seconds": 300}"#;
         sink.store()
             .put(&state_path, newer.to_vec().into())
             .await
@@ -460,7 +481,7 @@ mod tests {
         match &err {
             RunError::State(StateError::NewerSchema { path, found }) => {
                 assert_eq!(path, "_state/demo.json");
-                assert_eq!(*found, 3);
+                assert_eq!(*found, 4);
             }
             other => panic!("expected NewerSchema, got {other:?}"),
         }

@@ -211,7 +211,16 @@ impl<'a> Runner<'a> {
     /// it for the gap ledger.
     pub(crate) fn record_lost(&mut self, t: usize, at: DateTime<Utc>) {
         let target = &self.targets[t];
-        for l in self.progress[t].cut_at(at, self.window.slot_len) {
+        let lost = self.progress[t].cut_at(at, self.window.slot_len);
+        let lost = if t < self.pipeline.targets.len() {
+            lost
+        } else {
+            let calls = crate::discovery::calls_of(&self.discovery, target);
+            lost.into_iter()
+                .flat_map(|l| crate::discovery::covered(calls, l))
+                .collect()
+        };
+        for l in lost {
             tracing::warn!(target_id = %target, start = %l.start, end = %l.end, "range fell out of the horizon while queued: recorded as lost");
             let gap = Gap::beyond_horizon(&self.pipeline.name, target, l, self.window.now);
             self.gaps_pending.push(gap);
@@ -271,8 +280,8 @@ impl<'a> Runner<'a> {
                 .or_insert(done);
         }
         for ((app, room), until) in fetched {
-            if let Some(calls) = discovery.get_mut(app).and_then(|d| d.rooms.get_mut(room)) {
-                crate::discovery::prune_calls(calls, until);
+            if let Some(d) = discovery.get_mut(app) {
+                d.prune(room, until);
             }
         }
         discovery

@@ -14,9 +14,10 @@ use tokio::sync::Mutex;
 use crate::domain::discovery::ScanState;
 use crate::plan::Progress;
 
-/// The newest state format this build reads: 2 added room discovery's calls. A state
-/// without discovery is still written as 1, so older builds keep reading it.
-pub(crate) const SCHEMA_VERSION: u32 = 2;
+/// The newest state format this build reads: 2 added room discovery's calls, 3 the
+/// calls discovery let go (`done`), which a build reading 2 would refuse as unknown. A
+/// state without discovery is still written as 1, so older builds keep reading it.
+pub(crate) const SCHEMA_VERSION: u32 = 3;
 
 /// The format of a state without room discovery.
 const SCHEMA_WITHOUT_DISCOVERY: u32 = 1;
@@ -79,7 +80,7 @@ impl State {
         }
     }
 
-    /// Sets what room discovery knows; a state with discovery is schema 2.
+    /// Sets what room discovery knows; a state with discovery is the newest schema.
     pub(crate) fn set_discovery(&mut self, discovery: BTreeMap<String, ScanState>) {
         self.schema_version = if discovery.is_empty() {
             SCHEMA_WITHOUT_DISCOVERY
@@ -331,10 +332,10 @@ mod tests {
             e.starts_with("state file root/_state/demo.json is corrupt: key must be a string"),
             "{e}"
         );
-        put(r#"{"schema_version": 3, "future": true}"#).await;
+        put(r#"{"schema_version": 4, "future": true}"#).await;
         let e = s.load("demo", 300).await.unwrap_err().to_string();
         assert!(
-            e.contains("written by a newer rtcq (schema version 3, this build reads 2)"),
+            e.contains("written by a newer rtcq (schema version 4, this build reads 3)"),
             "{e}"
         );
         put(r#"{"schema_version":1,"pipeline":"demo","slot_seconds":600,"updated_at":"2026-01-01T00:00:00Z","run_id":"r","targets":{}}"#).await;

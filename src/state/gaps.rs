@@ -6,7 +6,8 @@
 //!   Written after the slot files that hold the recovered rows, so a recovery is
 //!   recorded only once it is in the dataset, and is then never asked again.
 //!
-//! A range already on record is not recorded twice. Recoveries have their own file so
+//! A range already on record is not recorded twice (of a gap, only the part not on
+//! record is). Recoveries have their own file so
 //! that a build without recovery still reads the gap ledger.
 
 use std::marker::PhantomData;
@@ -48,19 +49,49 @@ pub enum GapError {
 
 /// A record of a ledger: how it tells a repeat.
 pub(crate) trait Record: Serialize + DeserializeOwned + Clone {
-    /// Whether `o` records the same range (one line a range).
-    fn same(&self, o: &Self) -> bool;
+    /// What of this record is not on record yet: itself, nothing, or (a gap) the parts
+    /// of its range no record of its target holds.
+    fn remainder(&self, on_record: &[Self]) -> Vec<Self>;
 }
 
 impl Record for Gap {
-    fn same(&self, o: &Self) -> bool {
-        self.same_range(o)
+    /// A loss is recorded once: a run killed after recording it and before saving its
+    /// state finds it again, cut later by a horizon that has moved on, and records only
+    /// what the ledger does not hold.
+    fn remainder(&self, on_record: &[Self]) -> Vec<Self> {
+        let mut parts = vec![(self.start, self.end)];
+        for o in on_record.iter().filter(|o| o.target == self.target) {
+            parts = parts
+                .into_iter()
+                .flat_map(|(s, e)| {
+                    if o.end <= s || e <= o.start {
+                        return vec![(s, e)];
+                    }
+                    [(s, o.start), (o.end, e)]
+                        .into_iter()
+                        .filter(|(a, b)| a < b)
+                        .collect()
+                })
+                .collect();
+        }
+        parts
+            .into_iter()
+            .map(|(start, end)| Gap {
+                start,
+                end,
+                ..self.clone()
+            })
+            .collect()
     }
 }
 
 impl Record for Recovery {
-    fn same(&self, o: &Self) -> bool {
-        self.same_range(o)
+    fn remainder(&self, on_record: &[Self]) -> Vec<Self> {
+        if on_record.iter().any(|o| o.same_range(self)) {
+            Vec::new()
+        } else {
+            vec![self.clone()]
+        }
     }
 }
 
@@ -135,9 +166,9 @@ impl<T: Record> Ledger<T> {
         let mut all = self.read().await?;
         let mut added = Vec::new();
         for g in new {
-            if !all.iter().any(|o| o.same(g)) {
-                all.push(g.clone());
-                added.push(g.clone());
+            for part in g.remainder(&all) {
+                all.push(part.clone());
+                added.push(part);
             }
         }
         if added.is_empty() {
@@ -203,6 +234,44 @@ mod tests {
             ledger.read().await.unwrap(),
             vec![gap("t1", 1), gap("t2", 1), gap("t1", 2)]
         );
+    }
+
+    #[tokio::test]
+    async fn a_loss_found_again_by_a_later_horizon_records_only_what_is_new() {
+        let ledger = GapLedger::new(Arc::new(InMemory::new()), &Path::from("r"), "demo");
+        let first = gap("t1", 1);
+        ledger.append(std::slice::from_ref(&first)).await.unwrap();
+        // A run killed after recording [01:00, 02:00) and before saving its state: the
+        // next run finds the loss from 01:00 again, now up to 02:30, and one of another
+        // target overlapping in time.
+        let later = Gap {
+            end: first.end + chrono::TimeDelta::minutes(30),
+            ..first.clone()
+        };
+        let around = Gap {
+            start: first.start - chrono::TimeDelta::minutes(10),
+            ..later.clone()
+        };
+        let added = ledger
+            .append(&[later.clone(), around, gap("t2", 1)])
+            .await
+            .unwrap();
+        let ranges: Vec<(String, u32, u32)> = added
+            .iter()
+            .map(|g| {
+                let m = |t: chrono::DateTime<Utc>| t.timestamp() as u32 / 60 % (24 * 60);
+                (g.target.clone(), m(g.start), m(g.end))
+            })
+            .collect();
+        assert_eq!(
+            ranges,
+            [
+                ("t1".to_string(), 120, 150),
+                ("t1".to_string(), 50, 60),
+                ("t2".to_string(), 60, 120)
+            ]
+        );
+        assert_eq!(ledger.read().await.unwrap().len(), 4);
     }
 
     #[tokio::test]
