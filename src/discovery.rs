@@ -18,7 +18,7 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, TimeDelta, Utc};
 
 use crate::api::room_info::{CallInfo, MAX_PAGE_SIZE, RoomInfoQuery};
 use crate::api::{ApiError, Client};
-use crate::domain::discovery::{CallRecord, Calls, OVERLAP, ScanState};
+use crate::domain::discovery::{CallRecord, Calls, OVERLAP, ScanState, UnsureLoss};
 use crate::domain::{RoomScan, Target, TimeRange};
 use crate::limit::{Pacer, RetryPolicy, THROTTLE_PAUSE};
 use crate::plan::{BUCKET, Progress, Window, ceil_to, floor_to};
@@ -278,17 +278,84 @@ pub(crate) fn fit_to_calls(
     }
 }
 
-/// The calls `discovery` keeps for the room of a discovered target (none for a target
-/// without a room, or a room it does not know).
-pub(crate) fn calls_of<'d>(
-    discovery: &'d BTreeMap<String, ScanState>,
+/// What discovered room `target` lost in `range`, to record now: the parts its calls
+/// cover. When its entry's scan failed this run (`fresh` false) a call seen running may
+/// have ended since: the parts only such a call covers are kept in the state as unsure,
+/// for the next scan that succeeds to cut to the call's end ([`confirm_unsure`]).
+pub(crate) fn lost_in_calls(
+    discovery: &mut BTreeMap<String, ScanState>,
     target: &Target,
-) -> &'d [CallRecord] {
-    target
-        .room_id
-        .as_ref()
-        .and_then(|room| discovery.get(&target.app_id)?.rooms.get(room))
-        .map_or(&[][..], Vec::as_slice)
+    range: TimeRange,
+    fresh: bool,
+) -> Vec<TimeRange> {
+    let (Some(room), Some(state)) = (target.room_id.as_deref(), discovery.get_mut(&target.app_id))
+    else {
+        return Vec::new();
+    };
+    let calls = state.rooms.get(room).map_or(&[][..], Vec::as_slice);
+    if fresh {
+        return covered(calls, range);
+    }
+    let (ended, running): (Vec<CallRecord>, Vec<CallRecord>) =
+        calls.iter().cloned().partition(|c| c.destroyed.is_some());
+    let sure = covered(&ended, range);
+    for part in covered(&running, range) {
+        for r in subtract(part, &sure) {
+            state.unsure.push(UnsureLoss {
+                target: target.key(),
+                room: room.to_string(),
+                start: r.start,
+                end: r.end,
+            });
+        }
+    }
+    sure
+}
+
+/// The unsure losses of `scan`'s rooms, now that its scan succeeded: each cut to the
+/// room's calls as now known, with its target; taken out of `state`. A loss of a target
+/// the entry no longer makes (a product type removed) is dropped.
+pub(crate) fn confirm_unsure(scan: &RoomScan, state: &mut ScanState) -> Vec<(Target, TimeRange)> {
+    let mut out = Vec::new();
+    for u in std::mem::take(&mut state.unsure) {
+        let Some(target) = scan.targets(&u.room).find(|t| t.key() == u.target) else {
+            continue;
+        };
+        let calls = state.rooms.get(&u.room).map_or(&[][..], Vec::as_slice);
+        let range = TimeRange {
+            start: u.start,
+            end: u.end,
+        };
+        for r in covered(calls, range) {
+            out.push((target.clone(), r));
+        }
+    }
+    out
+}
+
+/// `range` without the parts `minus` (sorted, disjoint) holds.
+fn subtract(range: TimeRange, minus: &[TimeRange]) -> Vec<TimeRange> {
+    let mut out = Vec::new();
+    let mut from = range.start;
+    for m in minus
+        .iter()
+        .filter(|m| m.end > range.start && m.start < range.end)
+    {
+        if m.start > from {
+            out.push(TimeRange {
+                start: from,
+                end: m.start,
+            });
+        }
+        from = from.max(m.end);
+    }
+    if from < range.end {
+        out.push(TimeRange {
+            start: from,
+            end: range.end,
+        });
+    }
+    out
 }
 
 /// The parts of `range` that `calls` cover, on the 30 s grid, oldest first: a room has

@@ -135,6 +135,24 @@ pub(crate) struct ScanState {
     /// so one the state does not know was handled (see [`ScanState::merge`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) done: BTreeMap<String, DateTime<Utc>>,
+    /// Losses found while this entry's scan failed that only a running call may cover:
+    /// when it ended is learnt from the next scan that succeeds, which records them cut
+    /// to the calls as then known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) unsure: Vec<UnsureLoss>,
+}
+
+/// A range a discovered room target lost that a call seen running may or may not have
+/// covered (its scan failed, so its end is unknown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UnsureLoss {
+    /// `Target::key()` of the room target.
+    pub(crate) target: String,
+    /// The room.
+    pub(crate) room: String,
+    pub(crate) start: DateTime<Utc>,
+    pub(crate) end: DateTime<Utc>,
 }
 
 /// What a scan's listing changed in the state.

@@ -142,30 +142,61 @@ pub(crate) struct Due {
     pub(crate) range: TimeRange,
 }
 
-/// Every request owed at `now`, oldest gap first: the unrecovered parts of each gap that
-/// ended at least the offline delay (and its margin) ago, within the lookback, cut into
-/// [`MAX_SPAN`] pieces.
+/// How long a loss the offline API has waits for the rest of it: a loss recorded piece
+/// by piece (each failing run found part of it) is asked in one request once its last
+/// piece is due, unless that takes longer than this.
+pub(crate) const JOIN_WAIT: TimeDelta = TimeDelta::hours(6);
+
+/// Every request owed at `now`, oldest first: the unrecovered parts of the gaps that
+/// ended at least the offline delay (and its margin) ago, within the lookback, the parts
+/// of one target that touch joined into one range, cut into [`MAX_SPAN`] pieces. A range
+/// that touches a part not due yet waits for it (at most [`JOIN_WAIT`]). Each request
+/// names the first gap of its range.
 pub(crate) fn due(gaps: &[Gap], recoveries: &[Recovery], now: DateTime<Utc>) -> Vec<Due> {
     let ready_before = now - OFFLINE_DELAY - DELAY_MARGIN;
     let edge = lookback_start(now);
-    let mut out = Vec::new();
-    let mut order: Vec<usize> = (0..gaps.len()).collect();
-    order.sort_by_key(|&i| (gaps[i].start, i));
-    for i in order {
-        let gap = &gaps[i];
-        if gap.end > ready_before {
-            continue;
-        }
+    // (target, start, end, gap) of every part owed, to be joined per target.
+    let mut parts: Vec<(&str, DateTime<Utc>, DateTime<Utc>, usize)> = Vec::new();
+    for (i, gap) in gaps.iter().enumerate() {
         for part in unrecovered(gap, recoveries) {
-            let mut start = part.start.max(edge);
-            while start < part.end {
-                let end = (start + MAX_SPAN).min(part.end);
-                out.push(Due {
-                    gap: i,
-                    range: TimeRange { start, end },
-                });
-                start = end;
+            let start = part.start.max(edge);
+            if start < part.end {
+                parts.push((&gap.target, start, part.end, i));
             }
+        }
+    }
+    parts.sort();
+    // Joined: (target, start, end of the due part, first gap, a part not due touches it).
+    let mut joined: Vec<(&str, DateTime<Utc>, DateTime<Utc>, usize, bool)> = Vec::new();
+    for (target, start, end, gap) in parts {
+        let is_due = gaps[gap].end <= ready_before;
+        match joined.last_mut() {
+            Some(last) if last.0 == target && start <= last.2 && !last.4 => {
+                if is_due {
+                    last.2 = last.2.max(end);
+                } else {
+                    last.4 = true;
+                }
+            }
+            Some(last) if last.0 == target && start <= last.2 => {}
+            _ if is_due => joined.push((target, start, end, gap, false)),
+            _ => joined.push((target, start, start, gap, true)),
+        }
+    }
+    joined.retain(|j| j.1 < j.2 && (!j.4 || ready_before - j.2 >= JOIN_WAIT));
+    joined.sort_by_key(|&(_, start, _, gap, _)| (start, gap));
+    let mut out = Vec::new();
+    for (_, mut start, end, gap, _) in joined {
+        while start < end {
+            let piece_end = (start + MAX_SPAN).min(end);
+            out.push(Due {
+                gap,
+                range: TimeRange {
+                    start,
+                    end: piece_end,
+                },
+            });
+            start = piece_end;
         }
     }
     out
@@ -256,6 +287,70 @@ mod tests {
         );
         assert_eq!(status(&g[0], &r, now), GapStatus::Lost);
         assert_eq!(status(&g[1], &r, now), GapStatus::Recovered);
+    }
+
+    #[test]
+    fn pieces_of_one_loss_are_asked_in_one_request() {
+        // The API down from 01:00: a failing run found [01:00, 02:00) beyond its horizon,
+        // the first run after the outage [02:00, 04:00); another target's touching gap
+        // is its own request, and an overlapping record of t adds nothing.
+        let g = [
+            gap("t", at(20, 1), at(20, 2)),
+            gap("u", at(20, 2), at(20, 3)),
+            gap("t", at(20, 2), at(20, 4)),
+            gap("t", at(20, 3), at(20, 4)),
+        ];
+        assert_eq!(
+            due(&g, &[], at(21, 0)),
+            vec![
+                Due {
+                    gap: 0,
+                    range: range(at(20, 1), at(20, 4))
+                },
+                Due {
+                    gap: 1,
+                    range: range(at(20, 2), at(20, 3))
+                },
+            ]
+        );
+        // Recovered in that one request, every piece is recovered.
+        let r = [recovery("t", at(20, 1), at(20, 4))];
+        for piece in [&g[0], &g[2], &g[3]] {
+            assert_eq!(status(piece, &r, at(21, 0)), GapStatus::Recovered);
+        }
+        assert_eq!(due(&g, &r, at(21, 0)).len(), 1);
+    }
+
+    #[test]
+    fn a_loss_still_growing_waits_for_its_last_piece_at_most_six_hours() {
+        // Pieces [01:00, 02:00) and [02:00, 03:00), the second not due until 11:30.
+        let g = [
+            gap("t", at(20, 1), at(20, 2)),
+            gap("t", at(20, 2), at(20, 3)),
+        ];
+        let only_first = at(20, 11);
+        assert_eq!(due(&g, &[], only_first), vec![]);
+        let both = at(20, 11) + TimeDelta::minutes(30);
+        assert_eq!(
+            due(&g, &[], both),
+            vec![Due {
+                gap: 0,
+                range: range(at(20, 1), at(20, 3))
+            }]
+        );
+        // A piece after it that keeps it waiting: after six hours the due part is asked.
+        let g = [
+            gap("t", at(20, 1), at(20, 2)),
+            gap("t", at(20, 2), at(21, 0)),
+        ];
+        assert_eq!(due(&g, &[], at(20, 16)), vec![]);
+        assert_eq!(
+            due(&g, &[], at(20, 16) + TimeDelta::minutes(30)),
+            vec![Due {
+                gap: 0,
+                range: range(at(20, 1), at(20, 2))
+            }]
+        );
     }
 
     #[test]

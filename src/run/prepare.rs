@@ -31,6 +31,11 @@ pub(super) struct Prepared {
     pub(crate) discovery: BTreeMap<String, ScanState>,
     /// Scans that failed: their rooms stay where they were; the run exits 3.
     pub(crate) scan_errors: Vec<String>,
+    /// The apps whose scan failed: what their rooms lose while a call's end is unknown
+    /// waits for a scan that succeeds.
+    pub(crate) stale: BTreeSet<String>,
+    /// Losses found while an earlier scan failed, now cut to the calls as known.
+    pub(crate) confirmed: Vec<(Target, TimeRange)>,
     /// Discovered rooms retired by this run: their last call ended and was fetched.
     pub(crate) rooms_retired: usize,
 }
@@ -71,10 +76,18 @@ pub(super) async fn prepare(
         .as_ref()
         .map(|s| s.discovery.clone())
         .unwrap_or_default();
-    let scan_errors = match scanner {
+    let (scan_errors, stale) = match scanner {
         Some(scanner) => scan_all(pipeline, scanner, &mut discovery, window.now).await,
-        None => Vec::new(),
+        None => (Vec::new(), BTreeSet::new()),
     };
+    // Before rooms retire: a room whose call ended during an outage keeps its calls
+    // until its unsure losses are cut to them.
+    let mut confirmed = Vec::new();
+    for scan in pipeline.scans.iter().filter(|s| !stale.contains(&s.app_id)) {
+        if let Some(state) = discovery.get_mut(&scan.app_id) {
+            confirmed.extend(discovery::confirm_unsure(scan, state));
+        }
+    }
     let Discovered {
         targets,
         mut progress,
@@ -92,7 +105,13 @@ pub(super) async fn prepare(
         }
     }
     let mut plan = Plan::build(progress, window, |i| targets[i].max_lag);
-    plan.lost = clip_to_calls(plan.lost, pipeline.targets.len(), &targets, &discovery);
+    plan.lost = clip_to_calls(
+        plan.lost,
+        pipeline.targets.len(),
+        &targets,
+        &mut discovery,
+        &stale,
+    );
     log_plan(&targets, &plan, &window);
     Ok(Prepared {
         state_store,
@@ -104,47 +123,56 @@ pub(super) async fn prepare(
         plan,
         discovery,
         scan_errors,
+        stale,
+        confirmed,
         rooms_retired: retired,
     })
 }
 
 /// Scans every `rooms = "active"` entry; a scan that fails leaves its state as it was
-/// and is reported.
+/// and is reported, with its app.
 async fn scan_all(
     pipeline: &Pipeline,
     scanner: &Scanner,
     discovery: &mut BTreeMap<String, ScanState>,
     now: DateTime<Utc>,
-) -> Vec<String> {
+) -> (Vec<String>, BTreeSet<String>) {
     let mut errors = Vec::new();
+    let mut stale = BTreeSet::new();
     for scan in pipeline.scans.iter() {
         let state = discovery.entry(scan.app_id.clone()).or_default();
         if let Err(e) = scanner.scan(scan, state, now).await {
             tracing::error!(app_id = %scan.app_id, error = %e, "room discovery failed: the rooms found before stay as they were");
             errors.push(format!("{scan}: ListRoomInfo: {e}"));
+            stale.insert(scan.app_id.clone());
         }
     }
-    errors
+    (errors, stale)
 }
 
 /// What the discovered targets (from index `listed` on) lost, cut to their rooms'
-/// calls: the time between calls had no data, so nothing of it was lost.
+/// calls: the time between calls had no data, so nothing of it was lost (see
+/// [`discovery::lost_in_calls`] for an app whose scan failed).
 fn clip_to_calls(
     lost: Vec<(usize, TimeRange)>,
     listed: usize,
     targets: &[Target],
-    discovery: &BTreeMap<String, ScanState>,
+    discovery: &mut BTreeMap<String, ScanState>,
+    stale: &BTreeSet<String>,
 ) -> Vec<(usize, TimeRange)> {
-    lost.into_iter()
-        .flat_map(|(t, l)| {
-            let parts = if t < listed {
-                vec![l]
-            } else {
-                discovery::covered(discovery::calls_of(discovery, &targets[t]), l)
-            };
-            parts.into_iter().map(move |p| (t, p))
-        })
-        .collect()
+    let mut out = Vec::with_capacity(lost.len());
+    for (t, l) in lost {
+        if t < listed {
+            out.push((t, l));
+            continue;
+        }
+        let target = &targets[t];
+        let fresh = !stale.contains(&target.app_id);
+        for part in discovery::lost_in_calls(discovery, target, l, fresh) {
+            out.push((t, part));
+        }
+    }
+    out
 }
 
 /// The targets a run at `window` would have, with their progress and what discovery

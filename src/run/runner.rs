@@ -121,6 +121,8 @@ pub(super) struct Runner<'a> {
     pub(crate) targets: Arc<[Target]>,
     /// What room discovery knows, saved with the state.
     pub(crate) discovery: BTreeMap<String, ScanState>,
+    /// The apps whose scan failed this run (see [`crate::discovery::lost_in_calls`]).
+    pub(crate) stale: BTreeSet<String>,
     /// Set when the lease was found taken over: nothing more may be saved.
     pub(crate) lease_lost: Arc<AtomicBool>,
     pub(crate) lease_location: String,
@@ -152,12 +154,16 @@ impl<'a> Runner<'a> {
             plan,
             discovery,
             scan_errors,
+            stale,
+            confirmed,
             rooms_retired,
         } = prepared;
         let gaps_pending = plan
             .lost
             .iter()
-            .map(|(t, l)| Gap::beyond_horizon(&pipeline.name, &targets[*t], *l, window.now))
+            .map(|(t, l)| (&targets[*t], l))
+            .chain(confirmed.iter().map(|(t, l)| (t, l)))
+            .map(|(t, l)| Gap::beyond_horizon(&pipeline.name, t, *l, window.now))
             .collect();
         let tally = Tally {
             failed: scan_errors.len(),
@@ -185,6 +191,7 @@ impl<'a> Runner<'a> {
             tally,
             targets,
             discovery,
+            stale,
             clock: opts.clock,
             lease_lost: lease.lost_flag(),
             lease_location: lease.location(),
@@ -211,15 +218,16 @@ impl<'a> Runner<'a> {
     /// it for the gap ledger.
     pub(crate) fn record_lost(&mut self, t: usize, at: DateTime<Utc>) {
         let target = &self.targets[t];
-        let lost = self.progress[t].cut_at(at, self.window.slot_len);
-        let lost = if t < self.pipeline.targets.len() {
-            lost
-        } else {
-            let calls = crate::discovery::calls_of(&self.discovery, target);
-            lost.into_iter()
-                .flat_map(|l| crate::discovery::covered(calls, l))
-                .collect()
-        };
+        let mut lost = self.progress[t].cut_at(at, self.window.slot_len);
+        if t >= self.pipeline.targets.len() {
+            let fresh = !self.stale.contains(&target.app_id);
+            lost = lost
+                .into_iter()
+                .flat_map(|l| {
+                    crate::discovery::lost_in_calls(&mut self.discovery, target, l, fresh)
+                })
+                .collect();
+        }
         for l in lost {
             tracing::warn!(target_id = %target, start = %l.start, end = %l.end, "range fell out of the horizon while queued: recorded as lost");
             let gap = Gap::beyond_horizon(&self.pipeline.name, target, l, self.window.now);
