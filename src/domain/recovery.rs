@@ -147,6 +147,17 @@ pub(crate) struct Due {
 /// piece is due, unless that takes longer than this.
 pub(crate) const JOIN_WAIT: TimeDelta = TimeDelta::hours(6);
 
+/// The touching parts of one target's gaps, joined: `[start, end)` is due; `waits`
+/// when a part not due yet touches it.
+struct Joined<'g> {
+    target: &'g str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    /// The first gap of the range.
+    gap: usize,
+    waits: bool,
+}
+
 /// Every request owed at `now`, oldest first: the unrecovered parts of the gaps that
 /// ended at least the offline delay (and its margin) ago, within the lookback, the parts
 /// of one target that touch joined into one range, cut into [`MAX_SPAN`] pieces. A range
@@ -166,27 +177,36 @@ pub(crate) fn due(gaps: &[Gap], recoveries: &[Recovery], now: DateTime<Utc>) -> 
         }
     }
     parts.sort();
-    // Joined: (target, start, end of the due part, first gap, a part not due touches it).
-    let mut joined: Vec<(&str, DateTime<Utc>, DateTime<Utc>, usize, bool)> = Vec::new();
+    let mut joined: Vec<Joined<'_>> = Vec::new();
     for (target, start, end, gap) in parts {
         let is_due = gaps[gap].end <= ready_before;
         match joined.last_mut() {
-            Some(last) if last.0 == target && start <= last.2 && !last.4 => {
-                if is_due {
-                    last.2 = last.2.max(end);
+            Some(last) if last.target == target && start <= last.end => {
+                if !last.waits && is_due {
+                    last.end = last.end.max(end);
                 } else {
-                    last.4 = true;
+                    last.waits = true;
                 }
             }
-            Some(last) if last.0 == target && start <= last.2 => {}
-            _ if is_due => joined.push((target, start, end, gap, false)),
-            _ => joined.push((target, start, start, gap, true)),
+            _ => joined.push(Joined {
+                target,
+                start,
+                end: if is_due { end } else { start },
+                gap,
+                waits: !is_due,
+            }),
         }
     }
-    joined.retain(|j| j.1 < j.2 && (!j.4 || ready_before - j.2 >= JOIN_WAIT));
-    joined.sort_by_key(|&(_, start, _, gap, _)| (start, gap));
+    joined.retain(|j| j.start < j.end && (!j.waits || ready_before - j.end >= JOIN_WAIT));
+    joined.sort_by_key(|j| (j.start, j.gap));
     let mut out = Vec::new();
-    for (_, mut start, end, gap, _) in joined {
+    for Joined {
+        mut start,
+        end,
+        gap,
+        ..
+    } in joined
+    {
         while start < end {
             let piece_end = (start + MAX_SPAN).min(end);
             out.push(Due {

@@ -249,13 +249,13 @@ mod tests {
     fn a_bucket_without_any_30_s_value_is_absent() {
         // A room of the call model has data only during its calls.
         let body = with(|o| {
-            o.insert("RoomId".into(), json!("live-0"));
+            o.insert("RoomId".into(), json!("live-2"));
             o.insert("StartTime".into(), json!("2024-05-01T00:00:00Z"));
             o.insert("EndTime".into(), json!("2024-05-01T03:00:00Z"));
         });
         let r = ask(&body, now());
         let want = expected(
-            Some("live-0"),
+            Some("live-2"),
             at("2024-05-01T00:00:00Z"),
             36,
             TimeDelta::minutes(5),
