@@ -201,6 +201,10 @@ pub struct StatusArgs {
     /// Only gaps detected at or after this instant (RFC 3339).
     #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
     pub(crate) since: Option<DateTime<Utc>>,
+    /// Read the dataset to tell, per gap, how many of its 30 s buckets it holds: a true
+    /// loss holds none (see the changelog on gaps recorded by older builds).
+    #[arg(long)]
+    pub(crate) check_gaps: bool,
     #[command(flatten)]
     pub(crate) budget: BudgetArgs,
 }

@@ -137,6 +137,77 @@ async fn three_hour_outage_records_exactly_the_lost_ranges_and_fail_on_gap_exits
     let out = rtcq(&["status", "--config", &cfg_s, "--json", "--since", &since]);
     let status: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(status["gaps"].as_array().unwrap().len(), 0);
+
+    // A record an older build wrote for data it had fetched (a room listed again):
+    // `--check-gaps` tells it from the true losses by the 30 s rows its range holds.
+    let first = ledger.lines().next().unwrap();
+    let mut false_gap: serde_json::Value = serde_json::from_str(first).unwrap();
+    false_gap["start"] = "2026-11-25T11:01:00Z".into();
+    false_gap["end"] = "2026-11-25T11:30:00Z".into();
+    let ledger_path = dir.path().join("data/_state/gaps/outage.jsonl");
+    std::fs::write(&ledger_path, format!("{ledger}{false_gap}\n")).unwrap();
+    let held_want = {
+        let target = false_gap["target"].as_str().unwrap();
+        let rows = read_dataset(&dir.path().join("data"));
+        let (from, to) = (at("2026-11-25T11:01:00Z"), at("2026-11-25T11:30:00Z"));
+        let stamps: std::collections::BTreeSet<i64> = rows
+            .iter()
+            .filter(|k| {
+                serde_json::json!([k.0, k.3, k.1, k.2]).to_string() == target
+                    && k.8 == 30
+                    && (from.timestamp_micros()..to.timestamp_micros()).contains(&k.5)
+            })
+            .map(|k| k.5)
+            .collect();
+        stamps.len()
+    };
+    assert!(held_want > 50, "{held_want}");
+    let now_s = later.to_rfc3339();
+    let args = [
+        "status",
+        "--config",
+        &cfg_s,
+        "--now",
+        &now_s,
+        "--check-gaps",
+    ];
+    let out = rtcq(&[&args[..], &["--json"]].concat());
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let status: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let held: Vec<serde_json::Value> = status["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["held"].clone())
+        .collect();
+    let none = serde_json::json!({"buckets": 244, "held": 0});
+    assert_eq!(
+        held,
+        [
+            none.clone(),
+            none.clone(),
+            none,
+            serde_json::json!({"buckets": 58, "held": held_want})
+        ]
+    );
+    // Nothing changed: the ledger is only read.
+    assert_eq!(
+        std::fs::read_to_string(&ledger_path).unwrap(),
+        format!("{ledger}{false_gap}\n")
+    );
+    let out = rtcq(&args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(&format!(
+            "HELD: the dataset has 30 s rows at {held_want} of its 58 buckets, not a loss"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        out.stdout.matches("none of its 244 buckets held").count(),
+        3
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

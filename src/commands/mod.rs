@@ -4,6 +4,7 @@
 //! One file a command: `run` (also `backfill`), `plan`, `status`. This file holds what
 //! they share: loading the pipeline, reading its state, and printing.
 
+mod held;
 mod plan;
 mod run;
 mod status;

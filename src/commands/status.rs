@@ -1,6 +1,7 @@
 //! `rtcq status`: each target's cursor, lag and pending slots, and the recorded gaps,
 //! each lost, recovered at 5 minutes, or final.
 
+use super::held::Held;
 use super::{View, capacity_json, emit, fail, hm, human_secs, render_table};
 use crate::cli::StatusArgs;
 use crate::domain::recovery::{self, GapStatus};
@@ -29,11 +30,21 @@ pub async fn status(args: &StatusArgs) -> Exit {
         Ok(r) => r,
         Err(e) => return fail(e, Exit::Failed),
     };
+    let held = if args.check_gaps {
+        match super::held::check(&view.sink, view.pipeline.sink.slot, &gaps).await {
+            Ok(h) => h.into_iter().map(Some).collect(),
+            Err(e) => return fail(e, Exit::Failed),
+        }
+    } else {
+        vec![None; gaps.len()]
+    };
     let gaps: Vec<GapLine> = gaps
         .into_iter()
-        .map(|gap| GapLine {
+        .zip(held)
+        .map(|(gap, held)| GapLine {
             status: recovery::status(&gap, &recovered, view.now),
             gap,
+            held,
         })
         .collect();
     let rows: Vec<Row> = view
@@ -62,6 +73,9 @@ struct GapLine {
     gap: Gap,
     /// `lost`, `recovered` or `final`.
     status: GapStatus,
+    /// With `--check-gaps`: what the dataset holds of the range at 30 s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    held: Option<Held>,
 }
 
 /// One target's line of the status.
@@ -131,9 +145,22 @@ fn text(view: &View, rows: &[Row], gaps: &[GapLine], args: &StatusArgs) -> Strin
         out.push_str(&format!(" since {}", hm(since)));
     }
     out.push_str(if gaps.is_empty() { "\n" } else { ":\n" });
-    for GapLine { gap: g, status } in gaps {
+    for GapLine {
+        gap: g,
+        status,
+        held,
+    } in gaps
+    {
+        let held = match held {
+            Some(h) if h.is_false_loss() => format!(
+                "; HELD: the dataset has 30 s rows at {} of its {} buckets, not a loss",
+                h.held, h.buckets
+            ),
+            Some(h) => format!("; none of its {} buckets held", h.buckets),
+            None => String::new(),
+        };
         out.push_str(&format!(
-            "  {}  [{}, {})  {}, detected {}: {}\n",
+            "  {}  [{}, {})  {}, detected {}: {}{held}\n",
             g.target,
             hm(g.start),
             hm(g.end),
