@@ -147,13 +147,14 @@ async fn three_hour_outage_records_exactly_the_lost_ranges_and_fail_on_gap_exits
     let ledger_path = dir.path().join("data/_state/gaps/outage.jsonl");
     std::fs::write(&ledger_path, format!("{ledger}{false_gap}\n")).unwrap();
     let held_want = {
-        let target = false_gap["target"].as_str().unwrap();
+        let target: serde_json::Value =
+            serde_json::from_str(false_gap["target"].as_str().unwrap()).unwrap();
         let rows = read_dataset(&dir.path().join("data"));
         let (from, to) = (at("2026-11-25T11:01:00Z"), at("2026-11-25T11:30:00Z"));
         let stamps: std::collections::BTreeSet<i64> = rows
             .iter()
             .filter(|k| {
-                serde_json::json!([k.0, k.3, k.1, k.2]).to_string() == target
+                serde_json::json!([k.0, k.3, k.1, k.2]) == target
                     && k.8 == 30
                     && (from.timestamp_micros()..to.timestamp_micros()).contains(&k.5)
             })
