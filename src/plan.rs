@@ -165,6 +165,26 @@ impl Progress {
         })
     }
 
+    /// Whether the cursor (or an owed slot) is past the settled end of `w`: from an
+    /// older build, a clock that ran ahead, a `--now` in the future or a hand edit. Such
+    /// a cursor would skip time the API had not settled when it was saved.
+    pub(crate) fn is_in_future(&self, w: &Window) -> bool {
+        self.cursor.is_some_and(|c| c > w.settled_end)
+            || self.incomplete.last().is_some_and(|i| *i > w.settled_end)
+    }
+
+    /// Rewinds a cursor in the future to the horizon of `w`: what the API still has is
+    /// asked again (the slot rewrites keep one copy of each point); owed slots after the
+    /// settled end are dropped, as the rewound cursor owes them.
+    pub(crate) fn rewind_future(&mut self, w: &Window) -> bool {
+        if !self.is_in_future(w) {
+            return false;
+        }
+        self.incomplete.retain(|i| *i < w.horizon);
+        self.cursor = Some(w.horizon);
+        true
+    }
+
     /// Everything before `end` is written.
     pub(crate) fn done_until(&mut self, end: DateTime<Utc>) {
         self.incomplete.retain(|i| *i >= end);

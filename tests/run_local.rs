@@ -186,3 +186,72 @@ async fn spilling_rows_to_disk_writes_the_same_files_and_leaves_nothing_behind()
     assert_eq!(files[0].len(), 24);
     assert_eq!(files[0], files[1], "spilling changed the files");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_in_the_future_is_named_rewound_to_the_horizon_and_refetched_once() {
+    // A run with --now a day ahead (as an older build allowed) saved cursors a day
+    // ahead; the run at the right time finds them past its settled end.
+    let now = t0();
+    let ahead = now + chrono::TimeDelta::days(1);
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator_at(ahead, None).await;
+    let cfg = write_pipeline(dir.path(), "future", &emu.url(), 50.0, MIXED_TARGETS);
+    let out = rtcq_async(run_args(&cfg, ahead, &[])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    emu.shutdown().await;
+    let pipeline = load(&cfg);
+    let targets = pipeline.targets.len();
+
+    // `status` names every such cursor.
+    let cfg_s = cfg.display().to_string();
+    let now_s = now.to_rfc3339();
+    let status = rtcq(&["status", "--config", &cfg_s, "--now", &now_s, "--json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let future = v["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["cursor_in_future"] == true)
+        .count();
+    assert_eq!(future, targets);
+    let text = rtcq(&["status", "--config", &cfg_s, "--now", &now_s]);
+    assert_eq!(
+        text.stdout
+            .matches("(in the future: a run rewinds it)")
+            .count(),
+        targets,
+        "{}",
+        text.stdout
+    );
+
+    // The run rewinds them to its horizon, says so once, and fetches the last hour.
+    let emu = emulator_at(now, None).await;
+    let out = rtcq_async(run_args(&cfg, now, &["--endpoint", &emu.url()])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stderr
+            .matches("had a cursor past the settled end")
+            .count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(summary["requests_sent"], targets);
+    assert_eq!(summary["gaps_recorded"], 0);
+    let mut want = expected_first_run(&pipeline, ahead);
+    want.extend(expected_first_run(&pipeline, now));
+    want.sort();
+    assert_exact(&read_dataset(&dir.path().join("data")), &want);
+    // Then as usual: a rerun fetches nothing and no cursor is in the future.
+    let out = rtcq_async(run_args(&cfg, now, &["--endpoint", &emu.url()])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("past the settled end"),
+        "{}",
+        out.stderr
+    );
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(summary["requests_sent"], 0);
+}

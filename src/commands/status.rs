@@ -56,6 +56,7 @@ pub async fn status(args: &StatusArgs) -> Exit {
             progress: p,
             lag: p.lag(view.now).map(|l| l.num_seconds()),
             pending: p.pending_slots(&view.window),
+            future: p.is_in_future(&view.window),
         })
         .collect();
     if args.json {
@@ -85,6 +86,8 @@ struct Row<'a> {
     /// Seconds its cursor is behind `now`; `None` before its first request.
     lag: Option<i64>,
     pending: usize,
+    /// Its cursor is past the settled end: the next run rewinds it to the horizon.
+    future: bool,
 }
 
 fn max_lag(rows: &[Row]) -> Option<i64> {
@@ -110,6 +113,7 @@ fn json(view: &View, rows: &[Row], gaps: &[GapLine]) -> serde_json::Value {
                 "app_id": t.app_id, "product_type": t.product_type.as_str(),
                 "room_id": t.room_id, "user_id": t.user_id,
                 "cursor": p.cursor, "pending_slots": r.pending,
+                "cursor_in_future": r.future,
                 "lag_seconds": r.lag,
                 "leaves_horizon": p.owed_from().map(leaves_horizon),
             })
@@ -241,7 +245,11 @@ fn table_row(r: &Row) -> [String; 5] {
     let p = r.progress;
     [
         r.target.to_string(),
-        p.cursor.map(hm).unwrap_or_else(|| "never run".into()),
+        match p.cursor {
+            None => "never run".into(),
+            Some(c) if r.future => format!("{} (in the future: a run rewinds it)", hm(c)),
+            Some(c) => hm(c),
+        },
         r.lag.map(human_secs).unwrap_or_else(|| "-".into()),
         r.pending.to_string(),
         p.owed_from()

@@ -93,6 +93,7 @@ pub(super) async fn prepare(
         mut progress,
         retired,
     } = discovered(pipeline, &mut discovery, old.as_ref(), &window);
+    rewind_future(&targets, &mut progress, &window);
     if let Some(b) = &opts.backfill {
         for p in &mut progress {
             b.apply(p, &window);
@@ -127,6 +128,26 @@ pub(super) async fn prepare(
         confirmed,
         rooms_retired: retired,
     })
+}
+
+/// Rewinds every cursor past the settled end to the horizon, and says so once, naming
+/// the first few targets.
+fn rewind_future(targets: &[Target], progress: &mut [Progress], window: &Window) {
+    let mut rewound = Vec::new();
+    for (t, p) in targets.iter().zip(progress.iter_mut()) {
+        if p.rewind_future(window) {
+            rewound.push(t.to_string());
+        }
+    }
+    if let Some(first) = rewound.first() {
+        tracing::warn!(
+            targets = rewound.len(),
+            first = %first,
+            settled_end = %window.settled_end,
+            "{} target(s) had a cursor past the settled end (an older build, a clock ahead, a --now in the future or a hand edit): rewound to the horizon, fetching again what the API still has",
+            rewound.len()
+        );
+    }
 }
 
 /// Scans every `rooms = "active"` entry; a scan that fails leaves its state as it was
