@@ -19,6 +19,7 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, TimeDelta, Utc};
 use crate::api::room_info::{CallInfo, MAX_PAGE_SIZE, RoomInfoQuery};
 use crate::api::{ApiError, Client};
 use crate::domain::discovery::{CallRecord, Calls, OVERLAP, ScanState, UnsureLoss};
+use crate::domain::range::merged;
 use crate::domain::{RoomScan, Target, TimeRange};
 use crate::limit::{Pacer, RetryPolicy, THROTTLE_PAUSE};
 use crate::plan::{BUCKET, Progress, Window, ceil_to, floor_to};
@@ -279,36 +280,34 @@ pub(crate) fn fit_to_calls(
 }
 
 /// What discovered room `target` lost in `range`, to record now: the parts its calls
-/// cover. When its entry's scan failed this run (`fresh` false) a call seen running may
+/// cover. When its entry's scan failed this run (its app in `stale`) a call seen running may
 /// have ended since: the parts only such a call covers are kept in the state as unsure,
 /// for the next scan that succeeds to cut to the call's end ([`confirm_unsure`]).
 pub(crate) fn lost_in_calls(
     discovery: &mut BTreeMap<String, ScanState>,
+    stale: &BTreeSet<String>,
     target: &Target,
     range: TimeRange,
-    fresh: bool,
 ) -> Vec<TimeRange> {
     let (Some(room), Some(state)) = (target.room_id.as_deref(), discovery.get_mut(&target.app_id))
     else {
         return Vec::new();
     };
     let calls = state.rooms.get(room).map_or(&[][..], Vec::as_slice);
-    if fresh {
+    if !stale.contains(&target.app_id) {
         return covered(calls, range);
     }
-    let (ended, running): (Vec<CallRecord>, Vec<CallRecord>) =
-        calls.iter().cloned().partition(|c| c.destroyed.is_some());
-    let sure = covered(&ended, range);
-    for part in covered(&running, range) {
-        for r in subtract(part, &sure) {
-            state.unsure.push(UnsureLoss {
-                target: target.key(),
-                room: room.to_string(),
-                start: r.start,
-                end: r.end,
-            });
-        }
-    }
+    let sure = covered(calls.iter().filter(|c| c.destroyed.is_some()), range);
+    let unsure: Vec<TimeRange> = covered(calls.iter().filter(|c| c.destroyed.is_none()), range)
+        .into_iter()
+        .flat_map(|part| part.minus(sure.iter().copied()))
+        .collect();
+    state.unsure.extend(unsure.into_iter().map(|r| UnsureLoss {
+        target: target.key(),
+        room: room.to_string(),
+        start: r.start,
+        end: r.end,
+    }));
     sure
 }
 
@@ -333,55 +332,25 @@ pub(crate) fn confirm_unsure(scan: &RoomScan, state: &mut ScanState) -> Vec<(Tar
     out
 }
 
-/// `range` without the parts `minus` (sorted, disjoint) holds.
-fn subtract(range: TimeRange, minus: &[TimeRange]) -> Vec<TimeRange> {
-    let mut out = Vec::new();
-    let mut from = range.start;
-    for m in minus
-        .iter()
-        .filter(|m| m.end > range.start && m.start < range.end)
-    {
-        if m.start > from {
-            out.push(TimeRange {
-                start: from,
-                end: m.start,
-            });
-        }
-        from = from.max(m.end);
-    }
-    if from < range.end {
-        out.push(TimeRange {
-            start: from,
-            end: range.end,
-        });
-    }
-    out
-}
-
 /// The parts of `range` that `calls` cover, on the 30 s grid, oldest first: a room has
 /// data only during its calls, so what a discovered room lost is only there (a running
 /// call covers up to the end of `range`).
-pub(crate) fn covered(calls: &[CallRecord], range: TimeRange) -> Vec<TimeRange> {
-    let mut spans: Vec<(DateTime<Utc>, DateTime<Utc>)> = calls
-        .iter()
-        .map(|c| {
-            let end = c.destroyed.map_or(range.end, |d| ceil_to(d, BUCKET));
-            (
-                floor_to(c.created, BUCKET).max(range.start),
-                end.min(range.end),
-            )
-        })
-        .filter(|(s, e)| s < e)
-        .collect();
-    spans.sort();
-    let mut out: Vec<TimeRange> = Vec::new();
-    for (start, end) in spans {
-        match out.last_mut() {
-            Some(last) if start <= last.end => last.end = last.end.max(end),
-            _ => out.push(TimeRange { start, end }),
-        }
-    }
-    out
+pub(crate) fn covered<'c>(
+    calls: impl IntoIterator<Item = &'c CallRecord>,
+    range: TimeRange,
+) -> Vec<TimeRange> {
+    merged(
+        calls
+            .into_iter()
+            .map(|c| TimeRange {
+                start: floor_to(c.created, BUCKET).max(range.start),
+                end: c
+                    .destroyed
+                    .map_or(range.end, |d| ceil_to(d, BUCKET))
+                    .min(range.end),
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]

@@ -165,12 +165,11 @@ impl Progress {
         })
     }
 
-    /// Whether the cursor (or an owed slot) is past the settled end of `w`: from an
-    /// older build, a clock that ran ahead, a `--now` in the future or a hand edit. Such
-    /// a cursor would skip time the API had not settled when it was saved.
+    /// Whether the cursor is past the settled end of `w` (owed slots lie before it):
+    /// from an older build, a clock that ran ahead, a `--now` in the future or a hand
+    /// edit. Such a cursor would skip time the API had not settled when it was saved.
     pub(crate) fn is_in_future(&self, w: &Window) -> bool {
         self.cursor.is_some_and(|c| c > w.settled_end)
-            || self.incomplete.last().is_some_and(|i| *i > w.settled_end)
     }
 
     /// Rewinds a cursor in the future to the horizon of `w`: what the API still has is

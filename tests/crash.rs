@@ -47,14 +47,7 @@ fn expected_rows(
     let mut rows = expected_first_run(pipeline, now);
     let window = rtcq::plan::Window::at(now, pipeline.sink.slot);
     for k in (0..rtcq::emulator::MODEL_ROOMS).step_by(2) {
-        let room = rtcq::domain::Target {
-            app_id: "app-c".into(),
-            product_type: rtcq::domain::ProductType::Native,
-            room_id: Some(rtcq::emulator::model_room(k)),
-            user_id: None,
-            indicators: vec!["stall_rate".to_string()].into(),
-            max_lag: None,
-        };
+        let room = stall_room_target("app-c", &rtcq::emulator::model_room(k));
         rows.extend(expected_for(&room, window.horizon, window.settled_end, now));
     }
     rows.sort();
@@ -67,25 +60,6 @@ const KILLS_PER_ROUND: usize = 8;
 const MIN_KILLS: usize = 30;
 /// Rounds at most: every loop is bounded.
 const MAX_ROUNDS: usize = 30;
-
-/// A small deterministic generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, max]`.
-    fn below(&mut self, max: Duration) -> Duration {
-        let us = max.as_micros() as u64;
-        Duration::from_micros(self.next() % (us + 1))
-    }
-}
 
 /// Where a round's dataset lives.
 #[derive(Clone)]

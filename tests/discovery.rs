@@ -7,7 +7,7 @@ mod common;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
-use rtcq::domain::{ProductType, Target};
+use rtcq::domain::Target;
 use rtcq::plan::Window;
 
 const ACTIVE: &str = r#"
@@ -20,14 +20,7 @@ room_match = "live-*"
 
 /// A discovered room's target, as the pipeline above makes it.
 fn room_target(room: &str) -> Target {
-    Target {
-        app_id: "app-d".into(),
-        product_type: ProductType::Native,
-        room_id: Some(room.into()),
-        user_id: None,
-        indicators: vec!["stall_rate".to_string()].into(),
-        max_lag: None,
-    }
+    stall_room_target("app-d", room)
 }
 
 /// Every point the call model has for the `live-*` rooms over `[from, to)`.

@@ -5,6 +5,7 @@
 //! recorded gaps for discovered rooms whose calls were already fetched; this check
 //! finds them (their ranges hold 30 s rows) without changing anything.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -42,28 +43,24 @@ pub(crate) async fn check(
     let mut files: HashMap<(String, DateTime<Utc>), SlotIndex> = HashMap::new();
     let mut out = Vec::with_capacity(gaps.len());
     for gap in gaps {
-        let slots = SlotRange::covering(gap.start, gap.end, slot_len);
+        let head = (
+            gap.room_id.clone(),
+            gap.user_id.clone(),
+            gap.product_type.clone(),
+        );
+        let (from, to) = (gap.start.timestamp_micros(), gap.end.timestamp_micros());
         let mut held = BTreeSet::new();
-        for slot in slots.iter() {
-            let key = (gap.app_id.clone(), slot.start);
-            if !files.contains_key(&key) {
-                let index = read_index(sink, &gap.app_id, &slot).await?;
-                files.insert(key.clone(), index);
-            }
-            let head = (
-                gap.room_id.clone(),
-                gap.user_id.clone(),
-                gap.product_type.clone(),
-            );
-            if let Some(ts) = files.get(&key).and_then(|f| f.get(&head)) {
-                let (from, to) = (gap.start.timestamp_micros(), gap.end.timestamp_micros());
+        for slot in SlotRange::covering(gap.start, gap.end, slot_len).iter() {
+            let index = match files.entry((gap.app_id.clone(), slot.start)) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert(read_index(sink, &gap.app_id, &slot).await?),
+            };
+            if let Some(ts) = index.get(&head) {
                 held.extend(ts.range(from..to).copied());
             }
         }
-        let bucket_us = BUCKET.num_microseconds().unwrap_or(30_000_000);
-        let span = (gap.end - gap.start).num_microseconds().unwrap_or(0).max(0);
         out.push(Held {
-            buckets: u64::try_from((span + bucket_us - 1) / bucket_us).unwrap_or(0),
+            buckets: SlotRange::covering(gap.start, gap.end, BUCKET).count as u64,
             held: held.len() as u64,
         });
     }

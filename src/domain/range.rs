@@ -14,6 +14,50 @@ pub(crate) struct TimeRange {
     pub(crate) end: DateTime<Utc>,
 }
 
+impl TimeRange {
+    /// The parts of this range that none of `others` covers, oldest first.
+    pub(crate) fn minus(self, others: impl IntoIterator<Item = TimeRange>) -> Vec<TimeRange> {
+        let mut cuts: Vec<TimeRange> = others
+            .into_iter()
+            .filter(|o| o.start < self.end && o.end > self.start)
+            .collect();
+        cuts.sort();
+        let mut out = Vec::new();
+        let mut from = self.start;
+        for c in cuts {
+            if c.start > from {
+                out.push(TimeRange {
+                    start: from,
+                    end: c.start,
+                });
+            }
+            from = from.max(c.end);
+        }
+        if from < self.end {
+            out.push(TimeRange {
+                start: from,
+                end: self.end,
+            });
+        }
+        out
+    }
+}
+
+/// `ranges` with the overlapping and touching ones joined, oldest first; empty ones
+/// dropped.
+pub(crate) fn merged(mut ranges: Vec<TimeRange>) -> Vec<TimeRange> {
+    ranges.retain(|r| r.start < r.end);
+    ranges.sort();
+    let mut out: Vec<TimeRange> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
 /// Why a range is lost, as written in the gap ledger.
 pub(crate) const GAP_REASON: &str = "beyond the API's 60-minute horizon before it could be fetched";
 
@@ -55,6 +99,14 @@ impl Gap {
             detected_at,
         }
     }
+
+    /// The range lost.
+    pub(crate) fn range(&self) -> TimeRange {
+        TimeRange {
+            start: self.start,
+            end: self.end,
+        }
+    }
 }
 
 /// A lost range as a run's summary reports it.
@@ -72,5 +124,33 @@ impl From<&Gap> for LostRange {
             start: g.start,
             end: g.end,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(a: u32, b: u32) -> TimeRange {
+        let t = |m: u32| DateTime::from_timestamp(i64::from(m) * 60, 0).unwrap();
+        TimeRange {
+            start: t(a),
+            end: t(b),
+        }
+    }
+
+    #[test]
+    fn minus_leaves_what_nothing_covers_and_merged_joins_what_touches() {
+        // Cuts in any order, overlapping, touching the edges or outside.
+        assert_eq!(
+            r(0, 60).minus([r(40, 50), r(10, 20), r(15, 25), r(55, 70), r(80, 90)]),
+            [r(0, 10), r(25, 40), r(50, 55)]
+        );
+        assert_eq!(r(0, 60).minus([]), [r(0, 60)]);
+        assert_eq!(r(10, 20).minus([r(0, 30)]), []);
+        assert_eq!(
+            merged(vec![r(30, 40), r(0, 10), r(10, 20), r(35, 50), r(60, 60)]),
+            [r(0, 20), r(30, 50)]
+        );
     }
 }

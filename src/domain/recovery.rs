@@ -86,36 +86,15 @@ pub(crate) fn lookback_start(now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// The parts of `gap` no recovery of `recoveries` covers, in time order.
 pub(crate) fn unrecovered(gap: &Gap, recoveries: &[Recovery]) -> Vec<TimeRange> {
-    let mut covered: Vec<TimeRange> = recoveries
-        .iter()
-        .filter(|r| r.target == gap.target && r.start < gap.end && r.end > gap.start)
-        .map(|r| TimeRange {
-            start: r.start,
-            end: r.end,
-        })
-        .collect();
-    covered.sort();
-    let mut out = Vec::new();
-    let mut from = gap.start;
-    for c in covered {
-        if c.start > from {
-            out.push(TimeRange {
-                start: from,
-                end: c.start.min(gap.end),
-            });
-        }
-        from = from.max(c.end);
-        if from >= gap.end {
-            break;
-        }
-    }
-    if from < gap.end {
-        out.push(TimeRange {
-            start: from,
-            end: gap.end,
-        });
-    }
-    out
+    gap.range().minus(
+        recoveries
+            .iter()
+            .filter(|r| r.target == gap.target)
+            .map(|r| TimeRange {
+                start: r.start,
+                end: r.end,
+            }),
+    )
 }
 
 /// What `gap` is at `now`, given the recoveries on record.

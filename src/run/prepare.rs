@@ -130,8 +130,8 @@ pub(super) async fn prepare(
     })
 }
 
-/// Rewinds every cursor past the settled end to the horizon, and says so once, naming
-/// the first few targets.
+/// Rewinds every cursor past the settled end to the horizon, and says so once, with
+/// their count and the first of them.
 fn rewind_future(targets: &[Target], progress: &mut [Progress], window: &Window) {
     let mut rewound = Vec::new();
     for (t, p) in targets.iter().zip(progress.iter_mut()) {
@@ -185,12 +185,9 @@ fn clip_to_calls(
     for (t, l) in lost {
         if t < listed {
             out.push((t, l));
-            continue;
-        }
-        let target = &targets[t];
-        let fresh = !stale.contains(&target.app_id);
-        for part in discovery::lost_in_calls(discovery, target, l, fresh) {
-            out.push((t, part));
+        } else {
+            let parts = discovery::lost_in_calls(discovery, stale, &targets[t], l);
+            out.extend(parts.into_iter().map(|p| (t, p)));
         }
     }
     out

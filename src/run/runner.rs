@@ -220,12 +220,10 @@ impl<'a> Runner<'a> {
         let target = &self.targets[t];
         let mut lost = self.progress[t].cut_at(at, self.window.slot_len);
         if t >= self.pipeline.targets.len() {
-            let fresh = !self.stale.contains(&target.app_id);
+            let (discovery, stale) = (&mut self.discovery, &self.stale);
             lost = lost
                 .into_iter()
-                .flat_map(|l| {
-                    crate::discovery::lost_in_calls(&mut self.discovery, target, l, fresh)
-                })
+                .flat_map(|l| crate::discovery::lost_in_calls(discovery, stale, target, l))
                 .collect();
         }
         for l in lost {

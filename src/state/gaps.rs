@@ -59,26 +59,16 @@ impl Record for Gap {
     /// state finds it again, cut later by a horizon that has moved on, and records only
     /// what the ledger does not hold.
     fn remainder(&self, on_record: &[Self]) -> Vec<Self> {
-        let mut parts = vec![(self.start, self.end)];
-        for o in on_record.iter().filter(|o| o.target == self.target) {
-            parts = parts
-                .into_iter()
-                .flat_map(|(s, e)| {
-                    if o.end <= s || e <= o.start {
-                        return vec![(s, e)];
-                    }
-                    [(s, o.start), (o.end, e)]
-                        .into_iter()
-                        .filter(|(a, b)| a < b)
-                        .collect()
-                })
-                .collect();
-        }
-        parts
+        let held = on_record
+            .iter()
+            .filter(|o| o.target == self.target)
+            .map(Gap::range);
+        self.range()
+            .minus(held)
             .into_iter()
-            .map(|(start, end)| Gap {
-                start,
-                end,
+            .map(|r| Gap {
+                start: r.start,
+                end: r.end,
                 ..self.clone()
             })
             .collect()

@@ -773,3 +773,40 @@ pub(crate) fn assert_exact(got: &[Key], expected: &[Key]) {
     }
     assert!(got == expected, "rows differ from the expected rows");
 }
+
+/// A small deterministic generator (SplitMix64) for seeded kills, faults and budgets.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, max]`.
+    pub(crate) fn below(&mut self, max: std::time::Duration) -> std::time::Duration {
+        let us = max.as_micros() as u64;
+        std::time::Duration::from_micros(self.next() % (us + 1))
+    }
+
+    /// True with probability `p`.
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
+        (self.next() % 10_000) as f64 / 10_000.0 < p
+    }
+}
+
+/// The native target of discovered room `room` of `app_id` that an entry with
+/// `indicators = ["stall_rate"]` and `rooms = "active"` makes.
+pub(crate) fn stall_room_target(app_id: &str, room: &str) -> Target {
+    Target {
+        app_id: app_id.into(),
+        product_type: rtcq::domain::ProductType::Native,
+        room_id: Some(room.into()),
+        user_id: None,
+        indicators: vec!["stall_rate".to_string()].into(),
+        max_lag: None,
+    }
+}
