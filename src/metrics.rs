@@ -181,6 +181,11 @@ const FIGURES: &[Figure] = &[
         value: |s| s.targets_deferred as f64,
     },
     Figure {
+        name: "rtcq_api_clock_offset_seconds",
+        help: "How far the API's clock (its answers' Date) is ahead of the job's; negative: behind.",
+        value: |s| s.api_clock_offset_seconds.unwrap_or(0.0),
+    },
+    Figure {
         name: "rtcq_targets_at_risk",
         help: "Targets whose owed data leaves the API's horizon before the next runs reach it.",
         value: |s| s.targets_at_risk as f64,

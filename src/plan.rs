@@ -84,10 +84,15 @@ impl Window {
         Window {
             now,
             slot_len,
-            settled_end: floor_to(now - SETTLE, BUCKET),
+            settled_end: settled_at(now),
             horizon: horizon_at(now),
         }
     }
+}
+
+/// The newest end a request sent at `now` may have: what the API has settled.
+pub(crate) fn settled_at(now: DateTime<Utc>) -> DateTime<Utc> {
+    floor_to(now - SETTLE, BUCKET)
 }
 
 /// The oldest start a request sent at `now` may have.

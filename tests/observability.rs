@@ -29,17 +29,21 @@ fn json_lines(stderr: &str) -> Vec<serde_json::Value> {
 async fn json_logs_name_the_pipeline_and_run_on_every_line_and_metrics_match_the_summary() {
     let now = t0();
     // The emulator allows 2 requests/second, the pipeline asks for 20: the throttled
-    // answers are retried, and those lines come from the spawned fetch tasks.
+    // answers are retried, and those lines (at debug level) come from the spawned fetch
+    // tasks.
     let emu = emulator_at(now, Some(2.0)).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_pipeline(dir.path(), "logs", &emu.url(), 20.0, MIXED_TARGETS);
     let metrics = dir.path().join("rtcq_logs.prom");
     let metrics_path = metrics.display().to_string();
-    let out = rtcq_async(run_args(
-        &cfg,
-        now,
-        &["--log-format", "json", "--metrics-file", &metrics_path],
-    ))
+    let out = rtcq_async_env(
+        run_args(
+            &cfg,
+            now,
+            &["--log-format", "json", "--metrics-file", &metrics_path],
+        ),
+        vec![("RUST_LOG".into(), "info,rtcq::run::fetch=debug".into())],
+    )
     .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     // `--summary -` is one line on stdout, the last one (what Airflow pushes to XCom).

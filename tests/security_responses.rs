@@ -509,8 +509,9 @@ enum Body {
     },
 }
 
-/// A raw-TCP HTTP/1.1 server on 127.0.0.1 answering every request (at most `max`) with
-/// one body, closing each connection after it.
+/// A raw-TCP HTTP/1.1 server on 127.0.0.1 answering every signed request (at most `max`)
+/// with one body, closing each connection after it. A run's unsigned clock read gets a
+/// bare 404 and is not counted.
 struct FakeApi {
     port: u16,
     served: Arc<AtomicUsize>,
@@ -526,14 +527,23 @@ impl FakeApi {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (count, stopped) = (served.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
-            for stream in listener.incoming().take(max) {
-                if stopped.load(Ordering::SeqCst) {
+            let mut answered = 0;
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) || answered == max {
                     break;
                 }
                 let Ok(mut s) = stream else { continue };
-                if read_request(&mut s).is_none() {
-                    continue;
+                match read_request(&mut s) {
+                    None => continue,
+                    Some(false) => {
+                        let _ = s.write_all(
+                            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        );
+                        continue;
+                    }
+                    Some(true) => {}
                 }
+                answered += 1;
                 count.fetch_add(1, Ordering::SeqCst);
                 let _ = respond(&mut s, body);
             }
@@ -562,8 +572,9 @@ impl Drop for FakeApi {
     }
 }
 
-/// Reads one request's head and body; `None` on a broken connection.
-fn read_request(s: &mut TcpStream) -> Option<()> {
+/// Reads one request's head and body: whether it is signed; `None` on a broken
+/// connection.
+fn read_request(s: &mut TcpStream) -> Option<bool> {
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
@@ -581,7 +592,7 @@ fn read_request(s: &mut TcpStream) -> Option<()> {
         .unwrap_or(0);
     let mut body = vec![0u8; len.min(1 << 20)];
     s.read_exact(&mut body).ok()?;
-    Some(())
+    Some(head.contains("\r\nauthorization:"))
 }
 
 fn respond(s: &mut TcpStream, body: Body) -> std::io::Result<()> {

@@ -8,7 +8,7 @@ use chrono::Utc;
 use reqwest::header::HeaderValue;
 use reqwest::{Method, Url};
 
-use super::error::ApiError;
+use super::error::{ApiError, Unreachable};
 use super::offline::{OFFLINE_ACTION, OfflineRequest};
 use super::room_info::{ROOM_INFO_ACTION, RoomInfoEnvelope, RoomInfoPage, RoomInfoQuery};
 use super::types::{
@@ -65,6 +65,8 @@ pub struct Client {
     path: String,
     region: String,
     creds: Credentials,
+    /// Told every answer's `Date`, when set.
+    api_clock: Option<std::sync::Arc<crate::clock::ApiClock>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -121,7 +123,50 @@ impl Client {
             path,
             region: region.to_string(),
             creds,
+            api_clock: None,
         })
+    }
+
+    /// This client, telling `api_clock` the `Date` of every answer it gets.
+    pub(crate) fn with_api_clock(
+        mut self,
+        api_clock: std::sync::Arc<crate::clock::ApiClock>,
+    ) -> Self {
+        self.api_clock = Some(api_clock);
+        self
+    }
+
+    /// Reads the API's clock before the first real request: an unsigned `GET` of the
+    /// endpoint is refused by the gateway before any action runs, so it spends no rate
+    /// and needs no permission, and its answer carries the API's `Date`. An answer of
+    /// any status counts; only getting none is an error.
+    pub(crate) async fn read_clock(&self) -> Result<(), ApiError> {
+        let resp = self
+            .http
+            .get(self.url.clone())
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        self.observe_date(&resp);
+        Ok(())
+    }
+
+    /// Tells the API clock, when there is one, the `Date` of `resp`.
+    fn observe_date(&self, resp: &reqwest::Response) {
+        if let Some(clock) = &self.api_clock {
+            let date = resp.headers().get(reqwest::header::DATE);
+            clock.observe(date.and_then(|d| d.to_str().ok()));
+        }
+    }
+
+    /// The error for a request that got no answer at all, naming the host and the kind.
+    fn unreachable(&self, e: &reqwest::Error) -> ApiError {
+        let detail = describe_reqwest(e);
+        ApiError::Unreachable {
+            host: self.host.clone(),
+            kind: Unreachable::of(e, &detail),
+            detail,
+        }
     }
 
     /// Sends one signed request and returns its `Result`. The body is serialised once
@@ -228,8 +273,9 @@ impl Client {
             .body(body)
             .send()
             .await
-            .map_err(|e| ApiError::Transport(describe_reqwest(&e)))?;
+            .map_err(|e| self.unreachable(&e))?;
         let status = resp.status().as_u16();
+        self.observe_date(&resp);
         // Refuse early when the server announces a body over the cap; without a length the
         // loop below stops at the cap.
         if resp
@@ -368,6 +414,24 @@ fn snippet(body: &[u8]) -> String {
 
 /// reqwest's message plus its source chain, without the URL (which carries no secret, but
 /// is noise in every line).
+impl Unreachable {
+    /// The kind of `e`, read from its error chain (`detail`, lower-cased below).
+    fn of(e: &reqwest::Error, detail: &str) -> Unreachable {
+        let d = detail.to_ascii_lowercase();
+        if e.is_timeout() || d.contains("timed out") {
+            Unreachable::Timeout
+        } else if d.contains("dns error") || d.contains("failed to lookup address") {
+            Unreachable::Dns
+        } else if d.contains("connection refused") {
+            Unreachable::Refused
+        } else if d.contains("certificate") || d.contains("tls") || d.contains("handshake") {
+            Unreachable::Tls
+        } else {
+            Unreachable::Other
+        }
+    }
+}
+
 fn describe_reqwest(e: &reqwest::Error) -> String {
     let mut parts = Vec::new();
     if e.is_timeout() {

@@ -24,7 +24,18 @@ pub enum ApiError {
         /// The start of the body, control characters removed, to show what answered.
         snippet: String,
     },
-    /// Connecting, sending or receiving failed, or timed out.
+    /// No answer at all: the host could not be resolved or reached, the TLS handshake
+    /// failed, or the request timed out before a response began.
+    #[error("no answer from {host}: {kind} ({detail})")]
+    Unreachable {
+        /// The endpoint's host (and port), the thing to check.
+        host: String,
+        /// What kind of failure, in words that point at the fix.
+        kind: Unreachable,
+        /// The underlying error chain, without the URL.
+        detail: String,
+    },
+    /// The answer began but could not be read to its end (a reset or a cut body).
     #[error("transport error: {0}")]
     Transport(String),
     /// A success status whose body is not a valid response.
@@ -41,6 +52,39 @@ pub enum ApiError {
         "the {0} header cannot be built: the credentials must be printable ASCII, exactly as issued"
     )]
     Header(&'static str),
+}
+
+/// Why a request got no answer, as the user fixes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// The host name does not resolve: a typo in `api.endpoint`, or no DNS.
+    Dns,
+    /// Nothing listens there, or a firewall refuses: the port, or the network.
+    Refused,
+    /// The TLS handshake failed: a proxy, a certificate, or `http` vs `https`.
+    Tls,
+    /// No answer in time: the network, a proxy, or `--request-timeout`.
+    Timeout,
+    /// Anything else before an answer.
+    Other,
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unreachable::Dns => {
+                "the host name does not resolve (DNS); check api.endpoint and the network"
+            }
+            Unreachable::Refused => {
+                "the connection was refused; check api.endpoint's host and port, and the network"
+            }
+            Unreachable::Tls => {
+                "the TLS handshake failed; check the endpoint's scheme, a proxy or its certificate"
+            }
+            Unreachable::Timeout => "it timed out; check the network or a proxy",
+            Unreachable::Other => "the connection failed; check api.endpoint and the network",
+        })
+    }
 }
 
 impl ApiError {
@@ -60,7 +104,7 @@ impl ApiError {
                     || (!is_fatal_code(code) && (*status == 429 || *status >= 500))
             }
             ApiError::Http { status, .. } => *status == 429 || *status >= 500,
-            ApiError::Transport(_) | ApiError::Decode(_) => true,
+            ApiError::Unreachable { .. } | ApiError::Transport(_) | ApiError::Decode(_) => true,
             ApiError::TooLarge { .. } | ApiError::Header(_) => false,
         }
     }
@@ -76,6 +120,12 @@ impl ApiError {
             ApiError::Http { status, .. } => *status == 429,
             _ => false,
         }
+    }
+
+    /// The request's window was refused for its time range (`OutofTimeRange`): with a
+    /// clock that is off, the window is asked again on the API's clock.
+    pub(crate) fn is_window(&self) -> bool {
+        self.code().is_some_and(|c| c.contains("OutofTimeRange"))
     }
 
     /// The signature's time was refused: re-sign once, then ask the user to check the clock.

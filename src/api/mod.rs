@@ -9,6 +9,6 @@ pub(crate) mod time;
 pub(crate) mod types;
 
 pub use client::{Client, Timeouts};
-pub use error::ApiError;
 pub(crate) use error::RetryRule;
+pub use error::{ApiError, Unreachable};
 pub use types::*;

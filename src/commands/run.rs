@@ -16,6 +16,10 @@ use crate::progress::Progress as Bar;
 use crate::run::{self, Exit, RunOptions, Summary};
 use crate::state::LeaseOptions;
 
+/// How far `--now` may be past the wall clock: a scheduler that passes its own "now"
+/// (e.g. Airflow's logical time) a moment late is not refused.
+const NOW_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+
 /// `rtcq run`: one run in its span, then its summary, metrics file and push. Every line
 /// it logs after the config is read carries the pipeline and the run id.
 pub async fn run(args: &RunArgs, progress: Bar) -> Exit {
@@ -46,6 +50,19 @@ async fn run_with(args: &RunArgs, progress: Bar, backfill: Option<Backfill>) -> 
         Ok(p) => p,
         Err(code) => return code,
     };
+    if let Some(now) = args.pipeline.now {
+        let wall = chrono::Utc::now();
+        if now > wall + NOW_TOLERANCE {
+            return fail(
+                format!(
+                    "--now {} is later than this host's clock ({}): a run may only pretend an earlier time (tests, replays); leave --now out to run on the real clock. Nothing was written",
+                    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    wall.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+                Exit::Usage,
+            );
+        }
+    }
     let clock = Clock::at(args.pipeline.now);
     let run_id = run::new_run_id(clock.started());
     let span = run::run_span(&pipeline.name, &run_id);

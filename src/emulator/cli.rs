@@ -21,6 +21,11 @@ pub struct EmulatorArgs {
     /// Signatures are still checked against the real clock.
     #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
     pub(crate) now: Option<DateTime<Utc>>,
+    /// Refuse a `ListRealTimeQuality` window whose EndTime is after the data clock's now
+    /// (InvalidParameter.OutofTimeRange), as a strict API would; by default such a
+    /// window is answered with what is settled.
+    #[arg(long)]
+    pub(crate) refuse_future_end: bool,
     /// Requests per second per access key; 0 for unlimited.
     #[arg(long, value_name = "RATE", default_value_t = 2.0, value_parser = parse_rate)]
     pub(crate) rate_limit: f64,
@@ -122,6 +127,7 @@ pub async fn run_cli(args: EmulatorArgs) -> anyhow::Result<()> {
             .then_some(args.offline_rate_limit),
         latency: Duration::from_millis(args.latency_ms),
         faults: args.faults(),
+        refuse_future_end: args.refuse_future_end,
     };
     let listener = TcpListener::bind(&args.listen)
         .await

@@ -75,6 +75,9 @@ pub struct EmulatorConfig {
     pub latency: Duration,
     /// Injected failures, off by default.
     pub faults: Faults,
+    /// Refuse a real-time window ending after the data clock's now, as a strict API
+    /// would; off: answer what is settled.
+    pub refuse_future_end: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -89,6 +92,7 @@ impl Default for EmulatorConfig {
             offline_requests_per_second: Some(offline::REQUESTS_PER_SECOND),
             latency: Duration::ZERO,
             faults: Faults::default(),
+            refuse_future_end: false,
         }
     }
 }

@@ -125,7 +125,14 @@ mod tests {
     use super::*;
     use crate::domain::ProductType;
     use crate::emulator::error::ApiError;
-    use crate::emulator::validate::{validate, validate_offline};
+    use crate::emulator::validate::validate_offline;
+
+    fn validate(
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<crate::emulator::validate::ValidRequest, ApiError> {
+        crate::emulator::validate::validate(body, now, false)
+    }
     use serde_json::{Map, Value, json};
 
     type Points = Vec<(String, Vec<(String, f64)>)>;

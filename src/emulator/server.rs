@@ -23,7 +23,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, DATE, HeaderMap, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -59,6 +59,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Stats {
     /// Requests answered or being answered.
     pub requests: u64,
+    /// Unsigned requests without a query: a client reading the API's clock from the
+    /// answer's `Date`. Refused like any unsigned request, and counted apart from
+    /// `requests` and `by_status`, as no action was asked.
+    pub clock_reads: u64,
     /// Requests refused by the throttle (HTTP 429).
     pub throttled: u64,
     /// Answers sent, by HTTP status.
@@ -91,6 +95,7 @@ struct Inner {
     /// `ListQuality`'s own limit.
     offline_throttle: Option<Mutex<SlidingWindow>>,
     requests: AtomicU64,
+    clock_reads: AtomicU64,
     throttled: AtomicU64,
     admitted: AtomicU64,
     faults: AtomicU64,
@@ -109,6 +114,7 @@ impl Inner {
     fn stats(&self) -> Stats {
         Stats {
             requests: self.requests.load(Ordering::Relaxed),
+            clock_reads: self.clock_reads.load(Ordering::Relaxed),
             throttled: self.throttled.load(Ordering::Relaxed),
             by_status: self
                 .by_status
@@ -214,6 +220,7 @@ pub async fn spawn(
         room_info_throttle,
         offline_throttle,
         requests: AtomicU64::new(0),
+        clock_reads: AtomicU64::new(0),
         throttled: AtomicU64::new(0),
         admitted: AtomicU64::new(0),
         faults: AtomicU64::new(0),
@@ -332,12 +339,23 @@ async fn handle(
     inner: Arc<Inner>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ConnectionDropped> {
-    let seq = inner.requests.fetch_add(1, Ordering::Relaxed);
+    let clock_read =
+        req.uri().query().is_none() && !req.headers().contains_key(hyper::header::AUTHORIZATION);
+    let seq = if clock_read {
+        inner.clock_reads.fetch_add(1, Ordering::Relaxed)
+    } else {
+        inner.requests.fetch_add(1, Ordering::Relaxed)
+    };
     let request_id = format!(
         "{}{:06X}{:012X}",
         Utc::now().format("%Y%m%d%H%M%S"),
         inner.id_salt,
-        seq
+        // Clock reads number apart, so no two answers share an id.
+        if clock_read {
+            seq | 0xC000_0000_0000
+        } else {
+            seq
+        }
     );
     let mut delivery = Delivery::Normal;
     let outcome = process(&inner, req, &mut delivery).await;
@@ -375,17 +393,29 @@ async fn handle(
         Delivery::Truncate => body.truncate(body.len() / 2),
         Delivery::Malformed => body = MALFORMED_BODY.to_vec(),
     }
-    *inner
-        .by_status
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(status.as_u16())
-        .or_default() += 1;
+    if !clock_read {
+        *inner
+            .by_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(status.as_u16())
+            .or_default() += 1;
+    }
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // On the data clock, as a real API's answers carry its own: hyper would add one on
+    // the system clock, which a client measuring the API's clock would take for it.
+    if let Ok(date) = HeaderValue::from_str(&http_date(inner.clock.now())) {
+        resp.headers_mut().insert(DATE, date);
+    }
     Ok(resp)
+}
+
+/// An HTTP `Date` (RFC 9110's IMF-fixdate): whole seconds, GMT.
+fn http_date(at: chrono::DateTime<Utc>) -> String {
+    at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
 /// What an admitted request is answered with: the `Result` member of the response.
@@ -470,7 +500,7 @@ fn answer_quality(
     body: &[u8],
     now: chrono::DateTime<Utc>,
 ) -> Result<Answer, ApiError> {
-    let v = validate::validate(body, now)?;
+    let v = validate::validate(body, now, inner.cfg.refuse_future_end)?;
     fail_room(inner, &v)?;
     Ok(Answer::Quality(data::generate(
         &v.app_id,

@@ -96,11 +96,23 @@ const OFFLINE: WindowLimits = WindowLimits {
     lookback: OFFLINE_LOOKBACK,
 };
 
-/// Validates a `ListRealTimeQuality` `body` at data-clock time `now`.
-pub(crate) fn validate(body: &[u8], now: DateTime<Utc>) -> Result<ValidRequest, ApiError> {
+/// Validates a `ListRealTimeQuality` `body` at data-clock time `now`. A strict API
+/// (`refuse_future_end`) also refuses an `EndTime` after `now`; the default answers
+/// what it has, as the documented behaviour does not say.
+pub(crate) fn validate(
+    body: &[u8],
+    now: DateTime<Utc>,
+    refuse_future_end: bool,
+) -> Result<ValidRequest, ApiError> {
     let obj = decode(body)?;
     let v = check_fields(read_fields(&obj)?)?;
     check_window(v.start, v.end, now, &REAL_TIME)?;
+    if refuse_future_end && v.end > now {
+        return Err(ApiError::invalid_parameter(
+            Some("OutofTimeRange"),
+            format!("EndTime {} is after now ({now})", v.end),
+        ));
+    }
     Ok(v)
 }
 
@@ -383,6 +395,11 @@ mod tests {
     use chrono::TimeZone;
     use serde_json::json;
 
+    /// The lenient API, as the emulator answers by default.
+    fn validate(body: &[u8], now: DateTime<Utc>) -> Result<ValidRequest, ApiError> {
+        super::validate(body, now, false)
+    }
+
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap()
     }
@@ -643,5 +660,12 @@ mod tests {
             o.insert("StartTime".into(), json!("2024-05-01T11:30:00Z"));
         });
         assert!(validate(&body, now() - chrono::TimeDelta::minutes(20)).is_ok());
+        // A strict API refuses it, naming the end and its now.
+        let e = super::validate(&body, now() - chrono::TimeDelta::minutes(20), true).unwrap_err();
+        assert_eq!(e.code, "InvalidParameter.OutofTimeRange");
+        assert_eq!(
+            e.message,
+            "EndTime 2024-05-01 12:00:00 UTC is after now (2024-05-01 11:40:00 UTC)"
+        );
     }
 }

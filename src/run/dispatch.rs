@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::fetch::UNANSWERED_STOP;
 use super::runner::Runner;
 use super::{Fetched, Fetcher, Outcome, RunError};
 use crate::api::ApiError;
@@ -73,10 +74,20 @@ impl Runner<'_> {
                 () = sleep_until(give_up) => None,
             };
             let Some(f) = next else { break };
-            if let Outcome::Failed(e) = &f.outcome
-                && stops_everything(e)
-            {
-                let _ = stop_sending.send(true);
+            if let Outcome::Failed(e) = &f.outcome {
+                if stops_everything(e) {
+                    let _ = stop_sending.send(true);
+                } else if matches!(e, ApiError::Unreachable { .. })
+                    && fetcher.stats.unreachable()
+                    && !self.tally.unreachable
+                {
+                    self.tally.unreachable = true;
+                    let _ = stop_sending.send(true);
+                    tracing::error!(error = %e, "{UNANSWERED_STOP} requests in a row got no answer: stopped sending; what was fetched is written, the rest waits for the next run");
+                    self.tally.errors.push(format!(
+                        "{e}; stopped after {UNANSWERED_STOP} requests in a row got no answer"
+                    ));
+                }
             }
             self.take(f)?;
             taken += 1;

@@ -3,14 +3,14 @@
 //! far back: the part that fell out is reported as lost instead.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::Retryable;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::api::{ApiError, Client, QualityRequest, RetryRule};
-use crate::clock::Clock;
+use crate::clock::ApiClock;
 use crate::domain::Target;
 use crate::limit::{Pacer, RetryPolicy, THROTTLE_PAUSE};
 use crate::plan;
@@ -27,7 +27,15 @@ pub(crate) struct FetchStats {
     pub(crate) throttled: AtomicU64,
     /// Requests that failed for good.
     pub(crate) failed: AtomicU64,
+    /// Attempts in a row that got no answer at all (reset by any answer): past
+    /// [`UNANSWERED_STOP`], the API is taken as unreachable and the run stops sending.
+    pub(crate) unanswered_in_a_row: AtomicU64,
 }
+
+/// Attempts in a row without any answer after which no request is sent: at thousands
+/// of targets, retrying each against an unreachable host would spend the run's whole
+/// deadline and log a line per request.
+pub(crate) const UNANSWERED_STOP: u64 = 6;
 
 impl FetchStats {
     /// Sends one attempt: counts it and, when the answer says we were too fast, slows
@@ -39,6 +47,11 @@ impl FetchStats {
     ) -> Result<T, ApiError> {
         self.sent.fetch_add(1, Ordering::Relaxed);
         let answer = send.await;
+        if matches!(answer, Err(ApiError::Unreachable { .. })) {
+            self.unanswered_in_a_row.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.unanswered_in_a_row.store(0, Ordering::Relaxed);
+        }
         if let Err(e) = &answer
             && e.is_throttle()
         {
@@ -46,6 +59,11 @@ impl FetchStats {
             pacer.back_off(THROTTLE_PAUSE).await;
         }
         answer
+    }
+
+    /// Whether so many attempts in a row got no answer that the API is unreachable.
+    pub(crate) fn unreachable(&self) -> bool {
+        self.unanswered_in_a_row.load(Ordering::Relaxed) >= UNANSWERED_STOP
     }
 }
 
@@ -56,6 +74,9 @@ pub(crate) struct Fetched {
     pub(crate) request: usize,
     /// The start actually asked for (after any horizon cut at send time).
     pub(crate) start: DateTime<Utc>,
+    /// The end the answer is taken up to: the planned end, or earlier when the API's
+    /// clock has settled less (a host clock ahead of it).
+    pub(crate) end: DateTime<Utc>,
     pub(crate) outcome: Outcome,
 }
 
@@ -66,6 +87,8 @@ pub(crate) enum Outcome {
     Answer(Answer),
     /// Everything it would have asked for fell out of the horizon: nothing was asked.
     Gone,
+    /// On the API's clock nothing of it is settled yet: it waits for the next run.
+    Unsettled,
     /// The run stopped (its deadline) before the request could be sent: it waits for
     /// the next run.
     Deferred,
@@ -80,13 +103,22 @@ enum AttemptError {
     Stopped,
 }
 
+/// What one attempt came to: the window asked (on the API's clock at that moment) and
+/// the answer, if anything was left to ask.
+struct Attempt {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    answer: Option<Answer>,
+}
+
 /// What every fetch of a run shares.
 #[derive(Debug, Clone)]
 pub(crate) struct Fetcher {
     pub(crate) client: Client,
     pub(crate) pacer: Arc<Pacer>,
     pub(crate) policy: RetryPolicy,
-    pub(crate) clock: Clock,
+    /// The API's clock: each attempt's window is cut to its horizon and settled end.
+    pub(crate) api: Arc<ApiClock>,
     pub(crate) stats: Arc<FetchStats>,
     /// Turns true when the run stops sending (its deadline): requests not yet sent are
     /// deferred, not sent late.
@@ -104,46 +136,85 @@ impl Fetcher {
         turn: tokio::time::Instant,
     ) -> Fetched {
         let turn = std::sync::Mutex::new(Some(turn));
+        // The offset each attempt was planned with: a window refused for its time range
+        // is asked once more when an answer since has shown the clock was off.
+        let planned_offset = AtomicI64::new(self.api.offset().num_milliseconds());
         let attempt = || async {
-            let horizon = plan::horizon_at(self.clock.now());
-            let asked = req.start.max(horizon);
-            if asked >= req.end {
-                return Ok((asked, None));
+            planned_offset.store(self.api.offset().num_milliseconds(), Ordering::Relaxed);
+            let api_now = self.api.now();
+            let start = req.start.max(plan::horizon_at(api_now));
+            let end = req.end.min(plan::settled_at(api_now));
+            if start >= end {
+                return Ok(Attempt {
+                    start,
+                    end,
+                    answer: None,
+                });
             }
             let first = turn.lock().ok().and_then(|mut t| t.take());
             self.wait_turn(first).await?;
-            let answer = self.send(&request_body(target, asked, req.end)).await?;
-            Ok((asked, Some(answer)))
+            let answer = self.send(&request_body(target, start, end)).await?;
+            Ok(Attempt {
+                start,
+                end,
+                answer: Some(answer),
+            })
         };
         let mut rule = RetryRule::default();
+        let mut clock_retried = false;
         let result = attempt
             .retry(self.policy.backoff())
             .sleep(tokio::time::sleep)
-            .when(|e: &AttemptError| matches!(e, AttemptError::Api(e) if rule.allows(e)))
+            .when(|e: &AttemptError| {
+                let AttemptError::Api(e) = e else {
+                    return false;
+                };
+                let replanned = planned_offset.load(Ordering::Relaxed)
+                    != self.api.offset().num_milliseconds();
+                if e.is_window() && replanned && !clock_retried {
+                    clock_retried = true;
+                    tracing::warn!(target_id = %target, error = %e, "window refused: the API's clock differs from this job's; asking again on the API's clock");
+                    return true;
+                }
+                !(matches!(e, ApiError::Unreachable { .. }) && self.stats.unreachable())
+                    && rule.allows(e)
+            })
             .notify(|e: &AttemptError, after: Duration| {
                 if let AttemptError::Api(e) = e {
                     self.stats.retried.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(target_id = %target, error = %e, retry_in_ms = after.as_millis() as u64, "request failed, retrying");
+                    tracing::debug!(target_id = %target, error = %e, retry_in_ms = after.as_millis() as u64, "request failed, retrying");
                 }
             })
             .await;
-        let (start, outcome) = match result {
-            Ok((asked, Some(r))) => (asked, Outcome::Answer(r)),
-            Ok((asked, None)) => (asked, Outcome::Gone),
-            Err(AttemptError::Stopped) => (req.start, Outcome::Deferred),
+        let (start, end, outcome) = match result {
+            Ok(Attempt {
+                start,
+                end,
+                answer: Some(r),
+            }) => {
+                // The answer's Date may have shown the API settled less than asked (a
+                // lenient API answers a future window): only what it settled is kept.
+                let end = end.min(plan::settled_at(self.api.now()));
+                if start < end {
+                    (start, end, Outcome::Answer(r))
+                } else {
+                    (start, end, Outcome::Unsettled)
+                }
+            }
+            Ok(Attempt { start, end, .. }) if start >= req.end => (start, end, Outcome::Gone),
+            Ok(Attempt { start, end, .. }) => (start, end, Outcome::Unsettled),
+            Err(AttemptError::Stopped) => (req.start, req.end, Outcome::Deferred),
             Err(AttemptError::Api(e)) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
                 // The horizon at the last attempt: what is before it is gone either way.
-                let asked = req
-                    .start
-                    .max(plan::horizon_at(self.clock.now()))
-                    .min(req.end);
-                (asked, Outcome::Failed(e))
+                let asked = req.start.max(plan::horizon_at(self.api.now())).min(req.end);
+                (asked, req.end, Outcome::Failed(e))
             }
         };
         Fetched {
             request: index,
             start,
+            end,
             outcome,
         }
     }

@@ -149,9 +149,16 @@ impl Fixture {
 
     /// What [`prepare::prepare`] makes of the sink as it is.
     pub(crate) async fn prepared(&self, opts: &RunOptions, sink: &Sink) -> Prepared {
-        prepare::prepare(&self.pipeline, opts, sink, opts.clock, None)
-            .await
-            .expect("prepared")
+        prepare::prepare(
+            &self.pipeline,
+            opts,
+            sink,
+            &std::sync::Arc::new(crate::clock::ApiClock::new(opts.clock)),
+            None,
+            None,
+        )
+        .await
+        .expect("prepared")
     }
 
     /// A runner prepared from the sink as it is, as a run starts one, and the lease it
@@ -173,7 +180,7 @@ pub(crate) fn fetcher(endpoint: &str, rps: f64, clock: Clock) -> (Fetcher, watch
         client: Client::new(endpoint, "cn-north-1", creds, Timeouts::default()).expect("client"),
         pacer: std::sync::Arc::new(Pacer::new(rps)),
         policy: RetryPolicy::default(),
-        clock,
+        api: std::sync::Arc::new(crate::clock::ApiClock::new(clock)),
         stats: std::sync::Arc::new(FetchStats::default()),
         stop: stop_rx,
     };
@@ -275,6 +282,7 @@ pub(crate) fn fetched(runner: &Runner<'_>, t: usize, outcome: Outcome) -> Fetche
     Fetched {
         request,
         start: runner.requests[request].start,
+        end: runner.requests[request].end,
         outcome,
     }
 }

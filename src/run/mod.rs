@@ -26,7 +26,7 @@ use crate::api::client::ClientError;
 use crate::api::{Client, Timeouts};
 use crate::auth::Credentials;
 use crate::capacity::{Budget, Capacity};
-use crate::clock::Clock;
+use crate::clock::{ApiClock, Clock};
 use crate::config::Pipeline;
 use crate::discovery::Scanner;
 use crate::limit::{Pacer, RetryPolicy};
@@ -191,13 +191,14 @@ async fn run_leased(
     lease: &Lease,
     run_id: &str,
 ) -> Result<Summary, RunError> {
-    let clock = opts.clock;
+    let api = std::sync::Arc::new(ApiClock::new(opts.clock));
     let client = Client::new(
         &pipeline.api.endpoint,
         &pipeline.api.region,
         creds,
         opts.timeouts,
-    )?;
+    )?
+    .with_api_clock(api.clone());
     let scanner = (!pipeline.scans.is_empty()).then(|| {
         Scanner::new(
             client.clone(),
@@ -212,14 +213,15 @@ async fn run_leased(
             opts.retry,
         )
     });
-    let prepared = prepare::prepare(pipeline, opts, &sink, clock, scanner.as_ref()).await?;
+    let prepared =
+        prepare::prepare(pipeline, opts, &sink, &api, Some(&client), scanner.as_ref()).await?;
     warn_over_capacity(pipeline, opts, prepared.targets.len());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let fetcher = Fetcher {
         client,
         pacer: std::sync::Arc::new(Pacer::new(pipeline.api.requests_per_second)),
         policy: opts.retry,
-        clock,
+        api,
         stats: std::sync::Arc::new(FetchStats::default()),
         stop: stop_rx,
     };

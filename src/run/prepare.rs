@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 
 use super::buffer::{self, RowStore};
 use super::{RunError, RunOptions};
-use crate::clock::Clock;
+use crate::api::Client;
+use crate::clock::ApiClock;
 use crate::config::Pipeline;
 use crate::discovery::{self, Scanner};
 use crate::domain::discovery::ScanState;
@@ -36,6 +37,8 @@ pub(super) struct Prepared {
     pub(crate) stale: BTreeSet<String>,
     /// Losses found while an earlier scan failed, now cut to the calls as known.
     pub(crate) confirmed: Vec<(Target, TimeRange)>,
+    /// The API's clock, whose offset the state keeps for the next run.
+    pub(crate) api: Arc<ApiClock>,
     /// Discovered rooms retired by this run: their last call ended and was fetched.
     pub(crate) rooms_retired: usize,
 }
@@ -44,7 +47,8 @@ pub(super) async fn prepare(
     pipeline: &Pipeline,
     opts: &RunOptions,
     sink: &Sink,
-    clock: Clock,
+    api: &Arc<ApiClock>,
+    client: Option<&Client>,
     scanner: Option<&Scanner>,
 ) -> Result<Prepared, RunError> {
     let state_store = StateStore::new(
@@ -71,15 +75,25 @@ pub(super) async fn prepare(
         clean_spill_dir(sink, &pipeline.name)?,
         opts.spill_rows.unwrap_or(buffer::DEFAULT_SPILL_POINTS),
     );
-    let window = Window::at(clock.now(), pipeline.sink.slot);
+    // On the API's clock: as the last run measured it, read again before planning (an
+    // answer that spends no rate) and corrected by every answer after.
+    if let Some(ms) = old.as_ref().and_then(|s| s.api_clock_offset_ms) {
+        api.seed(chrono::TimeDelta::milliseconds(ms));
+    }
+    if let Some(client) = client
+        && let Err(e) = client.read_clock().await
+    {
+        tracing::debug!(error = %e, "cannot read the API's clock before planning");
+    }
     let mut discovery = old
         .as_ref()
         .map(|s| s.discovery.clone())
         .unwrap_or_default();
     let (scan_errors, stale) = match scanner {
-        Some(scanner) => scan_all(pipeline, scanner, &mut discovery, window.now).await,
+        Some(scanner) => scan_all(pipeline, scanner, &mut discovery, api.now()).await,
         None => (Vec::new(), BTreeSet::new()),
     };
+    let window = Window::at(api.now(), pipeline.sink.slot);
     // Before rooms retire: a room whose call ended during an outage keeps its calls
     // until its unsure losses are cut to them.
     let mut confirmed = Vec::new();
@@ -127,6 +141,7 @@ pub(super) async fn prepare(
         stale,
         confirmed,
         rooms_retired: retired,
+        api: api.clone(),
     })
 }
 
@@ -519,7 +534,16 @@ mod tests {
         std::fs::write(date_dir.join(".demo-1150.parquet.tmp-1-0"), b"half").unwrap();
         let opts = f.opts();
 
-        let err = match prepare(&f.pipeline, &opts, &sink, opts.clock, None).await {
+        let err = match prepare(
+            &f.pipeline,
+            &opts,
+            &sink,
+            &Arc::new(ApiClock::new(opts.clock)),
+            None,
+            None,
+        )
+        .await
+        {
             Ok(_) => panic!("a newer state must stop the run"),
             Err(e) => e,
         };

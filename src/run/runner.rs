@@ -87,6 +87,9 @@ pub(super) struct Tally {
     pub(crate) failed: usize,
     /// Requests not sent because the run stopped first.
     pub(crate) deferred: usize,
+    /// The run stopped sending because the API gave no answer to many requests in a
+    /// row: their failures are said once, not one line each.
+    pub(crate) unreachable: bool,
     /// Discovered rooms retired: their last call ended and was fetched.
     pub(crate) rooms_retired: usize,
     pub(crate) recovery: RecoveryTally,
@@ -123,6 +126,8 @@ pub(super) struct Runner<'a> {
     pub(crate) discovery: BTreeMap<String, ScanState>,
     /// The apps whose scan failed this run (see [`crate::discovery::lost_in_calls`]).
     pub(crate) stale: BTreeSet<String>,
+    /// The API's clock; its offset is saved with the state.
+    pub(crate) api: std::sync::Arc<crate::clock::ApiClock>,
     /// Set when the lease was found taken over: nothing more may be saved.
     pub(crate) lease_lost: Arc<AtomicBool>,
     pub(crate) lease_location: String,
@@ -157,6 +162,7 @@ impl<'a> Runner<'a> {
             stale,
             confirmed,
             rooms_retired,
+            api,
         } = prepared;
         let gaps_pending = plan
             .lost
@@ -192,6 +198,7 @@ impl<'a> Runner<'a> {
             targets,
             discovery,
             stale,
+            api,
             clock: opts.clock,
             lease_lost: lease.lost_flag(),
             lease_location: lease.location(),
@@ -265,7 +272,9 @@ impl<'a> Runner<'a> {
                 },
             );
         }
-        state.set_discovery(self.discovery_to_save());
+        let offset = self.api.offset();
+        let offset = (!offset.is_zero()).then(|| offset.num_milliseconds());
+        state.set_discovery(self.discovery_to_save(), offset);
         state
     }
 
@@ -495,6 +504,10 @@ impl<'a> Runner<'a> {
             deadline_reached,
             errors: t.errors.clone(),
             exit_code,
+            api_clock_offset_seconds: self
+                .api
+                .was_measured()
+                .then(|| self.api.measured().num_milliseconds() as f64 / 1000.0),
         }
     }
 }

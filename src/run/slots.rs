@@ -11,6 +11,7 @@ use super::rows::Grain;
 use super::runner::{Answered, Runner, SlotWork};
 use super::slot_file::{self, Replaced};
 use super::{Dropped, Fetched, Outcome, RunError, blocking, rows};
+use crate::api::ApiError;
 use crate::plan::{Slot, SlotRange};
 
 impl Runner<'_> {
@@ -23,10 +24,10 @@ impl Runner<'_> {
         self.record_lost(t, f.start.min(req.end));
         match &f.outcome {
             Outcome::Answer(answer) => {
-                self.collect(t, Grain::RealTime, f.start, req.end, answer);
+                self.collect(t, Grain::RealTime, f.start, f.end, answer);
                 self.tally.answered += 1;
             }
-            Outcome::Gone => {}
+            Outcome::Gone | Outcome::Unsettled => {}
             Outcome::Deferred => self.tally.deferred += 1,
             Outcome::Failed(e) => {
                 self.tally.failed += 1;
@@ -34,9 +35,14 @@ impl Runner<'_> {
                     self.tally.rejected = true;
                 }
                 let target = &self.targets[t];
-                tracing::error!(target_id = %target, error = %e, "request failed: what it owes waits for the next run");
-                if self.tally.errors.len() < 20 {
-                    self.tally.errors.push(format!("{target}: {e}"));
+                if self.tally.unreachable && matches!(e, ApiError::Unreachable { .. }) {
+                    // Said once, when the run stopped sending.
+                    tracing::debug!(target_id = %target, error = %e, "request failed: what it owes waits for the next run");
+                } else {
+                    tracing::warn!(target_id = %target, error = %e, "request failed: what it owes waits for the next run");
+                    if self.tally.errors.len() < 20 {
+                        self.tally.errors.push(format!("{target}: {e}"));
+                    }
                 }
             }
         }

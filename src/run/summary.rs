@@ -159,6 +159,9 @@ pub struct Summary {
     /// Set by `rtcq backfill`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) backfill: Option<BackfillReport>,
+    /// How far the API's clock (its answers' `Date`) is ahead of the job's, in seconds
+    /// (negative: behind); `None` when no answer carried a `Date`.
+    pub(crate) api_clock_offset_seconds: Option<f64>,
 }
 
 impl Summary {
@@ -206,6 +209,7 @@ impl Summary {
             errors: vec![error],
             exit_code,
             backfill: None,
+            api_clock_offset_seconds: None,
         }
     }
 
@@ -299,6 +303,7 @@ mod tests {
             "gaps_recorded",
             "lost",
             "lag",
+            "api_clock_offset_seconds",
             "errors",
             "exit_code",
             // Not in the prose, read by the tests and scripts.

@@ -15,8 +15,9 @@ use crate::domain::discovery::ScanState;
 use crate::plan::Progress;
 
 /// The newest state format this build reads: 2 added room discovery's calls, 3 the
-/// calls discovery let go (`done`), which a build reading 2 would refuse as unknown. A
-/// state without discovery is still written as 1, so older builds keep reading it.
+/// calls discovery let go (`done`, `unsure`) and the API clock's offset, which a build
+/// reading 2 would refuse as unknown. A state with neither discovery nor an offset is
+/// still written as 1, so older builds keep reading it.
 pub(crate) const SCHEMA_VERSION: u32 = 3;
 
 /// The format of a state without room discovery.
@@ -38,6 +39,11 @@ pub(crate) struct State {
     /// Room discovery, keyed by app id: what each `rooms = "active"` entry found.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) discovery: BTreeMap<String, ScanState>,
+    /// How far the API's clock was ahead of the job's (negative: behind) when this
+    /// state was saved, in ms; absent within 2 s. The next run plans with it before
+    /// any answer tells it the clock again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) api_clock_offset_ms: Option<i64>,
 }
 
 /// One target's progress.
@@ -77,17 +83,24 @@ impl State {
             run_id: run_id.to_string(),
             targets: BTreeMap::new(),
             discovery: BTreeMap::new(),
+            api_clock_offset_ms: None,
         }
     }
 
-    /// Sets what room discovery knows; a state with discovery is the newest schema.
-    pub(crate) fn set_discovery(&mut self, discovery: BTreeMap<String, ScanState>) {
-        self.schema_version = if discovery.is_empty() {
+    /// Sets what room discovery knows and the API clock's offset; a state with either
+    /// is the newest schema, one with neither stays version 1.
+    pub(crate) fn set_discovery(
+        &mut self,
+        discovery: BTreeMap<String, ScanState>,
+        api_clock_offset_ms: Option<i64>,
+    ) {
+        self.schema_version = if discovery.is_empty() && api_clock_offset_ms.is_none() {
             SCHEMA_WITHOUT_DISCOVERY
         } else {
             SCHEMA_VERSION
         };
         self.discovery = discovery;
+        self.api_clock_offset_ms = api_clock_offset_ms;
     }
 }
 
