@@ -497,3 +497,113 @@ async fn moto_honours_if_none_match_and_if_match_on_put() {
     );
     assert!(reply.starts_with("HTTP/1.1 403"), "{reply}");
 }
+
+/// `rtcq <command>` against the moto server's endpoint with no AWS credentials at all
+/// (every `AWS_*` variable of the test's own environment removed), plus `extra`.
+fn without_credentials(moto: &Moto, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtcq"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args(args)
+        .env("VOLC_ACCESSKEY", AK)
+        .env("VOLC_SECRETKEY", SK)
+        .env("AWS_ENDPOINT", moto.endpoint())
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_REGION", moto::REGION)
+        .env("RUST_LOG", "info");
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_sink_without_credentials_is_a_config_error_naming_the_bucket_and_the_chain() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_pipeline_to(
+        dir.path(),
+        "nocreds",
+        "http://127.0.0.1:9",
+        50.0,
+        URL,
+        ONE_TARGET,
+    );
+    let cfg_s = cfg.display().to_string();
+    let now = t0().to_rfc3339();
+    // A closed loopback port stands in for an instance metadata service that is absent.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (
+            &[("AWS_EC2_METADATA_DISABLED", "true")],
+            "none is set and AWS_EC2_METADATA_DISABLED=true rules out the instance metadata service",
+        ),
+        (
+            &[("AWS_ACCESS_KEY_ID", "test")],
+            "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not: set both",
+        ),
+        (
+            &[("AWS_METADATA_ENDPOINT", closed.as_str())],
+            "the instance metadata service ",
+        ),
+    ];
+    for (extra, reason) in cases {
+        for command in ["run", "plan", "status"] {
+            let out =
+                without_credentials(&moto, &[command, "--config", &cfg_s, "--now", &now], extra);
+            assert_eq!(out.code, 2, "{command} {extra:?}: {}", out.stderr);
+            let want =
+                format!("no usable credentials for the S3 sink (bucket \"{BUCKET}\"): {reason}");
+            // As the JSON log line spells it.
+            let want = serde_json::to_string(&want).unwrap();
+            let want = want.trim_matches('"');
+            assert!(
+                out.stderr.contains(want),
+                "{command} {extra:?}: {}",
+                out.stderr
+            );
+            assert!(
+                out.stderr.contains(
+                    "rtcq looks for them in AWS_ACCESS_KEY_ID with AWS_SECRET_ACCESS_KEY"
+                ),
+                "{}",
+                out.stderr
+            );
+            assert!(!out.stderr.contains("169.254.169.254"), "{}", out.stderr);
+        }
+    }
+    assert!(moto.raw_keys(BUCKET).is_empty(), "nothing was written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_bucket_is_named_with_the_endpoint() {
+    let moto = Moto::start();
+    let emu = emulator_at(t0(), None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_pipeline_to(dir.path(), "nobucket", &emu.url(), 50.0, URL, ONE_TARGET);
+    let out = rtcq_async_env(run_args(&cfg, t0(), &[]), moto.env()).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "cannot take the lease s3://{BUCKET}/data/rtc/_state/nobucket.lease"
+        )) && out.stderr.contains(&format!(
+            "check that bucket \\\"{BUCKET}\\\" exists at {}",
+            moto.endpoint()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(emu.requests(), 0, "nothing was asked of the API");
+}

@@ -90,7 +90,14 @@ impl View {
 }
 
 async fn read_state(pipeline: &Pipeline) -> Result<(Sink, Option<State>), Exit> {
-    let sink = open_sink(pipeline).map_err(|e| fail(e, Exit::Failed))?;
+    let sink = open_sink(pipeline).map_err(|e| {
+        let code = e.exit();
+        fail(e, code)
+    })?;
+    sink.sink_root()
+        .check_credentials()
+        .await
+        .map_err(|e| fail(e, Exit::Usage))?;
     let store = StateStore::new(
         sink.store(),
         sink.root(),

@@ -124,6 +124,7 @@ impl RunError {
         match self {
             RunError::Lease(LeaseError::Busy { .. }) => Exit::Busy,
             RunError::Client(_) => Exit::Usage,
+            RunError::Sink(e) => e.exit(),
             RunError::Stopped { error, .. } => error.exit(),
             _ => Exit::Failed,
         }
@@ -159,6 +160,7 @@ pub(crate) async fn run_with_id(
 ) -> Result<Summary, RunError> {
     let clock = opts.clock;
     let sink = open_sink(pipeline)?;
+    sink.sink_root().check_credentials().await?;
     let lease = Lease::acquire_with(&sink, &pipeline.name, run_id, opts.lease, clock).await?;
     // Whatever happens next, the lease is released before returning.
     let result = run_leased(pipeline, creds, opts, sink, &lease, run_id).await;

@@ -16,6 +16,19 @@ pub enum SinkError {
         reason: String,
     },
 
+    /// An S3 sink has no usable credentials: a config error (exit 2), checked before the
+    /// first read or write.
+    #[error(
+        "no usable credentials for the S3 sink (bucket {bucket:?}): {reason}. rtcq looks for them in {}",
+        super::store::CREDENTIAL_CHAIN
+    )]
+    Credentials {
+        /// The bucket the sink writes to.
+        bucket: String,
+        /// Which source was tried and what it said, or why none can be.
+        reason: String,
+    },
+
     /// The local sink directory cannot be created or resolved.
     #[error("sink directory {}: cannot {action}: {source}", path.display())]
     LocalDir {
@@ -119,4 +132,17 @@ pub enum SinkError {
         /// Why the task ended: cancelled, or its panic message.
         reason: String,
     },
+}
+
+impl SinkError {
+    /// The exit code of a run or command stopped by this error: 2 for what the user
+    /// fixes in the config or environment (the URL, the name, credentials), else 1.
+    pub fn exit(&self) -> crate::run::Exit {
+        match self {
+            SinkError::Url { .. }
+            | SinkError::PipelineName { .. }
+            | SinkError::Credentials { .. } => crate::run::Exit::Usage,
+            _ => crate::run::Exit::Failed,
+        }
+    }
 }

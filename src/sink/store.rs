@@ -44,7 +44,26 @@ pub struct SinkRoot {
     root: Path,
     local: Option<LocalRoot>,
     display: String,
+    /// On S3: the bucket and where its credentials come from, to check them before use.
+    s3: Option<S3Access>,
 }
+
+/// How an S3 sink signs: its bucket, its endpoint and the credential provider the
+/// environment chose.
+#[derive(Clone)]
+struct S3Access {
+    bucket: String,
+    endpoint: Option<String>,
+    source: &'static str,
+    credentials: object_store::aws::AwsCredentialProvider,
+}
+
+/// Where rtcq (through object_store) looks for S3 credentials, in order: said in every
+/// credentials error so the user knows what to set.
+pub(crate) const CREDENTIAL_CHAIN: &str = "AWS_ACCESS_KEY_ID with AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), then a web identity (AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN, as EKS sets), then container credentials (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, as ECS sets), then the instance metadata service (unless AWS_EC2_METADATA_DISABLED=true); profiles in ~/.aws are not read";
+
+/// How long the credential check waits (the instance metadata service may not answer).
+const CREDENTIAL_CHECK: std::time::Duration = std::time::Duration::from_secs(15);
 
 #[derive(Clone)]
 struct LocalRoot {
@@ -88,6 +107,58 @@ impl SinkRoot {
     /// The URL as given, with any user-info removed: safe for logs and errors.
     pub(crate) fn url(&self) -> &str {
         &self.display
+    }
+
+    /// An object key as the user finds it: `s3://bucket/key` on S3, the key elsewhere.
+    pub(crate) fn locate(&self, key: &str) -> String {
+        match &self.s3 {
+            Some(s3) => format!("s3://{}/{key}", s3.bucket),
+            None => key.to_string(),
+        }
+    }
+
+    /// A store error's text with what to check, on S3: the endpoint when it could not
+    /// be reached, the bucket when it is not there.
+    pub(crate) fn explain(&self, reason: String) -> String {
+        let Some(s3) = &self.s3 else {
+            return reason;
+        };
+        let endpoint = s3.endpoint.as_deref().unwrap_or("the AWS default endpoint");
+        let lower = reason.to_ascii_lowercase();
+        if lower.contains("error sending request") || lower.contains("connect") {
+            format!(
+                "{reason}; the S3 endpoint {endpoint} did not answer: check [sink] endpoint (or AWS_ENDPOINT) and the network"
+            )
+        } else if lower.contains("nosuchbucket") || lower.contains("not found") {
+            format!(
+                "{reason}; check that bucket {:?} exists at {endpoint}",
+                s3.bucket
+            )
+        } else {
+            reason
+        }
+    }
+
+    /// Proves an S3 sink has usable credentials before anything is read or written, so
+    /// that a missing role or key is a config error naming the bucket, not a storage
+    /// failure naming a metadata URL. Local sinks need none.
+    pub async fn check_credentials(&self) -> Result<(), SinkError> {
+        let Some(s3) = &self.s3 else {
+            return Ok(());
+        };
+        let fail = |reason: String| SinkError::Credentials {
+            bucket: s3.bucket.clone(),
+            reason,
+        };
+        match tokio::time::timeout(CREDENTIAL_CHECK, s3.credentials.get_credential()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(fail(format!("{} gave none ({e})", s3.source))),
+            Err(_) => Err(fail(format!(
+                "{} did not answer within {} s",
+                s3.source,
+                CREDENTIAL_CHECK.as_secs()
+            ))),
+        }
     }
 
     /// The file-system path of an object under a local root; `None` on S3.
@@ -178,6 +249,7 @@ fn open_local(path: PathBuf, display: String) -> Result<SinkRoot, SinkError> {
         root: Path::ROOT,
         local: Some(LocalRoot { dir, fs }),
         display,
+        s3: None,
     })
 }
 
@@ -214,16 +286,75 @@ fn open_s3(
     // reqwest is built without a default TLS provider and panics without one; installing
     // ring here is a no-op when the binary already did it at start-up.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let source = credential_source(env).map_err(|reason| SinkError::Credentials {
+        bucket: bucket.to_string(),
+        reason,
+    })?;
     let builder = s3_builder(bucket, opts, env);
+    let endpoint = builder
+        .get_config_value(&AmazonS3ConfigKey::Endpoint)
+        .map(|e| redact(&e));
     let store = builder
         .build()
         .map_err(|e| bad(format!("cannot configure S3: {e}")))?;
+    let credentials = store.credentials().clone();
     Ok(SinkRoot {
         store: Arc::new(store),
         root,
         local: None,
         display: shown.to_string(),
+        s3: Some(S3Access {
+            bucket: bucket.to_string(),
+            endpoint,
+            source,
+            credentials,
+        }),
     })
+}
+
+/// Which source object_store will take S3 credentials from, read from the same
+/// variables in the same order; an error when none can give any.
+fn credential_source(env: &[(String, String)]) -> Result<&'static str, String> {
+    let var = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        (Some(_), Some(_)) => return Ok("AWS_ACCESS_KEY_ID"),
+        (Some(_), None) => {
+            return Err(
+                "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not: set both".into(),
+            );
+        }
+        (None, Some(_)) => {
+            return Err(
+                "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not: set both".into(),
+            );
+        }
+        (None, None) => {}
+    }
+    if var("AWS_WEB_IDENTITY_TOKEN_FILE").is_some() && var("AWS_ROLE_ARN").is_some() {
+        return Ok("the web identity (AWS_WEB_IDENTITY_TOKEN_FILE)");
+    }
+    if var("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some()
+        || (var("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some()
+            && var("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").is_some())
+    {
+        return Ok("the container credentials endpoint");
+    }
+    if var("AWS_EC2_METADATA_DISABLED").is_some_and(is_true) {
+        let profile = if var("AWS_PROFILE").is_some() {
+            " (AWS_PROFILE is set, but profiles are not read: export its keys, e.g. `eval \"$(aws configure export-credentials --format env)\"`)"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "none is set and AWS_EC2_METADATA_DISABLED=true rules out the instance metadata service{profile}"
+        ));
+    }
+    Ok("the instance metadata service")
 }
 
 /// The S3 builder: the `AWS_*` variables as `from_env` applies them, then the explicit

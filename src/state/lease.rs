@@ -216,7 +216,15 @@ impl Lease {
             Some(root) => Self::acquire_local(root, pipeline, run_id, clock),
             None => {
                 let store = sink.store();
-                Self::acquire_remote(store, sink.root(), pipeline, run_id, opts, clock).await
+                Self::acquire_remote(store, sink.root(), pipeline, run_id, opts, clock)
+                    .await
+                    .map_err(|e| match e {
+                        LeaseError::Io { path, reason } => LeaseError::Io {
+                            path: sink.sink_root().locate(&path),
+                            reason: sink.sink_root().explain(reason),
+                        },
+                        e => e,
+                    })
             }
         }
     }
