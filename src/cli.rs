@@ -1,4 +1,4 @@
-//! The command line: `rtcq run | plan | status | emulator`.
+//! The command line: `rtcq run | backfill | plan | status | check | emulator`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,6 +48,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Show each target's cursor, lag and pending slots, and recorded gaps.
     Status(StatusArgs),
+    /// Prove a pipeline's setup before scheduling it: the config, the store, the lease,
+    /// the API's clock and one request per API action it uses; writes no data.
+    Check(CheckArgs),
     /// Serve a local stand-in for the Volcengine API.
     Emulator(crate::emulator::EmulatorArgs),
 }
@@ -141,6 +144,32 @@ impl RunArgs {
         p
     }
 
+    /// The HTTP timeouts: the defaults, the request timeout overridden if given.
+    pub(crate) fn timeouts(&self) -> crate::api::Timeouts {
+        let mut t = crate::api::Timeouts::default();
+        if let Some(ms) = self.request_timeout_ms {
+            t.request = Duration::from_millis(ms);
+            t.connect = t.connect.min(t.request);
+        }
+        t
+    }
+}
+
+/// Arguments of `rtcq check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub(crate) pipeline: PipelineArgs,
+    /// Print the steps as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Give up on a request after this many milliseconds [default: 60000].
+    #[arg(long, value_name = "MS", env = "RTCQ_REQUEST_TIMEOUT_MS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) request_timeout_ms: Option<u64>,
+}
+
+impl CheckArgs {
     /// The HTTP timeouts: the defaults, the request timeout overridden if given.
     pub(crate) fn timeouts(&self) -> crate::api::Timeouts {
         let mut t = crate::api::Timeouts::default();

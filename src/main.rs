@@ -38,6 +38,7 @@ fn main() -> ExitCode {
             Command::Backfill(a) => rtcq::commands::backfill(a, progress).await as u8,
             Command::Plan(a) => rtcq::commands::plan(a).await as u8,
             Command::Status(a) => rtcq::commands::status(a).await as u8,
+            Command::Check(a) => rtcq::commands::check(a).await as u8,
             Command::Emulator(a) => match rtcq::emulator::run_cli(a.clone()).await {
                 Ok(()) => 0,
                 Err(e) => {

@@ -70,6 +70,15 @@ async fn skewed_day(skew: TimeDelta, strict: bool) -> (Vec<Key>, Vec<Key>) {
                 out.stderr
             );
         }
+        // `status` shows the offset the last run measured (none within 2 s).
+        let cfg_s = cfg.display().to_string();
+        let status = rtcq(&["status", "--config", &cfg_s, "--json"]);
+        assert_eq!(status.code, 0, "{}", status.stderr);
+        let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+        match status["api_clock_offset_seconds"].as_f64() {
+            Some(seen) => assert!(!last && (seen - want).abs() < 2.0, "run {i}: status {seen}"),
+            None => assert!(last, "run {i}: status shows no offset"),
+        }
         let settled = Window::at(*api_now, slot).settled_end.timestamp_micros();
         let past: Vec<_> = read_dataset(&dir.path().join("data"))
             .into_iter()

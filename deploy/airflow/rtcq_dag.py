@@ -2,7 +2,10 @@
 
 Put this file in the DAGs folder and the `rtcq` binary and the pipeline files on the
 workers (RTCQ_BIN, RTCQ_PIPELINE_DIR). The workers' environment provides the
-credentials: VOLC_ACCESSKEY and VOLC_SECRETKEY, and AWS_* for an S3 sink.
+credentials: VOLC_ACCESSKEY and VOLC_SECRETKEY, and AWS_* for an S3 sink. Before
+enabling the DAG, run `rtcq check --config <pipeline>` once on a worker with the same
+environment: it proves the config, the store, the lease and every API action the
+pipeline uses, and names the fix of what fails.
 
 - `max_active_runs=1` and no catch-up: rtcq catches up by itself (its lease also
   refuses a second run of a pipeline: exit 4).

@@ -1,14 +1,16 @@
 //! What each subcommand does, returning the exit code the binary ends with. Errors are
 //! printed here with what to do about them.
 //!
-//! One file a command: `run` (also `backfill`), `plan`, `status`. This file holds what
+//! One file a command: `run` (also `backfill`), `plan`, `status`, `check`. This file holds what
 //! they share: loading the pipeline, reading its state, and printing.
 
+mod check;
 mod held;
 mod plan;
 mod run;
 mod status;
 
+pub use check::check;
 pub use plan::plan;
 pub use run::{backfill, run};
 pub use status::status;
@@ -65,6 +67,9 @@ struct View {
     now: DateTime<Utc>,
     window: Window,
     capacity: Capacity,
+    /// How far the API's clock was ahead of the job's when the last run saved (none:
+    /// within 2 s, or never measured).
+    api_clock_offset_ms: Option<i64>,
 }
 
 impl View {
@@ -76,6 +81,7 @@ impl View {
         let window = Window::at(now, pipeline.sink.slot);
         let (targets, prior, discovery) = targets_from_state(&pipeline, state.as_ref(), &window);
         let capacity = capacity(&pipeline, targets.len(), budget);
+        let api_clock_offset_ms = state.as_ref().and_then(|s| s.api_clock_offset_ms);
         Ok(View {
             pipeline,
             sink,
@@ -85,6 +91,7 @@ impl View {
             now,
             window,
             capacity,
+            api_clock_offset_ms,
         })
     }
 }

@@ -120,6 +120,7 @@ fn json(view: &View, rows: &[Row], gaps: &[GapLine]) -> serde_json::Value {
         }).collect::<Vec<_>>(),
         "gaps": gaps,
         "discovery": discovery_json(view),
+        "api_clock_offset_seconds": view.api_clock_offset_ms.map(|ms| ms as f64 / 1000.0),
     })
 }
 
@@ -135,10 +136,19 @@ fn text(view: &View, rows: &[Row], gaps: &[GapLine], args: &StatusArgs) -> Strin
         view.capacity,
     );
     out.push_str(&format!(
-        "most behind: {}; never fetched: {}\n\n",
+        "most behind: {}; never fetched: {}\n",
         max_lag(rows).map(human_secs).unwrap_or_else(|| "-".into()),
         never_fetched(view),
     ));
+    if let Some(ms) = view.api_clock_offset_ms {
+        let seconds = (ms as f64 / 1000.0).round() as i64;
+        out.push_str(&format!(
+            "API clock: {} s {} this host's at the last run (windows follow the API's clock; fix the host's time sync)\n",
+            seconds.abs(),
+            if seconds >= 0 { "ahead of" } else { "behind" }
+        ));
+    }
+    out.push('\n');
     out.push_str(&render_table(
         ["target", "cursor", "lag", "pending", "leaves horizon"],
         &rows.iter().map(table_row).collect::<Vec<_>>(),

@@ -26,6 +26,10 @@ pub struct EmulatorArgs {
     /// window is answered with what is settled.
     #[arg(long)]
     pub(crate) refuse_future_end: bool,
+    /// The account's apps (repeatable): any other AppId is refused with
+    /// InvalidParameter.NotExistAppId. By default every app exists.
+    #[arg(long = "app", value_name = "APP_ID")]
+    pub(crate) apps: Vec<String>,
     /// Requests per second per access key; 0 for unlimited.
     #[arg(long, value_name = "RATE", default_value_t = 2.0, value_parser = parse_rate)]
     pub(crate) rate_limit: f64,
@@ -128,6 +132,7 @@ pub async fn run_cli(args: EmulatorArgs) -> anyhow::Result<()> {
         latency: Duration::from_millis(args.latency_ms),
         faults: args.faults(),
         refuse_future_end: args.refuse_future_end,
+        apps: (!args.apps.is_empty()).then(|| args.apps.clone()),
     };
     let listener = TcpListener::bind(&args.listen)
         .await

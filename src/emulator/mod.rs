@@ -78,6 +78,9 @@ pub struct EmulatorConfig {
     /// Refuse a real-time window ending after the data clock's now, as a strict API
     /// would; off: answer what is settled.
     pub refuse_future_end: bool,
+    /// The account's apps: any other `AppId` gets `InvalidParameter.NotExistAppId`;
+    /// `None`: every app exists.
+    pub apps: Option<Vec<String>>,
 }
 
 impl Default for EmulatorConfig {
@@ -93,6 +96,7 @@ impl Default for EmulatorConfig {
             latency: Duration::ZERO,
             faults: Faults::default(),
             refuse_future_end: false,
+            apps: None,
         }
     }
 }

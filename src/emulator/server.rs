@@ -485,7 +485,10 @@ async fn process(
             {
                 return Err(e);
             }
-            room_info::answer(pairs, now).map(Answer::RoomInfo)
+            let page = room_info::answer(pairs, now)?;
+            let app = pairs.iter().find(|(k, _)| k == "AppId").map(|(_, v)| v);
+            check_app(inner, app.map_or("", |a| a.as_str()))?;
+            Ok(Answer::RoomInfo(page))
         }
         Route::Quality => {
             admitted_fault(inner, delivery)?;
@@ -501,6 +504,7 @@ fn answer_quality(
     now: chrono::DateTime<Utc>,
 ) -> Result<Answer, ApiError> {
     let v = validate::validate(body, now, inner.cfg.refuse_future_end)?;
+    check_app(inner, &v.app_id)?;
     fail_room(inner, &v)?;
     Ok(Answer::Quality(data::generate(
         &v.app_id,
@@ -512,6 +516,17 @@ fn answer_quality(
         v.end,
         now,
     )))
+}
+
+/// Refuses an app the account does not have, when the config lists its apps.
+fn check_app(inner: &Inner, app_id: &str) -> Result<(), ApiError> {
+    match &inner.cfg.apps {
+        Some(apps) if !apps.iter().any(|a| a == app_id) => Err(ApiError::invalid_parameter(
+            Some("NotExistAppId"),
+            format!("AppId {app_id} does not exist in this account"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `ListQuality`: its own fault ([`super::Faults::offline`]), the body, the answer.
@@ -539,6 +554,7 @@ fn answer_offline(
         }
     }
     let v = validate::validate_offline(body, now)?;
+    check_app(inner, &v.request.app_id)?;
     let mut result = offline::answer(&v, now);
     if fault == Some(OfflineFault::Stray) {
         inner.faults.fetch_add(1, Ordering::Relaxed);

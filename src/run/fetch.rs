@@ -251,7 +251,7 @@ impl Fetcher {
 }
 
 /// The body asking for `target`'s data in `[start, end)`.
-pub(super) fn request_body(
+pub(crate) fn request_body(
     target: &Target,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
