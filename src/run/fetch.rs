@@ -266,3 +266,68 @@ pub(crate) fn request_body(
         product_type: Some(target.product_type.as_str().to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::clock::Clock;
+    use crate::emulator::{self, EmulatorConfig};
+    use crate::run::fixtures::{fetcher, t0};
+
+    #[tokio::test]
+    async fn a_window_refused_for_its_time_after_the_clock_moved_is_asked_again_once_on_the_api_clock()
+     {
+        // A strict API at t0; the job's clock 3 minutes ahead and its offset not yet
+        // known (no clock read): the first window ends past the API's now.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let emu = emulator::spawn(
+            listener,
+            EmulatorConfig {
+                now: Some(t0()),
+                requests_per_second: None,
+                refuse_future_end: true,
+                ..EmulatorConfig::default()
+            },
+        )
+        .await
+        .unwrap();
+        let (f, _stop) = fetcher(
+            &emu.url(),
+            100.0,
+            Clock::at(Some(t0() + TimeDelta::minutes(3))),
+        );
+        let target = Target {
+            app_id: "app-a".into(),
+            product_type: crate::domain::ProductType::Native,
+            room_id: None,
+            user_id: None,
+            indicators: vec!["stall_rate".to_string()].into(),
+            max_lag: None,
+        };
+        let job_settled = plan::settled_at(t0() + TimeDelta::minutes(3));
+        let req = plan::Request {
+            target: 0,
+            start: job_settled - TimeDelta::minutes(10),
+            end: job_settled,
+            due: t0(),
+            first: false,
+        };
+        let got = f.fetch(0, &target, &req, tokio::time::Instant::now()).await;
+        assert!(
+            matches!(got.outcome, Outcome::Answer(_)),
+            "{:?}",
+            got.outcome
+        );
+        assert_eq!(
+            got.end,
+            plan::settled_at(t0()),
+            "cut to the API's settled end"
+        );
+        let stats = emu.stats();
+        assert_eq!(stats.status(400), 1, "one refusal: {stats:?}");
+        assert_eq!(stats.status(200), 1, "then one answer: {stats:?}");
+        assert_eq!(f.stats.retried.load(Ordering::Relaxed), 1);
+    }
+}

@@ -176,11 +176,14 @@ impl Fixture {
 pub(crate) fn fetcher(endpoint: &str, rps: f64, clock: Clock) -> (Fetcher, watch::Sender<bool>) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let creds = Credentials::new(emulator::DEMO_ACCESS_KEY, emulator::DEMO_SECRET_KEY, None);
+    let api = std::sync::Arc::new(crate::clock::ApiClock::new(clock));
     let fetcher = Fetcher {
-        client: Client::new(endpoint, "cn-north-1", creds, Timeouts::default()).expect("client"),
+        client: Client::new(endpoint, "cn-north-1", creds, Timeouts::default())
+            .expect("client")
+            .with_api_clock(api.clone()),
         pacer: std::sync::Arc::new(Pacer::new(rps)),
         policy: RetryPolicy::default(),
-        api: std::sync::Arc::new(crate::clock::ApiClock::new(clock)),
+        api,
         stats: std::sync::Arc::new(FetchStats::default()),
         stop: stop_rx,
     };
