@@ -43,7 +43,10 @@ pub(crate) fn is_json() -> bool {
 
 /// Installs the global subscriber. Text lines hide `progress`'s bar while they print.
 pub fn init(format: LogFormat, progress: &Progress) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // object_store logs each of its own retries at info: one line per attempt against an
+    // unreachable store. Its failures reach the user through rtcq's errors.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,object_store=warn"));
     let json = wants_json(format);
     JSON.store(json, Ordering::Relaxed);
     let registry = tracing_subscriber::registry().with(filter);

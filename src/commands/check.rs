@@ -265,7 +265,7 @@ async fn store(pipeline: &Pipeline, run_id: &str) -> Result<(Sink, String), Step
                     "{url}: cannot {what} {shown}: {}",
                     sink.sink_root().explain(e)
                 ),
-                "check the sink's permissions (read, write, delete under the prefix) and, on S3, that the store honours If-None-Match and If-Match",
+                "check [sink] url and endpoint, and the permissions under the prefix (read, write, delete); on S3 the store must honour If-None-Match and If-Match",
                 Exit::Failed,
             ))
         }
@@ -557,8 +557,11 @@ async fn offline(client: &Client, target: &Target, api_now: DateTime<Utc>) -> St
 /// What to do about an API error, and the exit class it falls in: 2 for credentials or
 /// the clock, 5 for a refusal (permission, parameters), 3 for a failure that may pass.
 fn classify(e: &ApiError, action: &str) -> (String, Exit) {
-    if let ApiError::Unreachable { kind, .. } = e {
-        return (format!("{kind}"), Exit::Incomplete);
+    if let ApiError::Unreachable { .. } = e {
+        return (
+            "check [api] endpoint (or --endpoint) and that this host can reach it".into(),
+            Exit::Incomplete,
+        );
     }
     match e.code() {
         Some("SignatureDoesNotMatch" | "InvalidAccessKey" | "MissingRequestInfo") => (
