@@ -136,18 +136,44 @@ impl Client {
         self
     }
 
-    /// Reads the API's clock before the first real request: an unsigned `GET` of the
-    /// endpoint is refused by the gateway before any action runs, so it spends no rate
-    /// and needs no permission, and its answer carries the API's `Date`. An answer of
-    /// any status counts; only getting none is an error.
+    /// Reads the API's clock before the first real request: an unsigned
+    /// `ListRealTimeQuality` is refused by the gateway before the action runs, so it
+    /// spends no rate and needs no permission, and its answer carries the API's `Date`.
+    /// Only an answer that is an API document counts: a `Date` from something else on
+    /// the way (a proxy's or a web server's own page) may be on another clock. Getting
+    /// no answer at all is the error.
     pub(crate) async fn read_clock(&self) -> Result<(), ApiError> {
-        let resp = self
+        let mut url = self.url.clone();
+        url.query_pairs_mut()
+            .append_pair("Action", ACTION)
+            .append_pair("Version", VERSION);
+        let mut resp = self
             .http
-            .get(self.url.clone())
+            .post(url)
+            .header("Content-Type", "application/json")
+            .body("{}")
             .send()
             .await
             .map_err(|e| self.unreachable(&e))?;
-        self.observe_date(&resp);
+        let date = resp.headers().get(reqwest::header::DATE).cloned();
+        // An error document is small: a longer body is not one, and is not read on.
+        let mut bytes = Vec::new();
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() > CLOCK_READ_BYTES {
+                break;
+            }
+        }
+        let from_the_api = bytes.len() <= CLOCK_READ_BYTES
+            && serde_json::from_slice::<serde_json::Value>(&bytes)
+                .is_ok_and(|v| v.get("ResponseMetadata").is_some());
+        match (&self.api_clock, from_the_api) {
+            (Some(clock), true) => clock.observe(date.as_ref().and_then(|d| d.to_str().ok())),
+            (Some(_), false) => {
+                tracing::debug!("the clock read was not answered by the API: its Date is not used")
+            }
+            (None, _) => {}
+        }
         Ok(())
     }
 
@@ -304,6 +330,9 @@ impl Client {
         Ok((status, bytes))
     }
 }
+
+/// The longest answer to a clock read taken as the API's error document.
+const CLOCK_READ_BYTES: usize = 64 * 1024;
 
 /// A header value marked sensitive, so that `Debug` of the request and any HTTP-level
 /// tracing show `Sensitive` instead of it.
@@ -473,6 +502,55 @@ mod tests {
     fn emulator_client(url: &str, secret: &str) -> Client {
         let creds = Credentials::new(crate::emulator::DEMO_ACCESS_KEY, secret, None);
         Client::new(url, "cn-north-1", creds, Timeouts::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_clock_read_takes_the_date_of_an_api_answer_and_ignores_anything_else() {
+        use std::sync::Arc;
+
+        use crate::clock::{ApiClock, Clock};
+        // The emulator's data clock an hour behind this host: its answer is the API's.
+        let then = Utc::now() - chrono::TimeDelta::hours(1);
+        let emu = crate::emulator::spawn(
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            crate::emulator::EmulatorConfig {
+                now: Some(then),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let api = Arc::new(ApiClock::new(Clock::at(None)));
+        let client = emulator_client(&emu.url(), "unused").with_api_clock(api.clone());
+        client.read_clock().await.unwrap();
+        let off = api.measured() + chrono::TimeDelta::hours(1);
+        assert!(
+            off.abs() < chrono::TimeDelta::seconds(2),
+            "{:?}",
+            api.measured()
+        );
+        let stats = emu.stats();
+        assert_eq!((stats.clock_reads, stats.requests), (1, 0));
+
+        // A server that is not the API (a proxy's page, a web server's 404) has its own
+        // Date: it is not taken.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(
+                b"HTTP/1.1 404 Not Found\r\nDate: Thu, 01 Jan 2026 00:00:00 GMT\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found",
+            );
+        });
+        let api = Arc::new(ApiClock::new(Clock::at(None)));
+        let client = emulator_client(&url, "unused").with_api_clock(api.clone());
+        client.read_clock().await.unwrap();
+        server.join().unwrap();
+        assert!(!api.was_measured());
+        assert_eq!(api.measured(), chrono::TimeDelta::zero());
     }
 
     #[tokio::test]

@@ -59,9 +59,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Stats {
     /// Requests answered or being answered.
     pub requests: u64,
-    /// Unsigned requests without a query: a client reading the API's clock from the
-    /// answer's `Date`. Refused like any unsigned request, and counted apart from
-    /// `requests` and `by_status`, as no action was asked.
+    /// Unsigned requests: a client reading the API's clock from the answer's `Date`.
+    /// Refused like any unsigned request (before the throttle), and counted apart from
+    /// `requests` and `by_status`, as no action ran.
     pub clock_reads: u64,
     /// Requests refused by the throttle (HTTP 429).
     pub throttled: u64,
@@ -339,8 +339,7 @@ async fn handle(
     inner: Arc<Inner>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ConnectionDropped> {
-    let clock_read =
-        req.uri().query().is_none() && !req.headers().contains_key(hyper::header::AUTHORIZATION);
+    let clock_read = !req.headers().contains_key(hyper::header::AUTHORIZATION);
     let seq = if clock_read {
         inner.clock_reads.fetch_add(1, Ordering::Relaxed)
     } else {
