@@ -249,6 +249,31 @@ async fn each_bad_store_setup_fails_at_the_store_step() {
     // The API steps still run, so one check shows every problem.
     assert_eq!(steps[4].1, "ok", "{steps:?}");
 
+    // A store endpoint nothing listens on: named, exit 1.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let env: Vec<(String, String)> = moto
+        .env()
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "AWS_ENDPOINT" {
+                (k, closed.clone())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let (code, steps, _) = check(&cfg, env).await;
+    assert_eq!(code, 1, "{steps:?}");
+    assert!(
+        steps[1]
+            .2
+            .contains(&format!("the S3 endpoint {closed} did not answer")),
+        "{steps:?}"
+    );
+
     // No AWS credentials at all: a config error, exit 2.
     let env: Vec<(String, String)> = moto
         .env()
