@@ -67,7 +67,7 @@ impl Budget {
 
     /// The longest time between two requests of one target when `targets` take turns:
     /// `m` whole runs, where `targets = m × per run + x`, plus the shift of `x`
-    /// places and the idle end of a run.
+    /// places and the idle end of a run; one schedule when all fit in one run.
     pub(crate) fn serve_every(&self, targets: u64) -> Option<Duration> {
         let per_run = self.requests_per_run();
         if per_run == 0 {
@@ -77,6 +77,9 @@ impl Budget {
         let s = self.schedule.as_secs_f64();
         let secs = if x == 0 {
             m as f64 * s
+        } else if m == 0 {
+            // All fit in one run: each is served once a run, in the same order.
+            s
         } else {
             m as f64 * s + (s - self.run_time.as_secs_f64()) + x as f64 / self.rate()
         };
@@ -264,6 +267,19 @@ mod tests {
         assert_eq!(b.worst_lag(117 * 3).unwrap().as_secs(), 990);
         assert!(b.serve_every(1_200).unwrap() <= SERVE_WITHIN.to_std().unwrap());
         assert!(b.serve_every(1_288).unwrap() > SERVE_WITHIN.to_std().unwrap());
+        // All in one run (the demo: 12 targets, runs every 5 minutes): each is served
+        // once a run, whatever the run's length.
+        let demo = Budget::new(2.0, Duration::from_secs(300), None);
+        assert_eq!(demo.serve_every(12).unwrap().as_secs(), 300);
+        assert_eq!(demo.worst_lag(12).unwrap().as_secs(), 390);
+        assert!(
+            Capacity {
+                targets: 12,
+                budget: demo
+            }
+            .to_string()
+            .ends_with("; 12 targets: each served every 5 min, worst lag 7 min")
+        );
     }
 
     #[test]

@@ -211,7 +211,7 @@ pub struct PlanArgs {
 pub(crate) struct BudgetArgs {
     /// How often the scheduler starts a run: what a run leaves is judged safe or not by
     /// when the next runs start, and the capacity is stated for it.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_schedule, default_value = "5m")]
     pub(crate) schedule: Duration,
     /// Stop sending after this long (e.g. 4m, 90s), write what was fetched and leave the
     /// rest, earliest due first, to the next runs.
@@ -245,6 +245,21 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 /// Parses `90s`, `4m`, `1h`, `1h30m`.
+/// A `--schedule`: a duration no longer than the time a target may go unserved, since
+/// runs further apart leave data behind that the API drops before the next one.
+fn parse_schedule(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    let within = crate::capacity::SERVE_WITHIN.num_seconds() as u64;
+    if d.as_secs() > within {
+        return Err(format!(
+            "runs {} apart lose data: the API keeps 60 minutes, so runs must start at most {} minutes apart (5m is a good default)",
+            crate::capacity::every(d),
+            within / 60
+        ));
+    }
+    Ok(d)
+}
+
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("{s:?} is not a duration: write it like 90s, 4m or 1h30m");
     let mut total: u64 = 0;

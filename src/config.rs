@@ -291,6 +291,24 @@ fn api_settings(api: ApiFile) -> Result<ApiSettings, Rejection> {
     })
 }
 
+/// The documented `ListRealTimeQuality` limit, per account.
+pub(crate) const DOCUMENTED_REQUESTS_PER_SECOND: f64 = 2.0;
+
+impl Pipeline {
+    /// A warning when the file asks for more than the API's documented rate: the API
+    /// throttles what exceeds it, so runs slow down, fail or overstate their capacity,
+    /// unless the account's quota was raised.
+    pub(crate) fn rate_warning(&self) -> Option<String> {
+        let rps = self.api.requests_per_second;
+        (rps > DOCUMENTED_REQUESTS_PER_SECOND).then(|| {
+            format!(
+                "{}: api.requests_per_second = {rps} is above the API's documented {DOCUMENTED_REQUESTS_PER_SECOND} requests/second per account: requests over it are throttled (429) and the capacity shown is not reached; keep it at {DOCUMENTED_REQUESTS_PER_SECOND} unless Volcengine raised this account's quota",
+                self.file.display()
+            )
+        })
+    }
+}
+
 /// The `[recovery]` table with its defaults filled in.
 fn recovery_settings(r: RecoveryFile) -> Result<RecoverySettings, Rejection> {
     let default = RecoverySettings::default();

@@ -187,3 +187,53 @@ fn a_hidden_pipeline_name_exits_2_naming_the_key() {
         }
     }
 }
+
+#[test]
+fn a_schedule_longer_than_the_horizon_covers_is_refused_and_a_rate_above_2_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_pipeline(
+        dir.path(),
+        "numbers",
+        "http://127.0.0.1:9",
+        50.0,
+        "[[targets]]\napp_id = \"a\"\nindicators = [\"stall_rate\"]\n",
+    );
+    let cfg_s = cfg.to_str().unwrap();
+    for command in ["run", "plan", "status"] {
+        let out = rtcq(&[
+            command,
+            "--config",
+            cfg_s,
+            "--schedule",
+            "1h",
+            "--log-format",
+            "text",
+        ]);
+        assert_eq!(out.code, 2, "{command}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(
+                "runs 1 hour apart lose data: the API keeps 60 minutes, so runs must start at most 58 minutes apart (5m is a good default)"
+            ),
+            "{command}: {}",
+            out.stderr
+        );
+    }
+    // 58 minutes is the longest schedule taken; the rate above 2 is warned about.
+    let out = rtcq(&[
+        "plan",
+        "--config",
+        cfg_s,
+        "--schedule",
+        "58m",
+        "--log-format",
+        "text",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "{cfg_s}: api.requests_per_second = 50 is above the API's documented 2 requests/second per account"
+        )),
+        "{}",
+        out.stderr
+    );
+}

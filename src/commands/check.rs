@@ -129,10 +129,15 @@ async fn steps(args: &CheckArgs) -> Vec<Step> {
         ));
         return steps;
     }
-    steps.push(Step::ok(
-        "config",
-        describe(&pipeline, &args.pipeline.config),
-    ));
+    let mut described = describe(&pipeline, &args.pipeline.config);
+    if let Some(w) = pipeline.rate_warning() {
+        tracing::warn!("{w}");
+        described.push_str(&format!(
+            " (warning: api.requests_per_second = {} is above the documented 2 a second)",
+            pipeline.api.requests_per_second
+        ));
+    }
+    steps.push(Step::ok("config", described));
     let run_id = crate::run::new_run_id(Utc::now());
     let left = Leftovers::before(&pipeline);
     match store(&pipeline, &run_id).await {

@@ -35,6 +35,9 @@ use crate::state::{State, StateStore};
 
 fn load_config(args: &PipelineArgs) -> Result<Pipeline, Exit> {
     let mut pipeline = config::load(&args.config).map_err(|e| fail(e, Exit::Usage))?;
+    if let Some(w) = pipeline.rate_warning() {
+        tracing::warn!("{w}");
+    }
     if let Some(endpoint) = &args.endpoint {
         pipeline
             .override_endpoint(endpoint)
