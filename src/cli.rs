@@ -121,6 +121,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", env = "RTCQ_SPILL_ROWS", hide = true,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) spill_rows: Option<u64>,
+    /// Folder for rows spilled to disk during big runs (a catch-up), checked writable
+    /// at start [default: the local sink's folder, or the system's temporary folder
+    /// for S3].
+    #[arg(long, value_name = "DIR", env = "RTCQ_SPILL_DIR")]
+    pub(crate) spill_dir: Option<PathBuf>,
     /// Give up on one attempt of a request after this many milliseconds [default: 60000].
     #[arg(long, value_name = "MS", env = "RTCQ_REQUEST_TIMEOUT_MS",
           value_parser = clap::value_parser!(u64).range(1..))]

@@ -77,8 +77,20 @@ async fn cronjob_and_airflow_dag_run_as_written() {
         "--now".to_string(),
         now.to_rfc3339(),
     ]);
-    let out = rtcq_async(args).await;
+    // As in the pod: the temporary folder not writable (read-only root), the spill
+    // folder (the emptyDir, here a temporary folder) writable, and a run that spills.
+    assert_eq!(checked["cronjob"]["spill_dir"], "/spill");
+    let spill = tempfile::tempdir().unwrap();
+    let read_only = dir.path().join("read-only-root");
+    std::fs::write(&read_only, b"not a folder").unwrap();
+    let env = vec![
+        ("TMPDIR".to_string(), read_only.display().to_string()),
+        ("RTCQ_SPILL_DIR".to_string(), spill.path().display().to_string()),
+        ("RTCQ_SPILL_ROWS".to_string(), "100".to_string()),
+    ];
+    let out = rtcq_async_env(args, env).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0);
     for l in out.stderr.lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         assert_eq!(v["pipeline"], "demo", "{l}");

@@ -188,6 +188,71 @@ async fn spilling_rows_to_disk_writes_the_same_files_and_leaves_nothing_behind()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_spill_to_the_spill_dir_which_is_checked_writable_before_anything_is_fetched() {
+    let now = t0();
+    let emu = emulator_at(now, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_pipeline(dir.path(), "mixed", &emu.url(), 50.0, MIXED_TARGETS);
+    // Not a folder that can be made (its parent is a file): exit 2 naming it, nothing
+    // fetched or written.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let bad = file.join("spill");
+    let env = vec![(arg("RTCQ_SPILL_DIR"), arg(bad.display()))];
+    let out = rtcq_async_env(run_args(&cfg, now, &["--log-format", "text"]), env).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("spill directory {}", bad.display()))
+            && out
+                .stderr
+                .contains("give --spill-dir (or RTCQ_SPILL_DIR) a writable folder"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(emu.requests(), 0);
+    assert!(
+        relative_files(&dir.path().join("data"))
+            .iter()
+            .all(|f| !f.ends_with(".parquet"))
+    );
+
+    // A writable one: the rows go through it, and nothing is left in it.
+    let spill = tempfile::tempdir().unwrap();
+    let env = vec![
+        (arg("RTCQ_SPILL_ROWS"), arg(97)),
+        (arg("RUST_LOG"), arg("info,rtcq::run::slots=debug")),
+    ];
+    let args = run_args(
+        &cfg,
+        now,
+        &[
+            "--spill-dir",
+            spill.path().to_str().unwrap(),
+            "--log-format",
+            "text",
+        ],
+    );
+    let out = rtcq_async_env(args, env).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("dir={}", spill.path().display())),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_dir(spill.path()).unwrap().count(),
+        0,
+        "left behind"
+    );
+    assert_eq!(
+        read_dataset(&dir.path().join("data")),
+        expected_first_run(&load(&cfg), now)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cursor_in_the_future_is_named_rewound_to_the_horizon_and_refetched_once() {
     // A run with --now a day ahead (as an older build allowed) saved cursors a day
     // ahead; the run at the right time finds them past its settled end.

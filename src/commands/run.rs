@@ -126,6 +126,7 @@ impl Launch<'_> {
             timeouts: args.timeouts(),
             backfill: self.backfill,
             spill_rows: args.spill_rows.map(|n| n as usize),
+            spill_dir: args.spill_dir.clone(),
         };
         run::run_with_id(self.pipeline, creds, &opts, self.run_id)
             .await

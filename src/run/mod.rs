@@ -67,6 +67,9 @@ pub(crate) struct RunOptions {
     /// Rows held in memory before they are spilled to disk; default
     /// [`buffer::DEFAULT_SPILL_POINTS`].
     pub(crate) spill_rows: Option<usize>,
+    /// Where rows are spilled (`--spill-dir`); default: the local sink's folder, or the
+    /// system's temporary folder for S3.
+    pub(crate) spill_dir: Option<std::path::PathBuf>,
 }
 
 /// The schedule assumed when none is given: the README's and the deploy examples'.
@@ -109,6 +112,17 @@ pub enum RunError {
         /// The run's summary up to that point, with the error and its exit code.
         summary: Box<Summary>,
     },
+    /// The spill folder cannot be written: a config error, found before anything is
+    /// fetched.
+    #[error(
+        "spill directory {path} is not writable ({source}): give --spill-dir (or RTCQ_SPILL_DIR) a writable folder, such as an emptyDir volume on Kubernetes"
+    )]
+    SpillDir {
+        /// The folder the run would spill to.
+        path: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
     /// Rows could not be spilled to, read back from, or cleared from the local disk.
     #[error("spilling rows to {path}: {source}")]
     Spill {
@@ -123,7 +137,7 @@ impl RunError {
     pub(crate) fn exit(&self) -> Exit {
         match self {
             RunError::Lease(LeaseError::Busy { .. }) => Exit::Busy,
-            RunError::Client(_) => Exit::Usage,
+            RunError::Client(_) | RunError::SpillDir { .. } => Exit::Usage,
             RunError::Sink(e) => e.exit(),
             RunError::Stopped { error, .. } => error.exit(),
             _ => Exit::Failed,

@@ -72,7 +72,7 @@ pub(super) async fn prepare(
         );
     }
     let store = RowStore::new(
-        clean_spill_dir(sink, &pipeline.name)?,
+        clean_spill_dir(sink, &pipeline.name, opts.spill_dir.as_deref())?,
         opts.spill_rows.unwrap_or(buffer::DEFAULT_SPILL_POINTS),
     );
     // On the API's clock: as the last run measured it, read again before planning (an
@@ -341,16 +341,16 @@ fn log_plan(targets: &[Target], plan: &Plan, window: &Window) {
 /// hidden directory of a local sink root (on the same disk as the dataset, ignored by
 /// readers), else one under the system temp directory named after the pipeline and the
 /// sink URL. Only the lease holder uses it.
-fn clean_spill_dir(sink: &Sink, pipeline: &str) -> Result<std::path::PathBuf, RunError> {
-    let dir = match sink.sink_root().local_dir() {
-        Some(dir) => dir.join(format!(".rtcq-spill-{pipeline}")),
-        None => {
-            // FNV-1a of the URL: stable across runs and builds.
-            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-            for b in sink.sink_root().url().bytes() {
-                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-            }
-            std::env::temp_dir().join(format!("rtcq-spill-{pipeline}-{h:016x}"))
+fn clean_spill_dir(
+    sink: &Sink,
+    pipeline: &str,
+    base: Option<&std::path::Path>,
+) -> Result<std::path::PathBuf, RunError> {
+    let dir = match (base, sink.sink_root().local_dir()) {
+        (Some(base), _) => base.join(format!("rtcq-spill-{pipeline}-{:016x}", url_hash(sink))),
+        (None, Some(dir)) => dir.join(format!(".rtcq-spill-{pipeline}")),
+        (None, None) => {
+            std::env::temp_dir().join(format!("rtcq-spill-{pipeline}-{:016x}", url_hash(sink)))
         }
     };
     if dir.exists() {
@@ -360,7 +360,31 @@ fn clean_spill_dir(sink: &Sink, pipeline: &str) -> Result<std::path::PathBuf, Ru
             source,
         })?;
     }
+    check_writable(&dir)?;
     Ok(dir)
+}
+
+/// FNV-1a of the sink's URL: one spill folder per sink, stable across runs and builds.
+fn url_hash(sink: &Sink) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in sink.sink_root().url().bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Proves the spill folder can be made and written before anything is fetched: a big
+/// run finds out at once, not after minutes of fetching. Leaves nothing behind.
+fn check_writable(dir: &std::path::Path) -> Result<(), RunError> {
+    let bad = |source| RunError::SpillDir {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(bad)?;
+    let probe = dir.join("probe");
+    std::fs::write(&probe, b"rtcq").map_err(bad)?;
+    std::fs::remove_file(&probe).map_err(bad)?;
+    std::fs::remove_dir(dir).map_err(bad)
 }
 
 #[cfg(test)]

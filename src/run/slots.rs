@@ -195,7 +195,7 @@ impl Runner<'_> {
                 source,
             },
         )?;
-        tracing::debug!(rows = held, "rows spilled to disk");
+        tracing::debug!(rows = held, dir = %self.store.dir().display(), "rows spilled to disk");
         Ok(())
     }
 }

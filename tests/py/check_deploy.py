@@ -65,7 +65,14 @@ def cronjob(repo):
     check(secret["kind"] == "Secret" and secret["metadata"]["name"] == "rtcq-credentials",
           "the example Secret")
     check(set(env) >= set(secret["stringData"]), "every Secret key is used")
-    return {"args": args, "pipeline": pipeline}
+    # A read-only root filesystem: rows spill to a writable emptyDir, with a size limit.
+    check(c["securityContext"]["readOnlyRootFilesystem"] is True, "readOnlyRootFilesystem")
+    spill = env["RTCQ_SPILL_DIR"]["value"]
+    (smount,) = [m for m in c["volumeMounts"] if m["mountPath"] == spill]
+    check(not smount.get("readOnly", False), "the spill folder is writable")
+    (svol,) = [v for v in pod["volumes"] if v["name"] == smount["name"]]
+    check("sizeLimit" in svol.get("emptyDir", {}), "the spill folder is an emptyDir with a sizeLimit")
+    return {"args": args, "pipeline": pipeline, "spill_dir": spill}
 
 
 def airflow(repo, rtcq_bin, pipeline_dir):
