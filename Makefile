@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 build:
 	cargo build --release
 
-# Build, start the emulator on a free loopback port, run the demo pipeline into ./data,
+# Build, start the emulator on a free loopback port, run the demo pipeline into ./demo-data,
 # print the summary and the files, stop the emulator.
 demo: build
 	scripts/demo.sh

@@ -214,6 +214,23 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
     parse(path, &text)
 }
 
+/// A relative local sink path resolved against the folder of the pipeline file at
+/// `path`, so that a pipeline writes to the same place from whatever folder a
+/// scheduler, `status` or a person starts it; URLs and absolute paths as given.
+fn beside(path: &Path, url: &str) -> String {
+    let trimmed = url.trim();
+    if trimmed.contains("://") || Path::new(trimmed).is_absolute() {
+        return url.to_string();
+    }
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => {
+            let joined = dir.join(trimmed.strip_prefix("./").unwrap_or(trimmed));
+            joined.display().to_string()
+        }
+        None => url.to_string(),
+    }
+}
+
 /// Validates pipeline text as if read from `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
     let in_file = |r: Rejection| ConfigError {
@@ -229,7 +246,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
     // Sections are checked in file order (api, sink, recovery, targets): the first
     // rejection wins.
     let api = api_settings(raw.api).map_err(in_file)?;
-    let sink = sink_settings(raw.sink).map_err(in_file)?;
+    let mut sink = sink_settings(raw.sink).map_err(in_file)?;
+    sink.url = beside(path, &sink.url);
     let recovery = recovery_settings(raw.recovery).map_err(in_file)?;
     let (targets, scans) = expand_targets(&raw.targets).map_err(in_file)?;
     Ok(Pipeline {
@@ -827,6 +845,35 @@ indicators = ["stall_rate"]
 
     fn parse_str(text: &str) -> Result<Pipeline, ConfigError> {
         parse(Path::new("pipelines/t.toml"), text)
+    }
+
+    #[test]
+    fn the_shipped_pipelines_load_and_the_demos_share_no_name_or_folder() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+        let load = |f: &str| load(&dir.join(f)).unwrap();
+        let (demo, live, example) = (
+            load("demo.toml"),
+            load("demo-live.toml"),
+            load("example.toml"),
+        );
+        let names = [&demo.name, &live.name, &example.name].map(|n| n.as_str().to_string());
+        assert_eq!(names, ["demo", "demo_live", "rtc"]);
+        let top = |p: &Pipeline| Path::new(&p.sink.url).file_name().unwrap().to_owned();
+        assert_eq!(top(&demo), "demo-data");
+        assert_eq!(top(&live), "demo-live-data");
+        assert_eq!(top(&example), "data");
+    }
+
+    #[test]
+    fn a_relative_sink_path_is_beside_the_pipeline_file() {
+        let f = Path::new("pipelines/t.toml");
+        assert_eq!(beside(f, "./data"), "pipelines/data");
+        assert_eq!(beside(f, "../data"), "pipelines/../data");
+        assert_eq!(beside(f, "/var/lib/rtcq"), "/var/lib/rtcq");
+        assert_eq!(beside(f, "s3://b/p"), "s3://b/p");
+        assert_eq!(beside(f, "file:///srv/rtcq"), "file:///srv/rtcq");
+        assert_eq!(beside(Path::new("t.toml"), "./data"), "./data");
+        assert_eq!(parse_str(GOOD).unwrap().sink.url, "pipelines/data");
     }
 
     #[test]

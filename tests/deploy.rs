@@ -85,7 +85,10 @@ async fn cronjob_and_airflow_dag_run_as_written() {
     std::fs::write(&read_only, b"not a folder").unwrap();
     let env = vec![
         ("TMPDIR".to_string(), read_only.display().to_string()),
-        ("RTCQ_SPILL_DIR".to_string(), spill.path().display().to_string()),
+        (
+            "RTCQ_SPILL_DIR".to_string(),
+            spill.path().display().to_string(),
+        ),
         ("RTCQ_SPILL_ROWS".to_string(), "100".to_string()),
     ];
     let out = rtcq_async_env(args, env).await;

@@ -320,3 +320,74 @@ async fn a_cursor_in_the_future_is_named_rewound_to_the_horizon_and_refetched_on
     let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(summary["requests_sent"], 0);
 }
+
+/// The binary run from folder `cwd`.
+fn rtcq_in(cwd: &std::path::Path, args: &[&str]) -> Output {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rtcq"))
+        .current_dir(cwd)
+        .args(args)
+        .env("VOLC_ACCESSKEY", AK)
+        .env("VOLC_SECRETKEY", SK)
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relative_sink_is_beside_the_pipeline_file_and_plan_and_status_create_nothing() {
+    let now = t0();
+    let emu = emulator_at(now, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir(&pipelines).unwrap();
+    let cfg = write_pipeline_to(
+        &pipelines,
+        "beside",
+        &emu.url(),
+        50.0,
+        "./data",
+        MIXED_TARGETS,
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let cfg_s = cfg.display().to_string();
+    let now_s = now.to_rfc3339();
+
+    // Before any run, from another folder: nothing is created anywhere.
+    for command in ["plan", "status"] {
+        let out = rtcq_in(
+            elsewhere.path(),
+            &[command, "--config", &cfg_s, "--now", &now_s],
+        );
+        assert_eq!(out.code, 0, "{command}: {}", out.stderr);
+    }
+    assert!(!pipelines.join("data").exists());
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+
+    // A run from the other folder writes beside the pipeline file.
+    let out = rtcq_in(
+        elsewhere.path(),
+        &["run", "--config", &cfg_s, "--now", &now_s, "--summary", "-"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    let pipeline = load(&cfg);
+    assert_eq!(
+        read_dataset(&pipelines.join("data")),
+        expected_first_run(&pipeline, now)
+    );
+
+    // `status` from yet another folder finds it, and names the sink.
+    let out = rtcq_in(
+        dir.path(),
+        &["status", "--config", &cfg_s, "--now", &now_s, "--json"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["targets_never_fetched"], 0, "{v}");
+    assert_eq!(v["sink"], pipelines.join("data").display().to_string());
+}

@@ -29,9 +29,21 @@ use crate::config::{self, Pipeline};
 use crate::domain::Target;
 use crate::domain::discovery::ScanState;
 use crate::plan::{Progress, Window};
-use crate::run::{Exit, open_sink, targets_from_state};
+use crate::run::{Exit, targets_from_state};
 use crate::sink::Sink;
 use crate::state::{State, StateStore};
+
+/// The pipeline's sink as `plan` and `status` open it: nothing is created.
+fn open_sink_to_read(pipeline: &Pipeline) -> Result<Sink, crate::sink::SinkError> {
+    let root = crate::sink::store::open_to_read(
+        &pipeline.sink.url,
+        &crate::sink::StoreOptions {
+            endpoint: pipeline.sink.endpoint.clone(),
+            region: pipeline.sink.region.clone(),
+        },
+    )?;
+    Sink::new(root, &pipeline.name)
+}
 
 fn load_config(args: &PipelineArgs) -> Result<Pipeline, Exit> {
     let mut pipeline = config::load(&args.config).map_err(|e| fail(e, Exit::Usage))?;
@@ -100,7 +112,7 @@ impl View {
 }
 
 async fn read_state(pipeline: &Pipeline) -> Result<(Sink, Option<State>), Exit> {
-    let sink = open_sink(pipeline).map_err(|e| {
+    let sink = open_sink_to_read(pipeline).map_err(|e| {
         let code = e.exit();
         fail(e, code)
     })?;

@@ -102,6 +102,7 @@ fn never_fetched(view: &View) -> usize {
 fn json(view: &View, rows: &[Row], gaps: &[GapLine]) -> serde_json::Value {
     serde_json::json!({
         "pipeline": view.pipeline.name.as_str(),
+        "sink": view.sink.sink_root().url(),
         "now": view.now,
         "capacity": capacity_json(&view.capacity),
         "max_lag_seconds": max_lag(rows),
@@ -128,11 +129,13 @@ fn json(view: &View, rows: &[Row], gaps: &[GapLine]) -> serde_json::Value {
 fn text(view: &View, rows: &[Row], gaps: &[GapLine], args: &StatusArgs) -> String {
     let pending: usize = rows.iter().map(|r| r.pending).sum();
     let mut out = format!(
-        "pipeline {}: {} targets, {} pending slot(s), now {}\n{}\n",
+        "pipeline {}: {} targets, {} pending slot(s), now {}\nsink {} (pipeline file {})\n{}\n",
         view.pipeline.name,
         view.targets.len(),
         pending,
         hm(view.now),
+        view.sink.sink_root().url(),
+        view.pipeline.file.display(),
         view.capacity,
     );
     out.push_str(&format!(

@@ -226,6 +226,32 @@ pub fn open_with_env(
     open_local(PathBuf::from(trimmed), shown)
 }
 
+/// [`open`] for commands that only read (`plan`, `status`): a local folder that does not
+/// exist yet is not created, and reads as an empty sink (a pipeline that never ran).
+pub fn open_to_read(url: &str, opts: &StoreOptions) -> Result<SinkRoot, SinkError> {
+    let trimmed = url.trim();
+    let local = if trimmed.contains("://") {
+        trimmed
+            .strip_prefix("file://")
+            .map(|p| p.strip_prefix("localhost").unwrap_or(p))
+            .and_then(percent_decode)
+    } else {
+        Some(trimmed.to_string())
+    };
+    match local {
+        Some(path) if !trimmed.is_empty() && !std::path::Path::new(&path).exists() => {
+            Ok(SinkRoot {
+                store: Arc::new(object_store::memory::InMemory::new()),
+                root: Path::ROOT,
+                local: None,
+                display: redact(url),
+                s3: None,
+            })
+        }
+        _ => open(url, opts),
+    }
+}
+
 fn open_local(path: PathBuf, display: String) -> Result<SinkRoot, SinkError> {
     std::fs::create_dir_all(&path).map_err(|source| SinkError::LocalDir {
         path: path.clone(),
