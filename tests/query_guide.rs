@@ -19,7 +19,7 @@ async fn dataset(dir: &std::path::Path) -> Vec<Key> {
         t0() + chrono::TimeDelta::hours(12),
     ];
     let targets = format!(
-        "[recovery]\nrequests_per_second = 50.0\n{MIXED_TARGETS}\n[[targets]]\napp_id = \"007\"\nindicators = [\"stall_rate\", \"join_room_success_rate\"]\n"
+        "[recovery]\nrequests_per_second = 50.0\n{MIXED_TARGETS}\n[[targets]]\napp_id = \"007\"\nindicators = [\"stall_rate\", \"join_room_success_rate\"]\n[[targets]]\napp_id = \"demo-app\"\nindicators = [\"stall_rate\"]\nproduct_types = [\"native\", \"web\"]\n"
     );
     let mut cfg = None;
     for now in times {
@@ -30,8 +30,10 @@ async fn dataset(dir: &std::path::Path) -> Vec<Key> {
             ..Default::default()
         })
         .await;
-        let path =
-            cfg.get_or_insert_with(|| write_pipeline(dir, "guide", &emu.url(), 50.0, &targets));
+        let path = cfg.get_or_insert_with(|| {
+            let sink = dir.join("demo-data").display().to_string();
+            write_pipeline_to(dir, "guide", &emu.url(), 50.0, &sink, &targets)
+        });
         let out = rtcq_async(run_args(path, now, &["--endpoint", &emu.url()])).await;
         assert_eq!(out.code, 0, "{}", out.stderr);
     }
@@ -55,8 +57,8 @@ async fn dataset(dir: &std::path::Path) -> Vec<Key> {
         ));
     }
     expected.sort();
-    assert_exact(&read_dataset(&dir.join("data")), &expected);
-    let old = dir.join("data/app_id=app-b/date=2026-11-25/guide-1130.parquet");
+    assert_exact(&read_dataset(&dir.join("demo-data")), &expected);
+    let old = dir.join("demo-data/app_id=app-b/date=2026-11-25/guide-1130.parquet");
     let out = Command::new(python())
         .arg("-c")
         .arg(
@@ -116,7 +118,7 @@ async fn every_query_guide_snippet_runs_and_spark_agrees_with_duckdb() {
     assert_eq!(reference["seconds"], seconds);
     assert_eq!(
         reference["app_ids"],
-        serde_json::json!(["007", "app-a", "app-b"])
+        serde_json::json!(["007", "app-a", "app-b", "demo-app"])
     );
     assert_eq!(reference["dates"], serde_json::json!(["2026-11-25"]));
 
@@ -125,12 +127,6 @@ async fn every_query_guide_snippet_runs_and_spark_agrees_with_duckdb() {
     for (i, d) in duck.iter().enumerate() {
         assert!(d["rows"].as_u64().unwrap() > 0, "DuckDB snippet {i}: {d}");
     }
-    // The first snippet covers every app, "007" as a string.
-    assert_eq!(duck[0]["app_ids"], reference["app_ids"]);
-    // The view snippet filters on app_id = '007': it only matches if app_id stayed text.
-    assert_eq!(duck[1]["app_ids"], serde_json::json!(["007"]));
-    // `WHERE interval_s = 30`: every real-time point, the version 1 file's included, and
-    // no recovered one.
     let column_sum = |d: &serde_json::Value, i: usize| -> u64 {
         d["values"]
             .as_array()
@@ -139,6 +135,27 @@ async fn every_query_guide_snippet_runs_and_spark_agrees_with_duckdb() {
             .map(|r| r[i].as_u64().unwrap())
             .sum()
     };
+    // The first snippet covers every app, "007" as a string.
+    assert_eq!(duck[0]["app_ids"], reference["app_ids"]);
+    // The first snippet keeps the levels and product types apart.
+    assert_eq!(
+        duck[0]["levels"],
+        serde_json::json!(["app", "room", "user"])
+    );
+    assert_eq!(
+        duck[0]["product_types"],
+        serde_json::json!(["native", "web"])
+    );
+    // The view snippet: demo-app's app-level native series only, each point once.
+    assert_eq!(duck[1]["app_ids"], serde_json::json!(["demo-app"]));
+    let want: u64 = expected
+        .iter()
+        .filter(|k| k.0 == "demo-app" && k.1.is_none() && k.3 == "native")
+        .count() as u64;
+    assert_eq!(duck[1]["columns"][3], "points");
+    assert_eq!(column_sum(&duck[1], 3), want);
+    // `WHERE interval_s = 30`: every real-time point, the version 1 file's included, and
+    // no recovered one.
     assert_eq!(duck[2]["columns"][2], "points");
     assert_eq!(column_sum(&duck[2], 2), fine);
     // Weighted by `interval_s`: the seconds covered are those of both granularities.

@@ -16,7 +16,7 @@ import sys
 import duckdb
 
 # Files of schema version 1 have no interval_s: read by name.
-FULL = ("read_parquet('data/**/*.parquet', hive_partitioning = true, "
+FULL = ("read_parquet('demo-data/**/*.parquet', hive_partitioning = true, "
         "hive_types = {'app_id': VARCHAR, 'date': DATE}, union_by_name = true)")
 
 
@@ -32,10 +32,20 @@ def main():
         con = duckdb.connect()
         cur = con.execute(sql)
         rows = cur.fetchall()
+        columns = [d[0] for d in cur.description]
+
+        def distinct(name):
+            if name not in columns:
+                return None
+            i = columns.index(name)
+            return sorted({str(r[i]) for r in rows})
+
         out["duckdb"].append({
-            "columns": [d[0] for d in cur.description],
+            "columns": columns,
             "rows": len(rows),
             "app_ids": sorted({str(r[0]) for r in rows}) if rows else [],
+            "levels": distinct("level"),
+            "product_types": distinct("product_type"),
             # The rows themselves when few, for exact checks.
             "values": json.loads(json.dumps(rows, default=str)) if len(rows) <= 2000 else None,
         })
