@@ -10,9 +10,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "rtcq", version, about, max_term_width = 100)]
 pub struct Cli {
-    /// Log format on stderr: text on a terminal, one JSON object per line otherwise
-    /// (auto). Filter with RUST_LOG (e.g. RUST_LOG=rtcq=debug).
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
+    /// Log format on stderr: human-readable text, or one JSON object per line for log
+    /// collectors (auto: JSON when stderr is not a terminal). Filter with RUST_LOG
+    /// (e.g. RUST_LOG=rtcq=debug).
+    #[arg(long, global = true, value_enum, env = "RTCQ_LOG_FORMAT", default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// What this invocation does.
     #[command(subcommand)]

@@ -1,5 +1,6 @@
-//! Logs on stderr: text on a terminal, one JSON object per line when asked
-//! (`--log-format json`) or when stderr is not a terminal; filtered by `RUST_LOG`.
+//! Logs on stderr: human-readable text, or one JSON object per line when asked
+//! (`--log-format json` or `RTCQ_LOG_FORMAT=json`; `auto` picks JSON when stderr is
+//! not a terminal); filtered by `RUST_LOG`.
 //!
 //! In JSON every field of the spans around an event (the run's `pipeline` and `run_id`)
 //! is a top-level key of its line, next to `timestamp`, `level`, `message`, the event's

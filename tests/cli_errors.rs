@@ -32,7 +32,7 @@ fn bad_config_exits_2_naming_file_key_and_reason() {
         "{}",
         out.stderr
     );
-    // With JSON logs (the default off a terminal) stderr holds only JSON lines.
+    // With JSON logs (as the tests ask, RTCQ_LOG_FORMAT=json) stderr holds only JSON lines.
     let out = rtcq(&["run", "--config", cfg.to_str().unwrap()]);
     assert_eq!(out.code, 2);
     let lines: Vec<serde_json::Value> = out
@@ -236,4 +236,32 @@ fn a_schedule_longer_than_the_horizon_covers_is_refused_and_a_rate_above_2_warns
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn logs_are_text_by_default_and_json_when_asked_by_flag_or_env() {
+    let run = |extra_args: &[&str], env: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rtcq"));
+        cmd.args(["plan", "--config", "/nonexistent/p.toml"])
+            .args(extra_args)
+            .env_remove("RTCQ_LOG_FORMAT");
+        if let Some(v) = env {
+            cmd.env("RTCQ_LOG_FORMAT", v);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // Off a terminal (as here) too: a person reads `rtcq plan … 2>&1 | head`.
+    let text = run(&[], None);
+    assert!(
+        text.starts_with("error: /nonexistent/p.toml: cannot read the file"),
+        "{text}"
+    );
+    for json in [run(&["--log-format", "json"], None), run(&[], Some("json"))] {
+        let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+        assert_eq!(v["level"], "ERROR", "{json}");
+    }
+    // The flag wins over the environment.
+    assert!(run(&["--log-format", "text"], Some("json")).starts_with("error: "));
 }

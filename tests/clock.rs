@@ -163,7 +163,7 @@ async fn a_closed_port_stops_the_run_early_with_one_error_naming_the_host() {
         dir.path(),
         "closed",
         &format!("http://{host}"),
-        50.0,
+        2.0,
         &targets,
     );
     let out = rtcq_async_env(run_args(&cfg, t0(), &[]), fast_retries()).await;

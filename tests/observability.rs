@@ -148,18 +148,22 @@ async fn json_logs_name_the_pipeline_and_run_on_every_line_and_metrics_match_the
     let lines: Vec<&str> = out.stdout.lines().collect();
     // Ten minutes after the run every target owes [11:59, 12:09): three slots each.
     assert_eq!(
-        lines[0..3],
+        lines[0..4],
         [
             "pipeline logs: 11 targets, 33 pending slot(s), now 2026-11-25 12:10:10",
-            "capacity 68231 targets (5882 requests per 5-minute run every 5 minutes at 20 requests/second); 11 targets: each served every 1 min, worst lag 2 min",
+            &format!(
+                "sink {} (pipeline file {cfg_s})",
+                dir.path().join("data").display()
+            ),
+            "capacity 68231 targets (5882 requests per 5-minute run every 5 minutes at 20 requests/second); 11 targets: each served every 5 min, worst lag 7 min",
             "most behind: 11m10s; never fetched: 0",
         ],
         "{}",
         out.stdout
     );
-    assert!(lines[4].starts_with("target "), "{}", out.stdout);
+    assert!(lines[5].starts_with("target "), "{}", out.stdout);
     assert!(
-        lines[4].ends_with("lag     pending  leaves horizon"),
+        lines[5].ends_with("lag     pending  leaves horizon"),
         "{}",
         out.stdout
     );

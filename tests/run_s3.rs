@@ -513,7 +513,8 @@ fn without_credentials(moto: &Moto, args: &[&str], extra: &[(&str, &str)]) -> Ou
         .env("AWS_ENDPOINT", moto.endpoint())
         .env("AWS_ALLOW_HTTP", "true")
         .env("AWS_REGION", moto::REGION)
-        .env("RUST_LOG", "info");
+        .env("RUST_LOG", "info")
+        .env("RTCQ_LOG_FORMAT", "json");
     for (k, v) in extra {
         cmd.env(k, v);
     }

@@ -146,7 +146,7 @@ async fn trace_level_local_runs_never_show_a_secret() {
     let cfg = write_pipeline(dir.path(), "sec", &emu.url(), 50.0, TARGETS);
     let summary = dir.path().join("summary.json");
 
-    // JSON logs (the default off a terminal) and text logs.
+    // JSON logs (RTCQ_LOG_FORMAT=json, as the tests ask) and text logs.
     for format in ["json", "text"] {
         let _ = std::fs::remove_dir_all(dir.path().join("data"));
         let out = rtcq_async_env(run_args(&cfg, &summary, format), volc_env(VOLC_SK)).await;

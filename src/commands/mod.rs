@@ -33,6 +33,13 @@ use crate::run::{Exit, targets_from_state};
 use crate::sink::Sink;
 use crate::state::{State, StateStore};
 
+/// Says when the pipeline asks for more than the API's documented rate.
+fn warn_rate(pipeline: &Pipeline) {
+    if let Some(w) = pipeline.rate_warning() {
+        tracing::warn!("{w}");
+    }
+}
+
 /// The pipeline's sink as `plan` and `status` open it: nothing is created.
 fn open_sink_to_read(pipeline: &Pipeline) -> Result<Sink, crate::sink::SinkError> {
     let root = crate::sink::store::open_to_read(
@@ -47,9 +54,6 @@ fn open_sink_to_read(pipeline: &Pipeline) -> Result<Sink, crate::sink::SinkError
 
 fn load_config(args: &PipelineArgs) -> Result<Pipeline, Exit> {
     let mut pipeline = config::load(&args.config).map_err(|e| fail(e, Exit::Usage))?;
-    if let Some(w) = pipeline.rate_warning() {
-        tracing::warn!("{w}");
-    }
     if let Some(endpoint) = &args.endpoint {
         pipeline
             .override_endpoint(endpoint)
@@ -91,6 +95,7 @@ impl View {
     /// Loads the pipeline and reads its state; errors are printed, with their exit code.
     async fn open(args: &PipelineArgs, budget: &BudgetArgs) -> Result<View, Exit> {
         let pipeline = load_config(args)?;
+        warn_rate(&pipeline);
         let (sink, state) = read_state(&pipeline).await?;
         let now = Clock::at(args.now).now();
         let window = Window::at(now, pipeline.sink.slot);

@@ -73,6 +73,7 @@ async fn run_with(args: &RunArgs, progress: Bar, backfill: Option<Backfill>) -> 
         clock,
         backfill,
     };
+    span.in_scope(|| super::warn_rate(&pipeline));
     let summary = launch.summary(progress).instrument(span.clone()).await;
     report(args, &pipeline.name, summary).instrument(span).await
 }

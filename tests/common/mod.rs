@@ -137,7 +137,9 @@ pub(crate) fn rtcq_env(args: &[&str], env: &[(&str, &str)]) -> Output {
         .env("VOLC_ACCESSKEY", AK)
         .env("VOLC_SECRETKEY", SK)
         .env_remove("VOLC_SESSION_TOKEN")
-        .env("RUST_LOG", "info");
+        .env("RUST_LOG", "info")
+        // The tests read logs as JSON lines unless they ask for text (the default).
+        .env("RTCQ_LOG_FORMAT", "json");
     for (k, v) in env {
         cmd.env(k, v);
     }
