@@ -66,9 +66,6 @@ pub(crate) struct PipelineArgs {
     /// still signed with the real clock.
     #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
     pub(crate) now: Option<DateTime<Utc>>,
-    /// Use this API endpoint instead of the file's `[api] endpoint` (e.g. the emulator).
-    #[arg(long, value_name = "URL")]
-    pub(crate) endpoint: Option<String>,
 }
 
 /// Arguments of `rtcq run`, also taken by `rtcq backfill`.
@@ -76,6 +73,9 @@ pub(crate) struct PipelineArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub(crate) pipeline: PipelineArgs,
+    /// Use this API endpoint instead of the file's `[api] endpoint` (e.g. the emulator).
+    #[arg(long, value_name = "URL")]
+    pub(crate) endpoint: Option<String>,
     #[command(flatten)]
     pub(crate) budget: BudgetArgs,
     /// Exit 6 when this run records a new gap.
@@ -164,8 +164,12 @@ impl RunArgs {
 /// Arguments of `rtcq check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    #[command(flatten)]
-    pub(crate) pipeline: PipelineArgs,
+    /// The pipeline file (TOML).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub(crate) config: PathBuf,
+    /// Use this API endpoint instead of the file's `[api] endpoint` (e.g. the emulator).
+    #[arg(long, value_name = "URL")]
+    pub(crate) endpoint: Option<String>,
     /// Print the steps as JSON.
     #[arg(long)]
     pub(crate) json: bool,

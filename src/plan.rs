@@ -170,11 +170,13 @@ impl Progress {
         })
     }
 
-    /// Whether the cursor is past the settled end of `w` (owed slots lie before it):
+    /// Whether the cursor is past the present of `w`, which no run can have written:
     /// from an older build, a clock that ran ahead, a `--now` in the future or a hand
-    /// edit. Such a cursor would skip time the API had not settled when it was saved.
+    /// edit. A cursor between the settled end and the present is legitimate: a room
+    /// found with a call that began in the last minute owes from that call's first
+    /// bucket, which the API has not settled yet.
     pub(crate) fn is_in_future(&self, w: &Window) -> bool {
-        self.cursor.is_some_and(|c| c > w.settled_end)
+        self.cursor.is_some_and(|c| c > floor_to(w.now, BUCKET))
     }
 
     /// Rewinds a cursor in the future to the horizon of `w`: what the API still has is
@@ -406,6 +408,23 @@ mod tests {
 
     fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 25, h, m, s).unwrap()
+    }
+
+    #[test]
+    fn a_cursor_is_in_the_future_only_past_the_present() {
+        // Settled end 11:59:00.
+        let w = Window::at(t(12, 0, 10), TimeDelta::minutes(5));
+        let at = |c| Progress {
+            cursor: Some(c),
+            incomplete: BTreeSet::new(),
+        };
+        // A room whose call began at 11:59:40 owes from 11:59:30: not in the future.
+        assert!(!at(t(11, 59, 30)).is_in_future(&w));
+        assert!(!at(t(12, 0, 0)).is_in_future(&w));
+        assert!(at(t(12, 0, 30)).is_in_future(&w));
+        let mut p = at(t(11, 59, 30));
+        assert!(!p.rewind_future(&w));
+        assert_eq!(p.cursor, Some(t(11, 59, 30)));
     }
 
     fn at(cursor: DateTime<Utc>) -> Progress {

@@ -265,3 +265,35 @@ fn logs_are_text_by_default_and_json_when_asked_by_flag_or_env() {
     // The flag wins over the environment.
     assert!(run(&["--log-format", "text"], Some("json")).starts_with("error: "));
 }
+
+#[test]
+fn commands_take_only_the_flags_they_use() {
+    // plan and status never call the API; check runs on the real clock.
+    for args in [
+        &[
+            "status",
+            "--config",
+            "p.toml",
+            "--endpoint",
+            "http://127.0.0.1:9",
+        ][..],
+        &[
+            "plan",
+            "--config",
+            "p.toml",
+            "--endpoint",
+            "http://127.0.0.1:9",
+        ][..],
+        &[
+            "check",
+            "--config",
+            "p.toml",
+            "--now",
+            "2026-11-25T12:00:00Z",
+        ][..],
+    ] {
+        let out = rtcq(args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("unexpected argument"), "{}", out.stderr);
+    }
+}

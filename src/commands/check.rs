@@ -92,7 +92,7 @@ pub async fn check(args: &CheckArgs) -> Exit {
         .map_or(Exit::Done, |s| s.exit);
     if args.json {
         let v = serde_json::json!({
-            "config": args.pipeline.config.display().to_string(),
+            "config": args.config.display().to_string(),
             "steps": steps,
             "exit_code": exit as u8,
         });
@@ -106,7 +106,7 @@ pub async fn check(args: &CheckArgs) -> Exit {
 /// Every step, in order; a step that needs an earlier one that failed is skipped.
 async fn steps(args: &CheckArgs) -> Vec<Step> {
     let mut steps = Vec::new();
-    let mut pipeline = match config::load(&args.pipeline.config) {
+    let mut pipeline = match config::load(&args.config) {
         Ok(p) => p,
         Err(e) => {
             steps.push(Step::fail(
@@ -118,7 +118,7 @@ async fn steps(args: &CheckArgs) -> Vec<Step> {
             return steps;
         }
     };
-    if let Some(endpoint) = &args.pipeline.endpoint
+    if let Some(endpoint) = &args.endpoint
         && let Err(e) = pipeline.override_endpoint(endpoint)
     {
         steps.push(Step::fail(
@@ -129,7 +129,7 @@ async fn steps(args: &CheckArgs) -> Vec<Step> {
         ));
         return steps;
     }
-    let mut described = describe(&pipeline, &args.pipeline.config);
+    let mut described = describe(&pipeline, &args.config);
     if let Some(w) = pipeline.rate_warning() {
         tracing::warn!("{w}");
         described.push_str(&format!(

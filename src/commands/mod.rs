@@ -52,9 +52,9 @@ fn open_sink_to_read(pipeline: &Pipeline) -> Result<Sink, crate::sink::SinkError
     Sink::new(root, &pipeline.name)
 }
 
-fn load_config(args: &PipelineArgs) -> Result<Pipeline, Exit> {
+fn load_config(args: &PipelineArgs, endpoint: Option<&str>) -> Result<Pipeline, Exit> {
     let mut pipeline = config::load(&args.config).map_err(|e| fail(e, Exit::Usage))?;
-    if let Some(endpoint) = &args.endpoint {
+    if let Some(endpoint) = endpoint {
         pipeline
             .override_endpoint(endpoint)
             .map_err(|e| fail(e, Exit::Usage))?;
@@ -94,7 +94,7 @@ struct View {
 impl View {
     /// Loads the pipeline and reads its state; errors are printed, with their exit code.
     async fn open(args: &PipelineArgs, budget: &BudgetArgs) -> Result<View, Exit> {
-        let pipeline = load_config(args)?;
+        let pipeline = load_config(args, None)?;
         warn_rate(&pipeline);
         let (sink, state) = read_state(&pipeline).await?;
         let now = Clock::at(args.now).now();

@@ -46,7 +46,7 @@ pub async fn backfill(args: &BackfillArgs, progress: Bar) -> Exit {
 }
 
 async fn run_with(args: &RunArgs, progress: Bar, backfill: Option<Backfill>) -> Exit {
-    let pipeline = match load_config(&args.pipeline) {
+    let pipeline = match load_config(&args.pipeline, args.endpoint.as_deref()) {
         Ok(p) => p,
         Err(code) => return code,
     };
