@@ -234,10 +234,12 @@ async fn drive(soak: &Soak, cfg: &Path, slow_cfg: &Path) -> (Vec<RunRecord>, Sco
     let times = schedule(soak);
     for (i, (now, every)) in times.iter().enumerate() {
         let in_outage = soak.outage.contains(&i);
-        // The first run, the one before the outage and the one after it finish and are
-        // not budgeted (they bound what is owed: a target is owed from the horizon of
-        // its first request); so do the runs every 30 minutes.
-        let bounding = i == 0 || i + 1 == soak.outage.start || i == soak.outage.end;
+        // The first run, the one before the outage, the one after it and the last one
+        // finish and are not budgeted (they bound what is owed: a target is owed from
+        // the horizon of its first request, and the score counts up to the last run's
+        // settled end); so do the runs every 30 minutes.
+        let bounding =
+            i == 0 || i + 1 == soak.outage.start || i == soak.outage.end || i + 1 == times.len();
         let free = !in_outage && !bounding && *every == "5m";
         let kill = free && (i % 8 == 5 || rng.chance(0.1));
         let budget = free && !kill && (i % 8 == 2 || rng.chance(0.15));
