@@ -63,6 +63,12 @@ impl Clock {
     }
 }
 
+/// An instant as every log field, summary and message writes it: RFC 3339, UTC, whole
+/// seconds (`2026-11-25T12:00:10Z`).
+pub(crate) fn rfc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// Offsets smaller than this are within the `Date` header's one-second resolution (and
 /// the time an answer takes): they are not applied.
 pub(crate) const OFFSET_APPLIED_FROM: TimeDelta = TimeDelta::seconds(2);

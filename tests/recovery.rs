@@ -242,7 +242,7 @@ async fn outage_then_recovery(place: Place<'_>) {
     .await;
     assert!(
         out.stdout.contains(
-            "[\"app-b\",\"native\",\"room-1\",null]  [2026-11-25 11:59:00, 2026-11-25 14:01:00)  2h02m00s, detected 2026-11-25 15:00:10: recovered at 5min"
+            "app=app-b product=native room=room-1  [2026-11-25 11:59:00, 2026-11-25 14:01:00)  2h02m00s, detected 2026-11-25 15:00:10: recovered at 5min"
         ),
         "{}",
         out.stdout

@@ -155,7 +155,7 @@ async fn report(args: &RunArgs, pipeline: &str, mut summary: Summary) -> Exit {
         deferred = summary.targets_deferred,
         at_risk = summary.targets_at_risk,
         gaps = summary.gaps_recorded,
-        seconds = summary.duration_seconds(),
+        seconds = (summary.duration_seconds() * 1000.0).round() / 1000.0,
         exit_code = summary.exit_code as u8,
         "run finished"
     );

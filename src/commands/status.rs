@@ -86,7 +86,7 @@ struct Row<'a> {
     /// Seconds its cursor is behind `now`; `None` before its first request.
     lag: Option<i64>,
     pending: usize,
-    /// Its cursor is past the settled end: the next run rewinds it to the horizon.
+    /// Its cursor is past the present: the next run rewinds it to the horizon.
     future: bool,
 }
 
@@ -178,7 +178,7 @@ fn text(view: &View, rows: &[Row], gaps: &[GapLine], args: &StatusArgs) -> Strin
         };
         out.push_str(&format!(
             "  {}  [{}, {})  {}, detected {}: {}{held}\n",
-            g.target,
+            g.label(),
             hm(g.start),
             hm(g.end),
             human_secs((g.end - g.start).num_seconds()),

@@ -78,6 +78,19 @@ pub(crate) struct Gap {
 }
 
 impl Gap {
+    /// The target as logs, `status` and the summary name targets
+    /// (`app=… product=… room=… user=…`), not its state key.
+    pub(crate) fn label(&self) -> String {
+        let mut s = format!("app={} product={}", self.app_id, self.product_type);
+        if let Some(room) = &self.room_id {
+            s.push_str(&format!(" room={room}"));
+        }
+        if let Some(user) = &self.user_id {
+            s.push_str(&format!(" user={user}"));
+        }
+        s
+    }
+
     /// `range` of `target` left the API's horizon before it could be fetched; found at
     /// `detected_at`.
     pub(crate) fn beyond_horizon(

@@ -148,8 +148,8 @@ pub async fn run_cli(args: EmulatorArgs) -> anyhow::Result<()> {
     tracing::info!(
         access_key = %cfg.access_key,
         session_token = cfg.session_token.is_some(),
-        now = ?cfg.now,
-        rate_limit = ?cfg.requests_per_second,
+        now = %cfg.now.map_or("the real clock".to_string(), crate::clock::rfc),
+        rate_limit = %cfg.requests_per_second.map_or("none".to_string(), |r| r.to_string()),
         latency_ms = args.latency_ms,
         faults = ?cfg.faults.rates,
         fault_seed = cfg.faults.seed,

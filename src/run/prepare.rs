@@ -113,10 +113,10 @@ pub(super) async fn prepare(
             b.apply(p, &window);
         }
         if let Some(l) = b.unreachable(&window) {
-            tracing::warn!(start = %l.start, end = %l.end, "backfill: this part of the range is beyond the API's 60-minute horizon and cannot be fetched again");
+            tracing::warn!(start = %crate::clock::rfc(l.start), end = %crate::clock::rfc(l.end), "backfill: this part of the range is beyond the API's 60-minute horizon and cannot be fetched again");
         }
         if let Some(l) = b.unsettled(&window) {
-            tracing::warn!(start = %l.start, end = %l.end, "backfill: this part of the range is not settled yet; a later run fetches it");
+            tracing::warn!(start = %crate::clock::rfc(l.start), end = %crate::clock::rfc(l.end), "backfill: this part of the range is not settled yet; a later run fetches it");
         }
     }
     let mut plan = Plan::build(progress, window, |i| targets[i].max_lag);
@@ -158,7 +158,7 @@ fn rewind_future(targets: &[Target], progress: &mut [Progress], window: &Window)
         tracing::warn!(
             targets = rewound.len(),
             first = %first,
-            settled_end = %window.settled_end,
+            settled_end = %crate::clock::rfc(window.settled_end),
             "{} target(s) had a cursor past the settled end (an older build, a clock ahead, a --now in the future or a hand edit): rewound to the horizon, fetching again what the API still has",
             rewound.len()
         );
@@ -324,15 +324,15 @@ fn log_plan(targets: &[Target], plan: &Plan, window: &Window) {
     let due: String = plan
         .requests
         .first()
-        .map(|r| r.due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default();
+        .map(|r| crate::clock::rfc(r.due))
+        .unwrap_or_else(|| "none".to_string());
     tracing::info!(
         targets = targets.len(),
         requests = plan.requests.len(),
         never_fetched = first,
         earliest_due = %due,
-        settled_end = %window.settled_end,
-        horizon = %window.horizon,
+        settled_end = %crate::clock::rfc(window.settled_end),
+        horizon = %crate::clock::rfc(window.horizon),
         "planned"
     );
 }

@@ -184,7 +184,7 @@ impl Runner<'_> {
         self.recovering.push(target);
         let points = self.collect(t, Grain::FiveMinutes, range.start, range.end, answer);
         self.tally.recovery.points += points;
-        tracing::info!(target_id = %self.recovering[t], start = %range.start, end = %range.end, points, "gap recovered from the offline API at 5-minute granularity");
+        tracing::info!(target_id = %self.recovering[t], start = %crate::clock::rfc(range.start), end = %crate::clock::rfc(range.end), points, "gap recovered from the offline API at 5-minute granularity");
         self.recovered_pending.push(Recovery {
             pipeline: self.pipeline.name.to_string(),
             target: key,

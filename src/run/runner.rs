@@ -234,7 +234,7 @@ impl<'a> Runner<'a> {
                 .collect();
         }
         for l in lost {
-            tracing::warn!(target_id = %target, start = %l.start, end = %l.end, "range fell out of the horizon while queued: recorded as lost");
+            tracing::warn!(target_id = %target, start = %crate::clock::rfc(l.start), end = %crate::clock::rfc(l.end), "range fell out of the horizon while queued: recorded as lost");
             let gap = Gap::beyond_horizon(&self.pipeline.name, target, l, self.window.now);
             self.gaps_pending.push(gap);
         }
@@ -248,7 +248,7 @@ impl<'a> Runner<'a> {
         let pending = std::mem::take(&mut self.gaps_pending);
         let added = self.ledger.append(&pending).await?;
         for g in &added {
-            tracing::warn!(target_id = %g.target, start = %g.start, end = %g.end, "lost: {}", g.reason);
+            tracing::warn!(target_id = %g.label(), start = %crate::clock::rfc(g.start), end = %crate::clock::rfc(g.end), "lost: {}", g.reason);
             self.tally.lost.push(LostRange::from(g));
         }
         self.tally.gaps_recorded += added.len();

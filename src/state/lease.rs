@@ -313,7 +313,7 @@ impl Lease {
             };
             match put_body(&store, &path, &body, PutMode::Create).await {
                 Ok(version) => {
-                    tracing::info!(lease = %shown, expires_at = %body.expires_at, "lease taken");
+                    tracing::info!(lease = %shown, expires_at = %crate::clock::rfc(body.expires_at), "lease taken");
                     return Ok(Self::remote(store, path, version, body, opts, clock));
                 }
                 Err(object_store::Error::AlreadyExists { .. }) => {}
@@ -336,7 +336,7 @@ impl Lease {
             tracing::warn!(lease = %shown, holder = %who, "taking over an expired lease");
             match put_body(&store, &path, &body, PutMode::Update(theirs)).await {
                 Ok(version) => {
-                    tracing::info!(lease = %shown, expires_at = %body.expires_at, "lease taken over");
+                    tracing::info!(lease = %shown, expires_at = %crate::clock::rfc(body.expires_at), "lease taken over");
                     return Ok(Self::remote(store, path, version, body, opts, clock));
                 }
                 // Renewed, taken over or released in between: look again.
@@ -511,7 +511,7 @@ impl Renewal {
             match put_body(&store, &path, &body, PutMode::Update(v.clone())).await {
                 Ok(new) => {
                     *v = new;
-                    tracing::debug!(lease = %path, expires_at = %body.expires_at, "lease renewed");
+                    tracing::debug!(lease = %path, expires_at = %crate::clock::rfc(body.expires_at), "lease renewed");
                 }
                 Err(object_store::Error::Precondition { .. })
                 | Err(object_store::Error::NotFound { .. }) => {
