@@ -3,8 +3,9 @@
 //! directory, then rename) or pushed to a Pushgateway (`--pushgateway`, HTTP PUT to
 //! `URL/metrics/job/rtcq/pipeline/<name>`, which replaces that group).
 //!
-//! Each figure is the last run's: the `_total` metrics are gauges holding what that run
-//! did, not process-lifetime counters (a batch job has no lifetime to count over).
+//! Each figure is the last run's, a gauge: what that run did, not a process-lifetime
+//! counter (a batch job has no lifetime to count over), so no name ends in `_total`.
+//! Per-target figures are summed up per app, so the series stay bounded.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -33,34 +34,34 @@ pub(crate) fn render(summary: &Summary) -> String {
             sample(&mut out, f.name, &p, (f.value)(r));
         }
     }
-    target_lags(&mut out, summary);
+    app_figures(&mut out, summary);
     out
 }
 
 /// The recovery gauges, written unless `[recovery] enabled = false`.
 const RECOVERY: &[Figure<RecoveryReport>] = &[
     Figure {
-        name: "rtcq_recovery_requests_total",
+        name: "rtcq_recovery_requests",
         help: "ListQuality requests sent by the last run to recover gaps, retries included.",
         value: |r| r.recovery_requests as f64,
     },
     Figure {
-        name: "rtcq_recovery_throttled_total",
+        name: "rtcq_recovery_throttled",
         help: "ListQuality answers of the last run that said it was too fast.",
         value: |r| r.recovery_throttled as f64,
     },
     Figure {
-        name: "rtcq_gaps_recovered_total",
+        name: "rtcq_gaps_recovered",
         help: "Gap ranges the last run recovered from ListQuality at 5-minute granularity.",
         value: |r| r.gaps_recovered as f64,
     },
     Figure {
-        name: "rtcq_points_recovered_total",
+        name: "rtcq_points_recovered",
         help: "5-minute points the last run wrote from ListQuality.",
         value: |r| r.points_recovered as f64,
     },
     Figure {
-        name: "rtcq_recovery_failed_total",
+        name: "rtcq_recovery_failed",
         help: "ListQuality requests of the last run that failed for good; their gaps stay owed.",
         value: |r| r.recovery_failed as f64,
     },
@@ -74,7 +75,7 @@ const RECOVERY: &[Figure<RecoveryReport>] = &[
 /// The room discovery gauges, written only for pipelines with `rooms = "active"`.
 const DISCOVERY: &[Figure<DiscoveryReport>] = &[
     Figure {
-        name: "rtcq_room_info_requests_total",
+        name: "rtcq_room_info_requests",
         help: "ListRoomInfo requests sent by the last run, retries included.",
         value: |d| d.room_info_requests as f64,
     },
@@ -116,12 +117,12 @@ struct Figure<T = Summary> {
 /// table keeps names, help and order in one place; [`render`] writes it top to bottom.
 const FIGURES: &[Figure] = &[
     Figure {
-        name: "rtcq_rows_written_total",
+        name: "rtcq_rows_written",
         help: "Rows written by the last run.",
         value: |s| s.rows_written as f64,
     },
     Figure {
-        name: "rtcq_files_written_total",
+        name: "rtcq_files_written",
         help: "Slot files written by the last run.",
         value: |s| s.files_written as f64,
     },
@@ -131,22 +132,22 @@ const FIGURES: &[Figure] = &[
         value: |s| s.requests_planned as f64,
     },
     Figure {
-        name: "rtcq_requests_sent_total",
+        name: "rtcq_requests_sent",
         help: "API requests sent by the last run, retries included.",
         value: |s| s.requests_sent as f64,
     },
     Figure {
-        name: "rtcq_requests_retried_total",
+        name: "rtcq_requests_retried",
         help: "API requests the last run retried.",
         value: |s| s.requests_retried as f64,
     },
     Figure {
-        name: "rtcq_requests_throttled_total",
+        name: "rtcq_requests_throttled",
         help: "API answers of the last run that said it was too fast.",
         value: |s| s.requests_throttled as f64,
     },
     Figure {
-        name: "rtcq_requests_failed_total",
+        name: "rtcq_requests_failed",
         help: "API requests of the last run that failed after retries.",
         value: |s| s.requests_failed as f64,
     },
@@ -156,7 +157,7 @@ const FIGURES: &[Figure] = &[
         value: |s| s.slots_pending as f64,
     },
     Figure {
-        name: "rtcq_gaps_recorded_total",
+        name: "rtcq_gaps_recorded",
         help: "Lost ranges the last run recorded in the gap ledger.",
         value: |s| s.gaps_recorded as f64,
     },
@@ -212,33 +213,65 @@ const FIGURES: &[Figure] = &[
     },
 ];
 
-/// The per-target lag family, one sample per target with a known lag; left out
-/// entirely (HELP and TYPE too) when no target has one.
-fn target_lags(out: &mut String, summary: &Summary) {
-    let lags: Vec<_> = summary
-        .lag
-        .iter()
-        .filter_map(|l| l.lag_seconds.map(|s| (l, s)))
-        .collect();
-    if lags.is_empty() {
+/// Per-app figures: how far the app's most-behind target is, how many targets and rooms
+/// it has and how many wait. One series per app (bounded), not per target: discovered
+/// rooms come and go and would make short-lived series without end.
+fn app_figures(out: &mut String, summary: &Summary) {
+    #[derive(Default)]
+    struct App<'a> {
+        max_lag: Option<i64>,
+        targets: u64,
+        waiting: u64,
+        rooms: std::collections::BTreeSet<&'a str>,
+    }
+    let mut apps: std::collections::BTreeMap<&str, App<'_>> = Default::default();
+    for l in &summary.lag {
+        let a = apps.entry(l.app_id.as_str()).or_default();
+        a.targets += 1;
+        if l.pending_slots > 0 {
+            a.waiting += 1;
+        }
+        if let Some(room) = &l.room_id {
+            a.rooms.insert(room);
+        }
+        if let Some(s) = l.lag_seconds {
+            a.max_lag = Some(a.max_lag.map_or(s, |m| m.max(s)));
+        }
+    }
+    if apps.is_empty() {
         return;
     }
-    let name = "rtcq_target_lag_seconds";
-    family(
-        out,
-        name,
-        "How far each target's cursor is behind the last run's now.",
-    );
-    for (l, secs) in lags {
-        let labels = [
-            ("pipeline", summary.pipeline.as_str()),
-            ("target", l.target.as_str()),
-            ("app_id", l.app_id.as_str()),
-            ("product_type", l.product_type.as_str()),
-            ("room_id", l.room_id.as_deref().unwrap_or("")),
-            ("user_id", l.user_id.as_deref().unwrap_or("")),
-        ];
-        sample(out, name, &labels, secs as f64);
+    type Figure = fn(&App<'_>) -> Option<f64>;
+    let families: [(&str, &str, Figure); 4] = [
+        (
+            "rtcq_app_max_lag_seconds",
+            "How far the app's most-behind target is behind the last run's now.",
+            |a| a.max_lag.map(|s| s as f64),
+        ),
+        (
+            "rtcq_app_targets",
+            "The app's targets: listed, and discovered rooms followed.",
+            |a| Some(a.targets as f64),
+        ),
+        (
+            "rtcq_app_rooms",
+            "Rooms of the app with a target (listed or discovered).",
+            |a| Some(a.rooms.len() as f64),
+        ),
+        (
+            "rtcq_app_targets_waiting",
+            "The app's targets with slots still pending after the last run.",
+            |a| Some(a.waiting as f64),
+        ),
+    ];
+    for (name, help, value) in families {
+        family(out, name, help);
+        for (app, a) in &apps {
+            if let Some(v) = value(a) {
+                let labels = [("pipeline", summary.pipeline.as_str()), ("app_id", *app)];
+                sample(out, name, &labels, v);
+            }
+        }
     }
 }
 
@@ -448,19 +481,28 @@ mod tests {
         ];
         let text = render(&s);
         for line in [
-            "# HELP rtcq_rows_written_total Rows written by the last run.",
-            "# TYPE rtcq_rows_written_total gauge",
-            "rtcq_rows_written_total{pipeline=\"demo\"} 1200",
-            "rtcq_requests_sent_total{pipeline=\"demo\"} 3",
+            "# HELP rtcq_rows_written Rows written by the last run.",
+            "# TYPE rtcq_rows_written gauge",
+            "rtcq_rows_written{pipeline=\"demo\"} 1200",
+            "rtcq_requests_sent{pipeline=\"demo\"} 3",
             "rtcq_last_run_exit_code{pipeline=\"demo\"} 3",
             "rtcq_last_run_timestamp_seconds{pipeline=\"demo\"} 1795608012.5",
             "rtcq_run_duration_seconds{pipeline=\"demo\"} 2.5",
-            "rtcq_target_lag_seconds{pipeline=\"demo\",target=\"app=a\\\"b product=native\",app_id=\"a\\\"b\",product_type=\"native\",room_id=\"r\\\\1\\nx\",user_id=\"\"} 310",
+            "rtcq_app_max_lag_seconds{pipeline=\"demo\",app_id=\"a\\\"b\"} 310",
+            "rtcq_app_targets{pipeline=\"demo\",app_id=\"a\\\"b\"} 1",
+            "rtcq_app_rooms{pipeline=\"demo\",app_id=\"a\\\"b\"} 1",
+            "rtcq_app_targets_waiting{pipeline=\"demo\",app_id=\"a\"} 0",
+            "rtcq_app_targets{pipeline=\"demo\",app_id=\"a\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line}\n---\n{text}");
         }
-        // A target that never ran has no lag sample.
-        assert_eq!(text.matches("rtcq_target_lag_seconds{").count(), 1);
+        // An app whose targets never ran has no lag sample; no series per target.
+        assert_eq!(text.matches("rtcq_app_max_lag_seconds{").count(), 1);
+        assert!(!text.contains("rtcq_target_lag_seconds"), "{text}");
+        assert!(
+            !text.contains("_total"),
+            "gauges are not named as counters: {text}"
+        );
         // Without recovery (`enabled = false`) no recovery gauge is written.
         assert!(!text.contains("rtcq_gaps_owed"), "{text}");
         // Every sample's family has HELP and TYPE.
@@ -483,12 +525,12 @@ mod tests {
         });
         let text = render(&s);
         for line in [
-            "# TYPE rtcq_recovery_requests_total gauge",
-            "rtcq_recovery_requests_total{pipeline=\"demo\"} 4",
-            "rtcq_recovery_throttled_total{pipeline=\"demo\"} 1",
-            "rtcq_gaps_recovered_total{pipeline=\"demo\"} 3",
-            "rtcq_points_recovered_total{pipeline=\"demo\"} 150",
-            "rtcq_recovery_failed_total{pipeline=\"demo\"} 1",
+            "# TYPE rtcq_recovery_requests gauge",
+            "rtcq_recovery_requests{pipeline=\"demo\"} 4",
+            "rtcq_recovery_throttled{pipeline=\"demo\"} 1",
+            "rtcq_gaps_recovered{pipeline=\"demo\"} 3",
+            "rtcq_points_recovered{pipeline=\"demo\"} 150",
+            "rtcq_recovery_failed{pipeline=\"demo\"} 1",
             "# HELP rtcq_gaps_owed Gap ranges the offline API has that the last run left for a later run.",
             "rtcq_gaps_owed{pipeline=\"demo\"} 2",
         ] {
