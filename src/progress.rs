@@ -66,7 +66,7 @@ impl Progress {
         self.bar.set_style(style);
         self.bar.set_length(requests as u64);
         self.bar.set_position(0);
-        self.bar.set_message("0 rows");
+        self.bar.set_message("0 rows fetched, 0 written");
         self.bar.set_draw_target(ProgressDrawTarget::stderr());
         self.bar.enable_steady_tick(Duration::from_millis(500));
     }
@@ -76,10 +76,11 @@ impl Progress {
         self.bar.inc(1);
     }
 
-    /// Rows written so far.
-    pub(crate) fn rows(&self, rows: u64) {
+    /// Rows fetched (as answers arrive) and written (at each checkpoint) so far.
+    pub(crate) fn rows(&self, fetched: u64, written: u64) {
         if self.enabled {
-            self.bar.set_message(format!("{rows} rows"));
+            self.bar
+                .set_message(format!("{fetched} rows fetched, {written} written"));
         }
     }
 
@@ -109,5 +110,23 @@ impl Write for AroundBar {
     }
     fn flush(&mut self) -> io::Result<()> {
         io::stderr().flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_counts_rows_as_answers_arrive_and_as_they_are_written() {
+        // Never started: nothing is drawn, but the message is kept.
+        let p = Progress::on_stderr();
+        p.rows(1_200, 0);
+        assert_eq!(p.bar.message(), "1200 rows fetched, 0 written");
+        p.rows(2_400, 1_200);
+        assert_eq!(p.bar.message(), "2400 rows fetched, 1200 written");
+        let off = Progress::off();
+        off.rows(5, 0);
+        assert_eq!(off.bar.message(), "");
     }
 }

@@ -76,6 +76,8 @@ pub(super) struct Tally {
     pub(crate) gaps_recorded: usize,
     pub(crate) lost: Vec<LostRange>,
     pub(crate) rows_written: u64,
+    /// Points taken in from answers, for the progress bar (written at checkpoints).
+    pub(crate) rows_fetched: u64,
     pub(crate) files_written: u64,
     pub(crate) dropped: Dropped,
     pub(crate) errors: Vec<String>,

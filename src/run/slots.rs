@@ -24,8 +24,11 @@ impl Runner<'_> {
         self.record_lost(t, f.start.min(req.end));
         match &f.outcome {
             Outcome::Answer(answer) => {
-                self.collect(t, Grain::RealTime, f.start, f.end, answer);
+                let kept = self.collect(t, Grain::RealTime, f.start, f.end, answer);
                 self.tally.answered += 1;
+                self.tally.rows_fetched += kept;
+                self.bar
+                    .rows(self.tally.rows_fetched, self.tally.rows_written);
             }
             Outcome::Gone | Outcome::Unsettled => {}
             Outcome::Deferred => self.tally.deferred += 1,
@@ -179,7 +182,8 @@ impl Runner<'_> {
         if let Some(written) = written {
             self.tally.rows_written += written.rows as u64;
             self.tally.files_written += 1;
-            self.bar.rows(self.tally.rows_written);
+            self.bar
+                .rows(self.tally.rows_fetched, self.tally.rows_written);
             tracing::debug!(path = %written.path, rows = written.rows, bytes = written.bytes, "slot file written");
         }
         Ok(())
