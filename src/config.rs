@@ -774,6 +774,32 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> (String, String) {
         .unwrap_or("")
         .trim();
     let line_no = text.get(..start).map_or(1, |b| b.matches('\n').count() + 1);
+    let column = text
+        .get(line_start..start)
+        .map_or(1, |b| b.chars().count() + 1);
+    // An empty span is the document itself: no place to point at.
+    let at = if span.as_ref().is_some_and(|s| s.start < s.end) {
+        format!(" (line {line_no}, column {column})")
+    } else {
+        String::new()
+    };
+    let (key, reason) = toml_key(text, line_start, line, line_no, reason, span.as_ref());
+    if key.starts_with("line ") {
+        return (format!("line {line_no}, column {column}"), reason);
+    }
+    (format!("{key}{at}"), reason)
+}
+
+/// The key a TOML error is about, as its full path (`api.requests_per_second`,
+/// `targets[0].app_id`), from the line the parser points at and the table around it.
+fn toml_key(
+    text: &str,
+    line_start: usize,
+    line: &str,
+    line_no: usize,
+    reason: String,
+    span: Option<&std::ops::Range<usize>>,
+) -> (String, String) {
     let header = table_header(text, line_start, line);
 
     if let Some(field) = reason
@@ -797,9 +823,27 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> (String, String) {
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= 64 && !k.contains(char::is_whitespace));
     match key {
-        Some(k) => (k.to_string(), reason),
+        Some(k) => match enclosing_table(text, line_start) {
+            Some(table) => (format!("{table}.{k}"), reason),
+            None => (k.to_string(), reason),
+        },
         None => (format!("line {line_no}"), reason),
     }
+}
+
+/// The table a line at `line_start` sits in: the nearest header above it.
+fn enclosing_table(text: &str, line_start: usize) -> Option<String> {
+    let mut header = None;
+    let mut begin = 0;
+    for l in text.get(..line_start)?.split_inclusive('\n') {
+        let trimmed = l.trim();
+        if trimmed.starts_with('[') {
+            header = Some((begin, trimmed));
+        }
+        begin += l.len();
+    }
+    let (begin, line) = header?;
+    table_header(text, begin, line)
 }
 
 /// `sink` for a `[sink]` line, `targets[2]` for the third `[[targets]]` line.
@@ -928,8 +972,8 @@ indicators = ["stall_rate"]
         }
         assert_eq!(
             rejection(&with("enable = true")),
-            "pipelines/t.toml: enable: unknown field `enable`, expected one of `enabled`, \
-             `requests_per_second`, `max_requests_per_run`"
+            "pipelines/t.toml: recovery.enable (line 6, column 1): unknown field `enable`, \
+             expected one of `enabled`, `requests_per_second`, `max_requests_per_run`"
         );
     }
 
@@ -1072,7 +1116,7 @@ indicators = ["stall_rate"]
         }
         let got = rejection(&ACTIVE.replace("rooms = \"active\"", "rooms = 3"));
         assert!(
-            got.starts_with("pipelines/t.toml: rooms: ")
+            got.starts_with("pipelines/t.toml: targets[0].rooms (line 10, column 9): ")
                 && got.contains("a list of room ids, or \"active\" for every room that had a call"),
             "{got}"
         );
@@ -1082,7 +1126,7 @@ indicators = ["stall_rate"]
     fn unknown_key_is_named() {
         let got = rejection(&GOOD.replace("[sink]", "[sink]\nurll = \"x\""));
         assert!(
-            got.starts_with("pipelines/t.toml: urll: unknown field `urll`"),
+            got.starts_with("pipelines/t.toml: sink.urll (line 6, column 1): unknown field `urll`"),
             "{got}"
         );
     }

@@ -291,7 +291,7 @@ fn the_valid_file_parses() {
 }
 
 #[test]
-fn syntax_errors_name_a_key_or_a_line() {
+fn syntax_errors_name_the_full_key_and_where_it_is() {
     let cases = [
         (
             "[sink]\nurl = \"x\"\n",
@@ -299,23 +299,23 @@ fn syntax_errors_name_a_key_or_a_line() {
         ),
         (
             "name = \"a\"\n[sink]\n",
-            "pipelines/p.toml: sink.url: missing field `url`",
+            "pipelines/p.toml: sink.url (line 2, column 1): missing field `url`",
         ),
         (
             "name = \"a\"\n[sink]\nurl = \"x\"\n[[targets]]\napp_id = \"a\"\nindicators = [\"stall_rate\"]\n[[targets]]\napp_id = \"b\"\n",
-            "pipelines/p.toml: targets[1].indicators: missing field `indicators`",
+            "pipelines/p.toml: targets[1].indicators (line 7, column 1): missing field `indicators`",
         ),
         (
             "name = \"a\"\n[sink]\nurl = 3\n",
-            "pipelines/p.toml: url: invalid type: integer `3`, expected a string",
+            "pipelines/p.toml: sink.url (line 3, column 7): invalid type: integer `3`, expected a string",
         ),
         (
             "name = \"a\"\n= 3\n",
-            "pipelines/p.toml: line 2: unquoted keys cannot be empty",
+            "pipelines/p.toml: line 2, column 1: unquoted keys cannot be empty",
         ),
         (
             "name = \"a\"\nname = \"b\"\n",
-            "pipelines/p.toml: name: duplicate key",
+            "pipelines/p.toml: name (line 2, column 1): duplicate key",
         ),
         (
             "name = 'é\u{0}'",
