@@ -153,13 +153,14 @@ fn run_and_kill(cfg: &Path, endpoint: &str, sink: &Sink, delay: Duration) -> boo
 }
 
 /// Every file under the sink, relative, and asserts nothing else than slot files, the
-/// state, the lease and the gap ledger is there.
+/// state, the lease, the gap ledger and the last run's record is there.
 fn assert_only_final_files(names: &[String], pipeline: &str) {
     for rel in names {
         let name = rel.rsplit('/').next().unwrap_or(rel).to_string();
         let ok = if let Some(state) = rel.strip_prefix("_state/") {
             state == format!("{pipeline}.json")
                 || state == format!("{pipeline}.lease")
+                || state == format!("{pipeline}.last-run.json")
                 || state == format!("gaps/{pipeline}.jsonl")
         } else {
             rel.starts_with("app_id=")

@@ -151,12 +151,23 @@ async fn json_logs_name_the_pipeline_and_run_on_every_line_and_metrics_match_the
     let lines: Vec<&str> = out.stdout.lines().collect();
     // Ten minutes after the run every target owes [11:59, 12:09): three slots each.
     assert_eq!(
-        lines[0..4],
+        lines[0..5],
         [
             "pipeline logs: 11 targets, 33 pending slot(s), now 2026-11-25 12:10:10",
             &format!(
                 "sink {} (pipeline file {cfg_s})",
                 dir.path().join("data").display()
+            ),
+            &format!(
+                "last run: {}Z (run {run_id}), exit 0, {} request(s), {} row(s), 0 gap(s), 11 target(s) served, 0 deferred",
+                summary["finished_at"]
+                    .as_str()
+                    .unwrap()
+                    .split('.')
+                    .next()
+                    .unwrap(),
+                summary["requests_sent"],
+                summary["rows_written"],
             ),
             "capacity 68231 targets (5882 requests per 5-minute run every 5 minutes at 20 requests/second); 11 targets: each served every 5 min, worst lag 7 min",
             "most behind: 11m10s; never fetched: 0",
@@ -164,9 +175,9 @@ async fn json_logs_name_the_pipeline_and_run_on_every_line_and_metrics_match_the
         "{}",
         out.stdout
     );
-    assert!(lines[5].starts_with("target "), "{}", out.stdout);
+    assert!(lines[6].starts_with("target "), "{}", out.stdout);
     assert!(
-        lines[5].ends_with("lag     pending  leaves horizon"),
+        lines[6].ends_with("lag     pending  leaves horizon"),
         "{}",
         out.stdout
     );
@@ -193,6 +204,9 @@ async fn json_logs_name_the_pipeline_and_run_on_every_line_and_metrics_match_the
     );
     assert_eq!(status["capacity"]["capacity"], 68231);
     assert_eq!(status["max_lag_seconds"], 670);
+    assert_eq!(status["last_run"]["run_id"], run_id);
+    assert_eq!(status["last_run"]["exit_code"], 0);
+    assert_eq!(status["last_run"]["rows_written"], summary["rows_written"]);
 }
 
 #[test]

@@ -107,8 +107,11 @@ async fn s3_first_run_writes_exactly_the_generator_rows_with_the_local_keys_and_
         .collect();
     without_lock.sort();
     assert_eq!(s3_keys, without_lock);
-    assert_eq!(s3_keys.len(), 24 + 1);
-    assert_eq!(s3_keys[0], "_state/mixed.json");
+    assert_eq!(s3_keys.len(), 24 + 2);
+    assert_eq!(
+        s3_keys[0..2],
+        ["_state/mixed.json", "_state/mixed.last-run.json"]
+    );
     assert_eq!(
         moto.raw_keys(BUCKET),
         s3_keys
@@ -235,8 +238,8 @@ async fn race(sink_url: Option<&str>) {
                     .iter()
                     .filter(|k| k.starts_with("_state/"))
                     .collect::<Vec<_>>(),
-                ["_state/race.json"],
-                "the lease is released"
+                ["_state/race.json", "_state/race.last-run.json"],
+                "the lease is released; the last run is the winner's"
             );
             moto::read_dataset(&root).await
         }

@@ -8,6 +8,7 @@ use crate::domain::recovery::{self, GapStatus};
 use crate::domain::{Gap, Target};
 use crate::plan::{Progress, leaves_horizon};
 use crate::run::Exit;
+use crate::state::last_run::{self, LastRun};
 use crate::state::{GapLedger, RecoveryLedger};
 
 /// `rtcq status`.
@@ -59,12 +60,44 @@ pub async fn status(args: &StatusArgs) -> Exit {
             future: p.is_in_future(&view.window),
         })
         .collect();
+    let last = last_run::load(&view.sink.store(), view.sink.root(), &view.pipeline.name).await;
     if args.json {
-        emit(&format!("{:#}\n", json(&view, &rows, &gaps)));
+        let mut v = json(&view, &rows, &gaps);
+        v["last_run"] = serde_json::to_value(&last).unwrap_or_default();
+        emit(&format!("{v:#}\n"));
     } else {
-        emit(&text(&view, &rows, &gaps, args));
+        let mut out = text(&view, &rows, &gaps, args);
+        // After the pipeline and sink lines.
+        let at = out
+            .match_indices('\n')
+            .nth(1)
+            .map_or(out.len(), |(i, _)| i + 1);
+        out.insert_str(at, &last_run_line(last.as_ref()));
+        emit(&out);
     }
     Exit::Done
+}
+
+/// `last run: …` for the text status.
+fn last_run_line(last: Option<&LastRun>) -> String {
+    match last {
+        None => "last run: none recorded\n".to_string(),
+        Some(l) => format!(
+            "last run: {} (run {}), exit {}, {} request(s), {} row(s), {} gap(s), {} target(s) served, {} deferred{}\n",
+            crate::clock::rfc(l.finished_at),
+            l.run_id,
+            l.exit_code,
+            l.requests_sent,
+            l.rows_written,
+            l.gaps_recorded,
+            l.targets_served,
+            l.targets_deferred,
+            l.error
+                .as_deref()
+                .map(|e| format!("; error: {e}"))
+                .unwrap_or_default()
+        ),
+    }
 }
 
 /// One recorded gap and what became of it.

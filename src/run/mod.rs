@@ -176,8 +176,20 @@ pub(crate) async fn run_with_id(
     let sink = open_sink(pipeline)?;
     sink.sink_root().check_credentials().await?;
     let lease = Lease::acquire_with(&sink, &pipeline.name, run_id, opts.lease, clock).await?;
+    let (store, root) = (sink.store(), sink.root().clone());
     // Whatever happens next, the lease is released before returning.
     let result = run_leased(pipeline, creds, opts, sink, &lease, run_id).await;
+    // What the run did, for `status`: only while this run still owns the pipeline.
+    let summary = match &result {
+        Ok(s) => Some(s),
+        Err(RunError::Stopped { summary, .. }) => Some(summary.as_ref()),
+        Err(_) => None,
+    };
+    if let Some(s) = summary
+        && !lease.is_lost()
+    {
+        crate::state::last_run::save(&store, &root, &pipeline.name, s).await;
+    }
     lease.release().await;
     result
 }

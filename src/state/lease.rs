@@ -394,7 +394,6 @@ impl Lease {
     }
 
     /// Whether the lease is known to be lost.
-    #[cfg(test)]
     pub(crate) fn is_lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)
     }
