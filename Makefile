@@ -16,11 +16,12 @@ demo: build
 	scripts/demo.sh
 
 # System packages the tests use: a real Prometheus Pushgateway (the push test starts
-# one on a free loopback port) and Java 17 for pyspark. Skipped when already there.
+# one on a free loopback port), promtool (from Debian's prometheus package: the alert
+# rules are checked and unit-tested) and Java 17 for pyspark. Skipped when already there.
 deps:
-	@if [ ! -x /usr/bin/prometheus-pushgateway ] || ! command -v java >/dev/null; then \
+	@if [ ! -x /usr/bin/prometheus-pushgateway ] || ! command -v promtool >/dev/null || ! command -v java >/dev/null; then \
 	  $(SUDO) apt-get update -q && \
-	  $(SUDO) apt-get install -y -q --no-install-recommends prometheus-pushgateway openjdk-17-jre-headless; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus-pushgateway prometheus openjdk-17-jre-headless; \
 	fi
 
 venv: $(VENV)/.installed

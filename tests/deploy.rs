@@ -40,6 +40,19 @@ async fn cronjob_and_airflow_dag_run_as_written() {
     let pipeline_dir = dir.path().join("pipelines");
     std::fs::create_dir(&pipeline_dir).unwrap();
     let checked = check_deploy(&pipeline_dir);
+    // The alert rules passed promtool (check and unit tests) inside check_deploy.py.
+    assert_eq!(
+        checked["alerts"],
+        serde_json::json!([
+            "RtcqApiClockOff",
+            "RtcqGapsRecorded",
+            "RtcqLagHigh",
+            "RtcqNotRunning",
+            "RtcqOverCapacity",
+            "RtcqRecoveryOwed",
+            "RtcqRunFailed"
+        ])
+    );
 
     // The CronJob: its pipeline file loads; its arguments run, with only the sink
     // moved to local disk, the endpoint to the emulator and the Pushgateway to a real

@@ -6,6 +6,8 @@ Usage: check_deploy.py REPO RTCQ_BIN PIPELINE_DIR
 - deploy/airflow/rtcq_dag.py imports with Airflow's DagBag (no import errors) and its
   DAG and tasks have the settings the README promises.
 - deploy/Dockerfile is a multi-stage build of the binary onto a slim runtime.
+- deploy/prometheus/rtcq-rules.yml passes `promtool check rules` and its unit tests
+  (`promtool test rules`); deploy/kubernetes/prometheusrule.yaml holds the same groups.
 
 Prints JSON: the CronJob's container args, its pipeline file, and each Airflow task's
 bash command (built with RTCQ_BIN and PIPELINE_DIR).
@@ -119,10 +121,36 @@ def dockerfile(repo):
     check("target" in ignored, ".dockerignore keeps target/ out of the context")
 
 
+def alert_rules(repo):
+    """The alert rules pass promtool's check and unit tests, and the PrometheusRule
+    holds the same groups."""
+    import shutil
+    import subprocess
+
+    rules_dir = os.path.join(repo, "deploy/prometheus")
+    with open(os.path.join(rules_dir, "rtcq-rules.yml")) as f:
+        rules = yaml.safe_load(f)
+    with open(os.path.join(repo, "deploy/kubernetes/prometheusrule.yaml")) as f:
+        pr = yaml.safe_load(f)
+    check(pr["kind"] == "PrometheusRule", "a PrometheusRule")
+    check(pr["spec"]["groups"] == rules["groups"], "the PrometheusRule holds the rules file's groups")
+    promtool = shutil.which("promtool")
+    check(promtool, "promtool is missing: run `make deps` (apt-get install prometheus)")
+    for args in (["check", "rules", "rtcq-rules.yml"], ["test", "rules", "rtcq-rules.test.yml"]):
+        out = subprocess.run([promtool, *args], cwd=rules_dir, capture_output=True, text=True)
+        check(out.returncode == 0, f"promtool {' '.join(args)}:\n{out.stdout}{out.stderr}")
+    return sorted(r["alert"] for g in rules["groups"] for r in g["rules"])
+
+
 def main():
     repo, rtcq_bin, pipeline_dir = sys.argv[1:4]
     dockerfile(repo)
-    out = {"cronjob": cronjob(repo), "airflow": airflow(repo, rtcq_bin, pipeline_dir)}
+    alerts = alert_rules(repo)
+    out = {
+        "cronjob": cronjob(repo),
+        "airflow": airflow(repo, rtcq_bin, pipeline_dir),
+        "alerts": alerts,
+    }
     print(json.dumps(out))
 
 
