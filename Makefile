@@ -3,12 +3,19 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(abspath $(VENV)/bin/python)
 
-.PHONY: build demo test deps venv lint fmt clean-data
+.PHONY: build demo test deps venv lint fmt clean-data image
 # apt-get as root, through sudo otherwise.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 build:
 	cargo build --release
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+
+# The container image, tagged with the crate's version (deploy/kubernetes/cronjob.yaml
+# names the same tag).
+image:
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t rtcq:$(VERSION) .
 
 # Build, start the emulator on a free loopback port, run the demo pipeline into ./demo-data,
 # print the summary and the files, stop the emulator.

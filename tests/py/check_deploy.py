@@ -50,7 +50,14 @@ def cronjob(repo):
     m = re.fullmatch(r"(\d+)m", maxd)
     check(m and int(m.group(1)) * 60 < deadline, "--max-duration under activeDeadlineSeconds")
     env = {e["name"]: e for e in c["env"]}
-    for name in ["VOLC_ACCESSKEY", "VOLC_SECRETKEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]:
+    # S3 through the ServiceAccount's IAM role (IRSA), no AWS keys in the pod.
+    sa = by_kind["ServiceAccount"]
+    check(pod["serviceAccountName"] == sa["metadata"]["name"], "the pod runs as the ServiceAccount")
+    check(sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::"),
+          "the ServiceAccount names an IAM role (IRSA)")
+    check(not any(k.startswith("AWS_ACCESS") or k.startswith("AWS_SECRET") for k in env),
+          "no AWS keys in the pod's env")
+    for name in ["VOLC_ACCESSKEY", "VOLC_SECRETKEY"]:
         ref = env[name].get("valueFrom", {}).get("secretKeyRef")
         check(ref and ref["name"] == "rtcq-credentials" and ref["key"] == name,
               f"{name} from the Secret rtcq-credentials")
@@ -62,6 +69,13 @@ def cronjob(repo):
     cm = by_kind["ConfigMap"]
     check(vol["configMap"]["name"] == cm["metadata"]["name"], "the ConfigMap is mounted")
     pipeline = cm["data"][os.path.basename(config)]
+    import tomllib
+
+    check(tomllib.loads(pipeline)["sink"].get("region"), "the bucket's region in the pipeline")
+    # The image tag is the crate's version, as `make image` tags it.
+    with open(os.path.join(repo, "Cargo.toml"), "rb") as f:
+        version = tomllib.load(f)["package"]["version"]
+    check(c["image"].endswith(f"/rtcq:{version}"), f"the image tag is the crate's version {version}")
     with open(os.path.join(repo, "deploy/kubernetes/secret.example.yaml")) as f:
         secret = yaml.safe_load(f)
     check(secret["kind"] == "Secret" and secret["metadata"]["name"] == "rtcq-credentials",
@@ -108,6 +122,8 @@ def dockerfile(repo):
     stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", text, re.M | re.I)
     check(len(stages) >= 2, "a multi-stage build")
     check(stages[0][0].startswith("rust:"), "built with the rust image")
+    check(re.fullmatch(r"rust:\d+\.\d+\.\d+-slim-\w+", stages[0][0]), "the builder pinned to a Rust release")
+    check(re.fullmatch(r"debian:\d+\.\d+-slim", stages[-1][0]), "the runtime pinned to a Debian point release")
     check("slim" in stages[-1][0] or "distroless" in stages[-1][0], "a small runtime")
     check(f"--from={stages[0][1]}" in text, "the runtime copies from the builder")
     check("ca-certificates" in text or "distroless" in stages[-1][0], "CA certificates")
