@@ -111,6 +111,14 @@ def airflow(repo, rtcq_bin, pipeline_dir):
         check(t.do_xcom_push, f"{t.task_id} pushes to XCom")
         check("--summary -" in t.bash_command, f"{t.task_id} prints the summary")
         check("--log-format json" in t.bash_command, f"{t.task_id} logs JSON")
+        check(t.env == {"VOLC_ACCESSKEY": "{{ conn.rtcq_volcengine.login }}",
+                        "VOLC_SECRETKEY": "{{ conn.rtcq_volcengine.password }}"},
+              f"{t.task_id} takes the key pair from the Connection rtcq_volcengine")
+        check(t.append_env, f"{t.task_id} keeps the workers' environment")
+        every = re.search(r"--schedule (\d+)m", t.bash_command)
+        cron = str(getattr(dag, "schedule", None) or getattr(dag, "schedule_interval", ""))
+        check(every and cron == f"*/{every.group(1)} * * * *",
+              f"{t.task_id}: --schedule follows the DAG's schedule ({cron})")
         tasks[t.task_id] = t.bash_command
     check(tasks, "at least one task")
     return {"version": __import__("airflow").__version__, "tasks": tasks}
