@@ -118,6 +118,40 @@ async fn cronjob_and_airflow_dag_run_as_written() {
             .contains("rtcq_last_run_exit_code{instance=\"\",job=\"rtcq\",pipeline=\"demo\"} 0")
     );
 
+    // The local-disk variant: its arguments, with the volume's path (/data/rtcq) moved
+    // under a temporary folder, the endpoint to the emulator and the Pushgateway local.
+    let local = &checked["cronjob_local_disk"];
+    assert_eq!(local["sink"], "/data/rtcq");
+    let volume = dir.path().join("volume");
+    let toml = local["pipeline"].as_str().unwrap().replace(
+        "url = \"/data/rtcq\"",
+        &format!("url = \"{}\"", volume.join("rtcq").display()),
+    );
+    let cfg = dir.path().join("cronjob-local.toml");
+    std::fs::write(&cfg, &toml).unwrap();
+    let mut args: Vec<String> = local["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let i = at(&args, "--config");
+    args[i] = cfg.display().to_string();
+    let i = at(&args, "--pushgateway");
+    args[i] = pg.url();
+    args.extend([
+        "--endpoint".to_string(),
+        emu.url(),
+        "--now".to_string(),
+        now.to_rfc3339(),
+    ]);
+    let out = rtcq_async(args).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        read_dataset(&volume.join("rtcq")),
+        expected_first_run(&load(&cfg), now)
+    );
+
     // The Airflow task: its command, as the BashOperator runs it, on the real clock.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let live = rtcq::emulator::spawn(listener, rtcq::emulator::EmulatorConfig::default())

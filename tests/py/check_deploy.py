@@ -91,6 +91,32 @@ def cronjob(repo):
     return {"args": args, "pipeline": pipeline, "spill_dir": spill}
 
 
+def cronjob_local_disk(repo):
+    """The local-disk variant: the sink on a PersistentVolumeClaim mounted writable at
+    the pipeline's sink path; the rest as cronjob.yaml."""
+    import tomllib
+
+    with open(os.path.join(repo, "deploy/kubernetes/cronjob-local-disk.yaml")) as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+    by_kind = {d["kind"]: d for d in docs}
+    cj = by_kind["CronJob"]
+    check(cj["spec"]["concurrencyPolicy"] == "Forbid", "local disk: concurrencyPolicy: Forbid")
+    pod = cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    args = c["args"]
+    config = args[args.index("--config") + 1]
+    pipeline = by_kind["ConfigMap"]["data"][os.path.basename(config)]
+    sink = tomllib.loads(pipeline)["sink"]["url"]
+    pvc = by_kind["PersistentVolumeClaim"]["metadata"]["name"]
+    (vol,) = [v for v in pod["volumes"] if v.get("persistentVolumeClaim", {}).get("claimName") == pvc]
+    (mount,) = [m for m in c["volumeMounts"] if m["name"] == vol["name"]]
+    check(sink == mount["mountPath"] or sink.startswith(mount["mountPath"] + "/"),
+          "the sink lies on the claimed volume")
+    check(not mount.get("readOnly", False), "the data volume is writable")
+    check(c["securityContext"]["readOnlyRootFilesystem"] is True, "local disk: readOnlyRootFilesystem")
+    return {"args": args, "pipeline": pipeline, "sink": sink}
+
+
 def airflow(repo, rtcq_bin, pipeline_dir):
     os.environ["RTCQ_BIN"] = rtcq_bin
     os.environ["RTCQ_PIPELINE_DIR"] = pipeline_dir
@@ -172,6 +198,7 @@ def main():
     alerts = alert_rules(repo)
     out = {
         "cronjob": cronjob(repo),
+        "cronjob_local_disk": cronjob_local_disk(repo),
         "airflow": airflow(repo, rtcq_bin, pipeline_dir),
         "alerts": alerts,
     }
