@@ -233,14 +233,25 @@ fn beside(path: &Path, url: &str) -> String {
 
 /// Validates pipeline text as if read from `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
-    let in_file = |r: Rejection| ConfigError {
-        file: path.to_path_buf(),
-        key: (!r.key.is_empty()).then_some(r.key),
-        reason: r.reason,
+    let in_file = |r: Rejection| {
+        // A rejection of a value names the line it is on, when the key is found there.
+        let key = match locate(text, &r.key) {
+            Some((line, column)) => format!("{} (line {line}, column {column})", r.key),
+            None => r.key,
+        };
+        ConfigError {
+            file: path.to_path_buf(),
+            key: (!key.is_empty()).then_some(key),
+            reason: r.reason,
+        }
     };
     let raw: PipelineFile = toml::from_str(text).map_err(|e| {
         let (key, reason) = describe_toml_error(text, &e);
-        in_file(Rejection::new(key, reason))
+        ConfigError {
+            file: path.to_path_buf(),
+            key: (!key.is_empty()).then_some(key),
+            reason,
+        }
     })?;
     let name = PipelineName::parse(&raw.name).map_err(|r| in_file(Rejection::new("name", r)))?;
     // Sections are checked in file order (api, sink, recovery, targets): the first
@@ -831,6 +842,36 @@ fn toml_key(
     }
 }
 
+/// Where `key` (`name`, `sink.url`, `targets[2].rooms`) is set in `text`: the line and
+/// column of its value, 1-based; `None` for a table or entry as a whole, or a key the
+/// file does not spell out (a default).
+fn locate(text: &str, key: &str) -> Option<(usize, usize)> {
+    let (table, field) = match key.rsplit_once('.') {
+        Some((t, f)) => (Some(t), f),
+        None => (None, key),
+    };
+    if field.is_empty() || field.contains(['[', ' ']) {
+        return None;
+    }
+    let mut current: Option<String> = None;
+    let mut begin = 0;
+    for (n, l) in text.split_inclusive('\n').enumerate() {
+        let trimmed = l.trim();
+        if trimmed.starts_with('[') {
+            current = table_header(text, begin, trimmed);
+        } else if current.as_deref() == table
+            && let Some((k, _)) = trimmed.split_once('=')
+            && k.trim() == field
+        {
+            let value = l.find('=')? + 1;
+            let offset = value + (l[value..].len() - l[value..].trim_start().len());
+            return Some((n + 1, l.get(..offset)?.chars().count() + 1));
+        }
+        begin += l.len();
+    }
+    None
+}
+
 /// The table a line at `line_start` sits in: the nearest header above it.
 fn enclosing_table(text: &str, line_start: usize) -> Option<String> {
     let mut header = None;
@@ -972,13 +1013,45 @@ indicators = ["stall_rate"]
         }
         assert_eq!(
             rejection(&with("enable = true")),
-            "pipelines/t.toml: recovery.enable (line 6, column 1): unknown field `enable`, \
+            "pipelines/t.toml: recovery.enable: unknown field `enable`, \
              expected one of `enabled`, `requests_per_second`, `max_requests_per_run`"
         );
     }
 
+    /// The message without the line and column a value's rejection points at (tested
+    /// on its own in `rejections_point_at_the_line_and_column`).
     fn rejection(text: &str) -> String {
-        parse_str(text).unwrap_err().to_string()
+        let got = parse_str(text).unwrap_err().to_string();
+        match (got.find(" (line "), got.find("): ")) {
+            (Some(i), Some(j)) if i < j && !got[..i].contains(": line") => {
+                format!("{}{}", &got[..i], &got[j + 1..])
+            }
+            _ => got,
+        }
+    }
+
+    #[test]
+    fn rejections_point_at_the_line_and_column() {
+        let text = GOOD.replace("requests_per_second", "x").replace(
+            "endpoint = \"http://127.0.0.1:8080\"",
+            "endpoint = \"http://127.0.0.1:8080\"\nrequests_per_second = 0",
+        );
+        assert_eq!(
+            parse_str(&text).unwrap_err().to_string(),
+            "pipelines/t.toml: api.requests_per_second (line 5, column 23): 0 is not a rate: give requests per second above 0 and at most 1000 (the API allows 2.0 per account)"
+        );
+        let text = GOOD.replacen("app_id = \"demo-app\"", "app_id = \"\"", 1);
+        assert_eq!(
+            parse_str(&text).unwrap_err().to_string(),
+            "pipelines/t.toml: targets[0].app_id (line 8, column 10): is empty: ids must have at least one character"
+        );
+        // And a syntax error, where the parser points.
+        let text = GOOD.replace("[sink]", "[sink]\nurll = \"x\"");
+        assert!(
+            parse_str(&text).unwrap_err().to_string().starts_with(
+                "pipelines/t.toml: sink.urll (line 6, column 1): unknown field `urll`"
+            )
+        );
     }
 
     #[test]
@@ -1116,7 +1189,7 @@ indicators = ["stall_rate"]
         }
         let got = rejection(&ACTIVE.replace("rooms = \"active\"", "rooms = 3"));
         assert!(
-            got.starts_with("pipelines/t.toml: targets[0].rooms (line 10, column 9): ")
+            got.starts_with("pipelines/t.toml: targets[0].rooms: ")
                 && got.contains("a list of room ids, or \"active\" for every room that had a call"),
             "{got}"
         );
@@ -1126,7 +1199,7 @@ indicators = ["stall_rate"]
     fn unknown_key_is_named() {
         let got = rejection(&GOOD.replace("[sink]", "[sink]\nurll = \"x\""));
         assert!(
-            got.starts_with("pipelines/t.toml: sink.urll (line 6, column 1): unknown field `urll`"),
+            got.starts_with("pipelines/t.toml: sink.urll: unknown field `urll`"),
             "{got}"
         );
     }

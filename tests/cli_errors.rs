@@ -24,7 +24,7 @@ fn bad_config_exits_2_naming_file_key_and_reason() {
     ]);
     assert_eq!(out.code, 2);
     let reason = format!(
-        "{}: targets[0].users: needs rooms: the API applies UserId only together with a RoomId",
+        "{}: targets[0].users (line 10, column 9): needs rooms: the API applies UserId only together with a RoomId",
         cfg.display()
     );
     assert!(
@@ -172,7 +172,7 @@ fn a_hidden_pipeline_name_exits_2_naming_the_key() {
             ]);
             assert_eq!(out.code, 2, "{command} {name}: {}", out.stderr);
             let want = format!(
-                "error: {}: name: {name:?} is not a valid pipeline name: use 1 to 64 characters of a-z, 0-9, '_' and '-', starting with a letter or digit",
+                "error: {}: name (line 1, column 8): {name:?} is not a valid pipeline name: use 1 to 64 characters of a-z, 0-9, '_' and '-', starting with a letter or digit",
                 cfg.display()
             );
             assert!(

@@ -388,7 +388,10 @@ fn plain_http_only_to_loopback_or_when_allowed() {
         let got = parse(&with_endpoint(endpoint, None))
             .unwrap_err()
             .to_string();
-        assert_eq!(got, format!("{FILE}: api.endpoint: {reason}"));
+        assert_eq!(
+            got,
+            format!("{FILE}: api.endpoint (line 4, column 12): {reason}")
+        );
     }
     // allow_http = true lets plain http reach any host, and nothing else.
     let p = parse(&with_endpoint("http://example.com", Some(true))).unwrap();
