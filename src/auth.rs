@@ -1,5 +1,5 @@
 //! Volcengine request signing (`HMAC-SHA256`, close to AWS SigV4 but not the same; see
-//! `reference/volcengine-api.md`, "Request signing"). The client signs with it and the
+//! `docs/api.md`, "Signing"). The client signs with it and the
 //! emulator verifies with it, so both sides share one canonical form.
 
 use std::fmt;

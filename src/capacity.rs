@@ -1,6 +1,6 @@
 //! How many targets a pipeline serves without loss at its rate and schedule, and
 //! whether what a run leaves for later is safe until the runs that follow reach it.
-//! See DESIGN.md, "Budget and capacity".
+//! See docs/design.md, "Budget and capacity".
 //!
 //! A run sends requests earliest due first until its time is up, so in steady state the
 //! targets take turns: each is served once every `targets / requests per run` runs, and

@@ -1,4 +1,4 @@
-//! Room discovery (DESIGN.md, "Room discovery"): each `rooms = "active"` entry scans
+//! Room discovery (docs/design.md, "Room discovery"): each `rooms = "active"` entry scans
 //! `ListRoomInfo` for the calls created since its last scan, keeps the calls that still
 //! matter in the state, and turns every room that still owes data into targets.
 //!

@@ -1,5 +1,5 @@
 //! rtcq copies Volcengine RTC `ListRealTimeQuality` metrics into a Hive-partitioned
-//! Parquet dataset on local disk or S3. See `DESIGN.md` for the run, step by step.
+//! Parquet dataset on local disk or S3. The design, in [`design`], has the run step by step.
 //!
 //! Each module owns one thing. From the bottom up: `domain` holds the words of the
 //! design as types (targets, pipeline names, ranges and gaps, partition escaping);
@@ -29,3 +29,72 @@ pub mod progress;
 pub mod run;
 pub mod sink;
 pub mod state;
+
+/// The design: what the job does and why, section by section, as `docs/design.md` in
+/// the repository (code comments cite its sections by name).
+#[doc = include_str!("../docs/design.md")]
+#[allow(rustdoc::broken_intra_doc_links)]
+pub mod design {}
+
+#[cfg(test)]
+mod design_citations {
+    /// Every section a comment cites (the page's path, a comma, the section's name in
+    /// quotes) is a section of that page, and nothing points to the design's old place
+    /// outside the repository.
+    #[test]
+    fn every_cited_section_exists() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let headings = |doc: &str| -> Vec<String> {
+            std::fs::read_to_string(root.join(doc))
+                .unwrap()
+                .lines()
+                .filter_map(|l| l.strip_prefix("## "))
+                .map(|h| h.trim_matches('`').to_string())
+                .collect()
+        };
+        let (design, api) = (headings("docs/design.md"), headings("docs/api.md"));
+        let mut dirs = vec![root.join("src")];
+        let mut cited = 0;
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let outside = ["..", "shared"].concat();
+                assert!(
+                    !text.contains(&outside),
+                    "{} points outside",
+                    path.display()
+                );
+                for (doc, sections) in [("docs/design.md", &design), ("docs/api.md", &api)] {
+                    for (i, _) in text.match_indices(doc) {
+                        // The path, maybe in backticks, a comma, the quoted name.
+                        let after = text[i + doc.len()..].trim_start_matches('`');
+                        let Some(rest) = after.strip_prefix(", \"") else {
+                            continue;
+                        };
+                        // A section name may wrap onto the next comment line.
+                        let name: String = rest
+                            .split('"')
+                            .next()
+                            .unwrap()
+                            .split_whitespace()
+                            .filter(|w| *w != "//!" && *w != "//")
+                            .collect::<Vec<_>>()
+                            .join(" ");
+                        assert!(
+                            sections.contains(&name),
+                            "{} cites {doc}, \"{name}\", which has no such section",
+                            path.display()
+                        );
+                        cited += 1;
+                    }
+                }
+            }
+        }
+        assert!(cited >= 15, "{cited}");
+    }
+}

@@ -1,5 +1,5 @@
 //! Slots on the UTC grid, the settled end and the horizon, and the requests one run
-//! makes. See DESIGN.md, "One run", steps 2 to 4.
+//! makes. See docs/design.md, "One run", steps 5 and 6.
 
 use std::sync::Arc;
 

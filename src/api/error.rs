@@ -1,5 +1,5 @@
 //! What can go wrong with one call, and whether trying again can help
-//! (`reference/volcengine-api.md`, "Errors").
+//! (`docs/api.md`, "Errors").
 
 /// One failed call.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -1,4 +1,4 @@
-//! Room discovery's words (DESIGN.md, "Room discovery"): a pipeline entry with
+//! Room discovery's words (docs/design.md, "Room discovery"): a pipeline entry with
 //! `rooms = "active"` is a [`RoomScan`]: it covers every room of its app that had a call,
 //! found with `ListRoomInfo`, narrowed by an optional glob on room ids.
 

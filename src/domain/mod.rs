@@ -1,4 +1,4 @@
-//! The words of DESIGN.md as types, at the bottom of the crate: `config` builds them
+//! The words of docs/design.md as types, at the bottom of the crate: `config` builds them
 //! from a pipeline file, `plan`, `sink`, `state` and `run` use them, and none of them
 //! imports anything above.
 

@@ -1,5 +1,5 @@
 //! Ranges of time and what was lost in them: the words "lost range" and "gap" of
-//! DESIGN.md. `plan` finds them, `run` reports them, `state` keeps them in the ledger, and
+//! docs/design.md. `plan` finds them, `run` reports them, `state` keeps them in the ledger, and
 //! recovery fills them (`recovery`).
 
 use chrono::{DateTime, Utc};

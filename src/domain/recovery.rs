@@ -1,4 +1,4 @@
-//! Recovery of recorded gaps from the offline API (DESIGN.md, "Recovery from the offline
+//! Recovery of recorded gaps from the offline API (docs/design.md, "Recovery from the offline
 //! API"): which part of a gap is still owed, when it can be asked for, and what the
 //! recovery ledger says was recovered. Pure functions of the two ledgers and the data
 //! clock, so `run` and `status` agree on every gap.

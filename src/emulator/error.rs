@@ -1,5 +1,5 @@
 //! The errors the emulator answers with, shaped like the real API's
-//! `ResponseMetadata.Error` (see `reference/volcengine-api.md`, "Errors").
+//! `ResponseMetadata.Error` (see `docs/api.md`, "Errors").
 //!
 //! Gateway errors (signature, action, throttling) carry a `CodeN`; errors of the RTC
 //! service itself (`InvalidParameter*`) do not.

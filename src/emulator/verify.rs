@@ -1,7 +1,7 @@
 //! Checks a request the way the API gateway does: the route (`POST /` with
 //! `Action=ListRealTimeQuality` or `Action=ListQuality`, `GET /` with
 //! `Action=ListRoomInfo`, all at `Version=2023-11-01`), then the `HMAC-SHA256` signature
-//! (see `reference/volcengine-api.md`, "Request signing"), recomputed with the same
+//! (see `docs/api.md`, "Signing"), recomputed with the same
 //! [`crate::auth`] helpers the client signs with.
 //!
 //! Order of the checks, first failure wins:

@@ -1,5 +1,5 @@
-//! The rows of a run held until their slot file can be written (DESIGN.md, "Scale":
-//! bounded memory however many targets).
+//! The rows of a run held until their slot file can be written, in memory bounded
+//! however many targets (docs/design.md, "Memory").
 //!
 //! A row is held as a 24-byte [`Point`]: a series id, a stream id, the timestamp and the
 //! value. The strings (room, user, indicator, unit, stream) live once per run in an

@@ -1,4 +1,4 @@
-//! One run of a pipeline, wiring the other modules (DESIGN.md, "One run"): lease, state,
+//! One run of a pipeline, wiring the other modules (docs/design.md, "One run"): lease, state,
 //! plan, fetch earliest due first, write slot files, save state, summary.
 //!
 //! The stages, each in its own file: `prepare` (state, sweep, plan), `dispatch`

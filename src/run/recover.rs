@@ -1,4 +1,4 @@
-//! Recovery (DESIGN.md, "Recovery from the offline API"): after the real-time requests,
+//! Recovery (docs/design.md, "Recovery from the offline API"): after the real-time requests,
 //! each gap of the ledger that the offline API now has is asked for with `ListQuality`
 //! at 5-minute granularity, one request per target and range of at most 7 days, at its
 //! own rate and at most `max_requests_per_run` a run. The points go into the same slot

@@ -1,4 +1,4 @@
-//! Rows to Parquet bytes and back (DESIGN.md, "Rows").
+//! Rows to Parquet bytes and back (docs/design.md, "Rows").
 //!
 //! A slot file holds the rows sorted by the key (room, user, product type, indicator,
 //! interval, timestamp, stream), one row a key: the merge of

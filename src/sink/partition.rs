@@ -1,5 +1,5 @@
 //! Where a slot file goes: `<root>/app_id=<escaped>/date=<YYYY-MM-DD>/<pipeline>-<HHMM>.parquet`
-//! (DESIGN.md, "Layout").
+//! (docs/design.md, "Layout").
 //!
 //! Partition values are escaped by [`crate::domain::escape`].
 

@@ -1,4 +1,4 @@
-//! One flattened data point, as stored (DESIGN.md, "Rows"). `app_id` and `date` are
+//! One flattened data point, as stored (docs/design.md, "Rows"). `app_id` and `date` are
 //! partition columns and live in the path, not here.
 
 use crate::domain::ProductType;

@@ -1,4 +1,4 @@
-//! Reads and writes whole slot files, atomically (DESIGN.md, "Idempotency and crash
+//! Reads and writes whole slot files, atomically (docs/design.md, "Idempotency and crash
 //! safety").
 //!
 //! - Local: the file is first written as `.<pipeline>-<HHMM>.parquet.tmp-<pid>-<n>` in its

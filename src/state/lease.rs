@@ -1,4 +1,4 @@
-//! One writer at a time per pipeline (DESIGN.md, "Lease").
+//! One writer at a time per pipeline (docs/design.md, "Lease").
 //!
 //! - Local disk: an exclusive `flock` on `_state/<pipeline>.lease`, released by the
 //!   kernel when the process dies, so a crashed run never blocks the next one.
