@@ -122,6 +122,11 @@ impl ApiError {
         }
     }
 
+    /// Whether no other request of the run can succeed either (see [`CodeClass`]).
+    pub(crate) fn stops_everything(&self) -> bool {
+        self.code().and_then(CodeClass::of) == Some(CodeClass::StopsEverything)
+    }
+
     /// The request's window was refused for its time range (`OutofTimeRange`): with a
     /// clock that is off, the window is asked again on the API's clock.
     pub(crate) fn is_window(&self) -> bool {
@@ -153,32 +158,96 @@ impl RetryRule {
     }
 }
 
+/// What an API error code says about the run, in one place (`docs/api.md`, "Errors").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CodeClass {
+    /// The same request may pass later: throttling, a server or gateway failure.
+    Retry,
+    /// This request is refused (its parameters, or one app's permission); others may
+    /// pass, so the run goes on.
+    Refused,
+    /// No request of the run can pass: credentials, the signature's time, the action,
+    /// or the account's permission. The run stops sending.
+    StopsEverything,
+}
+
+impl CodeClass {
+    /// The class of `code`, or `None` for a code the API does not document (then the
+    /// HTTP status decides: 429 and 5xx are retried).
+    pub(crate) fn of(code: &str) -> Option<CodeClass> {
+        let family = code.split('.').next().unwrap_or(code);
+        match family {
+            "FlowLimitExceeded" | "AccountFlowLimitExceeded" | "InternalError" => {
+                Some(CodeClass::Retry)
+            }
+            "ServiceUnavailableTemp" | "InternalServiceTimeout" | "FailToConnect" => {
+                Some(CodeClass::Retry)
+            }
+            "InvalidParameter" => Some(CodeClass::Refused),
+            // Refused for one app only: the pipeline's other apps may still pass.
+            "AccessDenied" if code == "AccessDenied.NoPermissionForApp" => Some(CodeClass::Refused),
+            "AccessDenied"
+            | "SignatureDoesNotMatch"
+            | "InvalidAccessKey"
+            | "MissingRequestInfo"
+            | "InvalidActionOrVersion"
+            | "InvalidTimestamp" => Some(CodeClass::StopsEverything),
+            _ => None,
+        }
+    }
+}
+
 fn is_retryable_code(code: &str) -> bool {
-    code.starts_with("FlowLimitExceeded")
-        || code.starts_with("AccountFlowLimitExceeded")
-        || code.starts_with("InternalError")
-        || matches!(
-            code,
-            "ServiceUnavailableTemp" | "InternalServiceTimeout" | "FailToConnect"
-        )
+    CodeClass::of(code) == Some(CodeClass::Retry)
 }
 
 fn is_fatal_code(code: &str) -> bool {
-    code.starts_with("InvalidParameter")
-        || code.starts_with("AccessDenied")
-        || matches!(
-            code,
-            "SignatureDoesNotMatch"
-                | "InvalidAccessKey"
-                | "MissingRequestInfo"
-                | "InvalidActionOrVersion"
-                | "InvalidTimestamp"
-        )
+    matches!(
+        CodeClass::of(code),
+        Some(CodeClass::Refused | CodeClass::StopsEverything)
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_documented_code_has_one_class_and_the_run_stops_on_the_account_wide_ones() {
+        use CodeClass::*;
+        for (code, class) in [
+            ("FlowLimitExceeded", Retry),
+            ("FlowLimitExceeded.QPSOverLimit", Retry),
+            ("AccountFlowLimitExceeded", Retry),
+            ("InternalError", Retry),
+            ("InternalError.Database", Retry),
+            ("ServiceUnavailableTemp", Retry),
+            ("InternalServiceTimeout", Retry),
+            ("FailToConnect", Retry),
+            ("InvalidParameter", Refused),
+            ("InvalidParameter.OutofTimeRange", Refused),
+            ("InvalidParameter.NotExistAppId", Refused),
+            ("AccessDenied.NoPermissionForApp", Refused),
+            ("AccessDenied", StopsEverything),
+            ("AccessDenied.ServiceNotEnabled", StopsEverything),
+            // A new account-wide denial stops the run too, not only fails one request.
+            ("AccessDenied.SomethingNew", StopsEverything),
+            ("SignatureDoesNotMatch", StopsEverything),
+            ("InvalidAccessKey", StopsEverything),
+            ("MissingRequestInfo", StopsEverything),
+            ("InvalidActionOrVersion", StopsEverything),
+            ("InvalidTimestamp", StopsEverything),
+        ] {
+            assert_eq!(CodeClass::of(code), Some(class), "{code}");
+            let e = api(400, code);
+            assert_eq!(e.stops_everything(), class == StopsEverything, "{code}");
+            assert_eq!(e.is_retryable(), class == Retry, "{code}");
+        }
+        assert_eq!(CodeClass::of("SomethingElse"), None);
+        // An undocumented code: the status decides.
+        assert!(api(503, "SomethingElse").is_retryable());
+        assert!(!api(400, "SomethingElse").is_retryable());
+    }
 
     fn api(status: u16, code: &str) -> ApiError {
         ApiError::Api {

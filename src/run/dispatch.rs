@@ -24,22 +24,6 @@ pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
 /// paid for with the rate, so they are kept when they come back in time.
 const GRACE: Duration = Duration::from_secs(10);
 
-/// Whether an API error means no other request can succeed either.
-pub(super) fn stops_everything(e: &ApiError) -> bool {
-    matches!(
-        e.code(),
-        Some(
-            "SignatureDoesNotMatch"
-                | "InvalidAccessKey"
-                | "InvalidTimestamp"
-                | "MissingRequestInfo"
-                | "InvalidActionOrVersion"
-                | "AccessDenied"
-                | "AccessDenied.ServiceNotEnabled"
-        )
-    )
-}
-
 impl Runner<'_> {
     /// Sends the requests in order until all are answered or `deadline` passes, taking
     /// each answer in as it comes. Returns whether the deadline cut the run short.
@@ -75,7 +59,7 @@ impl Runner<'_> {
             };
             let Some(f) = next else { break };
             if let Outcome::Failed(e) = &f.outcome {
-                if stops_everything(e) {
+                if e.stops_everything() {
                     let _ = stop_sending.send(true);
                 } else if matches!(e, ApiError::Unreachable { .. })
                     && fetcher.stats.unreachable()

@@ -16,7 +16,7 @@ use chrono::SecondsFormat;
 use tokio::time::Instant;
 
 use super::RunError;
-use super::dispatch::{CHECKPOINT_EVERY, stops_everything};
+use super::dispatch::CHECKPOINT_EVERY;
 use super::fetch::{self, FetchStats};
 use super::rows::{Answer, Grain};
 use super::runner::Runner;
@@ -103,7 +103,7 @@ impl Runner<'_> {
             match answer {
                 Ok(answer) => self.take_recovered(target, range, &answer),
                 Err(e) => {
-                    let stop = stops_everything(&e);
+                    let stop = e.stops_everything();
                     self.recovery_failed(&target, range, e);
                     if stop {
                         break;
