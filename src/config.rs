@@ -100,6 +100,16 @@ pub struct SinkSettings {
     pub(crate) region: Option<String>,
 }
 
+impl SinkSettings {
+    /// The `[sink]` overrides of the store's endpoint and region.
+    pub(crate) fn store_options(&self) -> crate::sink::StoreOptions {
+        crate::sink::StoreOptions {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+        }
+    }
+}
+
 /// A validated pipeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {

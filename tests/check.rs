@@ -68,6 +68,18 @@ fn statuses(steps: &[(String, String, String, String)]) -> Vec<(&str, &str)> {
         .collect()
 }
 
+/// The emulator on the real clock, refusing every `ListQuality` (`AccessDenied`).
+async fn offline_denied() -> rtcq::emulator::RunningEmulator {
+    emulator_with(EmulatorConfig {
+        faults: Faults {
+            offline: Some(OfflineFault::Denied),
+            ..Faults::default()
+        },
+        ..EmulatorConfig::default()
+    })
+    .await
+}
+
 fn all_ok() -> Vec<(&'static str, &'static str)> {
     STEPS.iter().map(|s| (*s, "ok")).collect()
 }
@@ -170,14 +182,7 @@ async fn each_bad_api_setup_fails_at_its_step_with_its_exit_class() {
     assert!(steps[4].3.starts_with("check the app_id"), "{steps:?}");
 
     // ListQuality denied: only that step fails, and the fix offers turning recovery off.
-    let emu = emulator_with(EmulatorConfig {
-        faults: Faults {
-            offline: Some(OfflineFault::Denied),
-            ..Faults::default()
-        },
-        ..EmulatorConfig::default()
-    })
-    .await;
+    let emu = offline_denied().await;
     let cfg = write_pipeline(dir.path(), "denied", &emu.url(), 50.0, TARGETS);
     let (code, steps, _) = check(&cfg, Vec::new()).await;
     assert_eq!(code, 5, "{steps:?}");
@@ -293,14 +298,7 @@ async fn each_bad_store_setup_fails_at_the_store_step() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_text_report_has_one_line_per_step_and_a_fix_under_a_failure() {
-    let emu = emulator_with(EmulatorConfig {
-        faults: Faults {
-            offline: Some(OfflineFault::Denied),
-            ..Faults::default()
-        },
-        ..EmulatorConfig::default()
-    })
-    .await;
+    let emu = offline_denied().await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_pipeline(dir.path(), "text", &emu.url(), 50.0, TARGETS);
     let cfg_s = cfg.display().to_string();

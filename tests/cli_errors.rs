@@ -241,16 +241,16 @@ fn a_schedule_longer_than_the_horizon_covers_is_refused_and_a_rate_above_2_warns
 #[test]
 fn logs_are_text_by_default_and_json_when_asked_by_flag_or_env() {
     let run = |extra_args: &[&str], env: Option<&str>| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rtcq"));
+        let mut cmd = rtcq_command();
         cmd.args(["plan", "--config", "/nonexistent/p.toml"])
             .args(extra_args)
             .env_remove("RTCQ_LOG_FORMAT");
         if let Some(v) = env {
             cmd.env("RTCQ_LOG_FORMAT", v);
         }
-        let out = cmd.output().unwrap();
-        assert_eq!(out.status.code(), Some(2));
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        let out = output_of(&mut cmd);
+        assert_eq!(out.code, 2);
+        out.stderr
     };
     // Off a terminal (as here) too: a person reads `rtcq plan … 2>&1 | head`.
     let text = run(&[], None);

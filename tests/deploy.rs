@@ -34,6 +34,36 @@ fn check_deploy(pipeline_dir: &Path) -> serde_json::Value {
     serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap()
 }
 
+/// A CronJob container's arguments as check_deploy.py read them, with the pipeline
+/// file at `cfg`, the Pushgateway at `pushgateway`, and the emulator's endpoint and
+/// clock added.
+fn container_args(
+    cronjob: &serde_json::Value,
+    cfg: &Path,
+    pushgateway: &str,
+    endpoint: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<String> {
+    let mut args: Vec<String> = cronjob["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let at = |args: &[String], flag: &str| args.iter().position(|a| a == flag).unwrap() + 1;
+    let i = at(&args, "--config");
+    args[i] = cfg.display().to_string();
+    let i = at(&args, "--pushgateway");
+    args[i] = pushgateway.to_string();
+    args.extend([
+        "--endpoint".to_string(),
+        endpoint.to_string(),
+        "--now".to_string(),
+        now.to_rfc3339(),
+    ]);
+    args
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cronjob_and_airflow_dag_run_as_written() {
     let dir = tempfile::tempdir().unwrap();
@@ -73,23 +103,7 @@ async fn cronjob_and_airflow_dag_run_as_written() {
     let cfg = dir.path().join("cronjob.toml");
     std::fs::write(&cfg, &local).unwrap();
     let pipeline = load(&cfg);
-    let mut args: Vec<String> = checked["cronjob"]["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
-    let at = |args: &[String], flag: &str| args.iter().position(|a| a == flag).unwrap() + 1;
-    let i = at(&args, "--config");
-    args[i] = cfg.display().to_string();
-    let i = at(&args, "--pushgateway");
-    args[i] = pg.url();
-    args.extend([
-        "--endpoint".to_string(),
-        emu.url(),
-        "--now".to_string(),
-        now.to_rfc3339(),
-    ]);
+    let args = container_args(&checked["cronjob"], &cfg, &pg.url(), &emu.url(), now);
     // As in the pod: the temporary folder not writable (read-only root), the spill
     // folder (the emptyDir, here a temporary folder) writable, and a run that spills.
     assert_eq!(checked["cronjob"]["spill_dir"], "/spill");
@@ -129,22 +143,7 @@ async fn cronjob_and_airflow_dag_run_as_written() {
     );
     let cfg = dir.path().join("cronjob-local.toml");
     std::fs::write(&cfg, &toml).unwrap();
-    let mut args: Vec<String> = local["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
-    let i = at(&args, "--config");
-    args[i] = cfg.display().to_string();
-    let i = at(&args, "--pushgateway");
-    args[i] = pg.url();
-    args.extend([
-        "--endpoint".to_string(),
-        emu.url(),
-        "--now".to_string(),
-        now.to_rfc3339(),
-    ]);
+    let args = container_args(local, &cfg, &pg.url(), &emu.url(), now);
     let out = rtcq_async(args).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(

@@ -159,13 +159,11 @@ async fn json_logs_name_the_pipeline_and_run_on_every_line_and_metrics_match_the
                 dir.path().join("data").display()
             ),
             &format!(
-                "last run: {}Z (run {run_id}), exit 0, {} request(s), {} row(s), 0 gap(s), 11 target(s) served, 0 deferred",
-                summary["finished_at"]
-                    .as_str()
+                "last run: {} (run {run_id}), exit 0, {} request(s), {} row(s), 0 gap(s), 11 target(s) served, 0 deferred",
+                // The summary's instant, as status writes every instant: whole seconds.
+                chrono::DateTime::parse_from_rfc3339(summary["finished_at"].as_str().unwrap())
                     .unwrap()
-                    .split('.')
-                    .next()
-                    .unwrap(),
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 summary["requests_sent"],
                 summary["rows_written"],
             ),

@@ -323,19 +323,7 @@ async fn a_cursor_in_the_future_is_named_rewound_to_the_horizon_and_refetched_on
 
 /// The binary run from folder `cwd`.
 fn rtcq_in(cwd: &std::path::Path, args: &[&str]) -> Output {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rtcq"))
-        .current_dir(cwd)
-        .args(args)
-        .env("VOLC_ACCESSKEY", AK)
-        .env("VOLC_SECRETKEY", SK)
-        .env("RUST_LOG", "info")
-        .output()
-        .unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    output_of(rtcq_command().current_dir(cwd).args(args))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -504,29 +504,18 @@ async fn moto_honours_if_none_match_and_if_match_on_put() {
 /// `rtcq <command>` against the moto server's endpoint with no AWS credentials at all
 /// (every `AWS_*` variable of the test's own environment removed), plus `extra`.
 fn without_credentials(moto: &Moto, args: &[&str], extra: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtcq"));
+    let mut cmd = rtcq_command();
     for (k, _) in std::env::vars() {
         if k.starts_with("AWS_") {
             cmd.env_remove(k);
         }
     }
     cmd.args(args)
-        .env("VOLC_ACCESSKEY", AK)
-        .env("VOLC_SECRETKEY", SK)
         .env("AWS_ENDPOINT", moto.endpoint())
         .env("AWS_ALLOW_HTTP", "true")
         .env("AWS_REGION", moto::REGION)
-        .env("RUST_LOG", "info")
-        .env("RTCQ_LOG_FORMAT", "json");
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        .envs(extra.iter().copied());
+    output_of(&mut cmd)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -106,29 +106,24 @@ pub async fn check(args: &CheckArgs) -> Exit {
 /// Every step, in order; a step that needs an earlier one that failed is skipped.
 async fn steps(args: &CheckArgs) -> Vec<Step> {
     let mut steps = Vec::new();
-    let mut pipeline = match config::load(&args.config) {
+    let loaded = config::load(&args.config).and_then(|mut p| {
+        if let Some(endpoint) = &args.endpoint {
+            p.override_endpoint(endpoint)?;
+        }
+        Ok(p)
+    });
+    let pipeline = match loaded {
         Ok(p) => p,
         Err(e) => {
             steps.push(Step::fail(
                 "config",
                 e.to_string(),
-                "correct the pipeline file as the message says (`rtcq plan` reads it the same way)",
+                "correct the pipeline file (or --endpoint) as the message says; `rtcq plan` reads it the same way",
                 Exit::Usage,
             ));
             return steps;
         }
     };
-    if let Some(endpoint) = &args.endpoint
-        && let Err(e) = pipeline.override_endpoint(endpoint)
-    {
-        steps.push(Step::fail(
-            "config",
-            e.to_string(),
-            "give --endpoint as a URL",
-            Exit::Usage,
-        ));
-        return steps;
-    }
     let mut described = describe(&pipeline, &args.config);
     if let Some(w) = pipeline.rate_warning() {
         tracing::warn!("{w}");
@@ -436,19 +431,19 @@ fn clock_step(endpoint: &str, api: &ApiClock) -> Step {
     }
     let offset = api.measured();
     let seconds = offset.num_milliseconds() as f64 / 1000.0;
-    let detail = format!(
-        "{endpoint} answered; its clock is {:.1} s {} this host's",
-        seconds.abs(),
-        if seconds >= 0.0 { "ahead of" } else { "behind" }
-    );
-    if offset.abs() > OFFSET_WARN {
-        Step::ok(
-            "api clock",
-            format!("{detail} (runs follow the API's clock, but fix this host's time sync)"),
-        )
+    let advice = if offset.abs() > OFFSET_WARN {
+        " (runs follow the API's clock, but fix this host's time sync)"
     } else {
-        Step::ok("api clock", detail)
-    }
+        ""
+    };
+    Step::ok(
+        "api clock",
+        format!(
+            "{endpoint} answered; its clock is {:.1} s {} this host's{advice}",
+            seconds.abs(),
+            if seconds >= 0.0 { "ahead of" } else { "behind" }
+        ),
+    )
 }
 
 /// The target the API steps ask for: the first listed one, else a discovery entry's

@@ -29,7 +29,7 @@ use crate::config::{self, Pipeline};
 use crate::domain::Target;
 use crate::domain::discovery::ScanState;
 use crate::plan::{Progress, Window};
-use crate::run::{Exit, targets_from_state};
+use crate::run::{Exit, open_sink_to_read, targets_from_state};
 use crate::sink::Sink;
 use crate::state::{State, StateStore};
 
@@ -38,18 +38,6 @@ fn warn_rate(pipeline: &Pipeline) {
     if let Some(w) = pipeline.rate_warning() {
         tracing::warn!("{w}");
     }
-}
-
-/// The pipeline's sink as `plan` and `status` open it: nothing is created.
-fn open_sink_to_read(pipeline: &Pipeline) -> Result<Sink, crate::sink::SinkError> {
-    let root = crate::sink::store::open_to_read(
-        &pipeline.sink.url,
-        &crate::sink::StoreOptions {
-            endpoint: pipeline.sink.endpoint.clone(),
-            region: pipeline.sink.region.clone(),
-        },
-    )?;
-    Sink::new(root, &pipeline.name)
 }
 
 fn load_config(args: &PipelineArgs, endpoint: Option<&str>) -> Result<Pipeline, Exit> {

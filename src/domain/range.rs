@@ -78,17 +78,15 @@ pub(crate) struct Gap {
 }
 
 impl Gap {
-    /// The target as logs, `status` and the summary name targets
-    /// (`app=… product=… room=… user=…`), not its state key.
-    pub(crate) fn label(&self) -> String {
-        let mut s = format!("app={} product={}", self.app_id, self.product_type);
-        if let Some(room) = &self.room_id {
-            s.push_str(&format!(" room={room}"));
+    /// The target as logs and `status` name targets (`app=… product=…`), not its state
+    /// key.
+    pub(crate) fn label(&self) -> super::target::Label<'_> {
+        super::target::Label {
+            app_id: &self.app_id,
+            product_type: &self.product_type,
+            room_id: self.room_id.as_deref(),
+            user_id: self.user_id.as_deref(),
         }
-        if let Some(user) = &self.user_id {
-            s.push_str(&format!(" user={user}"));
-        }
-        s
     }
 
     /// `range` of `target` left the API's horizon before it could be fetched; found at

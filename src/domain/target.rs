@@ -71,15 +71,36 @@ impl Target {
     }
 }
 
-impl fmt::Display for Target {
+/// A target as every message names it: `app=… product=… room=… user=…`, from its
+/// parts (a gap record keeps the parts, not the target).
+pub(crate) struct Label<'a> {
+    pub(crate) app_id: &'a str,
+    pub(crate) product_type: &'a str,
+    pub(crate) room_id: Option<&'a str>,
+    pub(crate) user_id: Option<&'a str>,
+}
+
+impl fmt::Display for Label<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "app={} product={}", self.app_id, self.product_type)?;
-        if let Some(room) = &self.room_id {
+        if let Some(room) = self.room_id {
             write!(f, " room={room}")?;
         }
-        if let Some(user) = &self.user_id {
+        if let Some(user) = self.user_id {
             write!(f, " user={user}")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Label {
+            app_id: &self.app_id,
+            product_type: self.product_type.as_str(),
+            room_id: self.room_id.as_deref(),
+            user_id: self.user_id.as_deref(),
+        }
+        .fmt(f)
     }
 }

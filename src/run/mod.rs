@@ -303,13 +303,14 @@ async fn run_leased(
 
 /// Opens the pipeline's sink.
 pub(crate) fn open_sink(pipeline: &Pipeline) -> Result<Sink, SinkError> {
-    let root = crate::sink::open(
-        &pipeline.sink.url,
-        &crate::sink::StoreOptions {
-            endpoint: pipeline.sink.endpoint.clone(),
-            region: pipeline.sink.region.clone(),
-        },
-    )?;
+    let root = crate::sink::open(&pipeline.sink.url, &pipeline.sink.store_options())?;
+    Sink::new(root, &pipeline.name)
+}
+
+/// Opens the pipeline's sink as `plan` and `status` read it: nothing is created.
+pub(crate) fn open_sink_to_read(pipeline: &Pipeline) -> Result<Sink, SinkError> {
+    let root =
+        crate::sink::store::open_to_read(&pipeline.sink.url, &pipeline.sink.store_options())?;
     Sink::new(root, &pipeline.name)
 }
 

@@ -341,12 +341,7 @@ fn open_s3(
 /// Which source object_store will take S3 credentials from, read from the same
 /// variables in the same order; an error when none can give any.
 fn credential_source(env: &[(String, String)]) -> Result<&'static str, String> {
-    let var = |name: &str| {
-        env.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    };
+    let var = |name: &str| env_var(env, name);
     match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
         (Some(_), Some(_)) => return Ok("AWS_ACCESS_KEY_ID"),
         (Some(_), None) => {
@@ -386,12 +381,7 @@ fn credential_source(env: &[(String, String)]) -> Result<&'static str, String> {
 /// The S3 builder: the `AWS_*` variables as `from_env` applies them, then the explicit
 /// overrides described in the module docs.
 fn s3_builder(bucket: &str, opts: &StoreOptions, env: &[(String, String)]) -> AmazonS3Builder {
-    let var = |name: &str| {
-        env.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    };
+    let var = |name: &str| env_var(env, name);
     let mut b = AmazonS3Builder::new();
     for (k, v) in env {
         if let Ok(key) = k.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
@@ -427,6 +417,14 @@ fn s3_builder(bucket: &str, opts: &StoreOptions, env: &[(String, String)]) -> Am
     b.with_allow_http(allow_http)
         .with_virtual_hosted_style_request(virtual_hosted)
         .with_bucket_name(bucket)
+}
+
+/// The non-empty value of `name` among the `AWS_*` variables `env` holds.
+fn env_var<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    env.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
 }
 
 fn is_true(v: &str) -> bool {

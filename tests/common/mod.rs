@@ -132,17 +132,25 @@ pub(crate) fn rtcq(args: &[&str]) -> Output {
 }
 
 pub(crate) fn rtcq_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = rtcq_command();
+    cmd.args(args).envs(env.iter().copied());
+    output_of(&mut cmd)
+}
+
+/// The binary as the tests start it: the demo key pair, info logs as JSON lines (the
+/// tests read them unless they ask for text, the default).
+pub(crate) fn rtcq_command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtcq"));
-    cmd.args(args)
-        .env("VOLC_ACCESSKEY", AK)
+    cmd.env("VOLC_ACCESSKEY", AK)
         .env("VOLC_SECRETKEY", SK)
         .env_remove("VOLC_SESSION_TOKEN")
         .env("RUST_LOG", "info")
-        // The tests read logs as JSON lines unless they ask for text (the default).
         .env("RTCQ_LOG_FORMAT", "json");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    cmd
+}
+
+/// Runs `cmd` to its end: its exit code and output.
+pub(crate) fn output_of(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap();
     Output {
         code: out.status.code().unwrap_or(-1),
