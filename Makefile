@@ -7,8 +7,9 @@ PY := $(abspath $(VENV)/bin/python)
 # apt-get as root, through sudo otherwise.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# The job and the emulator (the demo's stand-in API); the image holds only the job.
 build:
-	cargo build --release
+	cargo build --release --workspace --bins
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
@@ -40,11 +41,13 @@ $(VENV)/.installed: requirements-test.txt
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+	cargo clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
+# RTCQ_REQUIRE_ALL=1: a test that needs the venv, the Pushgateway, promtool or Java
+# fails here instead of skipping (plain `cargo test` skips them where they are missing).
 test: deps venv lint
-	RTCQ_PYTHON=$(PY) cargo test --all-targets --no-fail-fast
+	RTCQ_REQUIRE_ALL=1 RTCQ_PYTHON=$(PY) cargo test --workspace --all-targets --no-fail-fast
 
 fmt:
 	cargo fmt --all

@@ -31,7 +31,7 @@ fn main() -> anyhow::Result<()> {
     ]
     .map(String::from)
     .to_vec();
-    let result = rtcq::emulator::generate(
+    let result = rtcq_emulator::generate(
         "bench-app",
         ProductType::Web,
         Some("room-00001"),

@@ -34,6 +34,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=${BIN:-target/release/rtcq}
+EMULATOR=${EMULATOR:-target/release/rtcq-emulator}
 CASES=${CASES:-rate throughput peer floor}
 TARGETS=${TARGETS:-600}
 LATENCIES=${LATENCIES:-300 1000}
@@ -47,7 +48,7 @@ export VOLC_ACCESSKEY=${VOLC_ACCESSKEY:-AKLTdemo0000000000000000000000}
 export VOLC_SECRETKEY=${VOLC_SECRETKEY:-demo-secret-do-not-use}
 
 if [ -z "${NO_BUILD:-}" ]; then
-  cargo build --release --quiet --bin rtcq --example bench_decode --example bench_encode
+  cargo build --release --quiet --bin rtcq --bin rtcq-emulator --example bench_decode --example bench_encode
 fi
 mkdir -p "$OUT"
 ROWS=()
@@ -66,7 +67,7 @@ trap stop_emulator EXIT
 # default $BENCH_NOW).
 start_emulator() {
   local rate=$1 latency=$2 log=$3 now=${4:-$BENCH_NOW}
-  "$BIN" --log-format text emulator --listen 127.0.0.1:0 --now "$now" \
+  "$EMULATOR" --listen 127.0.0.1:0 --now "$now" \
     --rate-limit "$rate" --latency-ms "$latency" >"$log.out" 2>"$log" &
   emu_pid=$!
   url=

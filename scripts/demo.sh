@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/rtcq}
+EMULATOR=${EMULATOR:-target/release/rtcq-emulator}
 DEMO_NOW=${DEMO_NOW:-2026-11-25T12:00:10Z}
 # The emulator's documented demo key pair (never a real credential).
 export VOLC_ACCESSKEY=${VOLC_ACCESSKEY:-AKLTdemo0000000000000000000000}
@@ -23,7 +24,7 @@ if [ "$DEMO_NOW" != now ]; then
 fi
 
 tmp=$(mktemp -d)
-"$BIN" emulator --listen 127.0.0.1:0 "${now_args[@]}" >"$tmp/emulator.out" 2>"$tmp/emulator.log" &
+"$EMULATOR" --listen 127.0.0.1:0 "${now_args[@]}" >"$tmp/emulator.out" 2>"$tmp/emulator.log" &
 emu=$!
 trap 'kill $emu 2>/dev/null || true; wait $emu 2>/dev/null || true; rm -rf "$tmp"' EXIT
 for _ in $(seq 1 100); do

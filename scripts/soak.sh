@@ -15,17 +15,17 @@
 #   SOAK_HOURS  hours of 5-minute runs (default 24); the outage starts a third in
 #   SOAK_S3=1   write to a bucket on moto instead of a local folder
 #
-# The same driver, three hours and one seed, runs in the suite (tests/soak.rs).
+# The same driver, three hours and one seed, runs in the suite (tests/it/soak.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=${SEEDS:-1 2 3}
 export SOAK_HOURS=${SOAK_HOURS:-24}
 export RTCQ_PYTHON=${RTCQ_PYTHON:-$PWD/.venv/bin/python}
-cargo test --release --test soak --no-run
+cargo test --release --test it --no-run
 status=0
 for seed in $SEEDS; do
   log=$(mktemp)
-  if ! SOAK_SEED=$seed cargo test --release --test soak a_day_of_scheduled_runs -- \
+  if ! SOAK_SEED=$seed cargo test --release --test it soak::a_day_of_scheduled_runs -- \
       --ignored --nocapture --exact >"$log" 2>&1; then
     status=1
   fi

@@ -12,17 +12,18 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::limit::HEADROOM;
-use crate::plan::{BUCKET, HORIZON, HORIZON_MARGIN, SETTLE};
+use crate::plan::HORIZON_MARGIN;
+use volc_rtc::limits::{REALTIME_BUCKET, REALTIME_DELAY, REALTIME_HORIZON};
 
 /// How soon after one request a target must be served again: its data starts at most
-/// `SETTLE + BUCKET` before the request was sent and leaves the horizon
-/// `HORIZON - HORIZON_MARGIN` after that (58 minutes).
-pub(crate) const SERVE_WITHIN: TimeDelta = HORIZON
+/// `REALTIME_DELAY + REALTIME_BUCKET` before the request was sent and leaves the horizon
+/// `REALTIME_HORIZON - HORIZON_MARGIN` after that (58 minutes).
+pub(crate) const SERVE_WITHIN: TimeDelta = REALTIME_HORIZON
     .checked_sub(&HORIZON_MARGIN)
     .unwrap()
-    .checked_sub(&SETTLE)
+    .checked_sub(&REALTIME_DELAY)
     .unwrap()
-    .checked_sub(&BUCKET)
+    .checked_sub(&REALTIME_BUCKET)
     .unwrap();
 
 /// A pipeline's request budget: its rate, how often a run starts, and how long a run
@@ -114,7 +115,9 @@ impl Budget {
     /// The lag a target reaches just before its turn: the time between turns plus the
     /// settle delay its last request stopped short of.
     pub(crate) fn worst_lag(&self, targets: u64) -> Option<Duration> {
-        let extra = (SETTLE + BUCKET).to_std().unwrap_or_default();
+        let extra = (REALTIME_DELAY + REALTIME_BUCKET)
+            .to_std()
+            .unwrap_or_default();
         self.serve_every(targets).map(|d| d + extra)
     }
 

@@ -1,4 +1,4 @@
-//! The command line: `rtcq run | backfill | plan | status | check | emulator`.
+//! The command line: `rtcq run | backfill | plan | status | check`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -52,8 +52,6 @@ pub enum Command {
     /// Prove a pipeline's setup before scheduling it: the config, the store, the lease,
     /// the API's clock and one request per API action it uses; writes no data.
     Check(CheckArgs),
-    /// Serve a local stand-in for the Volcengine API.
-    Emulator(crate::emulator::EmulatorArgs),
 }
 
 /// Options shared by commands that read a pipeline.

@@ -11,18 +11,7 @@ use serde::Deserialize;
 
 use crate::domain::endpoint::url_is_loopback;
 use crate::domain::{PipelineName, ProductType, RoomMatch, RoomScan, Target};
-
-/// Indicators `ListRealTimeQuality` accepts (doc 6348/1167931, section listquality).
-pub(crate) const INDICATORS: [&str; 5] = [
-    "join_room_success_rate",
-    "stall_rate",
-    "first_frame_send_success_rate",
-    "first_frame_recv_success_rate",
-    "network_trans_delay",
-];
-
-/// Most users one request may name (API limit).
-pub(crate) const MAX_USERS_PER_REQUEST: usize = 20;
+use volc_rtc::limits::{DEFAULT_ENDPOINT, DEFAULT_REGION, INDICATORS, REQUESTS_PER_SECOND};
 
 /// Longest id we accept for apps, rooms and users. Real ids are far shorter; the cap keeps
 /// object keys under every store's limit.
@@ -30,11 +19,6 @@ pub(crate) const MAX_ID_LEN: usize = 128;
 
 /// Longest escaped `app_id=` directory name: file systems allow 255 bytes a name.
 pub(crate) const MAX_SEGMENT_LEN: usize = 255;
-
-/// Default API endpoint.
-pub(crate) const DEFAULT_ENDPOINT: &str = "https://rtc.volcengineapi.com";
-/// Default signing region.
-pub(crate) const DEFAULT_REGION: &str = "cn-north-1";
 
 /// A config file that cannot be used. Always names the file; `key` is the dotted path
 /// of the offending entry when there is one.
@@ -330,18 +314,15 @@ fn api_settings(api: ApiFile) -> Result<ApiSettings, Rejection> {
     })
 }
 
-/// The documented `ListRealTimeQuality` limit, per account.
-pub(crate) const DOCUMENTED_REQUESTS_PER_SECOND: f64 = 2.0;
-
 impl Pipeline {
     /// A warning when the file asks for more than the API's documented rate: the API
     /// throttles what exceeds it, so runs slow down, fail or overstate their capacity,
     /// unless the account's quota was raised.
     pub(crate) fn rate_warning(&self) -> Option<String> {
         let rps = self.api.requests_per_second;
-        (rps > DOCUMENTED_REQUESTS_PER_SECOND).then(|| {
+        (rps > REQUESTS_PER_SECOND).then(|| {
             format!(
-                "{}: api.requests_per_second = {rps} is above the API's documented {DOCUMENTED_REQUESTS_PER_SECOND} requests/second per account: requests over it are throttled (429) and the capacity shown is not reached; keep it at {DOCUMENTED_REQUESTS_PER_SECOND} unless Volcengine raised this account's quota",
+                "{}: api.requests_per_second = {rps} is above the API's documented {REQUESTS_PER_SECOND} requests/second per account: requests over it are throttled (429) and the capacity shown is not reached; keep it at {REQUESTS_PER_SECOND} unless Volcengine raised this account's quota",
                 self.file.display()
             )
         })

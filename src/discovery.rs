@@ -16,13 +16,14 @@ use std::time::Duration;
 use backon::Retryable;
 use chrono::{DateTime, SecondsFormat, SubsecRound, TimeDelta, Utc};
 
-use crate::api::room_info::{CallInfo, MAX_PAGE_SIZE, RoomInfoQuery};
+use crate::api::room_info::{CallInfo, RoomInfoQuery};
 use crate::api::{ApiError, Client};
 use crate::domain::discovery::{CallRecord, Calls, OVERLAP, ScanState, UnsureLoss};
 use crate::domain::range::merged;
 use crate::domain::{RoomScan, Target, TimeRange};
 use crate::limit::{Pacer, RetryPolicy, THROTTLE_PAUSE};
-use crate::plan::{BUCKET, Progress, Window, ceil_to, floor_to};
+use crate::plan::{Progress, Window, ceil_to, floor_to};
+use volc_rtc::limits::{REALTIME_BUCKET, ROOM_INFO_MAX_PAGE_SIZE, ROOM_INFO_MAX_SPAN};
 
 /// How far back the first scan of a pipeline looks, to find calls begun long ago and
 /// still running inside the horizon: the most one request covers.
@@ -30,9 +31,6 @@ pub(crate) const FIRST_LOOKBACK: TimeDelta = TimeDelta::hours(24);
 
 /// How far back `ListRoomInfo` answers (14 days), with a margin.
 const MAX_LOOKBACK: TimeDelta = TimeDelta::days(13);
-
-/// The longest window one `ListRoomInfo` request covers.
-const MAX_SPAN: TimeDelta = TimeDelta::hours(24);
 
 /// Pages one window may take before the answer is judged endless (a misbehaving
 /// server): 100,000 calls.
@@ -100,7 +98,7 @@ impl Scanner {
         let mut found = Vec::new();
         let mut start = from;
         while start < now {
-            let end = (start + MAX_SPAN).min(now);
+            let end = (start + ROOM_INFO_MAX_SPAN).min(now);
             self.scan_window(scan, start, end, &mut found).await?;
             start = end;
         }
@@ -124,10 +122,10 @@ impl Scanner {
                 start_time: rfc(start),
                 end_time: rfc(end),
                 page_num,
-                page_size: MAX_PAGE_SIZE,
+                page_size: ROOM_INFO_MAX_PAGE_SIZE,
             };
             let page = self.page(&query).await?;
-            let full = page.room_list.len() >= MAX_PAGE_SIZE as usize;
+            let full = page.room_list.len() >= ROOM_INFO_MAX_PAGE_SIZE as usize;
             // A short page ends the list unless `HasMore` says more exist; an empty page
             // ends it whatever `HasMore` says, so a stuck flag costs one request.
             let last = page.room_list.is_empty() || (!full && !page.has_more);
@@ -259,7 +257,10 @@ pub(crate) fn fit_to_calls(
     if !p.incomplete.is_empty() {
         return true;
     }
-    let first_call = calls.iter().map(|c| floor_to(c.created, BUCKET)).min();
+    let first_call = calls
+        .iter()
+        .map(|c| floor_to(c.created, REALTIME_BUCKET))
+        .min();
     let from = match p.cursor {
         Some(c) => c,
         None if found_late => first_call.unwrap_or(window.settled_end),
@@ -273,7 +274,7 @@ pub(crate) fn fit_to_calls(
         Some(t) => {
             // Owed from the call's first bucket: nothing is asked for before it, so no
             // request comes back empty for time the room had no call.
-            p.cursor = Some(from.max(floor_to(t, BUCKET)));
+            p.cursor = Some(from.max(floor_to(t, REALTIME_BUCKET)));
             true
         }
     }
@@ -343,10 +344,10 @@ pub(crate) fn covered<'c>(
         calls
             .into_iter()
             .map(|c| TimeRange {
-                start: floor_to(c.created, BUCKET).max(range.start),
+                start: floor_to(c.created, REALTIME_BUCKET).max(range.start),
                 end: c
                     .destroyed
-                    .map_or(range.end, |d| ceil_to(d, BUCKET))
+                    .map_or(range.end, |d| ceil_to(d, REALTIME_BUCKET))
                     .min(range.end),
             })
             .collect(),

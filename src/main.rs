@@ -39,13 +39,6 @@ fn main() -> ExitCode {
             Command::Plan(a) => rtcq::commands::plan(a).await as u8,
             Command::Status(a) => rtcq::commands::status(a).await as u8,
             Command::Check(a) => rtcq::commands::check(a).await as u8,
-            Command::Emulator(a) => match rtcq::emulator::run_cli(a.clone()).await {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    1
-                }
-            },
         }
     });
     ExitCode::from(code)

@@ -6,18 +6,11 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::domain::TimeRange;
+use volc_rtc::limits::{REALTIME_BUCKET, REALTIME_DELAY, REALTIME_HORIZON, REALTIME_MAX_SPAN};
 
-/// Width of one API bucket.
-pub(crate) const BUCKET: TimeDelta = TimeDelta::seconds(30);
-/// How far back the API answers.
-pub(crate) const HORIZON: TimeDelta = TimeDelta::minutes(60);
 /// Margin kept inside the horizon so a request is not rejected for arriving a moment late
 /// or for a small clock difference with the server.
 pub(crate) const HORIZON_MARGIN: TimeDelta = TimeDelta::seconds(30);
-/// The documented data delay: the newest minute is not settled.
-pub(crate) const SETTLE: TimeDelta = TimeDelta::minutes(1);
-/// Longest span one request may cover.
-pub(crate) const MAX_SPAN: TimeDelta = TimeDelta::minutes(60);
 
 /// A half-open interval `[start, end)` on the UTC slot grid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -68,12 +61,12 @@ pub(crate) fn ceil_to(t: DateTime<Utc>, step: TimeDelta) -> DateTime<Utc> {
 pub struct Window {
     pub(crate) now: DateTime<Utc>,
     pub(crate) slot_len: TimeDelta,
-    /// The newest settled instant: `now - SETTLE` on the 30 s grid. Requests end here,
+    /// The newest settled instant: `now - REALTIME_DELAY` on the 30 s grid. Requests end here,
     /// not at a slot boundary, so what a target owes starts as late as it can (up to a
     /// slot length more time before it leaves the horizon); the slot it cuts is written
     /// with what is settled and completed by a later run.
     pub settled_end: DateTime<Utc>,
-    /// The oldest instant still asked for: `now - HORIZON + HORIZON_MARGIN`, on the
+    /// The oldest instant still asked for: `now - REALTIME_HORIZON + HORIZON_MARGIN`, on the
     /// 30 s grid.
     pub horizon: DateTime<Utc>,
 }
@@ -92,12 +85,12 @@ impl Window {
 
 /// The newest end a request sent at `now` may have: what the API has settled.
 pub(crate) fn settled_at(now: DateTime<Utc>) -> DateTime<Utc> {
-    floor_to(now - SETTLE, BUCKET)
+    floor_to(now - REALTIME_DELAY, REALTIME_BUCKET)
 }
 
 /// The oldest start a request sent at `now` may have.
 pub(crate) fn horizon_at(now: DateTime<Utc>) -> DateTime<Utc> {
-    ceil_to(now - HORIZON + HORIZON_MARGIN, BUCKET)
+    ceil_to(now - REALTIME_HORIZON + HORIZON_MARGIN, REALTIME_BUCKET)
 }
 
 /// What a target owes: everything from `cursor` on, plus the `incomplete` parts before
@@ -176,7 +169,8 @@ impl Progress {
     /// found with a call that began in the last minute owes from that call's first
     /// bucket, which the API has not settled yet.
     pub(crate) fn is_in_future(&self, w: &Window) -> bool {
-        self.cursor.is_some_and(|c| c > floor_to(w.now, BUCKET))
+        self.cursor
+            .is_some_and(|c| c > floor_to(w.now, REALTIME_BUCKET))
     }
 
     /// Rewinds a cursor in the future to the horizon of `w`: what the API still has is
@@ -274,7 +268,7 @@ impl SlotRange {
 /// The instant data owed from `owed_from` leaves the horizon: the last moment a
 /// request can still ask for it.
 pub(crate) fn leaves_horizon(owed_from: DateTime<Utc>) -> DateTime<Utc> {
-    owed_from + HORIZON - HORIZON_MARGIN
+    owed_from + REALTIME_HORIZON - HORIZON_MARGIN
 }
 
 /// When a target owing from `owed_from` is due: when that data leaves the horizon, or
@@ -326,7 +320,7 @@ impl Plan {
 }
 
 /// The one request a target needs this run: everything it owes, up to the settled end
-/// (never more than [`MAX_SPAN`]: what it owes starts at the horizon or later).
+/// (never more than [`REALTIME_MAX_SPAN`]: what it owes starts at the horizon or later).
 fn request_for(
     target: usize,
     p: &Progress,
@@ -341,7 +335,7 @@ fn request_for(
     (start < end).then(|| Request {
         target,
         start,
-        end: end.min(start + MAX_SPAN),
+        end: end.min(start + REALTIME_MAX_SPAN),
         due,
         first,
     })
@@ -729,7 +723,7 @@ mod tests {
                 let len = TimeDelta::seconds(len);
                 let now =
                     t(0, 0, 0) + TimeDelta::seconds(now_s) + TimeDelta::milliseconds(now_s % 997);
-                let grid = |back: i64| floor_to(now - TimeDelta::seconds(back), BUCKET);
+                let grid = |back: i64| floor_to(now - TimeDelta::seconds(back), REALTIME_BUCKET);
                 let cursor = cursor_back.map(grid);
                 let incomplete = inc_back
                     .into_iter()
@@ -748,10 +742,10 @@ mod tests {
             prop_assert!(plan.requests.len() <= 1);
             let after = &plan.progress[0];
             for r in plan.requests.iter() {
-                prop_assert!(r.end - r.start <= MAX_SPAN);
+                prop_assert!(r.end - r.start <= REALTIME_MAX_SPAN);
                 prop_assert!(r.start < r.end);
-                prop_assert!(r.start >= now - HORIZON, "start {} before horizon", r.start);
-                prop_assert!(r.end <= now - SETTLE, "end {} not settled", r.end);
+                prop_assert!(r.start >= now - REALTIME_HORIZON, "start {} before horizon", r.start);
+                prop_assert!(r.end <= now - REALTIME_DELAY, "end {} not settled", r.end);
                 prop_assert_eq!(r.start.timestamp() % 30, 0);
                 prop_assert_eq!(r.end.timestamp() % 30, 0);
                 prop_assert_eq!(r.start.timestamp_subsec_nanos(), 0);

@@ -22,7 +22,7 @@ pipeline uses, and names the fix of what fails.
 - `--summary -` prints the run summary as one JSON line, the last line on stdout, which
   the BashOperator pushes to XCom (parsed into a dict by `output_processor`).
 
-Kept working by tests/deploy.rs: it imports this file with Airflow's DagBag and runs
+Kept working by tests/it/deploy.rs: it imports this file with Airflow's DagBag and runs
 each task's command against the emulator.
 """
 

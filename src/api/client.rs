@@ -11,11 +11,11 @@ use reqwest::{Method, Url};
 use super::error::{ApiError, Unreachable};
 use super::offline::{OFFLINE_ACTION, OfflineRequest};
 use super::room_info::{ROOM_INFO_ACTION, RoomInfoEnvelope, RoomInfoPage, RoomInfoQuery};
-use super::types::{
+use volc_rtc::realtime::{
     ACTION, Envelope, EnvelopeRef, QualityRequest, QualityResult, QualityResultRef, SERVICE,
     VERSION,
 };
-use crate::auth::{self, Credentials, RequestToSign};
+use volc_rtc::sign::{self as auth, Credentials, RequestToSign};
 
 /// The `Content-Type` a GET is signed and sent with, as the official Go SDK does.
 const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
@@ -365,11 +365,7 @@ fn clean_text(s: &str) -> String {
 }
 
 /// The error in a parsed document's metadata or status, if any.
-fn check(
-    status: u16,
-    metadata: super::types::ResponseMetadata,
-    body: &[u8],
-) -> Result<(), ApiError> {
+fn check(status: u16, metadata: volc_rtc::ResponseMetadata, body: &[u8]) -> Result<(), ApiError> {
     if let Some(err) = metadata.error {
         return Err(ApiError::Api {
             status,
@@ -500,7 +496,7 @@ mod tests {
 
     /// A client of the emulator at `url` with the demo pair (or `secret`).
     fn emulator_client(url: &str, secret: &str) -> Client {
-        let creds = Credentials::new(crate::emulator::DEMO_ACCESS_KEY, secret, None);
+        let creds = Credentials::new(rtcq_emulator::DEMO_ACCESS_KEY, secret, None);
         Client::new(url, "cn-north-1", creds, Timeouts::default()).unwrap()
     }
 
@@ -511,9 +507,9 @@ mod tests {
         use crate::clock::{ApiClock, Clock};
         // The emulator's data clock an hour behind this host: its answer is the API's.
         let then = Utc::now() - chrono::TimeDelta::hours(1);
-        let emu = crate::emulator::spawn(
+        let emu = rtcq_emulator::spawn(
             tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-            crate::emulator::EmulatorConfig {
+            rtcq_emulator::EmulatorConfig {
                 now: Some(then),
                 ..Default::default()
             },
@@ -556,16 +552,16 @@ mod tests {
     #[tokio::test]
     async fn list_room_info_pages_through_the_calls_of_the_emulator() {
         let now: chrono::DateTime<Utc> = "2026-11-25T12:00:00Z".parse().unwrap();
-        let emu = crate::emulator::spawn(
+        let emu = rtcq_emulator::spawn(
             tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-            crate::emulator::EmulatorConfig {
+            rtcq_emulator::EmulatorConfig {
                 now: Some(now),
                 ..Default::default()
             },
         )
         .await
         .unwrap();
-        let client = emulator_client(&emu.url(), crate::emulator::DEMO_SECRET_KEY);
+        let client = emulator_client(&emu.url(), rtcq_emulator::DEMO_SECRET_KEY);
         let from = "2026-11-25T06:00:00+08:00"; // 22:00 the day before, UTC
         let mut got = Vec::new();
         for page_num in 1.. {
@@ -588,10 +584,10 @@ mod tests {
                 break;
             }
         }
-        let want: Vec<(String, String)> = crate::emulator::created_in(
+        let want: Vec<(String, String)> = rtcq_emulator::created_in(
             "app",
             "2026-11-24T22:00:00Z".parse().unwrap(),
-            now - crate::emulator::LIST_DELAY,
+            now - rtcq_emulator::LIST_DELAY,
         )
         .into_iter()
         .map(|c| (c.room_id, c.call_id))
@@ -654,7 +650,7 @@ mod tests {
         assert_eq!(got.1, owned.indicators[0].name);
         assert_eq!(
             got.2,
-            crate::api::time::parse_timestamp_us(&owned.indicators[0].data[0].time_stamp)
+            volc_rtc::time::parse_timestamp_us(&owned.indicators[0].data[0].time_stamp)
         );
         assert_eq!(got.3, owned.indicators[0].data[0].stream_id);
         assert_eq!(got.4, None);

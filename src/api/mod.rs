@@ -1,14 +1,12 @@
-//! The API calls (`ListRealTimeQuality`, `ListRoomInfo`, `ListQuality`): typed requests
-//! and responses, error classes, and the signed HTTP client.
+//! The signed HTTP client of the three API calls (`ListRealTimeQuality`, `ListRoomInfo`,
+//! `ListQuality`) and its errors. The wire types, signing and the error codes' classes
+//! are `volc_rtc`'s.
 
 pub mod client;
 pub(crate) mod error;
-pub(crate) mod offline;
-pub(crate) mod room_info;
-pub(crate) mod time;
-pub(crate) mod types;
 
 pub use client::{Client, Timeouts};
 pub(crate) use error::RetryRule;
 pub use error::{ApiError, Unreachable};
-pub use types::*;
+pub use volc_rtc::realtime::*;
+pub(crate) use volc_rtc::{offline, room_info};

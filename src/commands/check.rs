@@ -14,17 +14,18 @@ use super::emit;
 use crate::api::offline::{FIVE_MINUTES, OfflineRequest};
 use crate::api::room_info::RoomInfoQuery;
 use crate::api::{ApiError, Client};
-use crate::auth::Credentials;
 use crate::cli::CheckArgs;
 use crate::clock::{ApiClock, Clock, OFFSET_WARN};
 use crate::config::{self, Pipeline};
 use crate::domain::Target;
-use crate::domain::recovery::{DELAY_MARGIN, OFFLINE_DELAY};
+use crate::domain::recovery::DELAY_MARGIN;
 use crate::plan;
 use crate::run::fetch::request_body;
 use crate::run::{Exit, open_sink};
 use crate::sink::Sink;
 use crate::state::{Lease, LeaseOptions};
+use volc_rtc::Credentials;
+use volc_rtc::limits::OFFLINE_DELAY;
 
 /// One step's outcome.
 #[derive(Debug, Serialize)]

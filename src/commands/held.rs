@@ -11,8 +11,9 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::domain::Gap;
-use crate::plan::{BUCKET, Slot, SlotRange};
+use crate::plan::{Slot, SlotRange};
 use crate::sink::{Sink, SinkError};
+use volc_rtc::limits::REALTIME_BUCKET;
 
 /// What the dataset holds of one gap's range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -60,7 +61,7 @@ pub(crate) async fn check(
             }
         }
         out.push(Held {
-            buckets: SlotRange::covering(gap.start, gap.end, BUCKET).count as u64,
+            buckets: SlotRange::covering(gap.start, gap.end, REALTIME_BUCKET).count as u64,
             held: held.len() as u64,
         });
     }

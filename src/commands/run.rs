@@ -6,7 +6,6 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use super::{fail, load_config};
-use crate::auth::Credentials;
 use crate::cli::{BackfillArgs, RunArgs};
 use crate::clock::Clock;
 use crate::config::Pipeline;
@@ -15,6 +14,7 @@ use crate::plan::Backfill;
 use crate::progress::Progress as Bar;
 use crate::run::{self, Exit, RunOptions, Summary};
 use crate::state::LeaseOptions;
+use volc_rtc::Credentials;
 
 /// How far `--now` may be past the wall clock: a scheduler that passes its own "now"
 /// (e.g. Airflow's logical time) a moment late is not refused.

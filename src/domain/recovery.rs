@@ -7,23 +7,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Gap, TimeRange};
-
-/// How long the offline API takes to have a bucket: 8 hours.
-pub(crate) const OFFLINE_DELAY: TimeDelta = TimeDelta::hours(8);
+use volc_rtc::limits::{OFFLINE_DELAY, OFFLINE_LOOKBACK, OFFLINE_MAX_SPAN};
 
 /// Waited beyond [`OFFLINE_DELAY`] before a gap is asked for: a late bucket would make
 /// a recovery that is recorded, and so never asked again, short of data.
 pub(crate) const DELAY_MARGIN: TimeDelta = TimeDelta::minutes(30);
 
-/// How far back the offline API keeps data: 30 days.
-pub(crate) const LOOKBACK: TimeDelta = TimeDelta::days(30);
-
 /// Kept clear of the lookback's edge: a request planned at the edge would be refused a
 /// moment later, when it is sent.
 pub(crate) const LOOKBACK_MARGIN: TimeDelta = TimeDelta::hours(1);
-
-/// The longest range one `ListQuality` request may cover: 7 days.
-pub(crate) const MAX_SPAN: TimeDelta = TimeDelta::days(7);
 
 /// The file name of the recovery ledger of `pipeline`, in the gap ledger's directory
 /// (`state` writes it, `sink` sweeps its staging copies).
@@ -81,7 +73,7 @@ impl GapStatus {
 
 /// The oldest instant the offline API can be asked for at `now`, with its margin.
 pub(crate) fn lookback_start(now: DateTime<Utc>) -> DateTime<Utc> {
-    now - LOOKBACK + LOOKBACK_MARGIN
+    now - OFFLINE_LOOKBACK + LOOKBACK_MARGIN
 }
 
 /// The parts of `gap` no recovery of `recoveries` covers, in time order.
@@ -114,7 +106,7 @@ pub(crate) fn status(gap: &Gap, recoveries: &[Recovery], now: DateTime<Utc>) -> 
 }
 
 /// One `ListQuality` request recovery owes: a range of gap `gap` (an index into the
-/// gaps given to [`due`]), at most [`MAX_SPAN`] long.
+/// gaps given to [`due`]), at most [`OFFLINE_MAX_SPAN`] long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Due {
     pub(crate) gap: usize,
@@ -139,7 +131,7 @@ struct Joined<'g> {
 
 /// Every request owed at `now`, oldest first: the unrecovered parts of the gaps that
 /// ended at least the offline delay (and its margin) ago, within the lookback, the parts
-/// of one target that touch joined into one range, cut into [`MAX_SPAN`] pieces. A range
+/// of one target that touch joined into one range, cut into [`OFFLINE_MAX_SPAN`] pieces. A range
 /// that touches a part not due yet waits for it (at most [`JOIN_WAIT`]). Each request
 /// names the first gap of its range.
 pub(crate) fn due(gaps: &[Gap], recoveries: &[Recovery], now: DateTime<Utc>) -> Vec<Due> {
@@ -187,7 +179,7 @@ pub(crate) fn due(gaps: &[Gap], recoveries: &[Recovery], now: DateTime<Utc>) -> 
     } in joined
     {
         while start < end {
-            let piece_end = (start + MAX_SPAN).min(end);
+            let piece_end = (start + OFFLINE_MAX_SPAN).min(end);
             out.push(Due {
                 gap,
                 range: TimeRange {
@@ -384,7 +376,7 @@ mod tests {
     #[test]
     fn a_gap_past_the_lookback_is_final_unless_it_was_recovered() {
         let g = gap("t", at(1, 0), at(1, 3));
-        let now = at(1, 0) + LOOKBACK + TimeDelta::days(1);
+        let now = at(1, 0) + OFFLINE_LOOKBACK + TimeDelta::days(1);
         assert_eq!(due(std::slice::from_ref(&g), &[], now), vec![]);
         assert_eq!(status(&g, &[], now), GapStatus::Final);
         let r = [recovery("t", at(1, 0), at(1, 3))];

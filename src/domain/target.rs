@@ -5,39 +5,7 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 
-/// Which client platforms the data comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ProductType {
-    /// Apps built on the native SDKs (mobile and desktop); the API's default.
-    Native,
-    /// Apps running in a browser, on the Web SDK.
-    Web,
-}
-
-impl ProductType {
-    /// The wire and column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProductType::Native => "native",
-            ProductType::Web => "web",
-        }
-    }
-
-    /// Parses the wire value; `None` for anything else.
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        match s {
-            "native" => Some(ProductType::Native),
-            "web" => Some(ProductType::Web),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for ProductType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use volc_rtc::ProductType;
 
 /// One series of requests: (app, product type, room or none, user or none).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -273,8 +273,8 @@ mod tests {
 
     use super::*;
     use crate::clock::Clock;
-    use crate::emulator::{self, EmulatorConfig};
     use crate::run::fixtures::{fetcher, t0};
+    use rtcq_emulator::{self as emulator, EmulatorConfig};
 
     #[tokio::test]
     async fn a_window_refused_for_its_time_after_the_clock_moved_is_asked_again_once_on_the_api_clock()

@@ -13,14 +13,14 @@ use super::prepare::{self, Prepared};
 use super::runner::Runner;
 use super::{FetchStats, Fetched, Fetcher, Outcome, RunOptions, open_sink};
 use crate::api::{Client, Timeouts};
-use crate::auth::Credentials;
 use crate::clock::Clock;
 use crate::config::Pipeline;
-use crate::emulator::{self, EmulatorConfig, RunningEmulator};
 use crate::limit::{Pacer, RetryPolicy};
 use crate::plan::Slot;
 use crate::sink::{Row, Sink};
 use crate::state::{Lease, State, StateStore, TargetState};
+use rtcq_emulator::{self as emulator, EmulatorConfig, RunningEmulator};
+use volc_rtc::Credentials;
 
 /// The pipeline's name, as in its file names and `_state/` keys.
 pub(crate) const PIPELINE: &str = "demo";

@@ -24,7 +24,6 @@ use chrono::{DateTime, Utc};
 
 use crate::api::client::ClientError;
 use crate::api::{Client, Timeouts};
-use crate::auth::Credentials;
 use crate::capacity::{Budget, Capacity};
 use crate::clock::{ApiClock, Clock};
 use crate::config::Pipeline;
@@ -34,6 +33,7 @@ use crate::plan::Backfill;
 use crate::progress::Progress;
 use crate::sink::{Sink, SinkError};
 use crate::state::{GapError, Lease, LeaseError, LeaseOptions, StateError};
+use volc_rtc::Credentials;
 
 pub(crate) use fetch::{FetchStats, Fetched, Fetcher, Outcome};
 pub(crate) use prepare::targets_from_state;

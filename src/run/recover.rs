@@ -378,9 +378,9 @@ mod tests {
     }
 
     fn runner_client() -> Client {
-        let creds = crate::auth::Credentials::new(
-            crate::emulator::DEMO_ACCESS_KEY,
-            crate::emulator::DEMO_SECRET_KEY,
+        let creds = volc_rtc::Credentials::new(
+            rtcq_emulator::DEMO_ACCESS_KEY,
+            rtcq_emulator::DEMO_SECRET_KEY,
             None,
         );
         Client::new(
