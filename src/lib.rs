@@ -12,18 +12,14 @@
 //! the real API.
 
 pub mod api;
-pub mod capacity;
 pub mod cli;
 pub mod clock;
-pub mod commands;
 pub mod config;
 pub(crate) mod discovery;
 pub mod domain;
-pub mod limit;
-pub mod logs;
-pub mod metrics;
+pub mod obs;
 pub mod plan;
-pub mod progress;
+pub(crate) mod recovery;
 pub mod run;
 pub mod sink;
 pub mod state;

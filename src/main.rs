@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use rtcq::cli::{Cli, Command};
-use rtcq::progress::Progress;
+use rtcq::obs::progress::Progress;
 
 fn main() -> ExitCode {
     tune_allocator();
@@ -14,13 +14,13 @@ fn main() -> ExitCode {
     // A progress bar only for a run, on a terminal, with text logs.
     let progress = if matches!(cli.command, Command::Run(_) | Command::Backfill(_))
         && std::io::stderr().is_terminal()
-        && !rtcq::logs::wants_json(cli.log_format)
+        && !rtcq::obs::logs::wants_json(cli.log_format)
     {
         Progress::on_stderr()
     } else {
         Progress::off()
     };
-    rtcq::logs::init(cli.log_format, &progress);
+    rtcq::obs::logs::init(cli.log_format, &progress);
     rtcq::api::client::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -34,11 +34,11 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         match &cli.command {
-            Command::Run(a) => rtcq::commands::run(a, progress).await as u8,
-            Command::Backfill(a) => rtcq::commands::backfill(a, progress).await as u8,
-            Command::Plan(a) => rtcq::commands::plan(a).await as u8,
-            Command::Status(a) => rtcq::commands::status(a).await as u8,
-            Command::Check(a) => rtcq::commands::check(a).await as u8,
+            Command::Run(a) => rtcq::cli::run(a, progress).await as u8,
+            Command::Backfill(a) => rtcq::cli::backfill(a, progress).await as u8,
+            Command::Plan(a) => rtcq::cli::plan(a).await as u8,
+            Command::Status(a) => rtcq::cli::status(a).await as u8,
+            Command::Check(a) => rtcq::cli::check(a).await as u8,
         }
     });
     ExitCode::from(code)

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub(crate) mod error;
+pub mod limit;
 
 pub use client::{Client, Timeouts};
 pub(crate) use error::RetryRule;

@@ -2,15 +2,12 @@
 //! from a pipeline file, `plan`, `sink`, `state` and `run` use them, and none of them
 //! imports anything above.
 
-pub(crate) mod discovery;
 pub(crate) mod endpoint;
 pub mod escape;
 pub(crate) mod name;
 pub(crate) mod range;
-pub(crate) mod recovery;
 pub(crate) mod target;
 
-pub(crate) use discovery::{RoomMatch, RoomScan};
 pub(crate) use name::PipelineName;
 pub(crate) use range::{Gap, LostRange, TimeRange};
 pub use target::{ProductType, Target};

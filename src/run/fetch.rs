@@ -9,10 +9,10 @@ use std::time::Duration;
 use backon::Retryable;
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use crate::api::limit::{Pacer, RetryPolicy, THROTTLE_PAUSE};
 use crate::api::{ApiError, Client, QualityRequest, RetryRule};
 use crate::clock::ApiClock;
 use crate::domain::Target;
-use crate::limit::{Pacer, RetryPolicy, THROTTLE_PAUSE};
 use crate::plan;
 use crate::run::rows::Answer;
 

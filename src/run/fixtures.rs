@@ -12,10 +12,10 @@ use tokio::sync::watch;
 use super::prepare::{self, Prepared};
 use super::runner::Runner;
 use super::{FetchStats, Fetched, Fetcher, Outcome, RunOptions, open_sink};
+use crate::api::limit::{Pacer, RetryPolicy};
 use crate::api::{Client, Timeouts};
 use crate::clock::Clock;
 use crate::config::Pipeline;
-use crate::limit::{Pacer, RetryPolicy};
 use crate::plan::Slot;
 use crate::sink::{Row, Sink};
 use crate::state::{Lease, State, StateStore, TargetState};
@@ -148,7 +148,7 @@ impl Fixture {
     }
 
     /// What [`prepare::prepare`] makes of the sink as it is.
-    pub(crate) async fn prepared(&self, opts: &RunOptions, sink: &Sink) -> Prepared {
+    pub(super) async fn prepared(&self, opts: &RunOptions, sink: &Sink) -> Prepared {
         prepare::prepare(
             &self.pipeline,
             opts,
@@ -163,7 +163,7 @@ impl Fixture {
 
     /// A runner prepared from the sink as it is, as a run starts one, and the lease it
     /// holds.
-    pub(crate) async fn runner(&self, opts: &RunOptions) -> (Runner<'_>, Lease) {
+    pub(super) async fn runner(&self, opts: &RunOptions) -> (Runner<'_>, Lease) {
         let sink = self.sink();
         let lease = self.lease(&sink);
         let prepared = self.prepared(opts, &sink).await;
@@ -276,7 +276,7 @@ pub(crate) fn answer(points: &[(&str, f64, Option<&str>)]) -> super::rows::Answe
 
 /// The outcome `outcome` of target `t`'s planned request, asked from where it was
 /// planned.
-pub(crate) fn fetched(runner: &Runner<'_>, t: usize, outcome: Outcome) -> Fetched {
+pub(super) fn fetched(runner: &Runner<'_>, t: usize, outcome: Outcome) -> Fetched {
     let request = runner
         .requests
         .iter()

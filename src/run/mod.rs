@@ -5,41 +5,38 @@
 //! (pacing, in-flight requests, the deadline), `slots` (answers into slot files),
 //! `runner` (what the run holds, state saves and the summary).
 
-pub mod buffer;
 mod dispatch;
 pub(crate) mod fetch;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod prepare;
 mod recover;
 pub mod rows;
 mod runner;
-pub mod slot_file;
 mod slots;
-pub(crate) mod summary;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::api::client::ClientError;
+use crate::api::limit::{Pacer, RetryPolicy};
 use crate::api::{Client, Timeouts};
-use crate::capacity::{Budget, Capacity};
 use crate::clock::{ApiClock, Clock};
 use crate::config::Pipeline;
 use crate::discovery::Scanner;
-use crate::limit::{Pacer, RetryPolicy};
+use crate::obs::progress::Progress;
 use crate::plan::Backfill;
-use crate::progress::Progress;
+use crate::plan::capacity::{Budget, Capacity};
 use crate::sink::{Sink, SinkError};
 use crate::state::{GapError, Lease, LeaseError, LeaseOptions, StateError};
 use volc_rtc::Credentials;
 
+pub use crate::obs::summary::Dropped;
+pub(crate) use crate::obs::summary::Exit;
+pub use crate::obs::summary::Summary;
 pub(crate) use fetch::{FetchStats, Fetched, Fetcher, Outcome};
 pub(crate) use prepare::targets_from_state;
-pub use rows::Dropped;
-pub(crate) use summary::Exit;
-pub use summary::Summary;
 
 use runner::Runner;
 
@@ -312,14 +309,4 @@ pub(crate) fn open_sink_to_read(pipeline: &Pipeline) -> Result<Sink, SinkError> 
     let root =
         crate::sink::store::open_to_read(&pipeline.sink.url, &pipeline.sink.store_options())?;
     Sink::new(root, &pipeline.name)
-}
-
-/// Runs CPU-bound work on the runner's task without stalling the other tasks of a
-/// multi-threaded runtime.
-fn blocking<R>(f: impl FnOnce() -> R) -> R {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        _ => f(),
-    }
 }

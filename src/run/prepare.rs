@@ -6,16 +6,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::buffer::{self, RowStore};
 use super::{RunError, RunOptions};
 use crate::api::Client;
 use crate::clock::ApiClock;
 use crate::config::Pipeline;
+use crate::discovery::calls::ScanState;
 use crate::discovery::{self, Scanner};
-use crate::domain::discovery::ScanState;
 use crate::domain::{Target, TimeRange};
 use crate::plan::{Plan, Progress, Window};
 use crate::sink::Sink;
+use crate::sink::buffer::{self, RowStore};
 use crate::state::{GapLedger, RecoveryLedger, State, StateStore, TargetState};
 
 /// What a run starts from.
@@ -598,7 +598,7 @@ mod tests {
 
     #[test]
     fn discovered_rooms_stay_while_any_target_owes_and_retire_when_all_are_done() {
-        use crate::domain::discovery::CallRecord;
+        use crate::discovery::calls::CallRecord;
         let text = r#"
 name = "demo"
 [sink]

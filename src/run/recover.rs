@@ -20,11 +20,11 @@ use super::dispatch::CHECKPOINT_EVERY;
 use super::fetch::{self, FetchStats};
 use super::rows::{Answer, Grain};
 use super::runner::Runner;
+use crate::api::limit::{Pacer, RetryPolicy};
 use crate::api::offline::{FIVE_MINUTES, OfflineRequest};
 use crate::api::{ApiError, Client, RetryRule};
-use crate::domain::recovery::{self, Recovery};
 use crate::domain::{Gap, Target, TimeRange};
-use crate::limit::{Pacer, RetryPolicy};
+use crate::recovery::{self, Recovery};
 
 /// Sends `ListQuality` requests: its own pacer (the action has its own limit) and the
 /// run's retry policy.
@@ -408,7 +408,7 @@ mod tests {
             ("2026-11-25T12:05:00Z", 3.0, None),
         ]);
         let kept = |grain| {
-            let mut dropped = rows::Dropped::default();
+            let mut dropped = crate::obs::summary::Dropped::default();
             let mut out = Vec::new();
             rows::for_each_point(
                 &target,

@@ -7,22 +7,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 
-use super::buffer::{Point, RowStore, SlotRows};
 use super::fetch::FetchStats;
 use super::prepare::Prepared;
 use super::rows::Grain;
-use super::summary::{BackfillReport, DiscoveryReport, Exit, RecoveryReport, Summary, TargetLag};
 use super::{Dropped, Fetcher, RunError, RunOptions};
-use crate::capacity::{Budget, Capacity};
 use crate::clock::Clock;
 use crate::config::Pipeline;
 use crate::discovery::Scanner;
-use crate::domain::discovery::ScanState;
-use crate::domain::recovery::Recovery;
+use crate::discovery::calls::ScanState;
 use crate::domain::{Gap, LostRange, Target};
+use crate::obs::progress::Progress as Bar;
+use crate::obs::summary::{
+    BackfillReport, DiscoveryReport, Exit, RecoveryReport, Summary, TargetLag,
+};
+use crate::plan::capacity::{Budget, Capacity};
 use crate::plan::{Progress, Request, Window, due, leaves_horizon};
-use crate::progress::Progress as Bar;
+use crate::recovery::Recovery;
 use crate::sink::Sink;
+use crate::sink::buffer::{Point, RowStore, SlotRows};
 use crate::state::{GapLedger, Lease, LeaseError, RecoveryLedger, State, StateStore, TargetState};
 
 /// The work on one slot file: which answers touch it and their rows.

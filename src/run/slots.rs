@@ -6,13 +6,14 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::buffer::{Point, SeriesOf};
 use super::rows::Grain;
 use super::runner::{Answered, Runner, SlotWork};
-use super::slot_file::{self, Replaced};
-use super::{Dropped, Fetched, Outcome, RunError, blocking, rows};
+use super::{Dropped, Fetched, Outcome, RunError, rows};
 use crate::api::ApiError;
 use crate::plan::{Slot, SlotRange};
+use crate::sink::blocking;
+use crate::sink::buffer::{Point, SeriesOf};
+use crate::sink::slot_file::{self, Replaced};
 
 impl Runner<'_> {
     /// Takes one answer in: its points wait in their slots for the next flush.
@@ -206,7 +207,7 @@ impl Runner<'_> {
 
 /// The store's series id of each series of `target`'s answer, in answer order.
 fn series_ids(
-    store: &mut super::buffer::RowStore,
+    store: &mut crate::sink::buffer::RowStore,
     target: &crate::domain::Target,
     grain: Grain,
     answer: &rows::Answer,

@@ -2,7 +2,7 @@
 //!
 //! A slot file holds the rows sorted by the key (room, user, product type, indicator,
 //! interval, timestamp, stream), one row a key: the merge of
-//! [`crate::run::slot_file::rewrite`] hands them to the [`SlotEncoder`] in that order.
+//! [`crate::sink::slot_file::rewrite`] hands them to the [`SlotEncoder`] in that order.
 //! Parquet settings: ZSTD level 3, dictionary encoding, page statistics,
 //! `sorting_columns` on (room_id, user_id, product_type, indicator, interval_s,
 //! timestamp) ascending with nulls first, timestamps as INT64 `TIMESTAMP(MICROS, UTC)`

@@ -7,6 +7,15 @@ use std::path::PathBuf;
 /// A failure of the sink: opening the store, encoding, decoding, reading or writing a file.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
+    /// Rows could not be spilled to, read back from, or cleared from the local disk.
+    #[error("spilling rows to {path}: {source}")]
+    Spill {
+        /// The spill directory or file on local disk.
+        path: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+
     /// The `[sink] url` cannot be used.
     #[error("sink url {url:?}: {reason}")]
     Url {

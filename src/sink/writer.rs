@@ -310,7 +310,7 @@ fn sweep(root: &std::path::Path, pipeline: &str) -> Result<usize, SinkError> {
     for (dir, file) in [
         (root.join("_state"), format!("{pipeline}.json")),
         (gaps.clone(), format!("{pipeline}.jsonl")),
-        (gaps, crate::domain::recovery::recovered_file(pipeline)),
+        (gaps, crate::recovery::recovered_file(pipeline)),
     ] {
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,

@@ -11,7 +11,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use crate::domain::discovery::ScanState;
+use crate::discovery::calls::ScanState;
 use crate::plan::Progress;
 
 /// The newest state format this build reads: 2 added room discovery's calls, 3 the

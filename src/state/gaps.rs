@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::Gap;
-use crate::domain::recovery::{Recovery, recovered_file};
+use crate::recovery::{Recovery, recovered_file};
 
 /// The ledger could not be read or written.
 #[derive(Debug, thiserror::Error)]

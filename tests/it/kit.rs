@@ -9,9 +9,8 @@ use chrono::{DateTime, Utc};
 use rtcq::config::{self, Pipeline};
 use rtcq::domain::Target;
 use rtcq::plan::{Plan, Progress, Slot, Window};
-use rtcq::run::RunError;
-use rtcq::run::buffer::{DEFAULT_SPILL_POINTS, Point, RowStore, SlotRows};
-use rtcq::run::slot_file::{Replaced, rewrite};
+use rtcq::sink::buffer::{DEFAULT_SPILL_POINTS, Point, RowStore, SlotRows};
+use rtcq::sink::slot_file::{Replaced, rewrite};
 use rtcq::sink::{Row, RowRef, Sink, SinkError, WrittenFile};
 use rtcq_emulator::{self as emulator, EmulatorConfig, RunningEmulator};
 
@@ -212,7 +211,7 @@ pub(crate) fn keys_of(app_id: &str, path: &str, bytes: bytes::Bytes) -> Vec<Key>
 }
 
 /// Writes the file of `app` and `slot` the way a run does, through
-/// [`rtcq::run::slot_file::rewrite`]: `rows` (in any order, the later of two rows with
+/// [`rtcq::sink::slot_file::rewrite`]: `rows` (in any order, the later of two rows with
 /// one key winning) plus the existing file's rows outside `replaced`. `None` when
 /// nothing was written (no rows, no file).
 pub(crate) async fn try_write_rows(
@@ -221,7 +220,7 @@ pub(crate) async fn try_write_rows(
     slot: Slot,
     rows: Vec<Row>,
     replaced: &Replaced<'_>,
-) -> Result<Option<WrittenFile>, RunError> {
+) -> Result<Option<WrittenFile>, SinkError> {
     let spill = tempfile::tempdir().unwrap();
     let mut store = RowStore::new(spill.path().join("spill"), DEFAULT_SPILL_POINTS);
     let points: Vec<Point> = rows.iter().map(|r| store.point(r.borrowed())).collect();

@@ -71,7 +71,7 @@ async fn json_logs_name_the_pipeline_and_run_on_every_line_and_metrics_match_the
         .iter()
         .find(|l| l["message"] == "run finished")
         .expect("a run finished line");
-    assert_eq!(finished["target"], "rtcq::commands::run");
+    assert_eq!(finished["target"], "rtcq::cli::run");
     assert_eq!(finished["rows"], summary["rows_written"]);
     assert!(!out.stderr.contains(SK), "the secret key is in the logs");
 

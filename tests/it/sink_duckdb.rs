@@ -11,7 +11,7 @@ use std::process::Command;
 use chrono::{TimeDelta, TimeZone, Utc};
 use rtcq::domain::ProductType;
 use rtcq::plan::Slot;
-use rtcq::run::slot_file::Replaced;
+use rtcq::sink::slot_file::Replaced;
 use rtcq::sink::{Row, Sink, StoreOptions, open};
 use serde_json::{Value, json};
 

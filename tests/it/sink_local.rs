@@ -7,7 +7,7 @@ use crate::kit::{read_rows, relative_files, try_write_rows, write_rows};
 use chrono::{TimeDelta, TimeZone, Utc};
 use rtcq::domain::ProductType;
 use rtcq::plan::Slot;
-use rtcq::run::slot_file::Replaced;
+use rtcq::sink::slot_file::Replaced;
 use rtcq::sink::{Row, Sink, SlotEncoder, StoreOptions, open};
 
 fn slot(h: u32, m: u32) -> Slot {

@@ -10,7 +10,7 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use futures::TryStreamExt;
 use rtcq::domain::ProductType;
 use rtcq::plan::Slot;
-use rtcq::run::slot_file::Replaced;
+use rtcq::sink::slot_file::Replaced;
 use rtcq::sink::store::open_with_env;
 use rtcq::sink::{Row, Sink, StoreOptions};
 

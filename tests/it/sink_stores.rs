@@ -12,7 +12,7 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use object_store::ObjectStoreExt;
 use rtcq::domain::ProductType;
 use rtcq::plan::Slot;
-use rtcq::run::slot_file::Replaced;
+use rtcq::sink::slot_file::Replaced;
 use rtcq::sink::{Row, Sink, StoreOptions, WrittenFile, open};
 
 fn slot(d: u32, h: u32, m: u32) -> Slot {

@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::rows::Dropped;
 use crate::clock::Clock;
 use crate::domain::{LostRange, TimeRange};
 
@@ -219,6 +218,49 @@ impl Summary {
             .to_std()
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0)
+    }
+}
+
+/// Points dropped from answers, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Dropped {
+    /// Points timed outside the window the request asked for.
+    pub outside_window: u64,
+    /// Points not on the answer's grid (30 s, or 5 minutes for recovery), including
+    /// sub-second or leap-second time stamps.
+    pub off_grid: u64,
+    /// Points whose `TimeStamp` is missing, unreadable or out of range.
+    pub bad_timestamp: u64,
+    /// Points whose value is missing, not a number, or not finite.
+    pub bad_value: u64,
+    /// Points of a series with an empty `Name`, which no row could be filed under.
+    pub unnamed_series: u64,
+    /// Points of a per-user request whose answer did not apply that user.
+    pub user_not_applied: u64,
+    /// A point repeated in one answer (same series, stream and time): kept once.
+    pub duplicate: u64,
+}
+
+impl Dropped {
+    /// All dropped points, whatever the reason.
+    pub fn total(&self) -> u64 {
+        self.outside_window
+            + self.off_grid
+            + self.bad_timestamp
+            + self.bad_value
+            + self.unnamed_series
+            + self.user_not_applied
+            + self.duplicate
+    }
+
+    pub(crate) fn add(&mut self, o: &Dropped) {
+        self.outside_window += o.outside_window;
+        self.off_grid += o.off_grid;
+        self.bad_timestamp += o.bad_timestamp;
+        self.bad_value += o.bad_value;
+        self.unnamed_series += o.unnamed_series;
+        self.user_not_applied += o.user_not_applied;
+        self.duplicate += o.duplicate;
     }
 }
 

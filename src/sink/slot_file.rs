@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 
+use super::blocking;
 use super::buffer::{self, Point, RowStore, SlotRows};
-use super::{RunError, blocking};
+use super::{Sink, SinkError, SlotEncoder, WrittenFile};
 use crate::domain::ProductType;
 use crate::plan::Slot;
-use crate::sink::{Sink, SlotEncoder, WrittenFile};
 
 /// The rows of one target at one granularity in a slot file: product type, room, user,
 /// `interval_s`.
@@ -28,10 +28,10 @@ pub async fn rewrite(
     slot: Slot,
     rows: SlotRows,
     replaced: &Replaced<'_>,
-) -> Result<Option<WrittenFile>, RunError> {
+) -> Result<Option<WrittenFile>, SinkError> {
     let existing = sink.read_slot_bytes(app, &slot).await?;
     let had_file = existing.is_some();
-    let encoded = blocking(|| -> Result<_, RunError> {
+    let encoded = blocking(|| -> Result<_, SinkError> {
         let mut old: Vec<Point> = Vec::new();
         if let Some((bytes, path)) = existing {
             crate::sink::decode_each(bytes, &path, |r| {
@@ -51,8 +51,8 @@ pub async fn rewrite(
         store
             .merge(rows, old, |r| enc.push(r))
             .map_err(|e| match e {
-                buffer::MergeError::Sink(e) => RunError::Sink(e),
-                buffer::MergeError::Spill(path, source) => RunError::Spill {
+                buffer::MergeError::Sink(e) => e,
+                buffer::MergeError::Spill(path, source) => SinkError::Spill {
                     path: path.display().to_string(),
                     source,
                 },

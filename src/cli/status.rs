@@ -1,12 +1,12 @@
 //! `rtcq status`: each target's cursor, lag and pending slots, and the recorded gaps,
 //! each lost, recovered at 5 minutes, or final.
 
+use super::args::StatusArgs;
 use super::held::Held;
 use super::{View, capacity_json, emit, fail, hm, human_secs, render_table};
-use crate::cli::StatusArgs;
-use crate::domain::recovery::{self, GapStatus};
 use crate::domain::{Gap, Target};
 use crate::plan::{Progress, leaves_horizon};
+use crate::recovery::{self, GapStatus};
 use crate::run::Exit;
 use crate::state::last_run::{self, LastRun};
 use crate::state::{GapLedger, RecoveryLedger};

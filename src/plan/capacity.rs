@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::limit::HEADROOM;
+use crate::api::limit::HEADROOM;
 use crate::plan::HORIZON_MARGIN;
 use volc_rtc::limits::{REALTIME_BUCKET, REALTIME_DELAY, REALTIME_HORIZON};
 

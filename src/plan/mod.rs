@@ -1,6 +1,8 @@
 //! Slots on the UTC grid, the settled end and the horizon, and the requests one run
 //! makes. See docs/design.md, "One run", steps 5 and 6.
 
+pub mod capacity;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -642,13 +644,13 @@ mod tests {
     /// `requests_per_run` requests of their plan at the paced rate: the ranges lost,
     /// and the mean minutes asked for per request.
     fn simulate(targets: usize, rps: f64, schedule_s: i64, run_s: u64) -> (usize, f64) {
-        let budget = crate::capacity::Budget::new(
+        let budget = crate::plan::capacity::Budget::new(
             rps,
             std::time::Duration::from_secs(schedule_s as u64),
             Some(std::time::Duration::from_secs(run_s)),
         );
         let per_run = budget.requests_per_run() as usize;
-        let spacing = TimeDelta::microseconds((crate::limit::HEADROOM / rps * 1e6) as i64);
+        let spacing = TimeDelta::microseconds((crate::api::limit::HEADROOM / rps * 1e6) as i64);
         let mut progress = vec![Progress::default(); targets];
         let start = t(0, 2, 47);
         let (mut lost, mut minutes, mut sent) = (0, 0.0, 0);
@@ -687,13 +689,13 @@ mod tests {
 
     #[test]
     fn a_day_beyond_capacity_records_gaps_and_the_warning_says_why() {
-        let budget = crate::capacity::Budget::new(
+        let budget = crate::plan::capacity::Budget::new(
             2.0,
             std::time::Duration::from_secs(300),
             Some(std::time::Duration::from_secs(240)),
         );
         let targets = 6_000;
-        let capacity = crate::capacity::Capacity { targets, budget };
+        let capacity = crate::plan::capacity::Capacity { targets, budget };
         assert!(capacity.over());
         assert!(
             capacity.to_string().contains("over capacity, 595 more targets than can be served, so data will be lost every hour"),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ProductType, Target};
+use crate::domain::{ProductType, Target};
 
 /// A glob on room ids (`live-*`): `*` any run, `?` one character, `[...]` a class.
 #[derive(Clone)]

@@ -24,7 +24,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::cli::LogFormat;
-use crate::progress::Progress;
+use crate::obs::progress::Progress;
 
 static JSON: AtomicBool = AtomicBool::new(false);
 

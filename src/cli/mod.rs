@@ -1,9 +1,12 @@
-//! What each subcommand does, returning the exit code the binary ends with. Errors are
-//! printed here with what to do about them.
+//! The command line: its arguments (`args`) and what each subcommand does, returning
+//! the exit code the binary ends with. Errors are printed here with what to do about
+//! them.
 //!
-//! One file a command: `run` (also `backfill`), `plan`, `status`, `check`. This file holds what
-//! they share: loading the pipeline, reading its state, and printing.
+//! One file a command: `run` (also `backfill`), `plan`, `status`, `check`; `held`
+//! reads the dataset for `status --check-gaps`. This file holds what they share:
+//! loading the pipeline, reading its state, and printing.
 
+pub mod args;
 mod check;
 mod held;
 mod plan;
@@ -15,6 +18,8 @@ pub use plan::plan;
 pub use run::{backfill, run};
 pub use status::status;
 
+pub use args::{Cli, Command, LogFormat};
+
 use std::io::Write;
 
 use std::collections::BTreeMap;
@@ -22,16 +27,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::capacity::{Budget, Capacity};
-use crate::cli::{BudgetArgs, PipelineArgs};
 use crate::clock::Clock;
 use crate::config::{self, Pipeline};
+use crate::discovery::calls::ScanState;
 use crate::domain::Target;
-use crate::domain::discovery::ScanState;
+use crate::plan::capacity::{Budget, Capacity};
 use crate::plan::{Progress, Window};
 use crate::run::{Exit, open_sink_to_read, targets_from_state};
 use crate::sink::Sink;
 use crate::state::{State, StateStore};
+use args::{BudgetArgs, PipelineArgs};
 
 /// Says when the pipeline asks for more than the API's documented rate.
 fn warn_rate(pipeline: &Pipeline) {
@@ -53,7 +58,7 @@ fn load_config(args: &PipelineArgs, endpoint: Option<&str>) -> Result<Pipeline, 
 /// Reports an error: one log line with JSON logs (nothing else may go to stderr
 /// then), a plain `error: …` line otherwise. Returns `code`.
 fn fail(msg: impl std::fmt::Display, code: Exit) -> Exit {
-    if crate::logs::is_json() {
+    if crate::obs::logs::is_json() {
         tracing::error!("{msg}");
     } else {
         eprintln!("error: {msg}");

@@ -10,16 +10,16 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::Serialize;
 
+use super::args::CheckArgs;
 use super::emit;
 use crate::api::offline::{FIVE_MINUTES, OfflineRequest};
 use crate::api::room_info::RoomInfoQuery;
 use crate::api::{ApiError, Client};
-use crate::cli::CheckArgs;
 use crate::clock::{ApiClock, Clock, OFFSET_WARN};
 use crate::config::{self, Pipeline};
 use crate::domain::Target;
-use crate::domain::recovery::DELAY_MARGIN;
 use crate::plan;
+use crate::recovery::DELAY_MARGIN;
 use crate::run::fetch::request_body;
 use crate::run::{Exit, open_sink};
 use crate::sink::Sink;

@@ -6,7 +6,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Gap, TimeRange};
+use crate::domain::{Gap, TimeRange};
 use volc_rtc::limits::{OFFLINE_DELAY, OFFLINE_LOOKBACK, OFFLINE_MAX_SPAN};
 
 /// Waited beyond [`OFFLINE_DELAY`] before a gap is asked for: a late bucket would make

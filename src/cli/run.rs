@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use tracing::Instrument;
 
+use super::args::{BackfillArgs, RunArgs};
 use super::{fail, load_config};
-use crate::cli::{BackfillArgs, RunArgs};
 use crate::clock::Clock;
 use crate::config::Pipeline;
-use crate::metrics;
+use crate::obs::metrics;
+use crate::obs::progress::Progress as Bar;
 use crate::plan::Backfill;
-use crate::progress::Progress as Bar;
 use crate::run::{self, Exit, RunOptions, Summary};
 use crate::state::LeaseOptions;
 use volc_rtc::Credentials;

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::obs::summary::{DiscoveryReport, RecoveryReport};
 use crate::run::Summary;
-use crate::run::summary::{DiscoveryReport, RecoveryReport};
 
 /// Renders `summary` in the text exposition format, HELP and TYPE lines included.
 pub(crate) fn render(summary: &Summary) -> String {
@@ -435,8 +435,8 @@ fn redact(url: &str) -> String {
 mod tests {
     use super::*;
     use crate::clock::Clock;
+    use crate::obs::summary::TargetLag;
     use crate::run::Exit;
-    use crate::run::summary::TargetLag;
     use chrono::{DateTime, Utc};
 
     fn at(s: &str) -> DateTime<Utc> {

@@ -8,6 +8,8 @@
 //! call's start, so a call the runs could not reach in time is recorded as a gap; on the
 //! first scan of a pipeline a room owes only from the horizon, like a new target.
 
+pub(crate) mod calls;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,13 +18,14 @@ use std::time::Duration;
 use backon::Retryable;
 use chrono::{DateTime, SecondsFormat, SubsecRound, TimeDelta, Utc};
 
+use crate::api::limit::{Pacer, RetryPolicy, THROTTLE_PAUSE};
 use crate::api::room_info::{CallInfo, RoomInfoQuery};
 use crate::api::{ApiError, Client};
-use crate::domain::discovery::{CallRecord, Calls, OVERLAP, ScanState, UnsureLoss};
+use crate::discovery::calls::{CallRecord, Calls, OVERLAP, ScanState, UnsureLoss};
 use crate::domain::range::merged;
-use crate::domain::{RoomScan, Target, TimeRange};
-use crate::limit::{Pacer, RetryPolicy, THROTTLE_PAUSE};
+use crate::domain::{Target, TimeRange};
 use crate::plan::{Progress, Window, ceil_to, floor_to};
+use calls::RoomScan;
 use volc_rtc::limits::{REALTIME_BUCKET, ROOM_INFO_MAX_PAGE_SIZE, ROOM_INFO_MAX_SPAN};
 
 /// How far back the first scan of a pipeline looks, to find calls begun long ago and

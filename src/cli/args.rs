@@ -133,8 +133,8 @@ pub struct RunArgs {
 
 impl RunArgs {
     /// The retry policy: the defaults, overridden by the flags given.
-    pub(crate) fn retry_policy(&self) -> crate::limit::RetryPolicy {
-        let mut p = crate::limit::RetryPolicy::default();
+    pub(crate) fn retry_policy(&self) -> crate::api::limit::RetryPolicy {
+        let mut p = crate::api::limit::RetryPolicy::default();
         if let Some(n) = self.retry_max {
             p.max_retries = n;
         }
@@ -257,11 +257,11 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 /// runs further apart leave data behind that the API drops before the next one.
 fn parse_schedule(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
-    let within = crate::capacity::SERVE_WITHIN.num_seconds() as u64;
+    let within = crate::plan::capacity::SERVE_WITHIN.num_seconds() as u64;
     if d.as_secs() > within {
         return Err(format!(
             "runs {} apart lose data: the API keeps 60 minutes, so runs must start at most {} minutes apart (5m is a good default)",
-            crate::capacity::every(d),
+            crate::plan::capacity::every(d),
             within / 60
         ));
     }

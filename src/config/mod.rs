@@ -9,8 +9,9 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use serde::Deserialize;
 
+use crate::discovery::calls::{RoomMatch, RoomScan};
 use crate::domain::endpoint::url_is_loopback;
-use crate::domain::{PipelineName, ProductType, RoomMatch, RoomScan, Target};
+use crate::domain::{PipelineName, ProductType, Target};
 use volc_rtc::limits::{DEFAULT_ENDPOINT, DEFAULT_REGION, INDICATORS, REQUESTS_PER_SECOND};
 
 /// Longest id we accept for apps, rooms and users. Real ids are far shorter; the cap keeps

@@ -1,7 +1,7 @@
 //! `rtcq plan`: what the next run would ask for, and what is already lost.
 
+use super::args::PlanArgs;
 use super::{View, capacity_json, emit, hm};
-use crate::cli::PlanArgs;
 use crate::plan::Plan;
 use crate::run::Exit;
 
