@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+use crate::obs::logs::LogFormat;
 
 /// Copies Volcengine RTC real-time quality metrics into Hive-partitioned Parquet.
 #[derive(Debug, Parser)]
@@ -18,23 +20,6 @@ pub struct Cli {
     /// What this invocation does.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// The shape of the logs on stderr (`--log-format`).
-///
-/// The values' docs stay out of `--help` (`help = None`): the option's own help already
-/// describes them, and per-value help would switch every page to the long layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Text on a terminal, JSON otherwise.
-    #[value(help = None)]
-    Auto,
-    /// Human-readable lines.
-    #[value(help = None)]
-    Text,
-    /// One JSON object per line, for log collectors.
-    #[value(help = None)]
-    Json,
 }
 
 /// The subcommands; each variant's doc is its `--help` summary.

@@ -224,7 +224,7 @@ fn describe(pipeline: &Pipeline, file: &std::path::Path) -> String {
 async fn store(pipeline: &Pipeline, run_id: &str) -> Result<(Sink, String), Step> {
     let url = &pipeline.sink.url;
     let sink = open_sink(pipeline).map_err(|e| {
-        let exit = e.exit();
+        let exit = crate::run::exit_of_sink(&e);
         Step::fail("store", e.to_string(), "correct [sink] url", exit)
     })?;
     sink.sink_root().check_credentials().await.map_err(|e| {

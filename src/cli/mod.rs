@@ -18,7 +18,8 @@ pub use plan::plan;
 pub use run::{backfill, run};
 pub use status::status;
 
-pub use args::{Cli, Command, LogFormat};
+pub use crate::obs::logs::LogFormat;
+pub use args::{Cli, Command};
 
 use std::io::Write;
 
@@ -111,7 +112,7 @@ impl View {
 
 async fn read_state(pipeline: &Pipeline) -> Result<(Sink, Option<State>), Exit> {
     let sink = open_sink_to_read(pipeline).map_err(|e| {
-        let code = e.exit();
+        let code = crate::run::exit_of_sink(&e);
         fail(e, code)
     })?;
     sink.sink_root()

@@ -12,7 +12,7 @@ use crate::config::Pipeline;
 use crate::obs::metrics;
 use crate::obs::progress::Progress as Bar;
 use crate::plan::Backfill;
-use crate::run::{self, Exit, RunOptions, Summary};
+use crate::run::{self, Exit, Report, RunError, RunOptions};
 use crate::state::LeaseOptions;
 use volc_rtc::Credentials;
 
@@ -74,12 +74,12 @@ async fn run_with(args: &RunArgs, progress: Bar, backfill: Option<Backfill>) -> 
         backfill,
     };
     span.in_scope(|| super::warn_rate(&pipeline));
-    let summary = launch.summary(progress).instrument(span.clone()).await;
-    report(args, &pipeline.name, summary).instrument(span).await
+    let report = launch.run(progress).instrument(span.clone()).await;
+    finish(args, &pipeline.name, report).instrument(span).await
 }
 
 /// One run about to start: its arguments, pipeline, id and clock, fixed before anything
-/// can fail so that even a run that stops at once has a summary.
+/// can fail so that even a run that stops at once has a report.
 struct Launch<'a> {
     args: &'a RunArgs,
     pipeline: &'a Pipeline,
@@ -89,38 +89,15 @@ struct Launch<'a> {
 }
 
 impl Launch<'_> {
-    /// Runs, and returns the summary: of what was done, or of a run that could not
-    /// start (its error printed, its exit code set).
-    async fn summary(&self, progress: Bar) -> Summary {
-        match self.start(progress).await {
-            Ok(s) => s,
-            Err((msg, code, partial)) => {
-                let code = fail(&msg, code);
-                partial.unwrap_or_else(|| {
-                    Summary::stopped(
-                        &self.pipeline.name,
-                        self.run_id,
-                        &self.clock,
-                        self.pipeline.targets.len(),
-                        msg,
-                        code,
-                    )
-                })
-            }
-        }
-    }
-
-    /// Credentials, lease options and the run itself; errors with their exit code and,
-    /// for a run that stopped part way, what it had done.
-    async fn start(&self, progress: Bar) -> Result<Summary, (String, Exit, Option<Summary>)> {
+    /// Credentials, lease options and the run itself: the report of what was done, or
+    /// of a run that could not start.
+    async fn run(&self, progress: Bar) -> Report {
         let args = self.args;
-        let creds = Credentials::from_env().map_err(|e| (e.to_string(), Exit::Usage, None))?;
-        let lease = lease_options(args).map_err(|e| (e, Exit::Usage, None))?;
-        let opts = RunOptions {
+        let mut opts = RunOptions {
             clock: self.clock,
             max_duration: args.budget.max_duration,
             fail_on_gap: args.fail_on_gap,
-            lease,
+            lease: LeaseOptions::default(),
             schedule: Some(args.budget.schedule),
             progress,
             retry: args.retry_policy(),
@@ -129,20 +106,26 @@ impl Launch<'_> {
             spill_rows: args.spill_rows.map(|n| n as usize),
             spill_dir: args.spill_dir.clone(),
         };
-        run::run_with_id(self.pipeline, creds, &opts, self.run_id)
-            .await
-            .map_err(|e| match e {
-                run::RunError::Stopped { error, summary } => {
-                    (error.to_string(), error.exit(), Some(*summary))
-                }
-                e => (e.to_string(), e.exit(), None),
-            })
+        let setup = |e: String| run::stopped(self.pipeline, &opts, self.run_id, RunError::Setup(e));
+        let creds = match Credentials::from_env() {
+            Ok(c) => c,
+            Err(e) => return setup(e.to_string()),
+        };
+        match lease_options(args) {
+            Ok(lease) => opts.lease = lease,
+            Err(e) => return setup(e),
+        }
+        run::run_with_id(self.pipeline, creds, &opts, self.run_id).await
     }
 }
 
-/// Logs the run's end, then writes the metrics file, pushes the metrics and writes the
-/// summary, as asked; returns the exit code.
-async fn report(args: &RunArgs, pipeline: &str, mut summary: Summary) -> Exit {
+/// Prints the error that stopped the run, logs the run's end, then writes the metrics
+/// file, pushes the metrics and writes the summary, as asked; returns the exit code.
+async fn finish(args: &RunArgs, pipeline: &str, mut report: Report) -> Exit {
+    if let Some(e) = &report.error {
+        fail(e, report.exit());
+    }
+    let summary = &report.summary;
     tracing::info!(
         requests = summary.requests_sent,
         retried = summary.requests_retried,
@@ -160,29 +143,32 @@ async fn report(args: &RunArgs, pipeline: &str, mut summary: Summary) -> Exit {
         "run finished"
     );
     if let Some(path) = &args.metrics_file
-        && let Err(e) = metrics::write_file(path, &metrics::render(&summary))
+        && let Err(e) = metrics::write_file(path, &metrics::render(&report.summary))
     {
-        summary.exit_code = fail(
-            format!("cannot write the metrics to {}: {e}", path.display()),
-            Exit::Failed,
-        );
+        let error = RunError::Output(format!(
+            "cannot write the metrics to {}: {e}",
+            path.display()
+        ));
+        fail(&error, Exit::Failed);
+        report.report_failed(error);
     }
     if let Some(url) = &args.pushgateway {
         // The data is written whatever the Pushgateway says: a failed push is logged,
         // it does not change the exit code.
-        match metrics::push(url, pipeline, &metrics::render(&summary)).await {
+        match metrics::push(url, pipeline, &metrics::render(&report.summary)).await {
             Ok(()) => tracing::info!("metrics pushed to the Pushgateway"),
             Err(e) => tracing::error!(error = %e, "metrics not pushed"),
         }
     }
     // Last, so that with `--summary -` the summary is the last line on stdout.
     if let Some(dest) = &args.summary {
+        let summary = &report.summary;
         let written = if dest == "-" {
-            serde_json::to_string(&summary)
+            serde_json::to_string(summary)
                 .map_err(std::io::Error::other)
                 .and_then(|j| writeln!(std::io::stdout(), "{j}"))
         } else {
-            serde_json::to_string_pretty(&summary)
+            serde_json::to_string_pretty(summary)
                 .map_err(std::io::Error::other)
                 .and_then(|j| std::fs::write(dest, format!("{j}\n")))
         };
@@ -193,7 +179,7 @@ async fn report(args: &RunArgs, pipeline: &str, mut summary: Summary) -> Exit {
             );
         }
     }
-    summary.exit_code
+    report.exit()
 }
 
 /// The lease TTL and renewal period from the hidden test knobs.

@@ -23,10 +23,26 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::cli::LogFormat;
 use crate::obs::progress::Progress;
 
 static JSON: AtomicBool = AtomicBool::new(false);
+
+/// The shape of the logs on stderr (`--log-format`).
+///
+/// The values' docs stay out of `--help` (`help = None`): the option's own help already
+/// describes them, and per-value help would switch every page to the long layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Text on a terminal, JSON otherwise.
+    #[value(help = None)]
+    Auto,
+    /// Human-readable lines.
+    #[value(help = None)]
+    Text,
+    /// One JSON object per line, for log collectors.
+    #[value(help = None)]
+    Json,
+}
 
 /// Whether `format` means JSON lines here: asked for, or stderr is not a terminal.
 pub fn wants_json(format: LogFormat) -> bool {

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::obs::summary::Summary;
 use crate::obs::summary::{DiscoveryReport, RecoveryReport};
-use crate::run::Summary;
 
 /// Renders `summary` in the text exposition format, HELP and TYPE lines included.
 pub(crate) fn render(summary: &Summary) -> String {
@@ -435,8 +435,8 @@ fn redact(url: &str) -> String {
 mod tests {
     use super::*;
     use crate::clock::Clock;
+    use crate::obs::summary::Exit;
     use crate::obs::summary::TargetLag;
-    use crate::run::Exit;
     use chrono::{DateTime, Utc};
 
     fn at(s: &str) -> DateTime<Utc> {
@@ -445,14 +445,9 @@ mod tests {
 
     #[test]
     fn renders_every_figure_with_help_type_and_escaped_labels() {
-        let mut s = Summary::stopped(
-            "demo",
-            "r1",
-            &Clock::system(),
-            2,
-            "x".into(),
-            Exit::Incomplete,
-        );
+        let mut s = Summary::stopped("demo", "r1", &Clock::system(), 2);
+        s.errors.push("x".into());
+        s.exit_code = Exit::Incomplete;
         (s.started_at, s.now) = (at("2026-11-25T12:00:10Z"), at("2026-11-25T12:00:10Z"));
         s.finished_at = at("2026-11-25T12:00:12.5Z");
         s.rows_written = 1200;
@@ -514,7 +509,8 @@ mod tests {
 
     #[test]
     fn recovery_figures_are_gauges_of_the_last_run() {
-        let mut s = Summary::stopped("demo", "r1", &Clock::system(), 2, "x".into(), Exit::Done);
+        let mut s = Summary::stopped("demo", "r1", &Clock::system(), 2);
+        s.errors.push("x".into());
         s.recovery = Some(RecoveryReport {
             recovery_requests: 4,
             recovery_throttled: 1,

@@ -164,16 +164,9 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The summary of a run that stopped before it could fetch: what is known of it,
-    /// zero counts, the error and the exit code.
-    pub(crate) fn stopped(
-        pipeline: &str,
-        run_id: &str,
-        clock: &Clock,
-        targets: usize,
-        error: String,
-        exit_code: Exit,
-    ) -> Summary {
+    /// The summary of a run that stopped before it could fetch: what is known of it and
+    /// zero counts (the run's report adds the error and the exit code).
+    pub(crate) fn stopped(pipeline: &str, run_id: &str, clock: &Clock, targets: usize) -> Summary {
         Summary {
             pipeline: pipeline.to_string(),
             run_id: run_id.to_string(),
@@ -205,8 +198,8 @@ impl Summary {
             lost: Vec::new(),
             lag: Vec::new(),
             deadline_reached: false,
-            errors: vec![error],
-            exit_code,
+            errors: Vec::new(),
+            exit_code: Exit::Done,
             backfill: None,
             api_clock_offset_seconds: None,
         }
@@ -269,12 +262,20 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::run::fixtures::at;
+
+    /// `HH:MM:SS` on the day the tests run on.
+    fn at(hms: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(&format!("2026-11-25T{hms}Z"))
+            .unwrap()
+            .with_timezone(&Utc)
+    }
 
     /// A summary with one target behind, one lost range and a backfill.
     fn summary() -> Summary {
         let clock = crate::clock::Clock::at(Some(at("12:00:10")));
-        let mut s = Summary::stopped("demo", "run-1", &clock, 1, "boom".into(), Exit::Incomplete);
+        let mut s = Summary::stopped("demo", "run-1", &clock, 1);
+        s.errors.push("boom".into());
+        s.exit_code = Exit::Incomplete;
         // The clock's wall readings are the real time: fixed here to compare them.
         s.started_at = at("12:00:10");
         s.now = at("12:00:10");

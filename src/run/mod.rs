@@ -11,6 +11,7 @@ pub(crate) mod fetch;
 pub(crate) mod fixtures;
 mod prepare;
 mod recover;
+pub(crate) mod report;
 pub mod rows;
 mod runner;
 mod slots;
@@ -37,6 +38,8 @@ pub(crate) use crate::obs::summary::Exit;
 pub use crate::obs::summary::Summary;
 pub(crate) use fetch::{FetchStats, Fetched, Fetcher, Outcome};
 pub(crate) use prepare::targets_from_state;
+pub use report::Report;
+pub(crate) use report::{Verdict, exit_of_sink};
 
 use runner::Runner;
 
@@ -101,14 +104,13 @@ pub enum RunError {
     /// The API endpoint is unusable or the HTTP client cannot be built (a usage error).
     #[error(transparent)]
     Client(#[from] ClientError),
-    /// The run stopped part way: the error and what it had done by then.
-    #[error("{error}")]
-    Stopped {
-        /// What stopped the run.
-        error: Box<RunError>,
-        /// The run's summary up to that point, with the error and its exit code.
-        summary: Box<Summary>,
-    },
+    /// The run cannot start as asked: credentials missing from the environment, a bad
+    /// test knob (a usage error).
+    #[error("{0}")]
+    Setup(String),
+    /// The run's own outputs could not be written (the metrics file).
+    #[error("{0}")]
+    Output(String),
     /// The spill folder cannot be written: a config error, found before anything is
     /// fetched.
     #[error(
@@ -128,18 +130,6 @@ pub enum RunError {
         /// The operating system's error.
         source: std::io::Error,
     },
-}
-
-impl RunError {
-    pub(crate) fn exit(&self) -> Exit {
-        match self {
-            RunError::Lease(LeaseError::Busy { .. }) => Exit::Busy,
-            RunError::Client(_) | RunError::SpillDir { .. } => Exit::Usage,
-            RunError::Sink(e) => e.exit(),
-            RunError::Stopped { error, .. } => error.exit(),
-            _ => Exit::Failed,
-        }
-    }
 }
 
 /// A fresh id for a run: time and a random-ish suffix.
@@ -162,33 +152,40 @@ pub(crate) fn run_span(pipeline: &str, run_id: &str) -> tracing::Span {
 
 /// Runs `pipeline` once, with an id and start time the caller chose, in the caller's
 /// span (which should be [`run_span`], so that the caller's own lines carry the same
-/// fields).
+/// fields). Whatever happens, the report says what the run did and why it stopped.
 pub(crate) async fn run_with_id(
     pipeline: &Pipeline,
     creds: Credentials,
     opts: &RunOptions,
     run_id: &str,
-) -> Result<Summary, RunError> {
+) -> Report {
     let clock = opts.clock;
-    let sink = open_sink(pipeline)?;
-    sink.sink_root().check_credentials().await?;
-    let lease = Lease::acquire_with(&sink, &pipeline.name, run_id, opts.lease, clock).await?;
-    let (store, root) = (sink.store(), sink.root().clone());
-    // Whatever happens next, the lease is released before returning.
-    let result = run_leased(pipeline, creds, opts, sink, &lease, run_id).await;
-    // What the run did, for `status`: only while this run still owns the pipeline.
-    let summary = match &result {
-        Ok(s) => Some(s),
-        Err(RunError::Stopped { summary, .. }) => Some(summary.as_ref()),
-        Err(_) => None,
+    let sink = match open_sink(pipeline) {
+        Ok(s) => s,
+        Err(e) => return stopped(pipeline, opts, run_id, e.into()),
     };
-    if let Some(s) = summary
-        && !lease.is_lost()
-    {
-        crate::state::last_run::save(&store, &root, &pipeline.name, s).await;
+    if let Err(e) = sink.sink_root().check_credentials().await {
+        return stopped(pipeline, opts, run_id, e.into());
     }
+    let lease = match Lease::acquire_with(&sink, &pipeline.name, run_id, opts.lease, clock).await {
+        Ok(l) => l,
+        Err(e) => return stopped(pipeline, opts, run_id, e.into()),
+    };
+    // Whatever happens next, the lease is released before returning.
+    let report = run_leased(pipeline, creds, opts, sink, &lease, run_id).await;
     lease.release().await;
-    result
+    report
+}
+
+/// The report of a run stopped by `error` before it could fetch anything.
+pub(crate) fn stopped(
+    pipeline: &Pipeline,
+    opts: &RunOptions,
+    run_id: &str,
+    error: RunError,
+) -> Report {
+    let summary = Summary::stopped(&pipeline.name, run_id, &opts.clock, pipeline.targets.len());
+    Report::new(summary, Verdict::default(), Some(error))
 }
 
 /// Says once, before anything is fetched, when the run's targets (listed and
@@ -215,15 +212,17 @@ async fn run_leased(
     sink: Sink,
     lease: &Lease,
     run_id: &str,
-) -> Result<Summary, RunError> {
+) -> Report {
     let api = std::sync::Arc::new(ApiClock::new(opts.clock));
-    let client = Client::new(
+    let client = match Client::new(
         &pipeline.api.endpoint,
         &pipeline.api.region,
         creds,
         opts.timeouts,
-    )?
-    .with_api_clock(api.clone());
+    ) {
+        Ok(c) => c.with_api_clock(api.clone()),
+        Err(e) => return stopped(pipeline, opts, run_id, e.into()),
+    };
     let scanner = (!pipeline.scans.is_empty()).then(|| {
         Scanner::new(
             client.clone(),
@@ -238,8 +237,19 @@ async fn run_leased(
             opts.retry,
         )
     });
-    let prepared =
-        prepare::prepare(pipeline, opts, &sink, &api, Some(&client), scanner.as_ref()).await?;
+    let prepared = match prepare::prepare(
+        pipeline,
+        opts,
+        &sink,
+        &api,
+        Some(&client),
+        scanner.as_ref(),
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(e) => return stopped(pipeline, opts, run_id, e),
+    };
     warn_over_capacity(pipeline, opts, prepared.targets.len());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let fetcher = Fetcher {
@@ -250,6 +260,7 @@ async fn run_leased(
         stats: std::sync::Arc::new(FetchStats::default()),
         stop: stop_rx,
     };
+    let (store, root) = (sink.store(), sink.root().clone());
     let mut runner = Runner::new(pipeline, opts, sink, lease, run_id, prepared);
     let outcome = async {
         // Losses found while planning are recorded before anything else moves.
@@ -273,29 +284,23 @@ async fn run_leased(
     }
     .await;
     runner.finish_store();
-    match outcome {
-        Ok(deadline_reached) => Ok(runner.summary(
-            &fetcher,
-            scanner.as_ref(),
-            recoverer.as_ref().map(|r| &r.stats),
-            deadline_reached,
-        )),
-        // What the run did before it stopped, with the error and its exit code.
-        Err(error) => {
-            let mut summary = runner.summary(
-                &fetcher,
-                scanner.as_ref(),
-                recoverer.as_ref().map(|r| &r.stats),
-                false,
-            );
-            summary.exit_code = error.exit();
-            summary.errors.push(error.to_string());
-            Err(RunError::Stopped {
-                error: Box::new(error),
-                summary: Box::new(summary),
-            })
-        }
+    let (deadline_reached, error) = match outcome {
+        Ok(deadline_reached) => (deadline_reached, None),
+        // What the run did before it stopped, with the error.
+        Err(error) => (false, Some(error)),
+    };
+    let report = runner.report(
+        &fetcher,
+        scanner.as_ref(),
+        recoverer.as_ref().map(|r| &r.stats),
+        deadline_reached,
+        error,
+    );
+    // What the run did, for `status`: only while this run still owns the pipeline.
+    if !lease.is_lost() {
+        crate::state::last_run::save(&store, &root, &pipeline.name, &report.summary).await;
     }
+    report
 }
 
 /// Opens the pipeline's sink.

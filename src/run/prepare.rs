@@ -579,7 +579,10 @@ mod tests {
             }
             other => panic!("expected NewerSchema, got {other:?}"),
         }
-        assert_eq!(err.exit(), crate::run::Exit::Failed);
+        assert_eq!(
+            crate::run::report::exit_code(Default::default(), Some(&err)),
+            crate::run::Exit::Failed
+        );
         assert!(err.to_string().contains("upgrade rtcq"), "{err}");
         // Every file as it was: the state untouched, the leftover not swept, no spill
         // directory.

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::fetch::FetchStats;
 use super::prepare::Prepared;
+use super::report::{Report, Verdict};
 use super::rows::Grain;
 use super::{Dropped, Fetcher, RunError, RunOptions};
 use crate::clock::Clock;
@@ -417,18 +418,13 @@ impl<'a> Runner<'a> {
             .collect()
     }
 
-    /// The exit code, most serious first: a refusal, a gap the user fails on, then
-    /// anything left undone or at risk.
-    fn exit_code(&self, at_risk: usize) -> Exit {
+    /// What the run found about its own work, for the exit code ([`super::report`]).
+    fn verdict(&self, at_risk: usize) -> Verdict {
         let t = &self.tally;
-        if t.rejected {
-            Exit::Rejected
-        } else if self.fail_on_gap && t.gaps_recorded > 0 {
-            Exit::Gap
-        } else if t.failed > 0 || at_risk > 0 {
-            Exit::Incomplete
-        } else {
-            Exit::Done
+        Verdict {
+            rejected: t.rejected,
+            failed_on_gap: self.fail_on_gap && t.gaps_recorded > 0,
+            incomplete: t.failed > 0 || at_risk > 0,
         }
     }
 
@@ -449,13 +445,16 @@ impl<'a> Runner<'a> {
         self.budget.at_risk(&mut due_list, next_start)
     }
 
-    pub(crate) fn summary(
+    /// The run's report: its summary, with `error` if the run stopped on one, and the
+    /// exit code.
+    pub(crate) fn report(
         &self,
         fetcher: &Fetcher,
         scanner: Option<&Scanner>,
         recovery: Option<&FetchStats>,
         deadline_reached: bool,
-    ) -> Summary {
+        error: Option<RunError>,
+    ) -> Report {
         let now = self.window.now;
         let lag = self.lag();
         let slots_pending = lag.iter().map(|l| l.pending_slots).sum();
@@ -466,7 +465,7 @@ impl<'a> Runner<'a> {
             budget: self.budget,
         };
         let t = &self.tally;
-        let exit_code = self.exit_code(at_risk);
+        let verdict = self.verdict(at_risk);
         if at_risk > 0 {
             tracing::warn!(
                 targets = at_risk,
@@ -474,7 +473,7 @@ impl<'a> Runner<'a> {
             );
         }
         let s = &fetcher.stats;
-        Summary {
+        let summary = Summary {
             backfill: self.backfill.clone(),
             pipeline: self.pipeline.name.to_string(),
             run_id: self.run_id.clone(),
@@ -507,12 +506,14 @@ impl<'a> Runner<'a> {
             lag,
             deadline_reached,
             errors: t.errors.clone(),
-            exit_code,
+            // Decided by `Report::new`, from the verdict and the error.
+            exit_code: Exit::Done,
             api_clock_offset_seconds: self
                 .api
                 .was_measured()
                 .then(|| self.api.measured().num_milliseconds() as f64 / 1000.0),
-        }
+        };
+        Report::new(summary, verdict, error)
     }
 }
 
@@ -523,6 +524,7 @@ mod tests {
     use crate::domain::range::GAP_REASON;
     use crate::run::Outcome;
     use crate::run::fixtures::{Fixture, NOWHERE, RUN_ID, TARGETS, at, fetched, fetcher};
+    use crate::run::report::exit_code;
     use crate::run::rows::{Answer, AnswerSeries};
 
     #[tokio::test]
@@ -547,7 +549,7 @@ mod tests {
             runner.fail_on_gap = fail_on_gap;
             runner.tally.gaps_recorded = gaps;
             runner.tally.failed = failed;
-            let got = runner.exit_code(at_risk);
+            let got = exit_code(runner.verdict(at_risk), None);
             assert_eq!(
                 got, want,
                 "rejected {rejected}, fail_on_gap {fail_on_gap}, gaps {gaps}, failed {failed}, at risk {at_risk}"
@@ -581,7 +583,7 @@ mod tests {
         }
         runner.flush().await.unwrap();
 
-        let s = runner.summary(&fetcher, None, None, true);
+        let s = runner.report(&fetcher, None, None, true, None).summary;
 
         assert_eq!(s.pipeline, "demo");
         assert_eq!(s.run_id, RUN_ID);
@@ -677,7 +679,7 @@ mod tests {
             assert_eq!((g.start, g.end), (at("10:50:00"), at("11:01:00")));
             assert_eq!(g.reason, GAP_REASON);
             assert_eq!(g.detected_at, runner.window.now);
-            let s = runner.summary(&fetcher, None, None, false);
+            let s = runner.report(&fetcher, None, None, false, None).summary;
             assert_eq!(s.gaps_recorded, 1);
             assert_eq!(s.lost, vec![lost.clone()]);
             // Still owed from 11:01:00, which leaves the horizon at 12:00:30, before the
@@ -690,7 +692,7 @@ mod tests {
         let (mut runner, _lease) = f.runner(&opts).await;
         runner.flush_gaps().await.unwrap();
         assert_eq!(runner.ledger.read().await.unwrap().len(), 1);
-        let s = runner.summary(&fetcher, None, None, false);
+        let s = runner.report(&fetcher, None, None, false, None).summary;
         assert_eq!(s.gaps_recorded, 0);
         assert!(s.lost.is_empty());
         assert_eq!(s.targets_at_risk, 1);

@@ -4,6 +4,10 @@
 
 use std::path::PathBuf;
 
+/// Where rtcq (through object_store) looks for S3 credentials, in order: said in every
+/// credentials error so the user knows what to set.
+pub(crate) const CREDENTIAL_CHAIN: &str = "AWS_ACCESS_KEY_ID with AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), then a web identity (AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN, as EKS sets), then container credentials (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, as ECS sets), then the instance metadata service (unless AWS_EC2_METADATA_DISABLED=true); profiles in ~/.aws are not read";
+
 /// A failure of the sink: opening the store, encoding, decoding, reading or writing a file.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -29,7 +33,7 @@ pub enum SinkError {
     /// first read or write.
     #[error(
         "no usable credentials for the S3 sink (bucket {bucket:?}): {reason}. rtcq looks for them in {}",
-        super::store::CREDENTIAL_CHAIN
+        CREDENTIAL_CHAIN
     )]
     Credentials {
         /// The bucket the sink writes to.
@@ -144,14 +148,12 @@ pub enum SinkError {
 }
 
 impl SinkError {
-    /// The exit code of a run or command stopped by this error: 2 for what the user
-    /// fixes in the config or environment (the URL, the name, credentials), else 1.
-    pub fn exit(&self) -> crate::run::Exit {
-        match self {
-            SinkError::Url { .. }
-            | SinkError::PipelineName { .. }
-            | SinkError::Credentials { .. } => crate::run::Exit::Usage,
-            _ => crate::run::Exit::Failed,
-        }
+    /// Whether the user fixes this in the config or environment (the URL, the name,
+    /// credentials) rather than in the store.
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            SinkError::Url { .. } | SinkError::PipelineName { .. } | SinkError::Credentials { .. }
+        )
     }
 }

@@ -58,10 +58,6 @@ struct S3Access {
     credentials: object_store::aws::AwsCredentialProvider,
 }
 
-/// Where rtcq (through object_store) looks for S3 credentials, in order: said in every
-/// credentials error so the user knows what to set.
-pub(crate) const CREDENTIAL_CHAIN: &str = "AWS_ACCESS_KEY_ID with AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), then a web identity (AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN, as EKS sets), then container credentials (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, as ECS sets), then the instance metadata service (unless AWS_EC2_METADATA_DISABLED=true); profiles in ~/.aws are not read";
-
 /// How long the credential check waits (the instance metadata service may not answer).
 const CREDENTIAL_CHECK: std::time::Duration = std::time::Duration::from_secs(15);
 

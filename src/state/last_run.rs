@@ -9,7 +9,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use crate::run::Summary;
+use crate::obs::summary::Summary;
 
 /// The last run, as `status` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
