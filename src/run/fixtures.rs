@@ -277,15 +277,13 @@ pub(crate) fn answer(points: &[(&str, f64, Option<&str>)]) -> super::rows::Answe
 /// The outcome `outcome` of target `t`'s planned request, asked from where it was
 /// planned.
 pub(super) fn fetched(runner: &Runner<'_>, t: usize, outcome: Outcome) -> Fetched {
-    let request = runner
-        .requests
-        .iter()
-        .position(|r| r.target == t)
+    let request = (0..runner.requests_planned())
+        .find(|&i| runner.request(i).target == t)
         .expect("a request for the target");
     Fetched {
         request,
-        start: runner.requests[request].start,
-        end: runner.requests[request].end,
+        start: runner.request(request).start,
+        end: runner.request(request).end,
         outcome,
     }
 }

@@ -5,16 +5,14 @@
 //! (pacing, in-flight requests, the deadline), `slots` (answers into slot files),
 //! `runner` (what the run holds, state saves and the summary).
 
-mod dispatch;
 pub(crate) mod fetch;
 #[cfg(test)]
 pub(crate) mod fixtures;
 mod prepare;
-mod recover;
+mod recoverer;
 pub(crate) mod report;
 pub mod rows;
 mod runner;
-mod slots;
 
 use std::time::Duration;
 
@@ -231,7 +229,7 @@ async fn run_leased(
         )
     });
     let recoverer = pipeline.recovery.enabled.then(|| {
-        recover::Recoverer::new(
+        recoverer::Recoverer::new(
             client.clone(),
             pipeline.recovery.requests_per_second,
             opts.retry,
@@ -266,7 +264,7 @@ async fn run_leased(
         // Losses found while planning are recorded before anything else moves.
         runner.flush_gaps().await?;
         let deadline = opts.max_duration.map(|d| tokio::time::Instant::now() + d);
-        opts.progress.start(runner.requests.len());
+        opts.progress.start(runner.requests_planned());
         let fetched = runner.fetch_all(&fetcher, stop_tx, deadline).await;
         opts.progress.finish();
         // Whatever stopped the fetching, what came back is written (not after a lost

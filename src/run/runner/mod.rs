@@ -1,148 +1,70 @@
 //! What one run holds while it goes, how it saves progress, and the summary it ends
 //! with.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+mod checkpoint;
+mod dispatch;
+mod intake;
+mod recover;
+mod slots;
+mod tally;
+
+use checkpoint::Checkpoint;
+use intake::Intake;
+use tally::Tally;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
 
 use super::fetch::FetchStats;
 use super::prepare::Prepared;
 use super::report::{Report, Verdict};
-use super::rows::Grain;
-use super::{Dropped, Fetcher, RunError, RunOptions};
+use super::{Fetcher, RunError, RunOptions};
 use crate::clock::Clock;
 use crate::config::Pipeline;
 use crate::discovery::Scanner;
 use crate::discovery::calls::ScanState;
-use crate::domain::{Gap, LostRange, Target};
+use crate::domain::{Gap, Target};
 use crate::obs::progress::Progress as Bar;
 use crate::obs::summary::{
     BackfillReport, DiscoveryReport, Exit, RecoveryReport, Summary, TargetLag,
 };
 use crate::plan::capacity::{Budget, Capacity};
 use crate::plan::{Progress, Request, Window, due, leaves_horizon};
-use crate::recovery::Recovery;
 use crate::sink::Sink;
-use crate::sink::buffer::{Point, RowStore, SlotRows};
-use crate::state::{GapLedger, Lease, LeaseError, RecoveryLedger, State, StateStore, TargetState};
+use crate::state::{Lease, State, TargetState};
 
-/// The work on one slot file: which answers touch it and their rows.
-#[derive(Debug, Default)]
-pub(super) struct SlotWork {
-    /// Indexes into [`Runner::answered`]: those targets' old rows in the part of this
-    /// slot their answer covers are replaced (4 bytes a target and slot).
-    pub(crate) fetched: Vec<u32>,
-    pub(crate) rows: SlotRows,
-}
-
-/// One answered request whose rows wait for the next flush.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Answered {
-    /// Into [`Runner::targets`] for a real-time answer, [`Runner::recovering`] for a
-    /// recovered one.
-    pub(crate) target: usize,
-    pub(crate) grain: Grain,
-    /// The window asked: `[start, end)`.
-    pub(crate) start: DateTime<Utc>,
-    pub(crate) end: DateTime<Utc>,
-}
-
-/// The target of answer `a`: a real-time one among the run's `targets`, a recovered one
-/// among the `recovering`.
-pub(super) fn target_of<'t>(
-    targets: &'t [Target],
-    recovering: &'t [Target],
-    a: &Answered,
-) -> &'t Target {
-    match a.grain {
-        Grain::RealTime => &targets[a.target],
-        Grain::FiveMinutes => &recovering[a.target],
-    }
-}
-
-/// What the recovery stage did, for the summary.
-#[derive(Debug, Default)]
-pub(crate) struct RecoveryTally {
-    /// Ranges owed when the stage began.
-    pub(crate) due: usize,
-    /// Ranges recorded as recovered.
-    pub(crate) recovered: usize,
-    /// Points written by recovery.
-    pub(crate) points: u64,
-}
-
-/// What the run did, for the summary.
-#[derive(Debug, Default)]
-pub(super) struct Tally {
-    pub(crate) gaps_recorded: usize,
-    pub(crate) lost: Vec<LostRange>,
-    pub(crate) rows_written: u64,
-    /// Points taken in from answers, for the progress bar (written at checkpoints).
-    pub(crate) rows_fetched: u64,
-    pub(crate) files_written: u64,
-    pub(crate) dropped: Dropped,
-    pub(crate) errors: Vec<String>,
-    /// A request was refused as not retryable.
-    pub(crate) rejected: bool,
-    /// Requests answered (their targets served).
-    pub(crate) answered: usize,
-    /// Requests, scans and recoveries that failed for good: the run exits 3.
-    pub(crate) failed: usize,
-    /// Requests not sent because the run stopped first.
-    pub(crate) deferred: usize,
-    /// The run stopped sending because the API gave no answer to many requests in a
-    /// row: their failures are said once, not one line each.
-    pub(crate) unreachable: bool,
-    /// Discovered rooms retired: their last call ended and was fetched.
-    pub(crate) rooms_retired: usize,
-    pub(crate) recovery: RecoveryTally,
-}
-
-/// Everything one run needs while it goes.
+/// Everything one run needs while it goes: the plan it works through and three parts,
+/// each in its own file: the [`Intake`] that turns answers into slot rows, the
+/// [`Checkpoint`] that writes slot files, gaps, recoveries and the state, and the
+/// [`Tally`] that becomes the summary.
 pub(super) struct Runner<'a> {
-    pub(crate) pipeline: &'a Pipeline,
-    pub(crate) sink: Sink,
-    pub(crate) state_store: StateStore,
-    pub(crate) ledger: GapLedger,
-    pub(crate) recoveries: RecoveryLedger,
-    pub(crate) run_id: String,
-    pub(crate) window: Window,
-    pub(crate) budget: Budget,
-    pub(crate) fail_on_gap: bool,
-    pub(crate) backfill: Option<BackfillReport>,
+    pipeline: &'a Pipeline,
+    run_id: String,
+    window: Window,
+    budget: Budget,
+    fail_on_gap: bool,
+    backfill: Option<BackfillReport>,
     /// Earliest due first, shared with the fetches.
-    pub(crate) requests: Arc<[Request]>,
+    requests: Arc<[Request]>,
     /// Per target: what it owes, as of the files already written.
-    pub(crate) progress: Vec<Progress>,
-    /// Targets answered whose rows wait in `slots`.
-    pub(crate) answered: Vec<Answered>,
-    pub(crate) slots: HashMap<(String, DateTime<Utc>), SlotWork>,
-    /// The rows of `slots`, in memory or spilled.
-    pub(crate) store: RowStore,
-    pub(crate) gaps_pending: Vec<Gap>,
-    pub(crate) tally: Tally,
+    progress: Vec<Progress>,
     /// The run's time source, for when the state was saved.
-    pub(crate) clock: Clock,
+    clock: Clock,
     /// The run's targets: the listed ones, then the discovered rooms.
-    pub(crate) targets: Arc<[Target]>,
+    targets: Arc<[Target]>,
     /// What room discovery knows, saved with the state.
-    pub(crate) discovery: BTreeMap<String, ScanState>,
+    discovery: BTreeMap<String, ScanState>,
     /// The apps whose scan failed this run (see [`crate::discovery::lost_in_calls`]).
-    pub(crate) stale: BTreeSet<String>,
+    stale: BTreeSet<String>,
     /// The API's clock; its offset is saved with the state.
-    pub(crate) api: std::sync::Arc<crate::clock::ApiClock>,
-    /// Set when the lease was found taken over: nothing more may be saved.
-    pub(crate) lease_lost: Arc<AtomicBool>,
-    pub(crate) lease_location: String,
-    pub(crate) bar: Bar,
-    /// Buffers of [`Runner::take`], reused from answer to answer.
-    pub(crate) scratch: Vec<Vec<Point>>,
-    /// The targets of the recovered answers taken in.
-    pub(crate) recovering: Vec<Target>,
-    /// Recovered ranges whose rows wait for the next flush, recorded after it.
-    pub(crate) recovered_pending: Vec<Recovery>,
+    api: Arc<crate::clock::ApiClock>,
+    bar: Bar,
+    intake: Intake,
+    checkpoint: Checkpoint,
+    tally: Tally,
 }
 
 impl<'a> Runner<'a> {
@@ -184,10 +106,6 @@ impl<'a> Runner<'a> {
         };
         Runner {
             pipeline,
-            sink,
-            state_store,
-            ledger,
-            recoveries,
             run_id: run_id.to_string(),
             window,
             budget: opts.budget(pipeline.api.requests_per_second),
@@ -195,35 +113,16 @@ impl<'a> Runner<'a> {
             backfill: opts.backfill.map(|b| BackfillReport::new(&b, &window)),
             requests: plan.requests,
             progress: plan.progress,
-            answered: Vec::new(),
-            slots: HashMap::new(),
-            store,
-            gaps_pending,
+            intake: Intake::new(store),
+            checkpoint: Checkpoint::new(sink, state_store, ledger, recoveries, lease, gaps_pending),
             tally,
             targets,
             discovery,
             stale,
             api,
             clock: opts.clock,
-            lease_lost: lease.lost_flag(),
-            lease_location: lease.location(),
             bar: opts.progress.clone(),
-            scratch: Vec::new(),
-            recovering: Vec::new(),
-            recovered_pending: Vec::new(),
         }
-    }
-
-    /// Records the recovered ranges whose rows the files now hold.
-    pub(crate) async fn record_recoveries(&mut self) -> Result<(), RunError> {
-        if self.recovered_pending.is_empty() {
-            return Ok(());
-        }
-        self.check_lease()?;
-        let pending = std::mem::take(&mut self.recovered_pending);
-        let added = self.recoveries.append(&pending).await?;
-        self.tally.recovery.recovered += added.len();
-        Ok(())
     }
 
     /// Gives up what target `t` owed before `at` (the horizon moved past it) and queues
@@ -241,23 +140,8 @@ impl<'a> Runner<'a> {
         for l in lost {
             tracing::warn!(target_id = %target, start = %crate::clock::rfc(l.start), end = %crate::clock::rfc(l.end), "range fell out of the horizon while queued: recorded as lost");
             let gap = Gap::beyond_horizon(&self.pipeline.name, target, l, self.window.now);
-            self.gaps_pending.push(gap);
+            self.checkpoint.gaps_pending.push(gap);
         }
-    }
-
-    pub(crate) async fn flush_gaps(&mut self) -> Result<(), RunError> {
-        if self.gaps_pending.is_empty() {
-            return Ok(());
-        }
-        self.check_lease()?;
-        let pending = std::mem::take(&mut self.gaps_pending);
-        let added = self.ledger.append(&pending).await?;
-        for g in &added {
-            tracing::warn!(target_id = %g.label(), start = %crate::clock::rfc(g.start), end = %crate::clock::rfc(g.end), "lost: {}", g.reason);
-            self.tally.lost.push(LostRange::from(g));
-        }
-        self.tally.gaps_recorded += added.len();
-        Ok(())
     }
 
     /// The state as of the files written so far.
@@ -307,33 +191,35 @@ impl<'a> Runner<'a> {
         discovery
     }
 
-    /// Fails once the lease is known to be lost.
-    pub(crate) fn check_lease(&self) -> Result<(), RunError> {
-        if self.lease_lost.load(Ordering::SeqCst) {
-            return Err(LeaseError::Lost {
-                path: self.lease_location.clone(),
-            }
-            .into());
-        }
-        Ok(())
-    }
-
     /// Saves the gaps, then the state (data first, state after: the caller wrote the
     /// files the state covers).
     pub(crate) async fn save_state(&mut self) -> Result<(), RunError> {
-        self.check_lease()?;
-        self.flush_gaps().await?;
         let state = self.current_state();
-        self.state_store.save(&state).await?;
-        Ok(())
+        self.checkpoint.save_state(state, &mut self.tally).await
+    }
+
+    /// Records the losses found so far in the gap ledger.
+    pub(crate) async fn flush_gaps(&mut self) -> Result<(), RunError> {
+        self.checkpoint.flush_gaps(&mut self.tally).await
+    }
+
+    /// How many requests the run planned.
+    pub(crate) fn requests_planned(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// The `i`-th planned request.
+    #[cfg(test)]
+    pub(crate) fn request(&self, i: usize) -> Request {
+        self.requests[i]
     }
 
     /// Removes spilled rows: they are only useful within this run.
     pub(crate) fn finish_store(&mut self) {
-        self.store.cleanup();
-        if self.store.spilled > 0 {
+        self.intake.store.cleanup();
+        if self.intake.store.spilled > 0 {
             tracing::info!(
-                rows = self.store.spilled,
+                rows = self.intake.store.spilled,
                 "rows spilled to disk while waiting for their slots"
             );
         }
@@ -521,11 +407,13 @@ impl<'a> Runner<'a> {
 mod tests {
     use super::*;
     use crate::api::AnswerPoint;
+    use crate::domain::LostRange;
     use crate::domain::range::GAP_REASON;
     use crate::run::Outcome;
     use crate::run::fixtures::{Fixture, NOWHERE, RUN_ID, TARGETS, at, fetched, fetcher};
     use crate::run::report::exit_code;
     use crate::run::rows::{Answer, AnswerSeries};
+    use crate::state::LeaseError;
 
     #[tokio::test]
     async fn the_exit_code_is_the_most_serious_of_refused_gap_failed_or_at_risk_done() {
@@ -660,12 +548,12 @@ mod tests {
         };
         {
             let (mut runner, _lease) = f.runner(&opts).await;
-            assert_eq!(runner.gaps_pending.len(), 1);
+            assert_eq!(runner.checkpoint.gaps_pending.len(), 1);
 
             runner.flush_gaps().await.unwrap();
             runner.flush_gaps().await.unwrap();
 
-            let gaps = runner.ledger.read().await.unwrap();
+            let gaps = runner.checkpoint.ledger.read().await.unwrap();
             assert_eq!(gaps.len(), 1);
             let g = &gaps[0];
             assert_eq!(
@@ -691,7 +579,7 @@ mod tests {
         // record and adds nothing.
         let (mut runner, _lease) = f.runner(&opts).await;
         runner.flush_gaps().await.unwrap();
-        assert_eq!(runner.ledger.read().await.unwrap().len(), 1);
+        assert_eq!(runner.checkpoint.ledger.read().await.unwrap().len(), 1);
         let s = runner.report(&fetcher, None, None, false, None).summary;
         assert_eq!(s.gaps_recorded, 0);
         assert!(s.lost.is_empty());
@@ -706,7 +594,7 @@ mod tests {
         let opts = f.opts();
         let (mut runner, _lease) = f.runner(&opts).await;
         runner.progress[0].done_until(at("11:59:00"));
-        runner.lease_lost.store(true, Ordering::SeqCst);
+        runner.checkpoint.lease_lost.store(true, Ordering::SeqCst);
 
         let err = runner.save_state().await.unwrap_err();
 
@@ -721,7 +609,7 @@ mod tests {
             Some(at("11:50:00"))
         );
         // With the lease held, the same save goes through.
-        runner.lease_lost.store(false, Ordering::SeqCst);
+        runner.checkpoint.lease_lost.store(false, Ordering::SeqCst);
         runner.save_state().await.unwrap();
         let state = f.load_state().await.unwrap();
         assert_eq!(state.run_id, RUN_ID);

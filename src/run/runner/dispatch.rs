@@ -10,10 +10,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::fetch::UNANSWERED_STOP;
-use super::runner::Runner;
-use super::{Fetched, Fetcher, Outcome, RunError};
+use super::Runner;
 use crate::api::ApiError;
+use crate::run::fetch::UNANSWERED_STOP;
+use crate::run::{Fetched, Fetcher, Outcome, RunError};
 
 /// How often the rows fetched so far are written and the state saved: a run that
 /// crashes loses at most this much fetching, and the targets served first (the most
@@ -76,8 +76,8 @@ impl Runner<'_> {
             self.take(f)?;
             taken += 1;
             self.bar.request_done();
-            if self.store.over_budget() {
-                self.spill()?;
+            if self.intake.store.over_budget() {
+                self.intake.spill()?;
             }
             if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
                 self.flush().await?;
@@ -187,8 +187,8 @@ mod tests {
         assert_eq!(fetcher.stats.failed.load(Ordering::Relaxed), 0);
         let t = &runner.tally;
         assert_eq!((t.answered, t.failed, t.deferred), (0, 1, 3));
-        assert!(runner.answered.is_empty());
-        assert!(runner.slots.is_empty());
+        assert!(runner.intake.answered.is_empty());
+        assert!(runner.intake.slots.is_empty());
         // Nothing moved: the next run owes what this one did.
         assert_eq!(runner.progress[0].cursor, Some(at("11:30:00")));
         assert!(runner.progress[1].is_new() && runner.progress[2].is_new());
@@ -219,6 +219,7 @@ mod tests {
         assert!(t.errors.is_empty(), "{:?}", t.errors);
         // Each target answered once, over exactly the range it owed.
         let mut answered: Vec<_> = runner
+            .intake
             .answered
             .iter()
             .map(|a| (a.target, a.start, a.end))
@@ -235,6 +236,7 @@ mod tests {
         // Rows wait in their slots for the flush: app-a's slots from 11:30, app-b's from
         // 11:00.
         let mut slots: Vec<_> = runner
+            .intake
             .slots
             .keys()
             .map(|(app, start)| (app.clone(), start.format("%H%M").to_string()))

@@ -8,72 +8,18 @@
 //! request that fails leaves its range owed for the next run.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use backon::Retryable;
 use chrono::SecondsFormat;
 use tokio::time::Instant;
 
-use super::RunError;
+use super::Runner;
 use super::dispatch::CHECKPOINT_EVERY;
-use super::fetch::{self, FetchStats};
-use super::rows::{Answer, Grain};
-use super::runner::Runner;
-use crate::api::limit::{Pacer, RetryPolicy};
-use crate::api::offline::{FIVE_MINUTES, OfflineRequest};
-use crate::api::{ApiError, Client, RetryRule};
+use crate::api::ApiError;
 use crate::domain::{Gap, Target, TimeRange};
 use crate::recovery::{self, Recovery};
-
-/// Sends `ListQuality` requests: its own pacer (the action has its own limit) and the
-/// run's retry policy.
-#[derive(Debug)]
-pub(crate) struct Recoverer {
-    client: Client,
-    pacer: Pacer,
-    policy: RetryPolicy,
-    /// `ListQuality` requests: sent, retried, throttled, failed for good.
-    pub(crate) stats: FetchStats,
-}
-
-impl Recoverer {
-    pub(crate) fn new(client: Client, requests_per_second: f64, policy: RetryPolicy) -> Self {
-        Recoverer {
-            client,
-            pacer: Pacer::new(requests_per_second),
-            policy,
-            stats: FetchStats::default(),
-        }
-    }
-
-    /// Asks for `target`'s 5-minute points over `range`, retrying as the policy says.
-    async fn fetch(&self, target: &Target, range: TimeRange) -> Result<Answer, ApiError> {
-        let body = OfflineRequest {
-            base: fetch::request_body(target, range.start, range.end),
-            aggregate_granularity: FIVE_MINUTES,
-        };
-        let attempt = || async {
-            self.pacer.acquire().await;
-            let send = self.client.list_quality_with(&body, Answer::from_ref);
-            self.stats.attempt(&self.pacer, send).await
-        };
-        let mut rule = RetryRule::default();
-        let answer = attempt
-            .retry(self.policy.backoff())
-            .sleep(tokio::time::sleep)
-            .when(|e: &ApiError| rule.allows(e))
-            .notify(|e: &ApiError, after: Duration| {
-                self.stats.retried.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(target_id = %target, error = %e, retry_in_ms = after.as_millis() as u64, "recovery request failed, retrying");
-            })
-            .await;
-        if answer.is_err() {
-            self.stats.failed.fetch_add(1, Ordering::Relaxed);
-        }
-        answer
-    }
-}
+use crate::run::RunError;
+use crate::run::recoverer::Recoverer;
+use crate::run::rows::{Answer, Grain};
 
 impl Runner<'_> {
     /// Recovers what the ledger owes, oldest gap first, until the cap, the deadline or
@@ -110,8 +56,8 @@ impl Runner<'_> {
                     }
                 }
             }
-            if self.store.over_budget() {
-                self.spill()?;
+            if self.intake.store.over_budget() {
+                self.intake.spill()?;
             }
             if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
                 self.flush().await?;
@@ -128,12 +74,12 @@ impl Runner<'_> {
     /// a target the pipeline no longer has (removed from the file, or a room no entry
     /// follows) cannot be asked for: it is left out, and said once.
     async fn owed_recoveries(&self) -> Result<Vec<(Target, TimeRange)>, RunError> {
-        let gaps = self.ledger.read().await?;
+        let gaps = self.checkpoint.ledger.read().await?;
         if gaps.is_empty() {
             // Most pipelines: nothing ever lost, no recovery ledger to read.
             return Ok(Vec::new());
         }
-        let done = self.recoveries.read().await?;
+        let done = self.checkpoint.recoveries.read().await?;
         let due = recovery::due(&gaps, &done, self.window.now);
         if due.is_empty() {
             return Ok(Vec::new());
@@ -179,13 +125,22 @@ impl Runner<'_> {
     /// Takes one recovered answer in: its points wait in their slots, and the range is
     /// recorded once the next flush has written them.
     fn take_recovered(&mut self, target: Target, range: TimeRange, answer: &Answer) {
-        let t = self.recovering.len();
+        let t = self.intake.recovering.len();
         let key = target.key();
-        self.recovering.push(target);
-        let points = self.collect(t, Grain::FiveMinutes, range.start, range.end, answer);
+        self.intake.recovering.push(target);
+        let points = self.intake.collect(
+            &self.targets,
+            self.window.slot_len,
+            &mut self.tally.dropped,
+            t,
+            Grain::FiveMinutes,
+            range.start,
+            range.end,
+            answer,
+        );
         self.tally.recovery.points += points;
-        tracing::info!(target_id = %self.recovering[t], start = %crate::clock::rfc(range.start), end = %crate::clock::rfc(range.end), points, "gap recovered from the offline API at 5-minute granularity");
-        self.recovered_pending.push(Recovery {
+        tracing::info!(target_id = %self.intake.recovering[t], start = %crate::clock::rfc(range.start), end = %crate::clock::rfc(range.end), points, "gap recovered from the offline API at 5-minute granularity");
+        self.checkpoint.recovered_pending.push(Recovery {
             pipeline: self.pipeline.name.to_string(),
             target: key,
             start: range.start,
@@ -219,6 +174,11 @@ impl Runner<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    use crate::api::Client;
+    use crate::api::limit::RetryPolicy;
     use crate::domain::ProductType::{Native, Web};
     use crate::run::fixtures::{
         Fixture, NOWHERE, TARGETS, answer, at, fetched, row, slot, slot_rows,
@@ -266,7 +226,7 @@ mod tests {
         assert_eq!(runner.tally.dropped.outside_window, 1);
         assert_eq!(runner.tally.dropped.off_grid, 1);
         // Nothing is recorded before the files are written.
-        assert_eq!(runner.recoveries.read().await.unwrap(), vec![]);
+        assert_eq!(runner.checkpoint.recoveries.read().await.unwrap(), vec![]);
 
         runner.flush().await.unwrap();
 
@@ -293,7 +253,7 @@ mod tests {
         // The real-time answer moved its cursor; the recovery moved none.
         assert_eq!(runner.progress[0].cursor, Some(at("11:59:00")));
         assert_eq!(runner.progress[1].cursor, None);
-        let records = runner.recoveries.read().await.unwrap();
+        let records = runner.checkpoint.recoveries.read().await.unwrap();
         assert_eq!(records.len(), 1);
         let r = &records[0];
         assert_eq!(
@@ -325,7 +285,7 @@ mod tests {
             Some(vec![])
         );
         // On record once.
-        assert_eq!(runner.recoveries.read().await.unwrap().len(), 1);
+        assert_eq!(runner.checkpoint.recoveries.read().await.unwrap().len(), 1);
     }
 
     #[tokio::test]
@@ -344,7 +304,7 @@ mod tests {
         };
         let gaps = [&runner.targets[0], &gone]
             .map(|t| Gap::beyond_horizon("demo", t, range, day_before("11:30:00")));
-        runner.ledger.append(&gaps).await.unwrap();
+        runner.checkpoint.ledger.append(&gaps).await.unwrap();
         // Nothing listens at NOWHERE: the one request sent fails (after quick retries).
         let client = runner_client();
         let policy = RetryPolicy {
@@ -374,7 +334,7 @@ mod tests {
             "{:?}",
             runner.tally.errors
         );
-        assert_eq!(runner.recoveries.read().await.unwrap(), vec![]);
+        assert_eq!(runner.checkpoint.recoveries.read().await.unwrap(), vec![]);
     }
 
     fn runner_client() -> Client {

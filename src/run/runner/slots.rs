@@ -4,15 +4,12 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
-
-use super::rows::Grain;
-use super::runner::{Answered, Runner, SlotWork};
-use super::{Dropped, Fetched, Outcome, RunError, rows};
+use super::Runner;
+use super::intake::{self, SlotWork};
 use crate::api::ApiError;
-use crate::plan::{Slot, SlotRange};
-use crate::sink::blocking;
-use crate::sink::buffer::{Point, SeriesOf};
+use crate::plan::Slot;
+use crate::run::rows::Grain;
+use crate::run::{Fetched, Outcome, RunError};
 use crate::sink::slot_file::{self, Replaced};
 
 impl Runner<'_> {
@@ -25,7 +22,16 @@ impl Runner<'_> {
         self.record_lost(t, f.start.min(req.end));
         match &f.outcome {
             Outcome::Answer(answer) => {
-                let kept = self.collect(t, Grain::RealTime, f.start, f.end, answer);
+                let kept = self.intake.collect(
+                    &self.targets,
+                    self.window.slot_len,
+                    &mut self.tally.dropped,
+                    t,
+                    Grain::RealTime,
+                    f.start,
+                    f.end,
+                    answer,
+                );
                 self.tally.answered += 1;
                 self.tally.rows_fetched += kept;
                 self.bar
@@ -53,84 +59,11 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// Puts the points of target `t`'s answer of granularity `grain` over `[start, end)`
-    /// into their slots, and marks the range as replaced in every slot it touches (also
-    /// those without points: the target's old rows there are gone from the API too).
-    /// Returns the points kept.
-    pub(crate) fn collect(
-        &mut self,
-        t: usize,
-        grain: Grain,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        answer: &rows::Answer,
-    ) -> u64 {
-        let answered = Answered {
-            target: t,
-            grain,
-            start,
-            end,
-        };
-        let target = super::runner::target_of(&self.targets, &self.recovering, &answered);
-        let slots = SlotRange::covering(start, end, self.window.slot_len);
-        // The answer's points by slot index, in buffers kept across answers.
-        let mut by_slot = std::mem::take(&mut self.scratch);
-        by_slot.resize_with(slots.count, Vec::new);
-        let mut dropped = Dropped::default();
-        let store = &mut self.store;
-        let series = series_ids(store, target, grain, answer);
-        // Points come in runs of one slot: remember the last one's index.
-        let mut last: Option<(DateTime<Utc>, Option<usize>)> = None;
-        let mut kept = 0u64;
-        rows::for_each_point(
-            target,
-            answer,
-            grain,
-            start,
-            end,
-            slots.len,
-            &mut dropped,
-            |p| {
-                let index = match last {
-                    Some((s, index)) if s == p.slot_start => index,
-                    _ => {
-                        let index = slots.index_of(p.slot_start);
-                        last = Some((p.slot_start, index));
-                        index
-                    }
-                };
-                let Some(index) = index else { return };
-                kept += 1;
-                by_slot[index].push(Point {
-                    series: series[p.series],
-                    stream: store.stream_id(p.stream_id),
-                    ts: p.timestamp_us,
-                    value: p.value,
-                });
-            },
-        );
-        warn_dropped(target, &dropped);
-        self.tally.dropped.add(&dropped);
-        let answer_id = self.answered.len() as u32;
-        let app = target.app_id.clone();
-        self.answered.push(answered);
-        for (index, slot) in slots.iter().enumerate() {
-            let work = self.slots.entry((app.clone(), slot.start)).or_default();
-            work.fetched.push(answer_id);
-            self.store.add(&mut work.rows, &by_slot[index]);
-        }
-        for points in &mut by_slot {
-            points.clear();
-        }
-        self.scratch = by_slot;
-        kept
-    }
-
     /// Writes every slot that received an answer, then records the recovered ranges,
     /// moves the answered targets' cursors and saves the state.
     pub(crate) async fn flush(&mut self) -> Result<(), RunError> {
-        self.check_lease()?;
-        let mut slots: Vec<_> = self.slots.drain().collect();
+        self.checkpoint.check_lease()?;
+        let mut slots: Vec<_> = self.intake.slots.drain().collect();
         slots.sort_by(|a, b| a.0.cmp(&b.0));
         for ((app, start), work) in slots {
             let slot = Slot {
@@ -139,15 +72,15 @@ impl Runner<'_> {
             };
             self.write_slot(&app, slot, work).await?;
         }
-        self.record_recoveries().await?;
-        for a in std::mem::take(&mut self.answered) {
+        self.checkpoint.record_recoveries(&mut self.tally).await?;
+        for a in std::mem::take(&mut self.intake.answered) {
             if a.grain == Grain::RealTime {
                 self.progress[a.target].done_until(a.end);
             }
         }
-        self.recovering.clear();
+        self.intake.recovering.clear();
         // Every point is written: the next answers start from empty tables.
-        self.store.forget_rows();
+        self.intake.store.forget_rows();
         self.save_state().await
     }
 
@@ -160,9 +93,9 @@ impl Runner<'_> {
         // a key ever come twice).
         let mut replaced: Replaced<'_> = HashMap::with_capacity(work.fetched.len());
         for &id in &work.fetched {
-            let a = self.answered[id as usize];
+            let a = self.intake.answered[id as usize];
             let (from, to) = (a.start.max(slot.start), a.end.min(slot.end));
-            let tg = super::runner::target_of(&self.targets, &self.recovering, &a);
+            let tg = intake::target_of(&self.targets, &self.intake.recovering, &a);
             replaced
                 .entry((
                     tg.product_type,
@@ -176,10 +109,16 @@ impl Runner<'_> {
                 })
                 .or_insert((from.timestamp_micros(), to.timestamp_micros()));
         }
-        self.check_lease()?;
-        let written =
-            slot_file::rewrite(&self.sink, &mut self.store, app, slot, work.rows, &replaced)
-                .await?;
+        self.checkpoint.check_lease()?;
+        let written = slot_file::rewrite(
+            &self.checkpoint.sink,
+            &mut self.intake.store,
+            app,
+            slot,
+            work.rows,
+            &replaced,
+        )
+        .await?;
         if let Some(written) = written {
             self.tally.rows_written += written.rows as u64;
             self.tally.files_written += 1;
@@ -188,60 +127,6 @@ impl Runner<'_> {
             tracing::debug!(path = %written.path, rows = written.rows, bytes = written.bytes, "slot file written");
         }
         Ok(())
-    }
-
-    /// Moves every slot's rows in memory to disk.
-    pub(crate) fn spill(&mut self) -> Result<(), RunError> {
-        let (store, slots) = (&mut self.store, &mut self.slots);
-        let held = store.held();
-        blocking(|| store.spill_all(slots.values_mut().map(|w| &mut w.rows))).map_err(
-            |source| RunError::Spill {
-                path: self.store.dir().display().to_string(),
-                source,
-            },
-        )?;
-        tracing::debug!(rows = held, dir = %self.store.dir().display(), "rows spilled to disk");
-        Ok(())
-    }
-}
-
-/// The store's series id of each series of `target`'s answer, in answer order.
-fn series_ids(
-    store: &mut crate::sink::buffer::RowStore,
-    target: &crate::domain::Target,
-    grain: Grain,
-    answer: &rows::Answer,
-) -> Vec<u32> {
-    answer
-        .series
-        .iter()
-        .map(|s| {
-            store.series_id(SeriesOf {
-                room: target.room_id.as_deref(),
-                user: target.user_id.as_deref(),
-                product_type: target.product_type,
-                indicator: &s.name,
-                unit: &s.unit,
-                interval_s: grain.interval_s(),
-            })
-        })
-        .collect()
-}
-
-/// Says which points of `target`'s answer were dropped, and why, if any were.
-fn warn_dropped(target: &crate::domain::Target, dropped: &Dropped) {
-    if dropped.total() > 0 {
-        tracing::warn!(
-            target_id = %target,
-            outside_window = dropped.outside_window,
-            off_grid = dropped.off_grid,
-            bad_timestamp = dropped.bad_timestamp,
-            bad_value = dropped.bad_value,
-            unnamed_series = dropped.unnamed_series,
-            user_not_applied = dropped.user_not_applied,
-            duplicate = dropped.duplicate,
-            "dropped points the answer should not have held"
-        );
     }
 }
 
@@ -342,7 +227,7 @@ mod tests {
                 Progress::default(),
             ]
         );
-        assert!(runner.answered.is_empty() && runner.slots.is_empty());
+        assert!(runner.intake.answered.is_empty() && runner.intake.slots.is_empty());
         let state = f.load_state().await.unwrap();
         assert_eq!(state.run_id, RUN_ID);
         let targets = &f.pipeline.targets;
