@@ -1,15 +1,16 @@
 //! rtcq copies Volcengine RTC `ListRealTimeQuality` metrics into a Hive-partitioned
 //! Parquet dataset on local disk or S3. The design, in [`design`], has the run step by step.
 //!
-//! Each module owns one thing. From the bottom up: `domain` holds the words of the
-//! design as types (targets, pipeline names, ranges and gaps, partition escaping);
-//! `clock` is the one time source; `auth` signs requests, `api` talks HTTP, `limit`
-//! paces and retries; `config` turns a pipeline file into domain types; `plan` turns
-//! cursors into requests and `capacity` says how many targets a budget serves; `sink`
-//! writes Parquet slot files and `state` keeps cursors, gaps and the lease; `run` is one
-//! run as stages; `commands` is what each subcommand does, `cli` its arguments; `logs`,
-//! `progress` and `metrics` are what a run shows; `emulator` is the local stand-in for
-//! the real API.
+//! One folder per feature, from the bottom up: `domain` holds the words of the design as
+//! types; `clock` is the one time source; `api` is the signed client with its pacing and
+//! retries (the wire types, signing and error classes are the `volc_rtc` crate's);
+//! `config` turns a pipeline file into domain types; `plan` turns cursors into requests
+//! and says how many targets a budget serves; `recovery` says what a gap still owes and
+//! `discovery` finds the rooms of an app; `sink` writes Parquet slot files and `state`
+//! keeps cursors, ledgers and the lease; `obs` is what a run shows (logs, progress, the
+//! summary, metrics); `run` is one run as stages, returning a report; `cli` is the
+//! command line and its commands. The stand-in API is the `rtcq-emulator` crate, which
+//! only the tests use. "Modules" in [`design`] has the table.
 
 pub mod api;
 pub mod cli;

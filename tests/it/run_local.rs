@@ -219,7 +219,7 @@ async fn rows_spill_to_the_spill_dir_which_is_checked_writable_before_anything_i
     let spill = tempfile::tempdir().unwrap();
     let env = vec![
         (arg("RTCQ_SPILL_ROWS"), arg(97)),
-        (arg("RUST_LOG"), arg("info,rtcq::run::slots=debug")),
+        (arg("RUST_LOG"), arg("info,rtcq::run::runner::intake=debug")),
     ];
     let args = run_args(
         &cfg,
