@@ -48,6 +48,7 @@ lint:
 # fails here instead of skipping (plain `cargo test` skips them where they are missing).
 test: deps venv lint
 	RTCQ_REQUIRE_ALL=1 RTCQ_PYTHON=$(PY) cargo test --workspace --all-targets --no-fail-fast
+	cargo test --workspace --doc
 
 fmt:
 	cargo fmt --all
