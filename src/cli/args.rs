@@ -76,21 +76,13 @@ pub struct RunArgs {
     /// http://pushgateway:9091), grouped by job rtcq and the pipeline.
     #[arg(long, value_name = "URL")]
     pub(crate) pushgateway: Option<String>,
-    /// Validity of the lease on object stores, renewed every third of it (default 120).
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        env = "RTCQ_LEASE_TTL_SECONDS",
-        hide = true
-    )]
+    /// How long the lease on an object store stays valid without renewal: how long a
+    /// killed run blocks the pipeline [default: 120].
+    #[arg(long, value_name = "SECONDS", env = "RTCQ_LEASE_TTL_SECONDS")]
     pub(crate) lease_ttl_seconds: Option<f64>,
-    /// Renewal period of the lease on object stores, 0 never renews (tests only).
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        env = "RTCQ_LEASE_RENEW_SECONDS",
-        hide = true
-    )]
+    /// How often the lease on an object store is renewed [default: a third of the
+    /// TTL]; 0 never renews, so a run longer than the TTL loses its lease.
+    #[arg(long, value_name = "SECONDS", env = "RTCQ_LEASE_RENEW_SECONDS")]
     pub(crate) lease_renew_seconds: Option<f64>,
     /// Retries of a failed request after its first attempt [default: 4].
     #[arg(long, value_name = "N", env = "RTCQ_RETRY_MAX")]
@@ -101,8 +93,9 @@ pub struct RunArgs {
     /// Longest retry delay in milliseconds [default: 8000].
     #[arg(long, value_name = "MS", env = "RTCQ_RETRY_MAX_MS")]
     pub(crate) retry_max_ms: Option<u64>,
-    /// Rows held in memory before they are spilled to disk [default: 262144].
-    #[arg(long, value_name = "N", env = "RTCQ_SPILL_ROWS", hide = true,
+    /// Rows held in memory before they are spilled to disk, about 24 bytes each
+    /// [default: 262144].
+    #[arg(long, value_name = "N", env = "RTCQ_SPILL_ROWS",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) spill_rows: Option<u64>,
     /// Folder for rows spilled to disk during big runs (a catch-up), checked writable

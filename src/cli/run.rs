@@ -182,7 +182,8 @@ async fn finish(args: &RunArgs, pipeline: &str, mut report: Report) -> Exit {
     report.exit()
 }
 
-/// The lease TTL and renewal period from the hidden test knobs.
+/// The lease TTL and renewal period from `--lease-ttl-seconds` and
+/// `--lease-renew-seconds`.
 fn lease_options(args: &RunArgs) -> Result<LeaseOptions, String> {
     let secs = |name: &str, v: f64| {
         Duration::try_from_secs_f64(v)
