@@ -22,7 +22,7 @@ const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
 
 /// Largest response body accepted. A 60-minute answer for five indicators is about
 /// 150 KiB; anything near this cap is not a real answer.
-pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 /// Connection and per-request timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,7 +197,7 @@ impl Client {
 
     /// Sends one signed request and returns its `Result`. The body is serialised once
     /// and those exact bytes are signed and sent.
-    pub async fn list_real_time_quality(
+    pub(crate) async fn list_real_time_quality(
         &self,
         req: &QualityRequest,
     ) -> Result<QualityResult, ApiError> {
@@ -426,7 +426,7 @@ pub fn decode_response_with<T>(
 
 /// Turns a status and body into the result or the error it carries. `Error` is checked
 /// whatever the status: a 200 may carry one.
-pub fn decode_response(status: u16, body: &[u8]) -> Result<QualityResult, ApiError> {
+pub(crate) fn decode_response(status: u16, body: &[u8]) -> Result<QualityResult, ApiError> {
     let env: Envelope = serde_json::from_slice(body).map_err(|e| unparsable(status, e, body))?;
     check(status, env.metadata, body)?;
     env.result.ok_or_else(|| ApiError::Decode(NEITHER.into()))

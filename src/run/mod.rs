@@ -13,6 +13,8 @@ mod recoverer;
 pub(crate) mod report;
 pub mod rows;
 mod runner;
+#[cfg(test)]
+mod untrusted_answers;
 
 use std::time::Duration;
 

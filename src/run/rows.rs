@@ -12,7 +12,7 @@ use crate::obs::summary::Dropped;
 /// The granularity of an answer: what grid its points must lie on, the `interval_s`
 /// of their rows, and whether the answer echoes the users it applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grain {
+pub(crate) enum Grain {
     /// `ListRealTimeQuality`: 30 s points, users echoed.
     RealTime,
     /// `ListQuality` at `"5min"`: 5-minute means, no echo.
@@ -21,7 +21,7 @@ pub enum Grain {
 
 impl Grain {
     /// `interval_s` of the rows.
-    pub fn interval_s(self) -> i32 {
+    pub(crate) fn interval_s(self) -> i32 {
         match self {
             Grain::RealTime => crate::sink::REAL_TIME_INTERVAL,
             Grain::FiveMinutes => crate::sink::RECOVERED_INTERVAL,
@@ -79,23 +79,23 @@ impl Answer {
 
 /// One kept point of an answer.
 #[derive(Debug, Clone, Copy)]
-pub struct PointOf<'a> {
+pub(crate) struct PointOf<'a> {
     /// Index of its series in `answer.series`.
-    pub series: usize,
+    pub(crate) series: usize,
     /// Start of the slot it falls in.
-    pub slot_start: DateTime<Utc>,
+    pub(crate) slot_start: DateTime<Utc>,
     /// Start of the 30-second bucket, µs since the Unix epoch, UTC.
-    pub timestamp_us: i64,
+    pub(crate) timestamp_us: i64,
     /// The metric's value for the bucket (always finite).
-    pub value: f64,
+    pub(crate) value: f64,
     /// The stream the value is about, when the API names one.
-    pub stream_id: Option<&'a str>,
+    pub(crate) stream_id: Option<&'a str>,
 }
 
 /// Gives every point of `answer` (of granularity `grain`) that belongs in the dataset to
 /// `f`, in answer order, counting the others in `dropped`.
 #[allow(clippy::too_many_arguments)]
-pub fn for_each_point<'a>(
+pub(crate) fn for_each_point<'a>(
     target: &Target,
     answer: &'a Answer,
     grain: Grain,

@@ -14,6 +14,8 @@
 //! - `faults`: injected failures (errors, latency, timeouts, dropped connections,
 //!   cut bodies), chosen per request from a seed.
 //! - `server`: the hyper server, `spawn` and `serve_forever`.
+//! - `hostile`: a server answering a fixed or oversized body, for the tests of what the
+//!   real API never sends.
 //! - `rules`: the API's limits as the emulator enforces them, from `docs/api.md`.
 //! - `cli`: the `rtcq-emulator` binary's arguments and `run_cli`.
 //!
@@ -30,6 +32,7 @@ pub(crate) mod data;
 pub(crate) mod error;
 pub(crate) mod faults;
 pub(crate) mod hash;
+pub mod hostile;
 pub(crate) mod offline;
 pub(crate) mod room_info;
 pub(crate) mod rules;
