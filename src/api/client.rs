@@ -405,7 +405,8 @@ fn unparsable(status: u16, e: serde_json::Error, body: &[u8]) -> ApiError {
 
 const NEITHER: &str = "the response has neither Result nor Error";
 
-/// [`decode_response`] into borrowed types, handing the result to `f`.
+/// Reads an answer (its status and body, at most `MAX_BODY_BYTES`) into borrowed
+/// types, handing the result to `f`; the error document wins over any status.
 pub fn decode_response_with<T>(
     status: u16,
     body: &[u8],
