@@ -40,6 +40,19 @@ impl Default for Timeouts {
     }
 }
 
+impl Timeouts {
+    /// The defaults, with the request timeout `request_ms` when given (`--request-timeout-ms`);
+    /// connecting never takes longer than the request may.
+    pub(crate) fn with_request_ms(request_ms: Option<u64>) -> Self {
+        let mut t = Timeouts::default();
+        if let Some(ms) = request_ms {
+            t.request = Duration::from_millis(ms);
+            t.connect = t.connect.min(t.request);
+        }
+        t
+    }
+}
+
 /// The endpoint could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

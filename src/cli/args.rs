@@ -128,12 +128,7 @@ impl RunArgs {
 
     /// The HTTP timeouts: the defaults, the request timeout overridden if given.
     pub(crate) fn timeouts(&self) -> crate::api::Timeouts {
-        let mut t = crate::api::Timeouts::default();
-        if let Some(ms) = self.request_timeout_ms {
-            t.request = Duration::from_millis(ms);
-            t.connect = t.connect.min(t.request);
-        }
-        t
+        crate::api::Timeouts::with_request_ms(self.request_timeout_ms)
     }
 }
 
@@ -158,12 +153,7 @@ pub struct CheckArgs {
 impl CheckArgs {
     /// The HTTP timeouts: the defaults, the request timeout overridden if given.
     pub(crate) fn timeouts(&self) -> crate::api::Timeouts {
-        let mut t = crate::api::Timeouts::default();
-        if let Some(ms) = self.request_timeout_ms {
-            t.request = Duration::from_millis(ms);
-            t.connect = t.connect.min(t.request);
-        }
-        t
+        crate::api::Timeouts::with_request_ms(self.request_timeout_ms)
     }
 }
 

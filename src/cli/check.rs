@@ -16,7 +16,7 @@ use crate::api::offline::{FIVE_MINUTES, OfflineRequest};
 use crate::api::room_info::RoomInfoQuery;
 use crate::api::{ApiError, Client};
 use crate::clock::{ApiClock, Clock, OFFSET_WARN};
-use crate::config::{self, Pipeline};
+use crate::config::Pipeline;
 use crate::domain::Target;
 use crate::plan;
 use crate::recovery::DELAY_MARGIN;
@@ -107,13 +107,7 @@ pub async fn check(args: &CheckArgs) -> Exit {
 /// Every step, in order; a step that needs an earlier one that failed is skipped.
 async fn steps(args: &CheckArgs) -> Vec<Step> {
     let mut steps = Vec::new();
-    let loaded = config::load(&args.config).and_then(|mut p| {
-        if let Some(endpoint) = &args.endpoint {
-            p.override_endpoint(endpoint)?;
-        }
-        Ok(p)
-    });
-    let pipeline = match loaded {
+    let pipeline = match super::read_pipeline(&args.config, args.endpoint.as_deref()) {
         Ok(p) => p,
         Err(e) => {
             steps.push(Step::fail(
@@ -126,11 +120,11 @@ async fn steps(args: &CheckArgs) -> Vec<Step> {
         }
     };
     let mut described = describe(&pipeline, &args.config);
-    if let Some(w) = pipeline.rate_warning() {
-        tracing::warn!("{w}");
+    if super::warn_rate(&pipeline) {
         described.push_str(&format!(
-            " (warning: api.requests_per_second = {} is above the documented 2 a second)",
-            pipeline.api.requests_per_second
+            " (warning: api.requests_per_second = {} is above the documented {} a second)",
+            pipeline.api.requests_per_second,
+            volc_rtc::limits::REQUESTS_PER_SECOND
         ));
     }
     steps.push(Step::ok("config", described));

@@ -39,21 +39,30 @@ use crate::sink::Sink;
 use crate::state::{State, StateStore};
 use args::{BudgetArgs, PipelineArgs};
 
-/// Says when the pipeline asks for more than the API's documented rate.
-fn warn_rate(pipeline: &Pipeline) {
-    if let Some(w) = pipeline.rate_warning() {
+/// Says when the pipeline asks for more than the API's documented rate; whether it did.
+fn warn_rate(pipeline: &Pipeline) -> bool {
+    let warning = pipeline.rate_warning();
+    if let Some(w) = &warning {
         tracing::warn!("{w}");
     }
+    warning.is_some()
 }
 
-fn load_config(args: &PipelineArgs, endpoint: Option<&str>) -> Result<Pipeline, Exit> {
-    let mut pipeline = config::load(&args.config).map_err(|e| fail(e, Exit::Usage))?;
+/// The pipeline file at `path`, with `--endpoint` applied when given.
+fn read_pipeline(
+    path: &std::path::Path,
+    endpoint: Option<&str>,
+) -> Result<Pipeline, config::ConfigError> {
+    let mut pipeline = config::load(path)?;
     if let Some(endpoint) = endpoint {
-        pipeline
-            .override_endpoint(endpoint)
-            .map_err(|e| fail(e, Exit::Usage))?;
+        pipeline.override_endpoint(endpoint)?;
     }
     Ok(pipeline)
+}
+
+/// [`read_pipeline`] for a command: an error is printed and is exit 2.
+fn load_config(args: &PipelineArgs, endpoint: Option<&str>) -> Result<Pipeline, Exit> {
+    read_pipeline(&args.config, endpoint).map_err(|e| fail(e, Exit::Usage))
 }
 
 /// Reports an error: one log line with JSON logs (nothing else may go to stderr

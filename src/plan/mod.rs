@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::domain::TimeRange;
 use volc_rtc::limits::{REALTIME_BUCKET, REALTIME_DELAY, REALTIME_HORIZON, REALTIME_MAX_SPAN};
+pub(crate) use volc_rtc::time::{ceil_to, floor_to};
 
 /// Margin kept inside the horizon so a request is not rejected for arriving a moment late
 /// or for a small clock difference with the server.
@@ -42,20 +43,6 @@ impl Slot {
     pub(crate) fn hhmm(&self) -> String {
         self.start.format("%H%M").to_string()
     }
-}
-
-/// Rounds `t` down to a multiple of `step` since the Unix epoch.
-pub(crate) fn floor_to(t: DateTime<Utc>, step: TimeDelta) -> DateTime<Utc> {
-    let step_us = step.num_microseconds().unwrap_or(1).max(1);
-    let us = t.timestamp_micros();
-    let floored = us - us.rem_euclid(step_us);
-    DateTime::from_timestamp_micros(floored).unwrap_or(t)
-}
-
-/// Rounds `t` up to a multiple of `step` since the Unix epoch.
-pub(crate) fn ceil_to(t: DateTime<Utc>, step: TimeDelta) -> DateTime<Utc> {
-    let f = floor_to(t, step);
-    if f == t { t } else { f + step }
 }
 
 /// The time frame of one run: what is settled and what can still be asked for.

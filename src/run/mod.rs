@@ -122,14 +122,6 @@ pub enum RunError {
         /// The operating system's error.
         source: std::io::Error,
     },
-    /// Rows could not be spilled to, read back from, or cleared from the local disk.
-    #[error("spilling rows to {path}: {source}")]
-    Spill {
-        /// The spill directory or file on local disk.
-        path: String,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
 }
 
 /// A fresh id for a run: time and a random-ish suffix.

@@ -355,7 +355,7 @@ fn clean_spill_dir(
     };
     if dir.exists() {
         tracing::info!(dir = %dir.display(), "removed spilled rows left by an interrupted run");
-        std::fs::remove_dir_all(&dir).map_err(|source| RunError::Spill {
+        std::fs::remove_dir_all(&dir).map_err(|source| crate::sink::SinkError::Spill {
             path: dir.display().to_string(),
             source,
         })?;

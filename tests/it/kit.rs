@@ -532,6 +532,54 @@ pub(crate) fn python() -> PathBuf {
     p
 }
 
+/// `s` as a TOML basic string, quoted, with `\`, `"` and control characters escaped.
+pub(crate) fn toml_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Runs `tests/py/<script>` with `args` and `env` on the test venv's Python, and returns
+/// the JSON it printed; the test fails with the script's stderr when it does.
+pub(crate) fn py_json(script: &str, args: &[&str], env: &[(String, String)]) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(script);
+    let out = Command::new(python())
+        .arg(&path)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {script}: {e}"));
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{script} printed no JSON: {e}"))
+}
+
+/// Two apps, three targets: app-a on both platforms, app-b's room-1.
+pub(crate) const TWO_APPS: &str = r#"
+[[targets]]
+app_id = "app-a"
+indicators = ["stall_rate"]
+product_types = ["native", "web"]
+
+[[targets]]
+app_id = "app-b"
+indicators = ["join_room_success_rate"]
+rooms = ["room-1"]
+"#;
+
 /// A real Prometheus Pushgateway (Debian's `prometheus-pushgateway`, installed by
 /// `make deps`) on a free loopback port, stopped on drop.
 pub(crate) struct Pushgateway {

@@ -5,18 +5,6 @@
 use crate::kit::*;
 use chrono::TimeDelta;
 
-const THREE_TARGETS: &str = r#"
-[[targets]]
-app_id = "app-a"
-indicators = ["stall_rate"]
-product_types = ["native", "web"]
-
-[[targets]]
-app_id = "app-b"
-indicators = ["join_room_success_rate"]
-rooms = ["room-1"]
-"#;
-
 fn state(dir: &std::path::Path, name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join(format!("data/_state/{name}.json"))).unwrap();
     serde_json::from_str(&text).unwrap()
@@ -28,7 +16,7 @@ async fn three_hour_outage_records_exactly_the_lost_ranges_and_fail_on_gap_exits
     let later = now + TimeDelta::hours(3);
     let dir = tempfile::tempdir().unwrap();
     let emu = emulator_at(now, None).await;
-    let cfg = write_pipeline(dir.path(), "outage", &emu.url(), 50.0, THREE_TARGETS);
+    let cfg = write_pipeline(dir.path(), "outage", &emu.url(), 50.0, TWO_APPS);
     let out = rtcq_async(run_args(&cfg, now, &[])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     drop(emu);
@@ -214,7 +202,7 @@ async fn backfill_rewrites_what_the_api_still_has_and_reports_the_rest() {
     let now = t0();
     let dir = tempfile::tempdir().unwrap();
     let emu = emulator_at(now, None).await;
-    let cfg = write_pipeline(dir.path(), "bf", &emu.url(), 50.0, THREE_TARGETS);
+    let cfg = write_pipeline(dir.path(), "bf", &emu.url(), 50.0, TWO_APPS);
     let out = rtcq_async(run_args(&cfg, now, &[])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     drop(emu);
@@ -310,7 +298,7 @@ async fn a_run_stopped_by_its_deadline_keeps_what_it_fetched_and_the_next_comple
     // 1.5 s per answer at 2 requests/second: two requests are sent within the
     // one-second deadline, their answers arrive after it and are kept.
     let emu = emulator_slow(now, None, std::time::Duration::from_millis(1500)).await;
-    let cfg = write_pipeline(dir.path(), "deadline", &emu.url(), 2.0, THREE_TARGETS);
+    let cfg = write_pipeline(dir.path(), "deadline", &emu.url(), 2.0, TWO_APPS);
     let pipeline = load(&cfg);
     let out = rtcq_async(run_args(&cfg, now, &["--max-duration", "1s"])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);

@@ -12,18 +12,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rtcq_emulator::{EmulatorConfig, FaultKind, Faults, OfflineFault};
 use serde_json::Value;
 
-const TARGETS: &str = r#"
-[[targets]]
-app_id = "app-a"
-indicators = ["stall_rate"]
-product_types = ["native", "web"]
-
-[[targets]]
-app_id = "app-b"
-indicators = ["join_room_success_rate"]
-rooms = ["room-1"]
-"#;
-
 /// The run times: a first run, one after a 3-hour outage, one 9 hours later.
 fn times() -> [DateTime<Utc>; 3] {
     let now = t0();
@@ -117,7 +105,7 @@ fn expected(pipeline: &rtcq::config::Pipeline, recovered: bool) -> Vec<Key> {
 async fn outage(place: &Place<'_>, dir: &std::path::Path) -> std::path::PathBuf {
     let [first, second, _] = times();
     let emu = emulator(first, None).await;
-    let cfg = write_pipeline_to(dir, "rec", &emu.url(), 50.0, &place.url, TARGETS);
+    let cfg = write_pipeline_to(dir, "rec", &emu.url(), 50.0, &place.url, TWO_APPS);
     let (code, s, err) = run(place, &cfg, first, &emu.url()).await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(s["recovery"]["recovery_requests"], 0);

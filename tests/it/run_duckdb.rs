@@ -1,8 +1,6 @@
 //! A run's dataset as DuckDB and pyarrow see it: the columns and types users query, and
 //! exactly the rows the emulator's generator says.
 
-use std::process::Command;
-
 use crate::kit::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,18 +21,7 @@ async fn duckdb_and_pyarrow_read_a_run_exactly() {
     assert_eq!(out.code, 0, "{}", out.stderr);
 
     let root = dir.path().join("data");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/read_dataset.py");
-    let out = Command::new(python())
-        .arg(script)
-        .arg(&root)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seen = py_json("read_dataset.py", &[&root.display().to_string()], &[]);
 
     let columns: Vec<(String, String)> = seen["duckdb"]["columns"]
         .as_array()

@@ -4,7 +4,6 @@
 //!
 //! Needs Python with moto and pyarrow: `RTCQ_PYTHON`, else `.venv/bin/python`.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,22 +40,6 @@ async fn state_of(root: &rtcq::sink::SinkRoot, pipeline: &str) -> Option<serde_j
     moto::get(root, &format!("_state/{pipeline}.json"))
         .await
         .map(|b| serde_json::from_slice(&b).unwrap())
-}
-
-fn pyarrow(args: &[&str], env: &[(String, String)]) -> serde_json::Value {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/read_pyarrow.py");
-    let out = Command::new(python())
-        .arg(script)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,8 +150,8 @@ async fn pyarrow_reads_the_same_rows_from_s3_as_from_local_disk() {
     let (s3, local) = tokio::task::spawn_blocking(move || {
         let local_root = local_dir.path().join("data");
         (
-            pyarrow(&[URL, &endpoint], &env),
-            pyarrow(&[&local_root.display().to_string()], &[]),
+            py_json("read_pyarrow.py", &[URL, &endpoint], &env),
+            py_json("read_pyarrow.py", &[&local_root.display().to_string()], &[]),
         )
     })
     .await

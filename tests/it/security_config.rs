@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use crate::kit::toml_str;
 use proptest::prelude::*;
 use rtcq::config::{self, ConfigError};
 
@@ -91,22 +92,8 @@ fn render_key(k: &str) -> String {
     {
         k.to_string()
     } else {
-        render_str(k)
+        toml_str(k)
     }
-}
-
-fn render_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// A TOML value as text.
@@ -120,7 +107,7 @@ fn value() -> impl Strategy<Value = String> {
             Just("-inf".to_string()),
             Just("1e400".to_string()),
         ],
-        "\\PC{0,20}".prop_map(|s| render_str(&s)),
+        "\\PC{0,20}".prop_map(|s| toml_str(&s)),
         proptest::sample::select(vec![
             "\"5m\"",
             "\"30s\"",

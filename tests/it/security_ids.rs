@@ -9,7 +9,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 use crate::kit::moto::{self, Moto};
 use crate::kit::*;
@@ -42,21 +41,6 @@ const HOSTILE: [&str; 22] = [
     // 128 bytes, the longest id accepted.
     "LLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLL",
 ];
-
-/// A TOML basic string.
-fn toml_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
 
 /// For each id: an app-level, a room-level and a per-user target, all named by that id.
 fn targets() -> String {
@@ -111,28 +95,6 @@ fn reader_rows(rows: &Value) -> Vec<String> {
         .collect();
     out.sort();
     out
-}
-
-fn python_json(args: &[&str], env: &[(String, String)]) -> Value {
-    let out = Command::new(python())
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn script(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/py")
-        .join(name)
-        .display()
-        .to_string()
 }
 
 /// Every data key relative to the root is `app_id=<one segment>/date=<day>/<file>`, and
@@ -195,11 +157,9 @@ async fn hostile_ids_stay_in_the_sink_and_read_back_exactly_on_local_disk() {
     assert_eq!(apps, HOSTILE.iter().copied().collect());
 
     let root_text = root.display().to_string();
-    let read = tokio::task::spawn_blocking(move || {
-        python_json(&[&script("read_dataset.py"), &root_text], &[])
-    })
-    .await
-    .unwrap();
+    let read = tokio::task::spawn_blocking(move || py_json("read_dataset.py", &[&root_text], &[]))
+        .await
+        .unwrap();
     let want = as_json(&expected);
     assert_eq!(reader_rows(&read["duckdb"]["rows"]), want, "DuckDB");
     assert_eq!(reader_rows(&read["pyarrow"]["rows"]), want, "pyarrow");
@@ -232,11 +192,10 @@ async fn hostile_ids_stay_in_the_prefix_and_read_back_exactly_on_s3() {
 
     let endpoint = moto.endpoint();
     let env = moto.env();
-    let read = tokio::task::spawn_blocking(move || {
-        python_json(&[&script("read_pyarrow.py"), url, &endpoint], &env)
-    })
-    .await
-    .unwrap();
+    let read =
+        tokio::task::spawn_blocking(move || py_json("read_pyarrow.py", &[url, &endpoint], &env))
+            .await
+            .unwrap();
     assert_eq!(
         reader_rows(&read["rows"]),
         as_json(&expected),

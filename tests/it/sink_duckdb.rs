@@ -5,8 +5,6 @@
 //! Needs Python with duckdb and pyarrow: `RTCQ_PYTHON`, else `.venv/bin/python` (`make venv`).
 
 use crate::kit::needs;
-use std::path::PathBuf;
-use std::process::Command;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use rtcq::domain::ProductType;
@@ -29,18 +27,7 @@ const APPS: [&str; 10] = [
 ];
 
 fn read_dataset(root: &std::path::Path) -> Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/read_dataset.py");
-    let out = Command::new(crate::kit::python())
-        .arg(&script)
-        .arg(root)
-        .output()
-        .expect("cannot start python");
-    assert!(
-        out.status.success(),
-        "read_dataset.py failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("read_dataset.py printed no JSON")
+    crate::kit::py_json("read_dataset.py", &[&root.display().to_string()], &[])
 }
 
 fn slots() -> [Slot; 2] {

@@ -10,8 +10,9 @@
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 
 use super::hash::{Fnv, splitmix64};
-use crate::rules::{BUCKET, DATA_DELAY, ceil_to};
+use crate::rules::{BUCKET, DATA_DELAY};
 use volc_rtc::ProductType;
+use volc_rtc::time::ceil_to;
 use volc_rtc::{DataPoint, QualityResult, Series};
 
 /// Per mille of buckets missing in each series.
@@ -224,7 +225,7 @@ pub(crate) fn format_timestamp(t: DateTime<Utc>) -> String {
 /// The newest bucket start the API has data for at `now`.
 #[cfg(test)]
 pub(crate) fn newest_bucket(now: DateTime<Utc>) -> DateTime<Utc> {
-    crate::rules::floor_to(now - DATA_DELAY - BUCKET, BUCKET)
+    volc_rtc::time::floor_to(now - DATA_DELAY - BUCKET, BUCKET)
 }
 
 #[cfg(test)]

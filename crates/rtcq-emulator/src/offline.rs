@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::data::{self, format_timestamp};
 use super::validate::{Granularity, ValidOffline};
-use crate::rules::{ceil_to, floor_to};
+use volc_rtc::time::{ceil_to, floor_to};
 use volc_rtc::{DataPoint, QualityResult, Series};
 
 /// How old a bucket's end must be before the offline data has it.

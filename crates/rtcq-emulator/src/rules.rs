@@ -49,19 +49,6 @@ pub(crate) fn id_exists(id: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `t` rounded down to a multiple of `step` since the Unix epoch.
-pub(crate) fn floor_to(t: DateTime<Utc>, step: TimeDelta) -> DateTime<Utc> {
-    let step_us = step.num_microseconds().unwrap_or(1).max(1);
-    let us = t.timestamp_micros();
-    DateTime::from_timestamp_micros(us - us.rem_euclid(step_us)).unwrap_or(t)
-}
-
-/// `t` rounded up to a multiple of `step` since the Unix epoch.
-pub(crate) fn ceil_to(t: DateTime<Utc>, step: TimeDelta) -> DateTime<Utc> {
-    let f = floor_to(t, step);
-    if f == t { t } else { f + step }
-}
-
 /// An instant as the emulator logs it: RFC 3339, UTC, whole seconds.
 pub(crate) fn rfc(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

@@ -4,7 +4,21 @@
 
 use std::cell::Cell;
 
-use chrono::DateTime;
+use chrono::{DateTime, TimeDelta, Utc};
+
+/// `t` rounded down to a multiple of `step` since the Unix epoch: the API's buckets
+/// (30 s, 5 minutes) start on this grid.
+pub fn floor_to(t: DateTime<Utc>, step: TimeDelta) -> DateTime<Utc> {
+    let step_us = step.num_microseconds().unwrap_or(1).max(1);
+    let us = t.timestamp_micros();
+    DateTime::from_timestamp_micros(us - us.rem_euclid(step_us)).unwrap_or(t)
+}
+
+/// `t` rounded up to a multiple of `step` since the Unix epoch.
+pub fn ceil_to(t: DateTime<Utc>, step: TimeDelta) -> DateTime<Utc> {
+    let f = floor_to(t, step);
+    if f == t { t } else { f + step }
+}
 
 /// Microseconds since the epoch of an RFC 3339 time. The shape the API sends
 /// (`YYYY-MM-DDTHH:MM:SS` then `Z` or `+hh:mm`/`-hh:mm`, no fraction) is read directly;

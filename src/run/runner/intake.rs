@@ -155,7 +155,7 @@ impl Intake {
         let (store, slots) = (&mut self.store, &mut self.slots);
         let held = store.held();
         blocking(|| store.spill_all(slots.values_mut().map(|w| &mut w.rows))).map_err(
-            |source| RunError::Spill {
+            |source| crate::sink::SinkError::Spill {
                 path: self.store.dir().display().to_string(),
                 source,
             },

@@ -168,7 +168,7 @@ impl Lease {
         }
     }
 
-    /// Takes the local lease under `root/_state/`, or says who holds it.
+    /// Takes the local lease file (see [`Local::acquire`]).
     pub(crate) fn acquire_local(
         root: &FsPath,
         pipeline: &str,
@@ -181,8 +181,7 @@ impl Lease {
         })
     }
 
-    /// Takes the lease object `root/_state/<pipeline>.lease`: creates it if absent, takes
-    /// it over if expired, else reports who holds it.
+    /// Takes the lease object on an object store (see [`Remote::acquire`]).
     pub(crate) async fn acquire_remote(
         store: Arc<dyn ObjectStore>,
         root: &Path,
