@@ -57,6 +57,9 @@ pub struct RecoverySettings {
     pub(crate) requests_per_second: f64,
     /// The most `ListQuality` requests one run sends: some accounts have a daily quota.
     pub(crate) max_requests_per_run: u32,
+    /// How far back a target's history is loaded at 5 minutes when it is first served
+    /// (`history = "30d"`): `None` loads none.
+    pub(crate) history: Option<TimeDelta>,
 }
 
 /// Recovery requests one run sends when the file does not say: one minute at 2 a second.
@@ -68,6 +71,7 @@ impl Default for RecoverySettings {
             enabled: true,
             requests_per_second: 2.0,
             max_requests_per_run: DEFAULT_RECOVERY_REQUESTS,
+            history: None,
         }
     }
 }
@@ -131,6 +135,7 @@ struct RecoveryFile {
     enabled: Option<bool>,
     requests_per_second: Option<f64>,
     max_requests_per_run: Option<u32>,
+    history: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -347,10 +352,24 @@ fn recovery_settings(r: RecoveryFile) -> Result<RecoverySettings, Rejection> {
             "0 requests cannot recover anything: give at least 1, or set recovery.enabled = false",
         ));
     }
+    let enabled = r.enabled.unwrap_or(default.enabled);
+    let history = r
+        .history
+        .as_deref()
+        .map(parse_history)
+        .transpose()
+        .map_err(|reason| Rejection::new("recovery.history", reason))?;
+    if history.is_some() && !enabled {
+        return Err(Rejection::new(
+            "recovery.history",
+            "history is loaded by recovery, which recovery.enabled = false turns off: remove history, or enable recovery",
+        ));
+    }
     Ok(RecoverySettings {
-        enabled: r.enabled.unwrap_or(default.enabled),
+        enabled,
         requests_per_second,
         max_requests_per_run,
+        history,
     })
 }
 
@@ -697,6 +716,7 @@ fn parse_seconds(s: &str) -> Option<i64> {
         "s" => Some(n),
         "m" => n.checked_mul(60),
         "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
         _ => None,
     }
 }
@@ -718,6 +738,18 @@ fn parse_max_lag(s: &str) -> Result<TimeDelta, String> {
         Some(secs) if (30..=3600).contains(&secs) => Ok(TimeDelta::seconds(secs)),
         _ => Err(format!(
             "{s:?} is not a lag: write it like \"90s\", \"10m\" or \"1h\", from 30s to 60m"
+        )),
+    }
+}
+
+/// `history = "30d"`: from one hour to the offline API's 30 days.
+fn parse_history(s: &str) -> Result<TimeDelta, String> {
+    let most = volc_rtc::limits::OFFLINE_LOOKBACK;
+    match parse_seconds(s) {
+        Some(secs) if secs >= 3600 && secs <= most.num_seconds() => Ok(TimeDelta::seconds(secs)),
+        _ => Err(format!(
+            "{s:?} is not a history length: write it like \"30d\", \"7d\" or \"12h\", from 1h to {}d (what the offline API keeps)",
+            most.num_days()
         )),
     }
 }
@@ -971,6 +1003,7 @@ indicators = ["stall_rate"]
                 enabled: true,
                 requests_per_second: 2.0,
                 max_requests_per_run: 120,
+                history: None,
             }
         );
     }
@@ -988,8 +1021,13 @@ indicators = ["stall_rate"]
                 enabled: false,
                 requests_per_second: 0.5,
                 max_requests_per_run: 7,
+                history: None,
             }
         );
+        let p = parse_str(&with("history = \"30d\"\nmax_requests_per_run = 3")).unwrap();
+        assert_eq!(p.recovery.history, Some(TimeDelta::days(30)));
+        let p = parse_str(&with("history = \"12h\"")).unwrap();
+        assert_eq!(p.recovery.history, Some(TimeDelta::hours(12)));
         let cases = [
             (
                 "max_requests_per_run = 0",
@@ -999,6 +1037,18 @@ indicators = ["stall_rate"]
                 "requests_per_second = -1.0",
                 "pipelines/t.toml: recovery.requests_per_second: -1 is not a rate: give requests per second above 0 and at most 1000 (the API allows 2.0 per account)",
             ),
+            (
+                "history = \"31d\"",
+                "pipelines/t.toml: recovery.history: \"31d\" is not a history length: write it like \"30d\", \"7d\" or \"12h\", from 1h to 30d (what the offline API keeps)",
+            ),
+            (
+                "history = \"30m\"",
+                "pipelines/t.toml: recovery.history: \"30m\" is not a history length: write it like \"30d\", \"7d\" or \"12h\", from 1h to 30d (what the offline API keeps)",
+            ),
+            (
+                "history = \"30d\"\nenabled = false",
+                "pipelines/t.toml: recovery.history: history is loaded by recovery, which recovery.enabled = false turns off: remove history, or enable recovery",
+            ),
         ];
         for (table, want) in cases {
             assert_eq!(rejection(&with(table)), want);
@@ -1006,7 +1056,7 @@ indicators = ["stall_rate"]
         assert_eq!(
             rejection(&with("enable = true")),
             "pipelines/t.toml: recovery.enable: unknown field `enable`, \
-             expected one of `enabled`, `requests_per_second`, `max_requests_per_run`"
+             expected one of `enabled`, `requests_per_second`, `max_requests_per_run`, `history`"
         );
     }
 

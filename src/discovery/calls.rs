@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ProductType, Target};
+use crate::domain::{ProductType, Target, TimeRange};
 
 /// A glob on room ids (`live-*`): `*` any run, `?` one character, `[...]` a class.
 #[derive(Clone)]
@@ -140,6 +140,11 @@ pub(crate) struct ScanState {
     /// to the calls as then known.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) unsure: Vec<UnsureLoss>,
+    /// History (`[recovery] history`) of the rooms the first scan found: by room, the
+    /// parts of its calls before its first horizon, each owed once at 5 minutes. A room
+    /// leaves once all of it is loaded or past the offline API's lookback.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) history: BTreeMap<String, Vec<TimeRange>>,
 }
 
 /// A range a discovered room target lost that a call seen running may or may not have

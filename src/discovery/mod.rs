@@ -33,7 +33,33 @@ use volc_rtc::limits::{REALTIME_BUCKET, ROOM_INFO_MAX_PAGE_SIZE, ROOM_INFO_MAX_S
 pub(crate) const FIRST_LOOKBACK: TimeDelta = TimeDelta::hours(24);
 
 /// How far back `ListRoomInfo` answers (14 days), with a margin.
-const MAX_LOOKBACK: TimeDelta = TimeDelta::days(13);
+pub(crate) const MAX_LOOKBACK: TimeDelta = TimeDelta::days(13);
+
+/// The history of the rooms a first scan found: for each room, the parts of its calls
+/// inside `[from, until)` (`until`: the first horizon, where the rooms' real-time data
+/// begins), merged. Nothing outside a call is owed.
+pub(crate) fn history_in_calls(
+    state: &ScanState,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> BTreeMap<String, Vec<TimeRange>> {
+    let mut out = BTreeMap::new();
+    for (room, calls) in &state.rooms {
+        let spans: Vec<TimeRange> = calls
+            .iter()
+            .map(|c| TimeRange {
+                start: c.created.max(from),
+                end: c.destroyed.unwrap_or(until).min(until),
+            })
+            .filter(|r| r.start < r.end)
+            .collect();
+        let spans = merged(spans);
+        if !spans.is_empty() {
+            out.insert(room.clone(), spans);
+        }
+    }
+    out
+}
 
 /// Pages one window may take before the answer is judged endless (a misbehaving
 /// server): 100,000 calls.
@@ -71,8 +97,9 @@ impl Scanner {
     }
 
     /// Scans the calls of `scan` created since `state`'s last scan (the last
-    /// [`FIRST_LOOKBACK`] the first time) up to `now`, and records them in `state`. On
-    /// an error nothing is recorded: the next run scans the same window again.
+    /// `first_lookback`, at least [`FIRST_LOOKBACK`] and at most the API's 14 days less a
+    /// day, the first time) up to `now`, and records them in `state`. On an error
+    /// nothing is recorded: the next run scans the same window again.
     ///
     /// `ListRoomInfo` matches calls by creation time, so the end of a call seen running
     /// is learnt only by listing its creation again: the scan starts no later than the
@@ -82,12 +109,13 @@ impl Scanner {
         scan: &RoomScan,
         state: &mut ScanState,
         now: DateTime<Utc>,
+        first_lookback: TimeDelta,
     ) -> Result<(), ApiError> {
         // Whole seconds, as the query carries them.
         let now = now.trunc_subsecs(0);
         let since_last = state
             .scanned_until
-            .map_or(now - FIRST_LOOKBACK, |t| t - OVERLAP);
+            .map_or(now - first_lookback.max(FIRST_LOOKBACK), |t| t - OVERLAP);
         let oldest_running = state
             .rooms
             .values()

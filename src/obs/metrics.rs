@@ -42,7 +42,7 @@ pub(crate) fn render(summary: &Summary) -> String {
 const RECOVERY: &[Figure<RecoveryReport>] = &[
     Figure {
         name: "rtcq_recovery_requests",
-        help: "ListQuality requests sent by the last run to recover gaps, retries included.",
+        help: "ListQuality requests sent by the last run to recover gaps and load history, retries included.",
         value: |r| r.recovery_requests as f64,
     },
     Figure {
@@ -69,6 +69,26 @@ const RECOVERY: &[Figure<RecoveryReport>] = &[
         name: "rtcq_gaps_owed",
         help: "Gap ranges the offline API has that the last run left for a later run.",
         value: |r| r.gaps_owed as f64,
+    },
+    Figure {
+        name: "rtcq_history_requests",
+        help: "ListQuality requests the last run sent for history ([recovery] history), retries not counted.",
+        value: |r| r.history_requests as f64,
+    },
+    Figure {
+        name: "rtcq_history_recovered",
+        help: "History ranges the last run loaded from ListQuality at 5-minute granularity.",
+        value: |r| r.history_recovered as f64,
+    },
+    Figure {
+        name: "rtcq_history_points",
+        help: "5-minute history points the last run wrote.",
+        value: |r| r.history_points as f64,
+    },
+    Figure {
+        name: "rtcq_history_owed",
+        help: "History requests still owed after the last run, due now or later.",
+        value: |r| r.history_owed as f64,
     },
 ];
 
@@ -518,6 +538,10 @@ mod tests {
             points_recovered: 150,
             recovery_failed: 1,
             gaps_owed: 2,
+            history_requests: 3,
+            history_recovered: 2,
+            history_points: 5_000,
+            history_owed: 4,
         });
         let text = render(&s);
         for line in [
@@ -529,6 +553,10 @@ mod tests {
             "rtcq_recovery_failed{pipeline=\"demo\"} 1",
             "# HELP rtcq_gaps_owed Gap ranges the offline API has that the last run left for a later run.",
             "rtcq_gaps_owed{pipeline=\"demo\"} 2",
+            "rtcq_history_requests{pipeline=\"demo\"} 3",
+            "rtcq_history_recovered{pipeline=\"demo\"} 2",
+            "rtcq_history_points{pipeline=\"demo\"} 5000",
+            "rtcq_history_owed{pipeline=\"demo\"} 4",
         ] {
             assert!(text.lines().any(|l| l == line), "{line}\n---\n{text}");
         }

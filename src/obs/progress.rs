@@ -53,14 +53,23 @@ impl Progress {
         AroundBar(self.bar.clone())
     }
 
-    /// Shows the bar for `requests` requests (nothing for none).
+    /// Shows the bar for `requests` real-time requests (nothing for none).
     pub(crate) fn start(&self, requests: usize) {
+        self.start_as(requests, "requests");
+    }
+
+    /// Shows the bar for the `requests` `ListQuality` requests of a history load.
+    pub(crate) fn start_history(&self, requests: usize) {
+        self.start_as(requests, "history requests");
+    }
+
+    fn start_as(&self, requests: usize, what: &str) {
         if !self.enabled || requests == 0 {
             return;
         }
-        let style = ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} requests, {msg}, eta {eta}",
-        )
+        let style = ProgressStyle::with_template(&format!(
+            "{{elapsed_precise}} [{{bar:30}}] {{pos}}/{{len}} {what}, {{msg}}, eta {{eta}}"
+        ))
         .map(|s| s.progress_chars("=> "))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         self.bar.set_style(style);

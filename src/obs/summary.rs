@@ -81,6 +81,15 @@ pub(crate) struct RecoveryReport {
     /// Gap ranges the offline API has that are still not recovered (the cap, the
     /// deadline or a failure left them for a later run).
     pub(crate) gaps_owed: usize,
+    /// History (`[recovery] history`): `ListQuality` requests sent for it, included in
+    /// `recovery_requests` (retries not counted).
+    pub(crate) history_requests: usize,
+    /// History ranges loaded and recorded.
+    pub(crate) history_recovered: usize,
+    /// History 5-minute points written (not in `points_recovered`).
+    pub(crate) history_points: u64,
+    /// History requests still owed after this run, due now or later.
+    pub(crate) history_owed: usize,
 }
 
 /// What a backfill could and could not do.

@@ -43,7 +43,22 @@ impl Slot {
     pub(crate) fn hhmm(&self) -> String {
         self.start.format("%H%M").to_string()
     }
+
+    /// The UTC day of `t`: the slot of a history file, which holds one app's 5-minute
+    /// history rows of that day (docs/design.md, "Layout").
+    pub fn day_of(t: DateTime<Utc>) -> Self {
+        Slot::containing(t, DAY)
+    }
+
+    /// Whether this is a day's history slot rather than a slot of the configured length
+    /// (which divides an hour).
+    pub fn is_day(&self) -> bool {
+        self.end - self.start == DAY
+    }
 }
+
+/// The length of a history file's slot.
+pub const DAY: TimeDelta = TimeDelta::days(1);
 
 /// The time frame of one run: what is settled and what can still be asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{Gap, TimeRange};
 use volc_rtc::limits::{OFFLINE_DELAY, OFFLINE_LOOKBACK, OFFLINE_MAX_SPAN};
 
+pub(crate) mod history;
+
 /// Waited beyond [`OFFLINE_DELAY`] before a gap is asked for: a late bucket would make
 /// a recovery that is recorded, and so never asked again, short of data.
 pub(crate) const DELAY_MARGIN: TimeDelta = TimeDelta::minutes(30);
@@ -38,6 +40,9 @@ pub(crate) struct Recovery {
     pub(crate) points: u64,
     pub(crate) recovered_at: DateTime<Utc>,
     pub(crate) run_id: String,
+    /// A range of history (`[recovery] history`), not of a gap: absent for a gap.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) history: bool,
 }
 
 impl Recovery {
@@ -227,6 +232,7 @@ mod tests {
             points: 1,
             recovered_at: end,
             run_id: "r".into(),
+            history: false,
         }
     }
 

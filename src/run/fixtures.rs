@@ -113,6 +113,7 @@ impl Fixture {
                 TargetState {
                     cursor: Some(cursor),
                     incomplete: BTreeSet::new(),
+                    since: None,
                 },
             );
         }

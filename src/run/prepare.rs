@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{RunError, RunOptions};
 use crate::api::Client;
@@ -41,6 +41,8 @@ pub(super) struct Prepared {
     pub(crate) api: Arc<ApiClock>,
     /// Discovered rooms retired by this run: their last call ended and was fetched.
     pub(crate) rooms_retired: usize,
+    /// Where each target's real-time data begins (history ends there).
+    pub(crate) since: super::since::Since,
 }
 
 pub(super) async fn prepare(
@@ -89,11 +91,30 @@ pub(super) async fn prepare(
         .as_ref()
         .map(|s| s.discovery.clone())
         .unwrap_or_default();
+    // The entries scanning for the first time: with history, they reach back further.
+    let first_scans: BTreeSet<String> = pipeline
+        .scans
+        .iter()
+        .filter(|s| {
+            discovery
+                .get(&s.app_id)
+                .is_none_or(|d| d.scanned_until.is_none())
+        })
+        .map(|s| s.app_id.clone())
+        .collect();
     let (scan_errors, stale) = match scanner {
         Some(scanner) => scan_all(pipeline, scanner, &mut discovery, api.now()).await,
         None => (Vec::new(), BTreeSet::new()),
     };
     let window = Window::at(api.now(), pipeline.sink.slot);
+    if let Some(history) = pipeline.recovery.history {
+        let from = (window.horizon - history).max(window.now - discovery::MAX_LOOKBACK);
+        for app in first_scans.difference(&stale) {
+            if let Some(state) = discovery.get_mut(app) {
+                state.history = discovery::history_in_calls(state, from, window.horizon);
+            }
+        }
+    }
     // Before rooms retire: a room whose call ended during an outage keeps its calls
     // until its unsure losses are cut to them.
     let mut confirmed = Vec::new();
@@ -108,6 +129,7 @@ pub(super) async fn prepare(
         retired,
     } = discovered(pipeline, &mut discovery, old.as_ref(), &window);
     rewind_future(&targets, &mut progress, &window);
+    let since = super::since::since_of(pipeline, sink, old.as_ref(), &targets).await?;
     if let Some(b) = &opts.backfill {
         for p in &mut progress {
             b.apply(p, &window);
@@ -142,6 +164,7 @@ pub(super) async fn prepare(
         confirmed,
         rooms_retired: retired,
         api: api.clone(),
+        since,
     })
 }
 
@@ -177,7 +200,11 @@ async fn scan_all(
     let mut stale = BTreeSet::new();
     for scan in pipeline.scans.iter() {
         let state = discovery.entry(scan.app_id.clone()).or_default();
-        if let Err(e) = scanner.scan(scan, state, now).await {
+        // With history, back to the first horizon less the history.
+        let reach = pipeline.recovery.history.map_or(TimeDelta::zero(), |h| {
+            h + volc_rtc::limits::REALTIME_HORIZON
+        });
+        if let Err(e) = scanner.scan(scan, state, now, reach).await {
             tracing::error!(app_id = %scan.app_id, error = %e, "room discovery failed: the rooms found before stay as they were");
             errors.push(format!("{scan}: ListRoomInfo: {e}"));
             stale.insert(scan.app_id.clone());
@@ -420,6 +447,7 @@ mod tests {
             TargetState {
                 cursor: Some(at("11:30:00")),
                 incomplete: BTreeSet::from([at("11:05:00")]),
+                since: None,
             },
         );
         state.targets.insert(
@@ -427,6 +455,7 @@ mod tests {
             TargetState {
                 cursor: Some(at("11:45:00")),
                 incomplete: BTreeSet::new(),
+                since: None,
             },
         );
         state.targets.insert(
@@ -434,6 +463,7 @@ mod tests {
             TargetState {
                 cursor: Some(at("11:00:00")),
                 incomplete: BTreeSet::new(),
+                since: None,
             },
         );
 
@@ -548,7 +578,7 @@ mod tests {
         let f = Fixture::new(NOWHERE, 2.0, TARGETS);
         let sink = f.sink();
         let state_path = sink.root().clone().join("_state").join("demo.json");
-        let newer = br#"{"schema_version": 4, "pipeline": "demo", "slot_seconds": 300}"#;
+        let newer = br#"{"schema_version": 5, "pipeline": "demo", "slot_seconds": 300}"#;
         sink.store()
             .put(&state_path, newer.to_vec().into())
             .await
@@ -575,7 +605,7 @@ mod tests {
         match &err {
             RunError::State(StateError::NewerSchema { path, found }) => {
                 assert_eq!(path, "_state/demo.json");
-                assert_eq!(*found, 4);
+                assert_eq!(*found, 5);
             }
             other => panic!("expected NewerSchema, got {other:?}"),
         }
@@ -640,6 +670,7 @@ product_types = ["native", "web"]
         let cursor = |t: &str| TargetState {
             cursor: Some(at(t)),
             incomplete: BTreeSet::new(),
+            since: None,
         };
         state
             .targets

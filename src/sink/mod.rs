@@ -3,7 +3,8 @@
 //! - [`store`] turns the `[sink] url` into an object store and a root prefix;
 //! - [`partition`] escapes partition values and names each slot file;
 //! - `encode` turns rows into Parquet bytes and back;
-//! - `writer` reads and atomically writes slot files (`Sink`);
+//! - `writer` reads and atomically writes slot files (`Sink`), and `oldest` finds an
+//!   app's oldest slot file from names alone;
 //! - `error` is the one error type of all of them;
 //! - [`buffer`] holds a run's rows until they are written, spilling to disk past a
 //!   budget, and [`slot_file`] rewrites one slot file with them.
@@ -11,6 +12,7 @@
 pub mod buffer;
 pub(crate) mod encode;
 pub(crate) mod error;
+mod oldest;
 pub mod partition;
 pub mod row;
 pub mod slot_file;

@@ -18,9 +18,17 @@ pub(crate) fn date_segment(slot: &Slot) -> String {
     format!("{DATE_COLUMN}={}", slot.date())
 }
 
-/// The file name `<pipeline>-<HHMM>.parquet`.
+/// What stands for `HHMM` in the name of a day's history file.
+pub(crate) const HISTORY_STEM: &str = "history";
+
+/// The file name `<pipeline>-<HHMM>.parquet`, or `<pipeline>-history.parquet` for a
+/// day's history rows.
 pub(crate) fn file_name(pipeline: &str, slot: &Slot) -> String {
-    format!("{pipeline}-{}{EXTENSION}", slot.hhmm())
+    if slot.is_day() {
+        format!("{pipeline}-{HISTORY_STEM}{EXTENSION}")
+    } else {
+        format!("{pipeline}-{}{EXTENSION}", slot.hhmm())
+    }
 }
 
 /// `<root>/app_id=<escaped>/date=<YYYY-MM-DD>`.
@@ -122,6 +130,21 @@ mod tests {
         assert_eq!(
             parts,
             ["app_id=a%2Fb", "date=2026-11-25", "demo-2355.parquet"]
+        );
+    }
+
+    #[test]
+    fn a_days_history_file_is_named_for_the_day_not_a_time() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 2, 13, 35, 0).unwrap();
+        assert_eq!(
+            slot_path(&Path::ROOT, "a", &Slot::day_of(t), "demo").as_ref(),
+            "app_id=a/date=2026-11-02/demo-history.parquet"
+        );
+        // An hour-long slot at midnight keeps its time.
+        let s = Slot::containing(t, TimeDelta::hours(1));
+        assert_eq!(
+            slot_path(&Path::ROOT, "a", &s, "demo").as_ref(),
+            "app_id=a/date=2026-11-02/demo-1300.parquet"
         );
     }
 

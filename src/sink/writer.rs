@@ -67,6 +67,11 @@ impl Sink {
         self.root.store()
     }
 
+    /// The pipeline whose files these are.
+    pub(crate) fn pipeline(&self) -> &str {
+        &self.pipeline
+    }
+
     /// The dataset root inside [`Sink::store`].
     pub fn root(&self) -> &Path {
         self.root.root()
@@ -237,7 +242,7 @@ fn fsync_file_and_dir(file: &std::path::Path) -> Result<(), SinkError> {
 }
 
 /// Whether `name` is a leftover of `pipeline`: our temporary file
-/// `.<pipeline>-<HHMM>.parquet.tmp-…` (and the store's `#<k>` staging copies of it), or a
+/// `.<pipeline>-<HHMM>.parquet.tmp-…` (or `-history` for `<HHMM>`) (and the store's `#<k>` staging copies of it), or a
 /// staging copy `<pipeline>-<HHMM>.parquet#<k>` of a final file.
 pub(crate) fn is_leftover(name: &str, pipeline: &str) -> bool {
     let (hidden, rest) = match name.strip_prefix('.') {
@@ -250,10 +255,16 @@ pub(crate) fn is_leftover(name: &str, pipeline: &str) -> bool {
     else {
         return false;
     };
-    let (hhmm, rest) = rest.split_at_checked(4).unwrap_or(("", ""));
-    if hhmm.len() != 4 || !hhmm.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
-    }
+    let rest = match rest.strip_prefix(partition::HISTORY_STEM) {
+        Some(rest) => rest,
+        None => {
+            let (hhmm, rest) = rest.split_at_checked(4).unwrap_or(("", ""));
+            if hhmm.len() != 4 || !hhmm.bytes().all(|b| b.is_ascii_digit()) {
+                return false;
+            }
+            rest
+        }
+    };
     let Some(rest) = rest.strip_prefix(EXTENSION) else {
         return false;
     };
@@ -362,6 +373,8 @@ mod tests {
             ".demo-2355.parquet.tmp-123-0",
             ".demo-2355.parquet.tmp-123-0#7",
             "demo-0000.parquet#12",
+            ".demo-history.parquet.tmp-9-1",
+            "demo-history.parquet#3",
         ];
         let no = [
             "demo-2355.parquet",
@@ -371,6 +384,8 @@ mod tests {
             ".demo-b-2355.parquet.tmp-1-0",
             ".other-2355.parquet.tmp-1-0",
             ".demo-235.parquet.tmp-1-0",
+            "demo-history.parquet",
+            ".demo-historyx.parquet.tmp-1-0",
             ".DS_Store",
             "_SUCCESS",
         ];

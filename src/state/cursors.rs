@@ -16,9 +16,13 @@ use crate::plan::Progress;
 
 /// The newest state format this build reads: 2 added room discovery's calls, 3 the
 /// calls discovery let go (`done`, `unsure`) and the API clock's offset, which a build
-/// reading 2 would refuse as unknown. A state with neither discovery nor an offset is
-/// still written as 1, so older builds keep reading it.
-pub(crate) const SCHEMA_VERSION: u32 = 3;
+/// reading 2 would refuse as unknown, 4 each target's `since` and discovery's history. A state is written with
+/// the oldest version that holds what it has: one with none of these is still 1, so
+/// older builds keep reading it.
+pub(crate) const SCHEMA_VERSION: u32 = 4;
+
+/// The format of a state with discovery or an API clock offset but no `since`.
+const SCHEMA_WITHOUT_SINCE: u32 = 3;
 
 /// The format of a state without room discovery.
 const SCHEMA_WITHOUT_DISCOVERY: u32 = 1;
@@ -57,6 +61,11 @@ pub(crate) struct TargetState {
     /// owed (a new target starts at the horizon) or is already in the gap ledger.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub(crate) incomplete: BTreeSet<DateTime<Utc>>,
+    /// Where the target's real-time data begins: the horizon its first answer started
+    /// at. History (`[recovery] history`) ends here. Absent in states of builds before
+    /// 4 and for a target not answered yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) since: Option<DateTime<Utc>>,
 }
 
 impl TargetState {
@@ -87,20 +96,24 @@ impl State {
         }
     }
 
-    /// Sets what room discovery knows and the API clock's offset; a state with either
-    /// is the newest schema, one with neither stays version 1.
+    /// Sets what room discovery knows and the API clock's offset, once the targets
+    /// are in, and the oldest schema version that holds it all.
     pub(crate) fn set_discovery(
         &mut self,
         discovery: BTreeMap<String, ScanState>,
         api_clock_offset_ms: Option<i64>,
     ) {
-        self.schema_version = if discovery.is_empty() && api_clock_offset_ms.is_none() {
-            SCHEMA_WITHOUT_DISCOVERY
-        } else {
-            SCHEMA_VERSION
-        };
         self.discovery = discovery;
         self.api_clock_offset_ms = api_clock_offset_ms;
+        let has_history = self.targets.values().any(|t| t.since.is_some())
+            || self.discovery.values().any(|d| !d.history.is_empty());
+        self.schema_version = if has_history {
+            SCHEMA_VERSION
+        } else if self.discovery.is_empty() && self.api_clock_offset_ms.is_none() {
+            SCHEMA_WITHOUT_DISCOVERY
+        } else {
+            SCHEMA_WITHOUT_SINCE
+        };
     }
 }
 
@@ -345,10 +358,10 @@ mod tests {
             e.starts_with("state file root/_state/demo.json is corrupt: key must be a string"),
             "{e}"
         );
-        put(r#"{"schema_version": 4, "future": true}"#).await;
+        put(r#"{"schema_version": 5, "future": true}"#).await;
         let e = s.load("demo", 300).await.unwrap_err().to_string();
         assert!(
-            e.contains("written by a newer rtcq (schema version 4, this build reads 3)"),
+            e.contains("written by a newer rtcq (schema version 5, this build reads 4)"),
             "{e}"
         );
         put(r#"{"schema_version":1,"pipeline":"demo","slot_seconds":600,"updated_at":"2026-01-01T00:00:00Z","run_id":"r","targets":{}}"#).await;

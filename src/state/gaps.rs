@@ -272,6 +272,7 @@ mod tests {
         let recoveries = RecoveryLedger::recoveries(store.clone(), &root, "demo");
         let g = gap("t1", 1);
         let r = Recovery {
+            history: false,
             pipeline: "demo".into(),
             target: "t1".into(),
             start: g.start,

@@ -73,8 +73,8 @@ async fn a_state_that_is_not_json_stops_the_run_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_state_from_a_newer_schema_stops_the_run_and_changes_nothing() {
     refuses(
-        br#"{"schema_version": 4, "pipeline": "corrupt", "cursors": {}}"#,
-        "schema version 4",
+        br#"{"schema_version": 5, "pipeline": "corrupt", "cursors": {}}"#,
+        "schema version 5",
     )
     .await;
 }

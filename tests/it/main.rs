@@ -17,6 +17,7 @@ mod crash;
 mod deploy;
 mod discovery;
 mod faults;
+mod history;
 mod observability;
 mod outage;
 mod query_guide;

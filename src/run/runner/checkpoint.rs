@@ -84,7 +84,9 @@ impl Checkpoint {
         self.check_lease()?;
         let pending = std::mem::take(&mut self.recovered_pending);
         let added = self.recoveries.append(&pending).await?;
-        tally.recovery.recovered += added.len();
+        let history = added.iter().filter(|r| r.history).count();
+        tally.recovery.recovered += added.len() - history;
+        tally.recovery.history_recovered += history;
         Ok(())
     }
 

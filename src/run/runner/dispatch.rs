@@ -239,7 +239,7 @@ mod tests {
             .intake
             .slots
             .keys()
-            .map(|(app, start)| (app.clone(), start.format("%H%M").to_string()))
+            .map(|(app, start, _)| (app.clone(), start.format("%H%M").to_string()))
             .collect();
         slots.sort();
         let want: Vec<(String, String)> = ["1130", "1135", "1140", "1145", "1150", "1155"]

@@ -53,7 +53,8 @@ pub(super) fn target_of<'t>(
 pub(super) struct Intake {
     /// Targets answered whose rows wait in `slots`.
     pub(super) answered: Vec<Answered>,
-    pub(super) slots: HashMap<(String, DateTime<Utc>), SlotWork>,
+    /// Keyed by app, slot start and slot length (a day for history files).
+    pub(super) slots: HashMap<(String, DateTime<Utc>, TimeDelta), SlotWork>,
     /// The rows of `slots`, in memory or spilled.
     pub(super) store: RowStore,
     /// Buffers of [`Intake::collect`], reused from answer to answer.
@@ -139,7 +140,10 @@ impl Intake {
         let app = target.app_id.clone();
         self.answered.push(answered);
         for (index, slot) in slots.iter().enumerate() {
-            let work = self.slots.entry((app.clone(), slot.start)).or_default();
+            let work = self
+                .slots
+                .entry((app.clone(), slot.start, slots.len))
+                .or_default();
             work.fetched.push(answer_id);
             self.store.add(&mut work.rows, &by_slot[index]);
         }

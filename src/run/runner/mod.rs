@@ -51,6 +51,10 @@ pub(super) struct Runner<'a> {
     requests: Arc<[Request]>,
     /// Per target: what it owes, as of the files already written.
     progress: Vec<Progress>,
+    /// Per target: where its real-time data begins, if known (history ends there).
+    since: Vec<Option<DateTime<Utc>>>,
+    /// Per target: never answered before this run, so its first answer sets `since`.
+    fresh: Vec<bool>,
     /// The run's time source, for when the state was saved.
     clock: Clock,
     /// The run's targets: the listed ones, then the discovered rooms.
@@ -90,6 +94,7 @@ impl<'a> Runner<'a> {
             confirmed,
             rooms_retired,
             api,
+            since,
         } = prepared;
         let gaps_pending = plan
             .lost
@@ -113,6 +118,8 @@ impl<'a> Runner<'a> {
             backfill: opts.backfill.map(|b| BackfillReport::new(&b, &window)),
             requests: plan.requests,
             progress: plan.progress,
+            since: since.since,
+            fresh: since.fresh,
             intake: Intake::new(store),
             checkpoint: Checkpoint::new(sink, state_store, ledger, recoveries, lease, gaps_pending),
             tally,
@@ -152,12 +159,13 @@ impl<'a> Runner<'a> {
             &self.run_id,
             self.clock.wall(),
         );
-        for (target, p) in self.targets.iter().zip(&self.progress) {
+        for ((target, p), since) in self.targets.iter().zip(&self.progress).zip(&self.since) {
             state.targets.insert(
                 target.key(),
                 TargetState {
                     cursor: p.cursor,
                     incomplete: p.incomplete.clone(),
+                    since: *since,
                 },
             );
         }
@@ -282,6 +290,10 @@ impl<'a> Runner<'a> {
             points_recovered: t.points,
             recovery_failed: stats.failed.load(Ordering::Relaxed) as usize,
             gaps_owed: t.due.saturating_sub(t.recovered),
+            history_requests: t.history_asked,
+            history_recovered: t.history_recovered,
+            history_points: t.history_points,
+            history_owed: t.history_left.saturating_sub(t.history_recovered),
         }
     }
 

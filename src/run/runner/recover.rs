@@ -6,6 +6,9 @@
 //! the recovery is recorded after the files are written, so a crash before that asks
 //! again and rewrites the same points, and a recorded range is never asked again. A
 //! request that fails leaves its range owed for the next run.
+//!
+//! History (`[recovery] history`, "History on day one") goes the same way after every
+//! gap, newest first, into one file per app and day.
 
 use std::collections::HashMap;
 
@@ -16,46 +19,67 @@ use super::Runner;
 use super::dispatch::CHECKPOINT_EVERY;
 use crate::api::ApiError;
 use crate::domain::{Gap, Target, TimeRange};
-use crate::recovery::{self, Recovery};
+use crate::plan::DAY;
+use crate::recovery::{self, Recovery, history};
 use crate::run::RunError;
 use crate::run::recoverer::Recoverer;
 use crate::run::rows::{Answer, Grain};
 
+/// One `ListQuality` request the stage owes.
+#[derive(Debug, Clone)]
+pub(super) struct Owed {
+    target: Target,
+    range: TimeRange,
+    /// Of history, not of a gap.
+    history: bool,
+}
+
 impl Runner<'_> {
-    /// Recovers what the ledger owes, oldest gap first, until the cap, the deadline or
-    /// an error that no request can get past; then writes the points and records the
-    /// ranges recovered.
+    /// Recovers what the ledger owes, oldest gap first, then history, newest first,
+    /// until the cap, the deadline or an error that no request can get past; then
+    /// writes the points and records the ranges recovered.
     pub(crate) async fn recover(
         &mut self,
         rec: &Recoverer,
         deadline: Option<Instant>,
     ) -> Result<(), RunError> {
-        let owed = self.owed_recoveries().await?;
+        let mut owed = self.owed_recoveries().await?;
+        let history = self.owed_history().await?;
         self.tally.recovery.due = owed.len();
+        self.tally.recovery.history_due = history.len();
+        owed.extend(history);
         if owed.is_empty() {
             return Ok(());
         }
         let cap = self.pipeline.recovery.max_requests_per_run as usize;
+        let asked = owed.len().min(cap);
+        if self.tally.recovery.history_due > 0 {
+            self.bar.start_history(asked);
+        }
         let mut last_checkpoint = Instant::now();
-        for (target, range) in owed.into_iter().take(cap) {
-            let asked = rec.fetch(&target, range);
+        for o in owed.into_iter().take(cap) {
+            let sent = rec.fetch(&o.target, o.range);
             let answer = match deadline {
-                Some(at) => match tokio::time::timeout_at(at, asked).await {
+                Some(at) => match tokio::time::timeout_at(at, sent).await {
                     Ok(a) => a,
                     Err(_) => break,
                 },
-                None => asked.await,
+                None => sent.await,
             };
+            if o.history {
+                self.tally.recovery.history_asked += 1;
+            }
             match answer {
-                Ok(answer) => self.take_recovered(target, range, &answer),
+                Ok(answer) => self.take_recovered(o, &answer),
                 Err(e) => {
                     let stop = e.stops_everything();
-                    self.recovery_failed(&target, range, e);
+                    self.recovery_failed(&o, e);
                     if stop {
                         break;
                     }
                 }
             }
+            self.bar.request_done();
             if self.intake.store.over_budget() {
                 self.intake.spill()?;
             }
@@ -67,13 +91,14 @@ impl Runner<'_> {
                 break;
             }
         }
+        self.bar.finish();
         self.flush().await
     }
 
     /// The requests recovery owes now, oldest gap first, each with its target. A gap of
     /// a target the pipeline no longer has (removed from the file, or a room no entry
     /// follows) cannot be asked for: it is left out, and said once.
-    async fn owed_recoveries(&self) -> Result<Vec<(Target, TimeRange)>, RunError> {
+    async fn owed_recoveries(&self) -> Result<Vec<Owed>, RunError> {
         let gaps = self.checkpoint.ledger.read().await?;
         if gaps.is_empty() {
             // Most pipelines: nothing ever lost, no recovery ledger to read.
@@ -94,7 +119,11 @@ impl Runner<'_> {
         let mut orphans = 0;
         for d in due {
             match self.recovery_target(&gaps[d.gap], &keys) {
-                Some(target) => owed.push((target, d.range)),
+                Some(target) => owed.push(Owed {
+                    target,
+                    range: d.range,
+                    history: false,
+                }),
                 None => orphans += 1,
             }
         }
@@ -104,6 +133,86 @@ impl Runner<'_> {
                 "{orphans} gap range(s) of targets the pipeline no longer has: not recovered"
             );
         }
+        Ok(owed)
+    }
+
+    /// The history requests owed now, newest first over all targets: each listed
+    /// target's `[since − history, since)` not on record yet (see [`history::due`]), and
+    /// the calls of the rooms discovery's first scan found ([`history::due_in_calls`]).
+    /// A room whose history is all loaded (or past the lookback) is let go.
+    async fn owed_history(&mut self) -> Result<Vec<Owed>, RunError> {
+        let Some(length) = self.pipeline.recovery.history else {
+            return Ok(Vec::new());
+        };
+        let listed = self.pipeline.targets.len();
+        let rooms_owe = self.discovery.values().any(|d| !d.history.is_empty());
+        if !rooms_owe && self.since[..listed].iter().all(Option::is_none) {
+            return Ok(Vec::new());
+        }
+        let done = self.checkpoint.recoveries.read().await?;
+        let mut by_target: HashMap<&str, Vec<TimeRange>> = HashMap::new();
+        for r in &done {
+            by_target.entry(&r.target).or_default().push(TimeRange {
+                start: r.start,
+                end: r.end,
+            });
+        }
+        let done_of = |t: &Target| {
+            by_target
+                .get(t.key().as_str())
+                .map_or(Vec::new(), Clone::clone)
+        };
+        let now = self.window.now;
+        let mut owed = Vec::new();
+        let mut left = 0;
+        for (target, since) in self.targets[..listed].iter().zip(&self.since) {
+            let Some(since) = *since else { continue };
+            let done = done_of(target);
+            left += history::requests_left(since, length, &done, now);
+            owed.extend(
+                history::due(since, length, &done, now)
+                    .into_iter()
+                    .map(|range| Owed {
+                        target: target.clone(),
+                        range,
+                        history: true,
+                    }),
+            );
+        }
+        let mut loaded = Vec::new();
+        for (app, state) in &self.discovery {
+            for (room, spans) in &state.history {
+                let targets = self
+                    .pipeline
+                    .scans
+                    .iter()
+                    .filter(|s| &s.app_id == app && s.follows(room))
+                    .flat_map(|s| s.targets(room));
+                let mut room_left = 0;
+                for target in targets {
+                    let done = done_of(&target);
+                    room_left += history::left_in_calls(spans, &done, now).len();
+                    owed.extend(history::due_in_calls(spans, &done, now).into_iter().map(
+                        |range| Owed {
+                            target: target.clone(),
+                            range,
+                            history: true,
+                        },
+                    ));
+                }
+                if room_left == 0 {
+                    loaded.push((app.clone(), room.clone()));
+                }
+                left += room_left;
+            }
+        }
+        for (app, room) in loaded {
+            if let Some(d) = self.discovery.get_mut(&app) {
+                d.history.remove(&room);
+            }
+        }
+        self.tally.recovery.history_left = left;
+        owed.sort_by(|a, b| b.range.end.cmp(&a.range.end).then(a.target.cmp(&b.target)));
         Ok(owed)
     }
 
@@ -122,15 +231,21 @@ impl Runner<'_> {
             .find(|t| t.key() == gap.target)
     }
 
-    /// Takes one recovered answer in: its points wait in their slots, and the range is
-    /// recorded once the next flush has written them.
-    fn take_recovered(&mut self, target: Target, range: TimeRange, answer: &Answer) {
+    /// Takes one recovered answer in: its points wait in their slots (history in its
+    /// day's file), and the range is recorded once the next flush has written them.
+    fn take_recovered(&mut self, o: Owed, answer: &Answer) {
+        let Owed {
+            target,
+            range,
+            history,
+        } = o;
         let t = self.intake.recovering.len();
         let key = target.key();
         self.intake.recovering.push(target);
+        let slot_len = if history { DAY } else { self.window.slot_len };
         let points = self.intake.collect(
             &self.targets,
-            self.window.slot_len,
+            slot_len,
             &mut self.tally.dropped,
             t,
             Grain::FiveMinutes,
@@ -138,8 +253,15 @@ impl Runner<'_> {
             range.end,
             answer,
         );
-        self.tally.recovery.points += points;
-        tracing::info!(target_id = %self.intake.recovering[t], start = %crate::clock::rfc(range.start), end = %crate::clock::rfc(range.end), points, "gap recovered from the offline API at 5-minute granularity");
+        let (start, end) = (crate::clock::rfc(range.start), crate::clock::rfc(range.end));
+        let target_id = &self.intake.recovering[t];
+        if history {
+            self.tally.recovery.history_points += points;
+            tracing::info!(target_id = %target_id, %start, %end, points, "history loaded from the offline API at 5-minute granularity");
+        } else {
+            self.tally.recovery.points += points;
+            tracing::info!(target_id = %target_id, %start, %end, points, "gap recovered from the offline API at 5-minute granularity");
+        }
         self.checkpoint.recovered_pending.push(Recovery {
             pipeline: self.pipeline.name.to_string(),
             target: key,
@@ -149,24 +271,31 @@ impl Runner<'_> {
             points,
             recovered_at: self.clock.wall(),
             run_id: self.run_id.clone(),
+            history,
         });
     }
 
-    fn recovery_failed(&mut self, target: &Target, range: TimeRange, e: ApiError) {
+    fn recovery_failed(&mut self, o: &Owed, e: ApiError) {
         self.tally.failed += 1;
         if !e.is_retryable() {
             self.tally.rejected = true;
         }
         let span = format!(
             "[{}, {})",
-            range.start.to_rfc3339_opts(SecondsFormat::Secs, true),
-            range.end.to_rfc3339_opts(SecondsFormat::Secs, true)
+            o.range.start.to_rfc3339_opts(SecondsFormat::Secs, true),
+            o.range.end.to_rfc3339_opts(SecondsFormat::Secs, true)
         );
-        tracing::error!(target_id = %target, range = %span, error = %e, "recovery request failed: the gap stays owed for the next run");
+        let target = &o.target;
+        if o.history {
+            tracing::error!(target_id = %target, range = %span, error = %e, "history request failed: history is not loaded, and stays owed for the next run");
+        } else {
+            tracing::error!(target_id = %target, range = %span, error = %e, "recovery request failed: the gap stays owed for the next run");
+        }
         if self.tally.errors.len() < 20 {
+            let what = if o.history { "history " } else { "" };
             self.tally
                 .errors
-                .push(format!("{target}: ListQuality {span}: {e}"));
+                .push(format!("{target}: ListQuality {what}{span}: {e}"));
         }
     }
 }
@@ -189,6 +318,14 @@ mod tests {
     fn recovered(mut r: Row) -> Row {
         r.interval_s = 300;
         r
+    }
+
+    fn gap(target: Target) -> Owed {
+        Owed {
+            target,
+            range: gap_range(),
+            history: false,
+        }
     }
 
     fn gap_range() -> TimeRange {
@@ -221,7 +358,7 @@ mod tests {
             ("2026-11-25T19:57:30+08:00", 7.0, None),
             ("2026-11-25T20:00:00+08:00", 2.25, None),
         ]);
-        runner.take_recovered(target.clone(), gap_range(), &offline);
+        runner.take_recovered(gap(target.clone()), &offline);
         assert_eq!(runner.tally.recovery.points, 2);
         assert_eq!(runner.tally.dropped.outside_window, 1);
         assert_eq!(runner.tally.dropped.off_grid, 1);
@@ -270,7 +407,7 @@ mod tests {
 
         // The same range recovered again replaces the recovered points only.
         let again = answer(&[("2026-11-25T11:55:00Z", 1.75, None)]);
-        runner.take_recovered(target, gap_range(), &again);
+        runner.take_recovered(gap(target), &again);
         runner.flush().await.unwrap();
         assert_eq!(
             slot_rows(&sink, "app-a", slot("11:55:00")).await,

@@ -65,17 +65,22 @@ impl Runner<'_> {
         self.checkpoint.check_lease()?;
         let mut slots: Vec<_> = self.intake.slots.drain().collect();
         slots.sort_by(|a, b| a.0.cmp(&b.0));
-        for ((app, start), work) in slots {
+        for ((app, start, len), work) in slots {
             let slot = Slot {
                 start,
-                end: start + self.window.slot_len,
+                end: start + len,
             };
             self.write_slot(&app, slot, work).await?;
         }
         self.checkpoint.record_recoveries(&mut self.tally).await?;
         for a in std::mem::take(&mut self.intake.answered) {
             if a.grain == Grain::RealTime {
-                self.progress[a.target].done_until(a.end);
+                let p = &mut self.progress[a.target];
+                // A target's first answer: its real-time data begins here.
+                if self.since[a.target].is_none() && self.fresh[a.target] {
+                    self.since[a.target] = Some(a.start);
+                }
+                p.done_until(a.end);
             }
         }
         self.intake.recovering.clear();

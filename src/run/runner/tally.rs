@@ -13,6 +13,16 @@ pub(super) struct RecoveryTally {
     pub(super) recovered: usize,
     /// Points written by recovery.
     pub(super) points: u64,
+    /// History requests owed when the stage began (`[recovery] history`).
+    pub(super) history_due: usize,
+    /// History requests still owed in all, due or not, when the stage began.
+    pub(super) history_left: usize,
+    /// History requests sent (answered or not).
+    pub(super) history_asked: usize,
+    /// History ranges recorded as loaded.
+    pub(super) history_recovered: usize,
+    /// History points written.
+    pub(super) history_points: u64,
 }
 
 /// What the run did, for the summary.

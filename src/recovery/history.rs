@@ -1,0 +1,277 @@
+//! History (docs/design.md, "History on day one"): what the offline API still keeps of
+//! the time before a target was first served, `[since − history, since)`, owed at
+//! 5-minute granularity once. Nothing of it was lost, so it is never a gap: it is asked
+//! through the recovery stage after every real gap, newest first, in few requests.
+//! Pure functions of the target's `since`, the recovery ledger and the data clock, so
+//! `run`, `plan` and `status` agree.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::{DELAY_MARGIN, lookback_start};
+use crate::domain::TimeRange;
+use volc_rtc::limits::{OFFLINE_DELAY, OFFLINE_MAX_SPAN};
+
+/// The part of history younger than this at its end (the offline delay and its margin,
+/// as for gaps) is asked in one piece once all of it is due, not five minutes a run.
+pub(crate) fn tail() -> TimeDelta {
+    OFFLINE_DELAY + DELAY_MARGIN
+}
+
+/// All of the history a target served since `since` still owes or owed at `now`:
+/// `[since − history, since)` cut to the offline API's lookback (with its margin).
+pub(crate) fn span(
+    since: DateTime<Utc>,
+    history: TimeDelta,
+    now: DateTime<Utc>,
+) -> Option<TimeRange> {
+    let start = (since - history).max(lookback_start(now));
+    (start < since).then_some(TimeRange { start, end: since })
+}
+
+/// What of the history is not recovered yet: the span minus the ranges on record
+/// (`done`, this target's), oldest first.
+pub(crate) fn left(
+    since: DateTime<Utc>,
+    history: TimeDelta,
+    done: &[TimeRange],
+    now: DateTime<Utc>,
+) -> Vec<TimeRange> {
+    span(since, history, now).map_or_else(Vec::new, |s| s.minus(done.iter().copied()))
+}
+
+/// The history requests owed at `now`, newest first: the old part of what is
+/// [`left`] cut from its newest end into [`OFFLINE_MAX_SPAN`] pieces (so the lookback's
+/// edge, moving a little each run, only ever shortens the oldest piece), and the young
+/// part (the last [`tail`] before `since`) as one piece once all of it is due.
+pub(crate) fn due(
+    since: DateTime<Utc>,
+    history: TimeDelta,
+    done: &[TimeRange],
+    now: DateTime<Utc>,
+) -> Vec<TimeRange> {
+    let ready_before = now - OFFLINE_DELAY - DELAY_MARGIN;
+    let young_from = since - tail();
+    let mut out = Vec::new();
+    for part in left(since, history, done, now).into_iter().rev() {
+        // The young part: due only when the whole of it is.
+        if part.end > young_from {
+            let start = part.start.max(young_from);
+            if since <= ready_before {
+                out.push(TimeRange {
+                    start,
+                    end: part.end,
+                });
+            }
+            if part.start >= young_from {
+                continue;
+            }
+        }
+        let mut end = part.end.min(young_from).min(ready_before);
+        while part.start < end {
+            let start = (end - OFFLINE_MAX_SPAN).max(part.start);
+            out.push(TimeRange { start, end });
+            end = start;
+        }
+    }
+    out
+}
+
+/// How many requests what is [`left`] takes at most, asked as [`due`] cuts it: for
+/// `plan` and `status`.
+pub(crate) fn requests_left(
+    since: DateTime<Utc>,
+    history: TimeDelta,
+    done: &[TimeRange],
+    now: DateTime<Utc>,
+) -> usize {
+    let young_from = since - tail();
+    let span_us = OFFLINE_MAX_SPAN.num_microseconds().unwrap_or(1).max(1);
+    left(since, history, done, now)
+        .iter()
+        .map(|p| {
+            let old_end = p.end.min(young_from);
+            let old = if p.start < old_end {
+                let us = (old_end - p.start).num_microseconds().unwrap_or(0);
+                usize::try_from((us + span_us - 1) / span_us).unwrap_or(0)
+            } else {
+                0
+            };
+            old + usize::from(p.end > young_from)
+        })
+        .sum()
+}
+
+/// What a discovered room's target still owes of the history found in its calls
+/// (`spans`, see [`crate::discovery::history_in_calls`]): the spans within the lookback
+/// less the ranges on record, oldest first.
+pub(crate) fn left_in_calls(
+    spans: &[TimeRange],
+    done: &[TimeRange],
+    now: DateTime<Utc>,
+) -> Vec<TimeRange> {
+    let edge = lookback_start(now);
+    spans
+        .iter()
+        .filter(|s| s.end > edge)
+        .flat_map(|s| {
+            TimeRange {
+                start: s.start.max(edge),
+                end: s.end,
+            }
+            .minus(done.iter().copied())
+        })
+        .collect()
+}
+
+/// The requests of [`left_in_calls`] due at `now`, newest first: a part once its end is
+/// old enough (it is then asked whole, cut only past [`OFFLINE_MAX_SPAN`]); nothing
+/// outside a call is asked.
+pub(crate) fn due_in_calls(
+    spans: &[TimeRange],
+    done: &[TimeRange],
+    now: DateTime<Utc>,
+) -> Vec<TimeRange> {
+    let ready_before = now - OFFLINE_DELAY - DELAY_MARGIN;
+    let mut out = Vec::new();
+    for part in left_in_calls(spans, done, now).into_iter().rev() {
+        if part.end > ready_before {
+            continue;
+        }
+        let mut end = part.end;
+        while part.start < end {
+            let start = (end - OFFLINE_MAX_SPAN).max(part.start);
+            out.push(TimeRange { start, end });
+            end = start;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap()
+    }
+
+    fn r(start: DateTime<Utc>, end: DateTime<Utc>) -> TimeRange {
+        TimeRange { start, end }
+    }
+
+    const DAYS_30: TimeDelta = TimeDelta::days(30);
+
+    #[test]
+    fn a_first_run_asks_the_old_part_newest_first_and_the_young_part_waits() {
+        // First served at 11:00 on Nov 30, the run at 12:00.
+        let since = at(30, 11, 0);
+        let now = at(30, 12, 0);
+        // The lookback starts Oct 31 13:00; the young part is [02:30, 11:00).
+        let got = due(since, DAYS_30, &[], now);
+        let young_from = at(30, 2, 30);
+        assert_eq!(
+            got,
+            vec![
+                r(young_from - TimeDelta::days(7), young_from),
+                r(
+                    young_from - TimeDelta::days(14),
+                    young_from - TimeDelta::days(7)
+                ),
+                r(
+                    young_from - TimeDelta::days(21),
+                    young_from - TimeDelta::days(14)
+                ),
+                r(
+                    young_from - TimeDelta::days(28),
+                    young_from - TimeDelta::days(21)
+                ),
+                r(
+                    Utc.with_ymd_and_hms(2026, 10, 31, 13, 0, 0).unwrap(),
+                    young_from - TimeDelta::days(28)
+                ),
+            ]
+        );
+        assert_eq!(requests_left(since, DAYS_30, &[], now), 6);
+        // Just before the young part is all due, nothing of it is asked; then one piece.
+        let done: Vec<TimeRange> = got.clone();
+        let later = at(30, 19, 29);
+        assert_eq!(due(since, DAYS_30, &done, later), vec![]);
+        assert_eq!(requests_left(since, DAYS_30, &done, later), 1);
+        let ready = at(30, 19, 30);
+        assert_eq!(
+            due(since, DAYS_30, &done, ready),
+            vec![r(young_from, since)]
+        );
+        let all: Vec<TimeRange> = done.into_iter().chain([r(young_from, since)]).collect();
+        assert_eq!(due(since, DAYS_30, &all, ready), vec![]);
+        assert_eq!(requests_left(since, DAYS_30, &all, ready), 0);
+        assert_eq!(
+            left(since, DAYS_30, &all, ready + TimeDelta::days(3)),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn a_capped_load_goes_on_from_where_it_stopped_and_the_edge_only_shortens_the_oldest_piece() {
+        let since = at(30, 11, 0);
+        let now = at(30, 12, 0);
+        let first = due(since, DAYS_30, &[], now);
+        // Three asked in the first run, the rest five minutes later.
+        let done = &first[..3];
+        let next = due(since, DAYS_30, done, now + TimeDelta::minutes(5));
+        assert_eq!(next[0], first[3]);
+        assert_eq!(
+            next[1],
+            r(first[4].start + TimeDelta::minutes(5), first[4].end)
+        );
+        assert_eq!(next.len(), 2);
+    }
+
+    #[test]
+    fn a_rooms_history_is_asked_call_by_call_once_each_call_is_old_enough() {
+        let spans = [
+            r(at(29, 1, 0), at(29, 1, 40)),
+            r(at(29, 3, 10), at(29, 3, 15)),
+            r(at(30, 2, 0), at(30, 3, 0)),
+        ];
+        // At 11:00 on Nov 30 the last call ended 8 h ago: not yet.
+        let now = at(30, 11, 0);
+        assert_eq!(
+            due_in_calls(&spans, &[], now),
+            vec![spans[1], spans[0]],
+            "newest first, nothing between the calls"
+        );
+        let done = [spans[1]];
+        assert_eq!(
+            due_in_calls(&spans, &done, at(30, 11, 30)),
+            vec![spans[2], spans[0]]
+        );
+        assert_eq!(left_in_calls(&spans, &spans, now), vec![]);
+        // Past the lookback, nothing is left.
+        assert_eq!(
+            left_in_calls(&spans, &[], at(30, 1, 0) + TimeDelta::days(31)),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn short_history_is_one_piece_once_due_and_nothing_older_than_the_lookback_is_owed() {
+        let since = at(30, 11, 0);
+        // Twelve hours: 3.5 h old enough now, the young 8.5 h later; two requests.
+        let h = TimeDelta::hours(12);
+        assert_eq!(
+            due(since, h, &[], at(30, 12, 0)),
+            vec![r(at(29, 23, 0), at(30, 2, 30))]
+        );
+        // Six hours: all young, asked in one piece when due.
+        let h = TimeDelta::hours(6);
+        assert_eq!(due(since, h, &[], at(30, 19, 0)), vec![]);
+        assert_eq!(
+            due(since, h, &[], at(30, 19, 30)),
+            vec![r(at(30, 5, 0), since)]
+        );
+        // Forty days after, the lookback has passed all of it.
+        assert_eq!(span(since, DAYS_30, since + TimeDelta::days(40)), None);
+    }
+}
