@@ -10,6 +10,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::{DELAY_MARGIN, lookback_start};
 use crate::domain::TimeRange;
 use volc_rtc::limits::{OFFLINE_DELAY, OFFLINE_MAX_SPAN};
+use volc_rtc::time::{ceil_to, floor_to};
+
+/// The offline API's grid: history pieces start and end on it (but the last, at
+/// `since`), so no piece splits a bucket.
+const FIVE_MINUTES: TimeDelta = TimeDelta::minutes(5);
 
 /// The part of history younger than this at its end (the offline delay and its margin,
 /// as for gaps) is asked in one piece once all of it is due, not five minutes a run.
@@ -18,13 +23,14 @@ pub(crate) fn tail() -> TimeDelta {
 }
 
 /// All of the history a target served since `since` still owes or owed at `now`:
-/// `[since − history, since)` cut to the offline API's lookback (with its margin).
+/// `[since − history, since)` cut to the offline API's lookback (with its margin, on the
+/// 5-minute grid).
 pub(crate) fn span(
     since: DateTime<Utc>,
     history: TimeDelta,
     now: DateTime<Utc>,
 ) -> Option<TimeRange> {
-    let start = (since - history).max(lookback_start(now));
+    let start = (since - history).max(ceil_to(lookback_start(now), FIVE_MINUTES));
     (start < since).then_some(TimeRange { start, end: since })
 }
 
@@ -50,7 +56,7 @@ pub(crate) fn due(
     now: DateTime<Utc>,
 ) -> Vec<TimeRange> {
     let ready_before = now - OFFLINE_DELAY - DELAY_MARGIN;
-    let young_from = since - tail();
+    let young_from = young_from(since);
     let mut out = Vec::new();
     for part in left(since, history, done, now).into_iter().rev() {
         // The young part: due only when the whole of it is.
@@ -76,6 +82,12 @@ pub(crate) fn due(
     out
 }
 
+/// Where the young part of the history of a target served since `since` begins: a
+/// [`tail`] before it, on the 5-minute grid.
+fn young_from(since: DateTime<Utc>) -> DateTime<Utc> {
+    floor_to(since - tail(), FIVE_MINUTES)
+}
+
 /// How many requests what is [`left`] takes at most, asked as [`due`] cuts it: for
 /// `plan` and `status`.
 pub(crate) fn requests_left(
@@ -84,7 +96,7 @@ pub(crate) fn requests_left(
     done: &[TimeRange],
     now: DateTime<Utc>,
 ) -> usize {
-    let young_from = since - tail();
+    let young_from = young_from(since);
     let span_us = OFFLINE_MAX_SPAN.num_microseconds().unwrap_or(1).max(1);
     left(since, history, done, now)
         .iter()
@@ -253,6 +265,22 @@ mod tests {
             left_in_calls(&spans, &[], at(30, 1, 0) + TimeDelta::days(31)),
             vec![]
         );
+    }
+
+    #[test]
+    fn pieces_begin_and_end_on_the_five_minute_grid_but_the_last_ends_at_since() {
+        // A first horizon on the 30 s grid, a run 10 s past a minute.
+        let since = at(30, 11, 0) + TimeDelta::seconds(30);
+        let now = at(30, 12, 0) + TimeDelta::seconds(10);
+        let got = due(since, DAYS_30, &[], now);
+        assert_eq!(got[0].end, at(30, 2, 30));
+        assert_eq!(
+            got[4].start,
+            Utc.with_ymd_and_hms(2026, 10, 31, 13, 5, 0).unwrap()
+        );
+        let later = now + TimeDelta::hours(8);
+        let young = due(since, DAYS_30, &got, later);
+        assert_eq!(young, vec![r(at(30, 2, 30), since)]);
     }
 
     #[test]

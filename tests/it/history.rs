@@ -35,7 +35,11 @@ impl Place<'_> {
     }
 
     fn env(&self) -> Vec<(String, String)> {
-        let mut env = fast_retries();
+        // Quick retries, but time for a 7-day answer from a debug-built emulator.
+        let mut env: Vec<(String, String)> = fast_retries()
+            .into_iter()
+            .filter(|(k, _)| k != "RTCQ_REQUEST_TIMEOUT_MS")
+            .collect();
         if let Some(m) = self.moto {
             env.extend(m.env());
         }
@@ -105,6 +109,16 @@ fn n(s: &Value, key: &str) -> u64 {
 /// the hour recovery keeps from the lookback's edge.
 fn edge(now: DateTime<Utc>) -> DateTime<Utc> {
     now - TimeDelta::days(30) + TimeDelta::hours(1)
+}
+
+/// Where the young part of history begins: 8 h 30 min before `since`, on the
+/// 5-minute grid.
+fn young_from(since: DateTime<Utc>) -> DateTime<Utc> {
+    floor_5min(since - TimeDelta::minutes(8 * 60 + 30))
+}
+
+fn floor_5min(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp().div_euclid(300) * 300, 0).unwrap()
 }
 
 /// The first horizon of a pipeline first run at `now`: where `since` is set.
@@ -416,7 +430,7 @@ async fn a_pipeline_from_before_history_loads_it_up_to_its_oldest_slot_file() {
         assert_eq!(t["since"], "2026-11-25T11:00:00Z", "{state}");
     }
     assert_eq!(state["schema_version"], 4);
-    let young = oldest - TimeDelta::minutes(8 * 60 + 30);
+    let young = young_from(oldest);
     let mut want = realtime(&pipeline, first_horizon(t0()), later);
     want.extend(five_minute(
         &pipeline,
@@ -528,12 +542,7 @@ async fn a_crash_during_the_history_load_then_a_rerun_gives_one_copy() {
     assert_eq!((all, ranges.len()), (15, 15));
     let since = first_horizon(now);
     let mut want = realtime(&pipeline, since, now);
-    want.extend(five_minute(
-        &pipeline,
-        edge(now),
-        since - TimeDelta::minutes(8 * 60 + 30),
-        now,
-    ));
+    want.extend(five_minute(&pipeline, edge(now), young_from(since), now));
     want.sort();
     assert_exact(&place.rows().await, &want);
 }
@@ -612,4 +621,76 @@ async fn discovered_rooms_get_history_only_inside_their_calls() {
         .filter(|k| k.8 == 300)
         .collect();
     assert_exact(&got, &want);
+}
+
+/// History files are read by the same DuckDB and pyarrow queries as the rest: a day's
+/// history file and that day's slot files side by side, each row once, its `date`
+/// partition the UTC date of its timestamp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duckdb_and_pyarrow_read_history_files_like_any_other() {
+    needs!(Python);
+    let dir = tempfile::tempdir().unwrap();
+    let place = Place::local(dir.path());
+    let cfg = write_pipeline_to(
+        dir.path(),
+        "hist",
+        "http://127.0.0.1:9",
+        50.0,
+        &place.url,
+        &format!("[recovery]\nrequests_per_second = 50.0\nhistory = \"12h\"\n{TWO_APPS}"),
+    );
+    let pipeline = load(&cfg);
+    let now = t0();
+    let (code, s, err) = run_at(&place, &cfg, now, None).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(n(&s, "history_recovered"), 3);
+    let since = first_horizon(now);
+    // From 23:00:30 the day before to 02:30: history files on both dates.
+    let mut want = realtime(&pipeline, since, now);
+    want.extend(five_minute(
+        &pipeline,
+        since - TimeDelta::hours(12),
+        young_from(since),
+        now,
+    ));
+    want.sort();
+    let files = place.files().await;
+    for f in [
+        "app_id=app-a/date=2026-11-24/hist-history.parquet",
+        "app_id=app-a/date=2026-11-25/hist-history.parquet",
+        "app_id=app-b/date=2026-11-25/hist-1100.parquet",
+    ] {
+        assert!(files.iter().any(|x| x == f), "{f} in {files:?}");
+    }
+    let seen = py_json("read_dataset.py", &[&place.url], &[]);
+    for reader in ["duckdb", "pyarrow"] {
+        let rows = seen[reader]["rows"].as_array().unwrap();
+        let mut got: Vec<Key> = rows
+            .iter()
+            .map(|r| {
+                let s = |i: usize| r[i].as_str().map(str::to_string);
+                (
+                    s(0).unwrap(),
+                    s(2),
+                    s(3),
+                    s(4).unwrap(),
+                    s(5).unwrap(),
+                    r[7].as_i64().unwrap(),
+                    r[8].as_u64().unwrap(),
+                    s(9),
+                    r[10].as_i64().unwrap() as i32,
+                )
+            })
+            .collect();
+        got.sort();
+        assert_exact(&got, &want);
+        for r in rows {
+            let ts = DateTime::from_timestamp_micros(r[7].as_i64().unwrap()).unwrap();
+            assert_eq!(
+                r[1].as_str().unwrap(),
+                ts.format("%Y-%m-%d").to_string(),
+                "{reader}"
+            );
+        }
+    }
 }
