@@ -9,6 +9,7 @@
 pub mod args;
 mod check;
 mod held;
+mod history;
 mod plan;
 mod run;
 mod status;
@@ -92,6 +93,8 @@ struct View {
     /// How far the API's clock was ahead of the job's when the last run saved (none:
     /// within 2 s, or never measured).
     api_clock_offset_ms: Option<i64>,
+    /// The state as read (for what history is still owed).
+    state: Option<State>,
 }
 
 impl View {
@@ -115,6 +118,7 @@ impl View {
             window,
             capacity,
             api_clock_offset_ms,
+            state,
         })
     }
 }

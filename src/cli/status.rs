@@ -1,8 +1,10 @@
 //! `rtcq status`: each target's cursor, lag and pending slots, and the recorded gaps,
-//! each lost, recovered at 5 minutes, or final.
+//! each lost, recovered at 5 minutes, or final. Also what `[recovery] history` still
+//! owes, which `plan` says too.
 
 use super::args::StatusArgs;
 use super::held::Held;
+use super::history::{HistoryOwed, owed_history};
 use super::{View, capacity_json, emit, fail, hm, human_secs, render_table};
 use crate::domain::{Gap, Target};
 use crate::plan::{Progress, leaves_horizon};
@@ -60,13 +62,20 @@ pub async fn status(args: &StatusArgs) -> Exit {
             future: p.is_in_future(&view.window),
         })
         .collect();
+    let history = match owed_history(&view, &recovered).await {
+        Ok(h) => h,
+        Err(code) => return code,
+    };
     let last = last_run::load(&view.sink.store(), view.sink.root(), &view.pipeline.name).await;
     if args.json {
         let mut v = json(&view, &rows, &gaps);
+        if let Some(h) = &history {
+            v["history"] = h.json();
+        }
         v["last_run"] = serde_json::to_value(&last).unwrap_or_default();
         emit(&format!("{v:#}\n"));
     } else {
-        let mut out = text(&view, &rows, &gaps, args);
+        let mut out = text(&view, &rows, &gaps, args, history.as_ref());
         // After the pipeline and sink lines.
         let at = out
             .match_indices('\n')
@@ -159,7 +168,13 @@ fn json(view: &View, rows: &[Row], gaps: &[GapLine]) -> serde_json::Value {
 }
 
 /// `status` for a person: the totals, a table of targets, then the gaps.
-fn text(view: &View, rows: &[Row], gaps: &[GapLine], args: &StatusArgs) -> String {
+fn text(
+    view: &View,
+    rows: &[Row],
+    gaps: &[GapLine],
+    args: &StatusArgs,
+    history: Option<&HistoryOwed>,
+) -> String {
     let pending: usize = rows.iter().map(|r| r.pending).sum();
     let mut out = format!(
         "pipeline {}: {} targets, {} pending slot(s), now {}\nsink {} (pipeline file {})\n{}\n",
@@ -183,6 +198,9 @@ fn text(view: &View, rows: &[Row], gaps: &[GapLine], args: &StatusArgs) -> Strin
             seconds.abs(),
             if seconds >= 0 { "ahead of" } else { "behind" }
         ));
+    }
+    if let Some(h) = history {
+        out.push_str(&format!("{h}\n"));
     }
     out.push('\n');
     out.push_str(&render_table(
@@ -302,4 +320,64 @@ fn table_row(r: &Row) -> [String; 5] {
             .map(|o| hm(leaves_horizon(o)))
             .unwrap_or_else(|| "-".into()),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::args::PipelineArgs;
+    use crate::cli::history::HistoryOwed;
+    use crate::cli::history::tests::{HISTORY, OWED, budget, loading, now, owed};
+
+    fn status_text(view: &View, history: Option<&HistoryOwed>) -> String {
+        let rows: Vec<Row> = view
+            .targets
+            .iter()
+            .zip(&view.prior)
+            .map(|(target, p)| Row {
+                target,
+                progress: p,
+                lag: p.lag(view.now).map(|l| l.num_seconds()),
+                pending: p.pending_slots(&view.window),
+                future: p.is_in_future(&view.window),
+            })
+            .collect();
+        let args = StatusArgs {
+            pipeline: PipelineArgs {
+                config: view.pipeline.file.clone(),
+                now: Some(now()),
+            },
+            json: false,
+            since: None,
+            check_gaps: false,
+            budget: budget(),
+        };
+        text(view, &rows, &[], &args, history)
+    }
+
+    #[tokio::test]
+    async fn status_prints_the_history_owed_after_the_lag_and_nothing_without_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let (args, done) = loading(dir.path(), HISTORY).await;
+        let view = View::open(&args, &budget()).await.unwrap();
+        let history = owed_history(&view, &done).await.unwrap().unwrap();
+        assert_eq!(history, owed(10, 3, 3));
+        let with = status_text(&view, Some(&history));
+        let lines: Vec<&str> = with.lines().collect();
+        assert!(lines[3].starts_with("most behind: "), "{with}");
+        assert_eq!(lines[4], OWED);
+        assert_eq!(lines[5], "");
+        // The rest is as without history.
+        assert_eq!(
+            with.replacen(&format!("{OWED}\n"), "", 1),
+            status_text(&view, None)
+        );
+
+        // Without the setting: nothing read, nothing said.
+        let dir = tempfile::tempdir().unwrap();
+        let (args, done) = loading(dir.path(), "").await;
+        let view = View::open(&args, &budget()).await.unwrap();
+        assert_eq!(owed_history(&view, &done).await.unwrap(), None);
+        assert!(!status_text(&view, None).contains("history"));
+    }
 }

@@ -138,4 +138,20 @@ mod tests {
         off.rows(5, 0);
         assert_eq!(off.bar.message(), "");
     }
+
+    #[test]
+    fn a_history_load_has_its_own_bar_of_its_requests() {
+        let p = Progress::on_stderr();
+        p.start_history(6);
+        p.request_done();
+        assert_eq!((p.bar.position(), p.bar.length()), (1, Some(6)));
+        p.finish();
+        // Off, or with nothing to ask, no bar is shown.
+        let off = Progress::off();
+        off.start_history(6);
+        assert_eq!(off.bar.length(), None);
+        let none = Progress::on_stderr();
+        none.start_history(0);
+        assert_eq!(none.bar.length(), None);
+    }
 }

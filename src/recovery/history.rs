@@ -5,10 +5,13 @@
 //! Pure functions of the target's `since`, the recovery ledger and the data clock, so
 //! `run`, `plan` and `status` agree.
 
+use std::collections::{BTreeMap, HashMap};
+
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{DELAY_MARGIN, lookback_start};
-use crate::domain::TimeRange;
+use super::{DELAY_MARGIN, Recovery, lookback_start};
+use crate::discovery::calls::{RoomScan, ScanState};
+use crate::domain::{Target, TimeRange};
 use volc_rtc::limits::{OFFLINE_DELAY, OFFLINE_MAX_SPAN};
 use volc_rtc::time::{ceil_to, floor_to};
 
@@ -156,6 +159,81 @@ pub(crate) fn due_in_calls(
             end = start;
         }
     }
+    out
+}
+
+/// What history a whole pipeline owes at `now`: what `run` asks, and what `plan` and
+/// `status` count.
+#[derive(Debug, Default)]
+pub(crate) struct Owed {
+    /// The requests due now, newest first over all targets.
+    pub(crate) due: Vec<(Target, TimeRange)>,
+    /// Requests all that is left takes, due or not.
+    pub(crate) requests: usize,
+    /// Targets with any left.
+    pub(crate) targets: usize,
+    /// Discovered rooms (app, room) with nothing left: their history can be let go.
+    pub(crate) rooms_loaded: Vec<(String, String)>,
+}
+
+/// The history owed at `now` by the `listed` targets (each with its `since`, if known)
+/// and by the rooms discovery's first scans found (`discovery`, followed by `scans`),
+/// given the ranges on record (`recovered`), for a history of `length`.
+pub(crate) fn owed<'t>(
+    length: TimeDelta,
+    listed: impl IntoIterator<Item = (&'t Target, Option<DateTime<Utc>>)>,
+    scans: &[RoomScan],
+    discovery: &BTreeMap<String, ScanState>,
+    recovered: &[Recovery],
+    now: DateTime<Utc>,
+) -> Owed {
+    let mut by_target: HashMap<&str, Vec<TimeRange>> = HashMap::new();
+    for r in recovered {
+        by_target.entry(&r.target).or_default().push(TimeRange {
+            start: r.start,
+            end: r.end,
+        });
+    }
+    let done_of = |t: &Target| by_target.get(t.key().as_str()).cloned().unwrap_or_default();
+    let mut out = Owed::default();
+    for (target, since) in listed {
+        let Some(since) = since else { continue };
+        let done = done_of(target);
+        let left = requests_left(since, length, &done, now);
+        out.requests += left;
+        out.targets += usize::from(left > 0);
+        out.due.extend(
+            due(since, length, &done, now)
+                .into_iter()
+                .map(|r| (target.clone(), r)),
+        );
+    }
+    for (app, state) in discovery {
+        for (room, spans) in &state.history {
+            let targets = scans
+                .iter()
+                .filter(|s| &s.app_id == app && s.follows(room))
+                .flat_map(|s| s.targets(room));
+            let mut room_left = 0;
+            for target in targets {
+                let done = done_of(&target);
+                let left = left_in_calls(spans, &done, now).len();
+                room_left += left;
+                out.targets += usize::from(left > 0);
+                out.due.extend(
+                    due_in_calls(spans, &done, now)
+                        .into_iter()
+                        .map(|r| (target.clone(), r)),
+                );
+            }
+            out.requests += room_left;
+            if room_left == 0 {
+                out.rooms_loaded.push((app.clone(), room.clone()));
+            }
+        }
+    }
+    out.due
+        .sort_by(|a, b| b.1.end.cmp(&a.1.end).then(a.0.cmp(&b.0)));
     out
 }
 

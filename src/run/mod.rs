@@ -13,7 +13,7 @@ mod recoverer;
 pub(crate) mod report;
 pub mod rows;
 mod runner;
-mod since;
+pub(crate) mod since;
 #[cfg(test)]
 mod untrusted_answers;
 

@@ -130,6 +130,13 @@ pub(super) async fn prepare(
     } = discovered(pipeline, &mut discovery, old.as_ref(), &window);
     rewind_future(&targets, &mut progress, &window);
     let since = super::since::since_of(pipeline, sink, old.as_ref(), &targets).await?;
+    if since.derived > 0 {
+        tracing::info!(
+            targets = since.derived,
+            "history ends where each target's data begins: for {} target(s) of a state from before that was recorded, found from the oldest slot file of its app",
+            since.derived
+        );
+    }
     if let Some(b) = &opts.backfill {
         for p in &mut progress {
             b.apply(p, &window);

@@ -19,6 +19,20 @@ use crate::state::State;
 pub(crate) struct Since {
     pub(crate) since: Vec<Option<DateTime<Utc>>>,
     pub(crate) fresh: Vec<bool>,
+    /// Targets of an old state whose `since` came from a slot file's name.
+    pub(crate) derived: usize,
+}
+
+impl Since {
+    /// Where each target's history ends as the next run will have it: its `since`, or
+    /// for a target never answered the horizon `horizon` its first answer would start at.
+    pub(crate) fn or_first(&self, horizon: DateTime<Utc>) -> Vec<Option<DateTime<Utc>>> {
+        self.since
+            .iter()
+            .zip(&self.fresh)
+            .map(|(s, fresh)| s.or(fresh.then_some(horizon)))
+            .collect()
+    }
 }
 
 /// `since` of every target of the run, in the run's order. Only a listed target of an
@@ -53,7 +67,8 @@ pub(crate) async fn since_of(
             });
             since = [first, owed].into_iter().flatten().min();
             if let Some(s) = since {
-                tracing::info!(target_id = %t, since = %crate::clock::rfc(s), "history ends where this target's data begins, found from the oldest slot file of its app");
+                out.derived += 1;
+                tracing::debug!(target_id = %t, since = %crate::clock::rfc(s), "history ends where this target's data begins, found from the oldest slot file of its app");
             }
         }
         out.since.push(since);

@@ -77,6 +77,57 @@ async fn dataset(dir: &std::path::Path) -> Vec<Key> {
     expected
 }
 
+/// One row of the guide's 30-day daily chart: app, product type, day, the mean in
+/// ten-thousandths, seconds covered and 5-minute points.
+type Daily = (String, String, String, i64, u64, u64);
+
+/// The daily chart worked out from the rows `expected`, in the snippet's order: each
+/// app-level `video_stall_rate` series by UTC day (the `date` partition) over the 30
+/// days up to 2026-11-25, its mean weighted by `interval_s` and rounded to 4 decimals,
+/// half away from zero. Values have two decimals, so the mean is summed exactly in
+/// hundredths; none lies on a rounding boundary, where DuckDB's floating-point sum
+/// could round either way.
+fn daily_chart(expected: &[Key]) -> Vec<Daily> {
+    let last = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    let mut days: std::collections::BTreeMap<(String, String, String), (i128, i128, u64)> =
+        Default::default();
+    for k in expected {
+        if k.4 != "video_stall_rate" || k.1.is_some() {
+            continue;
+        }
+        let day = chrono::DateTime::from_timestamp_micros(k.5)
+            .unwrap()
+            .date_naive();
+        if day <= last - chrono::TimeDelta::days(30) || day > last {
+            continue;
+        }
+        let value = f64::from_bits(k.6);
+        let cents = (value * 100.0).round();
+        assert_eq!(cents / 100.0, value, "two decimals: {k:?}");
+        let d = days
+            .entry((k.0.clone(), k.3.clone(), day.to_string()))
+            .or_default();
+        d.0 += cents as i128 * i128::from(k.8);
+        d.1 += i128::from(k.8);
+        d.2 += u64::from(k.8 == 300);
+    }
+    days.into_iter()
+        .map(
+            |((app, product_type, day), (weighted_cents, seconds, five))| {
+                // The mean in ten-thousandths: weighted_cents × 100 / seconds, rounded.
+                let num = weighted_cents * 100;
+                assert_ne!(
+                    2 * (num % seconds),
+                    seconds,
+                    "{app} {product_type} {day} on a boundary"
+                );
+                let mean = (2 * num + seconds) / (2 * seconds);
+                (app, product_type, day, mean as i64, seconds as u64, five)
+            },
+        )
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_query_guide_snippet_runs_and_spark_agrees_with_duckdb() {
     needs!(Python, Java);
@@ -160,6 +211,45 @@ async fn every_query_guide_snippet_runs_and_spark_agrees_with_duckdb() {
     // Weighted by `interval_s`: the seconds covered are those of both granularities.
     assert_eq!(duck[3]["columns"][4], "seconds_covered");
     assert_eq!(column_sum(&duck[3], 4), seconds);
+    // The 30-day daily chart: per app-level series and day, video_stall_rate's mean
+    // weighted by `interval_s`, exactly as worked out from the rows expected.
+    assert_eq!(
+        duck[4]["columns"],
+        serde_json::json!([
+            "app_id",
+            "product_type",
+            "day",
+            "video_stall_rate",
+            "seconds_covered",
+            "points_5min"
+        ])
+    );
+    let daily = daily_chart(&expected);
+    assert!(
+        daily.iter().any(|d| d.5 > 0),
+        "recovered 5-minute rows are in the chart"
+    );
+    let seen_daily: Vec<Daily> = duck[4]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let mean = r[3].as_f64().unwrap() * 1e4;
+            assert!(
+                (mean - mean.round()).abs() < 1e-6,
+                "rounded to 4 decimals: {r}"
+            );
+            (
+                r[0].as_str().unwrap().to_string(),
+                r[1].as_str().unwrap().to_string(),
+                r[2].as_str().unwrap().to_string(),
+                mean.round() as i64,
+                r[4].as_u64().unwrap(),
+                r[5].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen_daily, daily);
 
     let spark = seen["spark"].as_array().unwrap();
     assert!(!spark.is_empty(), "{seen}");

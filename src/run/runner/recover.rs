@@ -136,10 +136,9 @@ impl Runner<'_> {
         Ok(owed)
     }
 
-    /// The history requests owed now, newest first over all targets: each listed
-    /// target's `[since − history, since)` not on record yet (see [`history::due`]), and
-    /// the calls of the rooms discovery's first scan found ([`history::due_in_calls`]).
-    /// A room whose history is all loaded (or past the lookback) is let go.
+    /// The history requests owed now, newest first over all targets (see
+    /// [`history::owed`]). A discovered room whose history is all loaded (or past the
+    /// lookback) is let go.
     async fn owed_history(&mut self) -> Result<Vec<Owed>, RunError> {
         let Some(length) = self.pipeline.recovery.history else {
             return Ok(Vec::new());
@@ -149,71 +148,32 @@ impl Runner<'_> {
         if !rooms_owe && self.since[..listed].iter().all(Option::is_none) {
             return Ok(Vec::new());
         }
-        let done = self.checkpoint.recoveries.read().await?;
-        let mut by_target: HashMap<&str, Vec<TimeRange>> = HashMap::new();
-        for r in &done {
-            by_target.entry(&r.target).or_default().push(TimeRange {
-                start: r.start,
-                end: r.end,
-            });
-        }
-        let done_of = |t: &Target| {
-            by_target
-                .get(t.key().as_str())
-                .map_or(Vec::new(), Clone::clone)
-        };
-        let now = self.window.now;
-        let mut owed = Vec::new();
-        let mut left = 0;
-        for (target, since) in self.targets[..listed].iter().zip(&self.since) {
-            let Some(since) = *since else { continue };
-            let done = done_of(target);
-            left += history::requests_left(since, length, &done, now);
-            owed.extend(
-                history::due(since, length, &done, now)
-                    .into_iter()
-                    .map(|range| Owed {
-                        target: target.clone(),
-                        range,
-                        history: true,
-                    }),
-            );
-        }
-        let mut loaded = Vec::new();
-        for (app, state) in &self.discovery {
-            for (room, spans) in &state.history {
-                let targets = self
-                    .pipeline
-                    .scans
-                    .iter()
-                    .filter(|s| &s.app_id == app && s.follows(room))
-                    .flat_map(|s| s.targets(room));
-                let mut room_left = 0;
-                for target in targets {
-                    let done = done_of(&target);
-                    room_left += history::left_in_calls(spans, &done, now).len();
-                    owed.extend(history::due_in_calls(spans, &done, now).into_iter().map(
-                        |range| Owed {
-                            target: target.clone(),
-                            range,
-                            history: true,
-                        },
-                    ));
-                }
-                if room_left == 0 {
-                    loaded.push((app.clone(), room.clone()));
-                }
-                left += room_left;
-            }
-        }
-        for (app, room) in loaded {
+        let recovered = self.checkpoint.recoveries.read().await?;
+        let owed = history::owed(
+            length,
+            self.targets[..listed]
+                .iter()
+                .zip(self.since.iter().copied()),
+            &self.pipeline.scans,
+            &self.discovery,
+            &recovered,
+            self.window.now,
+        );
+        for (app, room) in owed.rooms_loaded {
             if let Some(d) = self.discovery.get_mut(&app) {
                 d.history.remove(&room);
             }
         }
-        self.tally.recovery.history_left = left;
-        owed.sort_by(|a, b| b.range.end.cmp(&a.range.end).then(a.target.cmp(&b.target)));
-        Ok(owed)
+        self.tally.recovery.history_left = owed.requests;
+        Ok(owed
+            .due
+            .into_iter()
+            .map(|(target, range)| Owed {
+                target,
+                range,
+                history: true,
+            })
+            .collect())
     }
 
     /// The target a gap was recorded for: one of the run's, else a room an entry still
