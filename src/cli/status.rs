@@ -50,18 +50,7 @@ pub async fn status(args: &StatusArgs) -> Exit {
             held,
         })
         .collect();
-    let rows: Vec<Row> = view
-        .targets
-        .iter()
-        .zip(&view.prior)
-        .map(|(target, p)| Row {
-            target,
-            progress: p,
-            lag: p.lag(view.now).map(|l| l.num_seconds()),
-            pending: p.pending_slots(&view.window),
-            future: p.is_in_future(&view.window),
-        })
-        .collect();
+    let rows = rows(&view);
     let history = match owed_history(&view, &recovered).await {
         Ok(h) => h,
         Err(code) => return code,
@@ -322,6 +311,21 @@ fn table_row(r: &Row) -> [String; 5] {
     ]
 }
 
+/// Each target's row: its cursor, lag and pending slots.
+fn rows(view: &View) -> Vec<Row<'_>> {
+    view.targets
+        .iter()
+        .zip(&view.prior)
+        .map(|(target, p)| Row {
+            target,
+            progress: p,
+            lag: p.lag(view.now).map(|l| l.num_seconds()),
+            pending: p.pending_slots(&view.window),
+            future: p.is_in_future(&view.window),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,18 +334,7 @@ mod tests {
     use crate::cli::history::tests::{HISTORY, OWED, budget, loading, now, owed};
 
     fn status_text(view: &View, history: Option<&HistoryOwed>) -> String {
-        let rows: Vec<Row> = view
-            .targets
-            .iter()
-            .zip(&view.prior)
-            .map(|(target, p)| Row {
-                target,
-                progress: p,
-                lag: p.lag(view.now).map(|l| l.num_seconds()),
-                pending: p.pending_slots(&view.window),
-                future: p.is_in_future(&view.window),
-            })
-            .collect();
+        let rows = rows(view);
         let args = StatusArgs {
             pipeline: PipelineArgs {
                 config: view.pipeline.file.clone(),

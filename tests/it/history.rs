@@ -8,7 +8,7 @@
 //! later outage, an old state that had no `since`, and a denied `ListQuality`.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::kit::*;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -67,6 +67,12 @@ impl Place<'_> {
                 .collect(),
         }
     }
+}
+
+/// The pipeline `hist` in `dir`, writing to `place`, with `tables` after `[sink]`
+/// (each run gives the endpoint).
+fn pipeline_in(dir: &std::path::Path, place: &Place<'_>, tables: &str) -> std::path::PathBuf {
+    write_pipeline_to(dir, "hist", "http://127.0.0.1:9", 50.0, &place.url, tables)
 }
 
 async fn emulator(
@@ -185,14 +191,7 @@ fn schedule() -> Vec<DateTime<Utc>> {
 /// cap of 3, run every 5 minutes for 9 hours and once more.
 async fn thirty_days_on_day_one(place: Place<'_>, dir: &std::path::Path) {
     let times = schedule();
-    let cfg = write_pipeline_to(
-        dir,
-        "hist",
-        "http://127.0.0.1:9",
-        50.0,
-        &place.url,
-        &format!("{HISTORY}{TWO_APPS}"),
-    );
+    let cfg = pipeline_in(dir, &place, &format!("{HISTORY}{TWO_APPS}"));
     let pipeline = load(&cfg);
     let targets = pipeline.targets.len() as u64;
     let since = first_horizon(times[0]);
@@ -287,14 +286,7 @@ async fn thirty_days_of_history_load_on_s3() {
 async fn denied_list_quality_reports_history_not_loadable_and_keeps_the_real_time_data() {
     let dir = tempfile::tempdir().unwrap();
     let place = Place::local(dir.path());
-    let cfg = write_pipeline_to(
-        dir.path(),
-        "hist",
-        "http://127.0.0.1:9",
-        50.0,
-        &place.url,
-        &format!("{HISTORY}{TWO_APPS}"),
-    );
+    let cfg = pipeline_in(dir.path(), &place, &format!("{HISTORY}{TWO_APPS}"));
     let pipeline = load(&cfg);
     let now = t0();
     let (code, s, err) = run_at(&place, &cfg, now, Some(OfflineFault::Denied)).await;
@@ -325,14 +317,7 @@ async fn denied_list_quality_reports_history_not_loadable_and_keeps_the_real_tim
 async fn history_and_a_later_outage_are_each_recovered_once() {
     let dir = tempfile::tempdir().unwrap();
     let place = Place::local(dir.path());
-    let cfg = write_pipeline_to(
-        dir.path(),
-        "hist",
-        "http://127.0.0.1:9",
-        50.0,
-        &place.url,
-        &format!("{HISTORY}{TWO_APPS}"),
-    );
+    let cfg = pipeline_in(dir.path(), &place, &format!("{HISTORY}{TWO_APPS}"));
     let pipeline = load(&cfg);
     let since = first_horizon(t0());
     // The old part of history in five runs; then the API is out for three hours.
@@ -393,12 +378,9 @@ async fn history_and_a_later_outage_are_each_recovered_once() {
 async fn a_pipeline_from_before_history_loads_it_up_to_its_oldest_slot_file() {
     let dir = tempfile::tempdir().unwrap();
     let place = Place::local(dir.path());
-    let cfg = write_pipeline_to(
+    let cfg = pipeline_in(
         dir.path(),
-        "hist",
-        "http://127.0.0.1:9",
-        50.0,
-        &place.url,
+        &place,
         &format!("[recovery]\nrequests_per_second = 50.0\n{TWO_APPS}"),
     );
     let pipeline = load(&cfg);
@@ -449,12 +431,9 @@ const TRIES: usize = 40;
 async fn a_crash_during_the_history_load_then_a_rerun_gives_one_copy() {
     let dir = tempfile::tempdir().unwrap();
     let place = Place::local(dir.path());
-    let cfg = write_pipeline_to(
+    let cfg = pipeline_in(
         dir.path(),
-        "hist",
-        "http://127.0.0.1:9",
-        50.0,
-        &place.url,
+        &place,
         &format!("[recovery]\nrequests_per_second = 5.0\nhistory = \"30d\"\n{TWO_APPS}"),
     );
     let pipeline = load(&cfg);
@@ -468,54 +447,27 @@ async fn a_crash_during_the_history_load_then_a_rerun_gives_one_copy() {
     })
     .await;
     let ledger = dir.path().join("data/_state/gaps/hist.recovered.jsonl");
-    let bin = env!("CARGO_BIN_EXE_rtcq");
     let args = run_args(&cfg, now, &["--endpoint", &emu.url()]);
-    let (mut kills, mut tries, mut mid_load) = (0, 0, 0);
-    // Kill delays sweep the run: 0, 150 ms, 300 ms, … until a run finishes by itself.
-    while kills < KILLS && tries < TRIES {
-        let answered = emu.stats().offline_answers;
-        let delay = Duration::from_millis(150 * tries as u64);
-        tries += 1;
-        let mut child = std::process::Command::new(bin)
-            .args(&args)
-            .envs(place.env())
-            .env("VOLC_ACCESSKEY", AK)
-            .env("VOLC_SECRETKEY", SK)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let until = Instant::now() + delay;
-        let finished = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break Some(status);
-            }
-            if Instant::now() >= until {
-                break None;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        };
-        match finished {
-            Some(status) => {
-                assert_eq!(status.code(), Some(0), "a run failed by itself");
-                break;
-            }
-            None => {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                kills += 1;
-                let recorded = std::fs::read_to_string(&ledger)
-                    .map(|t| t.lines().count())
-                    .unwrap_or(0);
-                if emu.stats().offline_answers > answered && recorded < 15 {
-                    mid_load += 1;
-                }
-            }
-        }
-    }
-    eprintln!(
-        "{kills} kills in {tries} tries, {mid_load} after an answer and before all was recorded"
-    );
+    // Kill delays sweep the run: 0, 150 ms, 300 ms, … until a run finishes by itself. A
+    // kill is mid-load after an answer came back but before all 15 ranges were recorded.
+    let recorded = || {
+        std::fs::read_to_string(&ledger)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    let Sweep {
+        kills,
+        mid: mid_load,
+        ..
+    } = kill_sweep(
+        &args,
+        &place.env(),
+        Duration::from_millis(150),
+        (KILLS, TRIES),
+        || emu.stats().offline_answers,
+        |answered| emu.stats().offline_answers > answered && recorded() < 15,
+    )
+    .await;
     assert!(kills >= 4, "only {kills} kills");
     assert!(mid_load >= 2, "only {mid_load} of {kills} kills mid-load");
     let out = rtcq_async_env(args.clone(), place.env()).await;
@@ -554,12 +506,9 @@ async fn a_crash_during_the_history_load_then_a_rerun_gives_one_copy() {
 async fn discovered_rooms_get_history_only_inside_their_calls() {
     let dir = tempfile::tempdir().unwrap();
     let place = Place::local(dir.path());
-    let cfg = write_pipeline_to(
+    let cfg = pipeline_in(
         dir.path(),
-        "hist",
-        "http://127.0.0.1:9",
-        50.0,
-        &place.url,
+        &place,
         "[recovery]\nrequests_per_second = 50.0\nhistory = \"2d\"\nmax_requests_per_run = 1000\n\
          [[targets]]\napp_id = \"app-d\"\nindicators = [\"stall_rate\"]\nrooms = \"active\"\nroom_match = \"live-*\"\n",
     );
@@ -631,12 +580,9 @@ async fn duckdb_and_pyarrow_read_history_files_like_any_other() {
     needs!(Python);
     let dir = tempfile::tempdir().unwrap();
     let place = Place::local(dir.path());
-    let cfg = write_pipeline_to(
+    let cfg = pipeline_in(
         dir.path(),
-        "hist",
-        "http://127.0.0.1:9",
-        50.0,
-        &place.url,
+        &place,
         &format!("[recovery]\nrequests_per_second = 50.0\nhistory = \"12h\"\n{TWO_APPS}"),
     );
     let pipeline = load(&cfg);
@@ -665,23 +611,7 @@ async fn duckdb_and_pyarrow_read_history_files_like_any_other() {
     let seen = py_json("read_dataset.py", &[&place.url], &[]);
     for reader in ["duckdb", "pyarrow"] {
         let rows = seen[reader]["rows"].as_array().unwrap();
-        let mut got: Vec<Key> = rows
-            .iter()
-            .map(|r| {
-                let s = |i: usize| r[i].as_str().map(str::to_string);
-                (
-                    s(0).unwrap(),
-                    s(2),
-                    s(3),
-                    s(4).unwrap(),
-                    s(5).unwrap(),
-                    r[7].as_i64().unwrap(),
-                    r[8].as_u64().unwrap(),
-                    s(9),
-                    r[10].as_i64().unwrap() as i32,
-                )
-            })
-            .collect();
+        let mut got = reader_rows(&seen, reader);
         got.sort();
         assert_exact(&got, &want);
         for r in rows {

@@ -631,7 +631,10 @@ impl Pushgateway {
         let mut reply = String::new();
         s.read_to_string(&mut reply).unwrap();
         let status = reply.lines().next().unwrap_or_default();
-        assert!(status.starts_with("HTTP/1.") && status.contains(" 200 "), "{reply}");
+        assert!(
+            status.starts_with("HTTP/1.") && status.contains(" 200 "),
+            "{reply}"
+        );
         assert!(!reply.contains("Transfer-Encoding: chunked"), "{reply}");
         reply
     }
@@ -938,4 +941,101 @@ pub(crate) fn stall_room_target(app_id: &str, room: &str) -> Target {
         indicators: vec!["stall_rate".to_string()].into(),
         max_lag: None,
     }
+}
+
+/// What [`kill_sweep`] did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sweep {
+    pub(crate) kills: usize,
+    pub(crate) tries: usize,
+    /// Kills that [`kill_sweep`]'s `mid` judged to land mid-work.
+    pub(crate) mid: usize,
+}
+
+/// Starts `rtcq args` (with `env` and the demo keys) again and again and SIGKILLs the
+/// n-th start after n × `step` (0, step, 2 step, …), until `kills` kills, `tries`
+/// starts, or a start that finishes by itself (which must exit 0). `count` is read
+/// before each start; after each kill, `mid(count before)` says whether the kill landed
+/// mid-work (e.g. after an answer came back and before it was all recorded).
+pub(crate) async fn kill_sweep(
+    args: &[String],
+    env: &[(String, String)],
+    step: std::time::Duration,
+    (kills, tries): (usize, usize),
+    count: impl Fn() -> u64,
+    mut mid: impl FnMut(u64) -> bool,
+) -> Sweep {
+    let bin = env!("CARGO_BIN_EXE_rtcq");
+    let mut sweep = Sweep {
+        kills: 0,
+        tries: 0,
+        mid: 0,
+    };
+    while sweep.kills < kills && sweep.tries < tries {
+        let before = count();
+        let delay = step * sweep.tries as u32;
+        sweep.tries += 1;
+        let mut child = Command::new(bin)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("VOLC_ACCESSKEY", AK)
+            .env("VOLC_SECRETKEY", SK)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let until = std::time::Instant::now() + delay;
+        let finished = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if std::time::Instant::now() >= until {
+                break None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        };
+        match finished {
+            Some(status) => {
+                assert_eq!(status.code(), Some(0), "a run failed by itself");
+                break;
+            }
+            None => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                sweep.kills += 1;
+                if mid(before) {
+                    sweep.mid += 1;
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{} kills in {} tries, {} mid-work",
+        sweep.kills, sweep.tries, sweep.mid
+    );
+    sweep
+}
+
+/// The rows `reader` (`"duckdb"` or `"pyarrow"`) saw, from `tests/py/read_dataset.py`'s
+/// JSON, as [`Key`]s.
+pub(crate) fn reader_rows(seen: &serde_json::Value, reader: &str) -> Vec<Key> {
+    seen[reader]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let s = |i: usize| r[i].as_str().map(str::to_string);
+            (
+                s(0).unwrap(),
+                s(2),
+                s(3),
+                s(4).unwrap(),
+                s(5).unwrap(),
+                r[7].as_i64().unwrap(),
+                r[8].as_u64().unwrap(),
+                s(9),
+                r[10].as_i64().unwrap() as i32,
+            )
+        })
+        .collect()
 }

@@ -5,7 +5,7 @@
 //! refusal leaves the gaps owed, stray points are dropped and counted, a crash during
 //! recovery leaves exactly one copy, and `enabled = false` sends nothing.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::kit::*;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -343,56 +343,27 @@ async fn a_crash_during_recovery_then_a_rerun_gives_one_copy() {
     // Slow recovery: a request every 0.2 s from a slow emulator.
     std::fs::write(&cfg, with("requests_per_second = 5.0")).unwrap();
     let ledger = dir.path().join("data/_state/gaps/rec.recovered.jsonl");
-    let bin = env!("CARGO_BIN_EXE_rtcq");
     let args = run_args(&cfg, third, &["--endpoint", &emu.url()]);
-    let (mut kills, mut tries, mut mid_recovery) = (0, 0, 0);
-    // Kill delays sweep the run: 0, 80 ms, 160 ms, … until a run finishes by itself.
-    while kills < KILLS && tries < TRIES {
-        let answered = emu.stats().offline_answers;
-        let delay = Duration::from_millis(80 * tries as u64);
-        tries += 1;
-        let mut child = std::process::Command::new(bin)
-            .args(&args)
-            .envs(place.env())
-            .env("VOLC_ACCESSKEY", AK)
-            .env("VOLC_SECRETKEY", SK)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let until = Instant::now() + delay;
-        let finished = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break Some(status);
-            }
-            if Instant::now() >= until {
-                break None;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        };
-        match finished {
-            Some(status) => {
-                assert_eq!(status.code(), Some(0), "a run failed by itself");
-                // Everything was done: start over from the outage for more kills.
-                break;
-            }
-            None => {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                kills += 1;
-                // Killed after an answer came back but before all was recorded.
-                let recorded = std::fs::read_to_string(&ledger)
-                    .map(|t| t.lines().count())
-                    .unwrap_or(0);
-                if emu.stats().offline_answers > answered && recorded < 3 {
-                    mid_recovery += 1;
-                }
-            }
-        }
-    }
-    eprintln!(
-        "{kills} kills in {tries} tries, {mid_recovery} after an answer and before the record"
-    );
+    // Kill delays sweep the run: 0, 80 ms, 160 ms, … until a run finishes by itself. A
+    // kill is mid-recovery after an answer came back but before all was recorded.
+    let recorded = || {
+        std::fs::read_to_string(&ledger)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    let Sweep {
+        kills,
+        mid: mid_recovery,
+        ..
+    } = kill_sweep(
+        &args,
+        &place.env(),
+        Duration::from_millis(80),
+        (KILLS, TRIES),
+        || emu.stats().offline_answers,
+        |answered| emu.stats().offline_answers > answered && recorded() < 3,
+    )
+    .await;
     assert!(kills >= 4, "only {kills} kills");
     assert!(
         mid_recovery >= 2,

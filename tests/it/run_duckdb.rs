@@ -55,25 +55,7 @@ async fn duckdb_and_pyarrow_read_a_run_exactly() {
 
     let expected = expected_first_run(&load(&cfg), now);
     for reader in ["duckdb", "pyarrow"] {
-        let mut rows: Vec<Key> = seen[reader]["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                let s = |i: usize| r[i].as_str().map(str::to_string);
-                (
-                    s(0).unwrap(),
-                    s(2),
-                    s(3),
-                    s(4).unwrap(),
-                    s(5).unwrap(),
-                    r[7].as_i64().unwrap(),
-                    r[8].as_u64().unwrap(),
-                    s(9),
-                    r[10].as_i64().unwrap() as i32,
-                )
-            })
-            .collect();
+        let mut rows = reader_rows(&seen, reader);
         rows.sort();
         assert_eq!(rows.len(), expected.len(), "{reader}");
         assert_eq!(rows, expected, "{reader}");
