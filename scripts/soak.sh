@@ -14,6 +14,9 @@
 #   SEEDS       the seeds to run (default "1 2 3")
 #   SOAK_HOURS  hours of 5-minute runs (default 24); the outage starts a third in
 #   SOAK_S3=1   write to a bucket on moto instead of a local folder
+#   SOAK_HISTORY_HOURS=36  also load that many hours of history ([recovery] history)
+#               and check its 5-minute points as exactly as the outage's (each room
+#               costs one ListQuality request a call, so keep it to a day or two)
 #
 # The same driver, three hours and one seed, runs in the suite (tests/it/soak.rs).
 set -euo pipefail

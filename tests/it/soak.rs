@@ -74,6 +74,9 @@ struct Soak {
     outage: std::ops::Range<usize>,
     /// Where the dataset goes: a local folder, or a bucket on moto.
     s3: Option<moto::Moto>,
+    /// `[recovery] history` in hours: the listed targets and the rooms of the first
+    /// scan also load that much history, checked as exactly as the outage's recovery.
+    history_hours: Option<i64>,
 }
 
 /// How one scheduled run ended.
@@ -325,6 +328,36 @@ fn call_spans(room: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(i64, i
     merge(spans)
 }
 
+/// A room's history as the first scan found it: the calls created since `scanned_from`,
+/// clipped to `[from, to)` (no rounding: history asks exactly a call's time), merged.
+fn history_spans(
+    room: &str,
+    scanned_from: DateTime<Utc>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let spans: Vec<(i64, i64)> = rtcq_emulator::created_in("app-b", scanned_from, to)
+        .iter()
+        .filter(|c| c.room_id == room)
+        .map(|c| {
+            (
+                c.created.max(from).timestamp(),
+                c.destroyed.min(to).timestamp(),
+            )
+        })
+        .filter(|(s, e)| s < e)
+        .collect();
+    merge(spans)
+        .into_iter()
+        .map(|(s, e)| {
+            (
+                DateTime::from_timestamp(s, 0).unwrap(),
+                DateTime::from_timestamp(e, 0).unwrap(),
+            )
+        })
+        .collect()
+}
+
 fn merge(mut spans: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
     spans.sort();
     let mut out: Vec<(i64, i64)> = Vec::new();
@@ -364,12 +397,16 @@ async fn run_soak(soak: Soak) -> Score {
         }
         None => dir.path().join("data").display().to_string(),
     };
-    let cfg = write_pipeline_to(dir.path(), NAME, "http://127.0.0.1:9", 50.0, &url, TARGETS);
+    let tables = match soak.history_hours {
+        Some(h) => format!("[recovery]\nhistory = \"{h}h\"\nrequests_per_second = 20.0\n{TARGETS}"),
+        None => TARGETS.to_string(),
+    };
+    let cfg = write_pipeline_to(dir.path(), NAME, "http://127.0.0.1:9", 50.0, &url, &tables);
     // The same pipeline at 5 requests a second: with `--max-duration 1s`, a run that
     // sends about half of what is owed and leaves the rest to the next runs.
     let slow = dir.path().join("slow");
     std::fs::create_dir_all(&slow).unwrap();
-    let slow_cfg = write_pipeline_to(&slow, NAME, "http://127.0.0.1:9", 5.0, &url, TARGETS);
+    let slow_cfg = write_pipeline_to(&slow, NAME, "http://127.0.0.1:9", 5.0, &url, &tables);
     let (records, mut score, rejected) = drive(&soak, &cfg, &slow_cfg).await;
     score.rejected = rejected;
 
@@ -431,6 +468,22 @@ async fn run_soak(soak: Soak) -> Score {
         }
         if !spans.is_empty() {
             expected_gaps.insert(target.key(), spans);
+        }
+        // History ends at the first horizon; a room has it only inside the calls the
+        // first scan (back the history and an hour) found.
+        if let Some(hours) = soak.history_hours {
+            let (since, history) = (first.horizon, TimeDelta::hours(hours));
+            let spans = match &room {
+                None => vec![(since - history, since)],
+                Some(r) => {
+                    // The first scan reaches back a day, or the history and an hour.
+                    let reach = (history + TimeDelta::hours(1)).max(TimeDelta::hours(24));
+                    history_spans(r, records[0].now - reach, since - history, since)
+                }
+            };
+            for (s, e) in spans {
+                expected_recovered.extend(crate::kit::expected_recovered(&target, s, e, last.now));
+            }
         }
     }
     expected_points.sort();
@@ -535,6 +588,7 @@ async fn a_seeded_afternoon_of_scheduled_runs_lands_every_point_once_and_records
         runs: 36,
         outage: 10..28,
         s3: None,
+        history_hours: None,
     })
     .await;
     assert_perfect(&score);
@@ -556,11 +610,15 @@ async fn a_day_of_scheduled_runs() {
     let runs = hours * 12;
     let start = (runs / 3).max(2);
     let s3 = std::env::var("SOAK_S3").is_ok_and(|v| v == "1");
+    let history_hours = std::env::var("SOAK_HISTORY_HOURS")
+        .ok()
+        .and_then(|s| s.parse().ok());
     let score = run_soak(Soak {
         seed,
         runs,
         outage: start..(start + 36).min(runs - 1),
         s3: s3.then(moto::Moto::start),
+        history_hours,
     })
     .await;
     assert_perfect(&score);
