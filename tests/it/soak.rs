@@ -6,7 +6,9 @@
 //! the gap ledger holds exactly the outage's unreachable ranges (per target, a
 //! discovered room only during its calls), the 5-minute rows are exactly those ranges'
 //! points once, no run that was not killed or in the outage exited non-zero, and no
-//! request was rejected. It prints one score line.
+//! request was rejected. It prints one score line. With `SOAK_HISTORY_HOURS` the
+//! pipeline also loads that much history (`[recovery] history`), and the 5-minute rows
+//! must be exactly the outage's and the history's points, once.
 //!
 //! The short version runs in the suite; `scripts/soak.sh` runs a whole day (and on S3).
 
