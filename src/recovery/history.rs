@@ -48,26 +48,20 @@ pub(crate) fn left(
     span(since, history, now).map_or_else(Vec::new, |s| s.minus(done.iter().copied()))
 }
 
-/// The history requests owed at `now`, newest first: the old part of what is
-/// [`left`] cut from its newest end into [`OFFLINE_MAX_SPAN`] pieces (so the lookback's
+/// The history requests owed at `now` of the `parts` [`left`] gave, newest first: the
+/// old part cut from its newest end into [`OFFLINE_MAX_SPAN`] pieces (so the lookback's
 /// edge, moving a little each run, only ever shortens the oldest piece), and the young
 /// part (the last [`tail`] before `since`) as one piece once all of it is due.
-pub(crate) fn due(
-    since: DateTime<Utc>,
-    history: TimeDelta,
-    done: &[TimeRange],
-    now: DateTime<Utc>,
-) -> Vec<TimeRange> {
+fn due_of(parts: &[TimeRange], since: DateTime<Utc>, now: DateTime<Utc>) -> Vec<TimeRange> {
     let ready_before = now - OFFLINE_DELAY - DELAY_MARGIN;
     let young_from = young_from(since);
     let mut out = Vec::new();
-    for part in left(since, history, done, now).into_iter().rev() {
+    for part in parts.iter().rev() {
         // The young part: due only when the whole of it is.
         if part.end > young_from {
-            let start = part.start.max(young_from);
             if since <= ready_before {
                 out.push(TimeRange {
-                    start,
+                    start: part.start.max(young_from),
                     end: part.end,
                 });
             }
@@ -75,14 +69,36 @@ pub(crate) fn due(
                 continue;
             }
         }
-        let mut end = part.end.min(young_from).min(ready_before);
-        while part.start < end {
-            let start = (end - OFFLINE_MAX_SPAN).max(part.start);
-            out.push(TimeRange { start, end });
-            end = start;
-        }
+        cut_newest_first(
+            part.start,
+            part.end.min(young_from).min(ready_before),
+            &mut out,
+        );
     }
     out
+}
+
+/// Pushes `[start, end)` onto `out` cut from its end into [`OFFLINE_MAX_SPAN`] pieces,
+/// newest first.
+fn cut_newest_first(start: DateTime<Utc>, mut end: DateTime<Utc>, out: &mut Vec<TimeRange>) {
+    while start < end {
+        let piece_start = (end - OFFLINE_MAX_SPAN).max(start);
+        out.push(TimeRange {
+            start: piece_start,
+            end,
+        });
+        end = piece_start;
+    }
+}
+
+/// How many [`OFFLINE_MAX_SPAN`] pieces `[start, end)` takes.
+fn pieces(start: DateTime<Utc>, end: DateTime<Utc>) -> usize {
+    if start >= end {
+        return 0;
+    }
+    let span_us = OFFLINE_MAX_SPAN.num_microseconds().unwrap_or(1).max(1);
+    let us = (end - start).num_microseconds().unwrap_or(0);
+    usize::try_from((us + span_us - 1) / span_us).unwrap_or(0)
 }
 
 /// Where the young part of the history of a target served since `since` begins: a
@@ -91,28 +107,13 @@ fn young_from(since: DateTime<Utc>) -> DateTime<Utc> {
     floor_to(since - tail(), FIVE_MINUTES)
 }
 
-/// How many requests what is [`left`] takes at most, asked as [`due`] cuts it: for
-/// `plan` and `status`.
-pub(crate) fn requests_left(
-    since: DateTime<Utc>,
-    history: TimeDelta,
-    done: &[TimeRange],
-    now: DateTime<Utc>,
-) -> usize {
+/// How many requests the `parts` [`left`] gave take at most, asked as [`due_of`] cuts
+/// them: for `plan` and `status` too.
+fn requests_of(parts: &[TimeRange], since: DateTime<Utc>) -> usize {
     let young_from = young_from(since);
-    let span_us = OFFLINE_MAX_SPAN.num_microseconds().unwrap_or(1).max(1);
-    left(since, history, done, now)
+    parts
         .iter()
-        .map(|p| {
-            let old_end = p.end.min(young_from);
-            let old = if p.start < old_end {
-                let us = (old_end - p.start).num_microseconds().unwrap_or(0);
-                usize::try_from((us + span_us - 1) / span_us).unwrap_or(0)
-            } else {
-                0
-            };
-            old + usize::from(p.end > young_from)
-        })
+        .map(|p| pieces(p.start, p.end.min(young_from)) + usize::from(p.end > young_from))
         .sum()
 }
 
@@ -138,26 +139,14 @@ pub(crate) fn left_in_calls(
         .collect()
 }
 
-/// The requests of [`left_in_calls`] due at `now`, newest first: a part once its end is
-/// old enough (it is then asked whole, cut only past [`OFFLINE_MAX_SPAN`]); nothing
-/// outside a call is asked.
-pub(crate) fn due_in_calls(
-    spans: &[TimeRange],
-    done: &[TimeRange],
-    now: DateTime<Utc>,
-) -> Vec<TimeRange> {
+/// The requests due at `now` of the `parts` [`left_in_calls`] gave, newest first: a
+/// part once its end is old enough (it is then asked whole, cut only past
+/// [`OFFLINE_MAX_SPAN`]); nothing outside a call is asked.
+fn due_in_calls_of(parts: &[TimeRange], now: DateTime<Utc>) -> Vec<TimeRange> {
     let ready_before = now - OFFLINE_DELAY - DELAY_MARGIN;
     let mut out = Vec::new();
-    for part in left_in_calls(spans, done, now).into_iter().rev() {
-        if part.end > ready_before {
-            continue;
-        }
-        let mut end = part.end;
-        while part.start < end {
-            let start = (end - OFFLINE_MAX_SPAN).max(part.start);
-            out.push(TimeRange { start, end });
-            end = start;
-        }
+    for part in parts.iter().rev().filter(|p| p.end <= ready_before) {
+        cut_newest_first(part.start, part.end, &mut out);
     }
     out
 }
@@ -194,16 +183,20 @@ pub(crate) fn owed<'t>(
             end: r.end,
         });
     }
-    let done_of = |t: &Target| by_target.get(t.key().as_str()).cloned().unwrap_or_default();
+    let done_of = |t: &Target| {
+        by_target
+            .get(t.key().as_str())
+            .map_or(&[][..], Vec::as_slice)
+    };
     let mut out = Owed::default();
     for (target, since) in listed {
         let Some(since) = since else { continue };
-        let done = done_of(target);
-        let left = requests_left(since, length, &done, now);
-        out.requests += left;
-        out.targets += usize::from(left > 0);
+        let parts = left(since, length, done_of(target), now);
+        let requests = requests_of(&parts, since);
+        out.requests += requests;
+        out.targets += usize::from(requests > 0);
         out.due.extend(
-            due(since, length, &done, now)
+            due_of(&parts, since, now)
                 .into_iter()
                 .map(|r| (target.clone(), r)),
         );
@@ -216,12 +209,12 @@ pub(crate) fn owed<'t>(
                 .flat_map(|s| s.targets(room));
             let mut room_left = 0;
             for target in targets {
-                let done = done_of(&target);
-                let left = left_in_calls(spans, &done, now).len();
-                room_left += left;
-                out.targets += usize::from(left > 0);
+                let parts = left_in_calls(spans, done_of(&target), now);
+                let requests: usize = parts.iter().map(|p| pieces(p.start, p.end)).sum();
+                room_left += requests;
+                out.targets += usize::from(requests > 0);
                 out.due.extend(
-                    due_in_calls(spans, &done, now)
+                    due_in_calls_of(&parts, now)
                         .into_iter()
                         .map(|r| (target.clone(), r)),
                 );
@@ -241,6 +234,28 @@ pub(crate) fn owed<'t>(
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    fn due(
+        since: DateTime<Utc>,
+        history: TimeDelta,
+        done: &[TimeRange],
+        now: DateTime<Utc>,
+    ) -> Vec<TimeRange> {
+        due_of(&left(since, history, done, now), since, now)
+    }
+
+    fn requests_left(
+        since: DateTime<Utc>,
+        history: TimeDelta,
+        done: &[TimeRange],
+        now: DateTime<Utc>,
+    ) -> usize {
+        requests_of(&left(since, history, done, now), since)
+    }
+
+    fn due_in_calls(spans: &[TimeRange], done: &[TimeRange], now: DateTime<Utc>) -> Vec<TimeRange> {
+        due_in_calls_of(&left_in_calls(spans, done, now), now)
+    }
 
     fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap()

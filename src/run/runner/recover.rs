@@ -43,8 +43,15 @@ impl Runner<'_> {
         rec: &Recoverer,
         deadline: Option<Instant>,
     ) -> Result<(), RunError> {
-        let mut owed = self.owed_recoveries().await?;
-        let history = self.owed_history().await?;
+        let gaps = self.checkpoint.ledger.read().await?;
+        // Most pipelines: nothing ever lost and no history, no recovery ledger to read.
+        let done = if gaps.is_empty() && !self.owes_history() {
+            Vec::new()
+        } else {
+            self.checkpoint.recoveries.read().await?
+        };
+        let mut owed = self.owed_recoveries(&gaps, &done);
+        let history = self.owed_history(&done);
         self.tally.recovery.due = owed.len();
         self.tally.recovery.history_due = history.len();
         owed.extend(history);
@@ -98,16 +105,10 @@ impl Runner<'_> {
     /// The requests recovery owes now, oldest gap first, each with its target. A gap of
     /// a target the pipeline no longer has (removed from the file, or a room no entry
     /// follows) cannot be asked for: it is left out, and said once.
-    async fn owed_recoveries(&self) -> Result<Vec<Owed>, RunError> {
-        let gaps = self.checkpoint.ledger.read().await?;
-        if gaps.is_empty() {
-            // Most pipelines: nothing ever lost, no recovery ledger to read.
-            return Ok(Vec::new());
-        }
-        let done = self.checkpoint.recoveries.read().await?;
-        let due = recovery::due(&gaps, &done, self.window.now);
+    fn owed_recoveries(&self, gaps: &[Gap], done: &[Recovery]) -> Vec<Owed> {
+        let due = recovery::due(gaps, done, self.window.now);
         if due.is_empty() {
-            return Ok(Vec::new());
+            return Vec::new();
         }
         let keys: HashMap<String, usize> = self
             .targets
@@ -133,22 +134,29 @@ impl Runner<'_> {
                 "{orphans} gap range(s) of targets the pipeline no longer has: not recovered"
             );
         }
-        Ok(owed)
+        owed
+    }
+
+    /// Whether any target or room may owe history: `[recovery] history` is set and a
+    /// listed target's `since` is known or a first scan found rooms.
+    fn owes_history(&self) -> bool {
+        let listed = self.pipeline.targets.len();
+        self.pipeline.recovery.history.is_some()
+            && (self.since[..listed].iter().any(Option::is_some)
+                || self.discovery.values().any(|d| !d.history.is_empty()))
     }
 
     /// The history requests owed now, newest first over all targets (see
     /// [`history::owed`]). A discovered room whose history is all loaded (or past the
     /// lookback) is let go.
-    async fn owed_history(&mut self) -> Result<Vec<Owed>, RunError> {
+    fn owed_history(&mut self, recovered: &[Recovery]) -> Vec<Owed> {
         let Some(length) = self.pipeline.recovery.history else {
-            return Ok(Vec::new());
+            return Vec::new();
         };
-        let listed = self.pipeline.targets.len();
-        let rooms_owe = self.discovery.values().any(|d| !d.history.is_empty());
-        if !rooms_owe && self.since[..listed].iter().all(Option::is_none) {
-            return Ok(Vec::new());
+        if !self.owes_history() {
+            return Vec::new();
         }
-        let recovered = self.checkpoint.recoveries.read().await?;
+        let listed = self.pipeline.targets.len();
         let owed = history::owed(
             length,
             self.targets[..listed]
@@ -156,7 +164,7 @@ impl Runner<'_> {
                 .zip(self.since.iter().copied()),
             &self.pipeline.scans,
             &self.discovery,
-            &recovered,
+            recovered,
             self.window.now,
         );
         for (app, room) in owed.rooms_loaded {
@@ -165,15 +173,14 @@ impl Runner<'_> {
             }
         }
         self.tally.recovery.history_left = owed.requests;
-        Ok(owed
-            .due
+        owed.due
             .into_iter()
             .map(|(target, range)| Owed {
                 target,
                 range,
                 history: true,
             })
-            .collect())
+            .collect()
     }
 
     /// The target a gap was recorded for: one of the run's, else a room an entry still
